@@ -1,0 +1,610 @@
+"""Read input data and validate it against its contract in ``data_schemas/``.
+
+The contracts are Frictionless Table Schemas whose field names are *roles*
+(``unit``, ``time``, ``outcome``, ``cohort`` ...). A user maps the roles to the
+columns of their own file with ``columns={role: column}``. Validation collects
+every problem it finds and raises one :class:`~evaluator.errors.DataError`
+listing them all, each with the column, the first offending rows or units and a
+hint. Rows are never dropped silently: where units are legitimately dropped (for
+instance units never observed before their treatment starts) a
+:class:`~evaluator.errors.DroppedUnitsWarning` says how many and why.
+
+Rows in messages are *data rows counted from 1* (the first row after a CSV
+header is row 1; it is line 2 of the file).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluator.errors import DataError, DroppedUnitsWarning, Problem, format_examples
+
+__all__ = ["load_panel", "load_individuals", "read_schema", "schema_path", "never_treated", "NEVER"]
+
+#: The cohort code of never-treated units in a validated panel.
+NEVER = 0
+
+Source = str | Path | pd.DataFrame
+
+
+# -- schemas ----------------------------------------------------------------------
+def schema_path(name: str) -> Path:
+    """Path of the schema file called ``name`` (``"panel"``, ``"individuals"``) or at path ``name``.
+
+    The schemas live in the repository's ``data_schemas/``; an installed wheel
+    carries a copy inside the package.
+    """
+    if name.endswith(".json"):
+        return Path(name)
+    candidates = [
+        Path(str(resources.files("evaluator"))) / "data_schemas",
+        Path(__file__).resolve().parents[1] / "data_schemas",
+    ]
+    for folder in candidates:
+        path = folder / f"{name}.schema.json"
+        if path.is_file():
+            return path
+    known = sorted({p.name.removesuffix(".schema.json") for f in candidates if f.is_dir() for p in f.glob("*.json")})
+    raise DataError([Problem(f"unknown schema {name!r}", hint=f"use one of {known} or a path to a .json schema")])
+
+
+@lru_cache(maxsize=16)
+def _read_schema_cached(path: str) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_schema(name: str) -> dict[str, Any]:
+    """The Table Schema ``name`` as a dictionary.
+
+    Examples
+    --------
+    >>> [f["name"] for f in read_schema("panel")["fields"]][:3]
+    ['unit', 'time', 'outcome']
+    """
+    return json.loads(json.dumps(_read_schema_cached(str(schema_path(name)))))
+
+
+# -- reading ----------------------------------------------------------------------
+def _read(source: Source, missing_values: Sequence[str]) -> tuple[pd.DataFrame, str]:
+    """Read a CSV or Parquet file (or copy a DataFrame); every failure is a DataError."""
+    if isinstance(source, pd.DataFrame):
+        return source.copy(), "the DataFrame"
+    path = Path(source)
+    label = str(path)
+    if not path.exists():
+        raise DataError([Problem(f"file not found: {path}", hint="check the path and the working directory")])
+    if path.is_dir():
+        raise DataError(
+            [Problem(f"{path} is a folder, not a data file", hint="give the path of a .csv or .parquet file")]
+        )
+    suffix = (
+        "".join(path.suffixes[-2:]).lower() if path.suffix.lower() in {".gz", ".zip", ".bz2"} else path.suffix.lower()
+    )
+    if path.stat().st_size == 0:
+        raise DataError([Problem("the file is empty (0 bytes)", hint="check that the export finished")], source=label)
+    try:
+        if suffix in {".parquet", ".pq"}:
+            frame = pd.read_parquet(path)
+        elif suffix.startswith(".csv") or suffix in {".txt", ".tsv"}:
+            sep = "\t" if suffix == ".tsv" else None
+            frame = pd.read_csv(
+                path,
+                sep=sep,
+                engine="python" if sep is None else "c",
+                na_values=list(missing_values),
+                keep_default_na=False,
+                encoding="utf-8-sig",
+            )
+        else:
+            raise DataError(
+                [Problem(f"unsupported file type '{path.suffix}'", hint="save the data as .csv or .parquet")],
+                source=label,
+            )
+    except DataError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            [
+                Problem(
+                    f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                    hint="re-save the file with UTF-8 encoding",
+                )
+            ],
+            source=label,
+        ) from None
+    except Exception as exc:
+        raise DataError(
+            [
+                Problem(
+                    f"the file could not be read: {type(exc).__name__}: {exc}",
+                    hint="check that it is a valid CSV (comma or semicolon separated) or Parquet file",
+                )
+            ],
+            source=label,
+        ) from None
+    return frame, label
+
+
+# -- helpers ----------------------------------------------------------------------
+def _rows(mask: np.ndarray | pd.Series) -> list[int]:
+    """1-based data-row numbers where ``mask`` is true."""
+    return (np.flatnonzero(np.asarray(mask)) + 1).tolist()
+
+
+def _where_rows(mask: np.ndarray | pd.Series) -> str:
+    return format_examples(_rows(mask), label="data rows")
+
+
+def _units(values: pd.Index | Sequence[Any] | np.ndarray) -> str:
+    return format_examples(list(values), label="units")
+
+
+def never_treated(cohort: pd.Series) -> pd.Series:
+    """True where a cohort value marks a never-treated unit (0 or missing)."""
+    return cohort.isna() | (cohort == NEVER)
+
+
+def _numeric(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Coerce to numbers; also return where a non-missing value failed to convert."""
+    if pd.api.types.is_bool_dtype(series):
+        series = series.astype("int64")
+    if pd.api.types.is_numeric_dtype(series):
+        converted = series.astype("float64") if not pd.api.types.is_integer_dtype(series) else series
+        bad = pd.Series(False, index=series.index)
+        if pd.api.types.is_float_dtype(converted):
+            bad = pd.Series(np.isinf(converted.to_numpy()), index=series.index)
+        return converted, bad
+    text = series.astype("string").str.strip()
+    lowered = text.str.lower()
+    text = text.mask(lowered.isin(["true"]), "1").mask(lowered.isin(["false"]), "0")
+    converted = pd.to_numeric(text, errors="coerce")
+    bad = converted.isna() & series.notna()
+    converted = converted.astype("float64")
+    bad = bad | pd.Series(np.isinf(converted.to_numpy()), index=series.index)
+    return converted, bad
+
+
+def _as_int_if_whole(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_float_dtype(series) and series.notna().all():
+        values = series.to_numpy()
+        if np.all(np.mod(values, 1) == 0):
+            return series.astype("int64")
+    return series
+
+
+def _resolve_columns(
+    frame: pd.DataFrame, schema: Mapping[str, Any], columns: Mapping[str, Any] | None, problems: list[Problem]
+) -> dict[str, Any]:
+    """Map each role to the column(s) of the frame; record missing or unknown ones."""
+    fields = {f["name"]: f for f in schema["fields"]}
+    columns = dict(columns or {})
+    unknown = [k for k in columns if k not in fields]
+    for key in unknown:
+        close = difflib.get_close_matches(key, list(fields), n=1)
+        problems.append(
+            Problem(
+                f"unknown role '{key}' in columns=",
+                hint=(f"did you mean '{close[0]}'? " if close else "") + f"the roles of this schema are {list(fields)}",
+            )
+        )
+    available = [str(c) for c in frame.columns]
+    resolved: dict[str, Any] = {}
+    for role, field in fields.items():
+        meta = field.get("x-evaluator", {})
+        multiple = meta.get("multiple", False)
+        required = meta.get("presence") == "required"
+        given = columns.get(role)
+        if given is None:
+            given = role if role in frame.columns else None
+            if given is None and not required:
+                continue
+        names = ([given] if isinstance(given, str) else list(given)) if given is not None else []
+        if given is None or (multiple and not names):
+            problems.append(
+                Problem(
+                    f"no column given for the required role '{role}' ({field.get('title', role)})",
+                    hint=f"name it with columns={{'{role}': <column>}}; the file's columns are {available[:20]}",
+                )
+            )
+            continue
+        if not multiple and len(names) != 1:
+            problems.append(Problem(f"role '{role}' takes one column, got {names}", hint="give a single column name"))
+            continue
+        present = []
+        for name in names:
+            if name in frame.columns:
+                present.append(name)
+                continue
+            close = difflib.get_close_matches(str(name), available, n=1)
+            problems.append(
+                Problem(
+                    f"missing column for role '{role}'",
+                    column=str(name),
+                    hint=(f"did you mean '{close[0]}'? " if close else "") + f"the file's columns are {available[:20]}",
+                )
+            )
+        if present:
+            resolved[role] = present if multiple else present[0]
+    dup = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if dup:
+        problems.append(Problem(f"duplicate column names {dup}", hint="give every column a unique name"))
+    return resolved
+
+
+def _check_fields(
+    frame: pd.DataFrame, schema: Mapping[str, Any], resolved: Mapping[str, Any], problems: list[Problem]
+) -> pd.DataFrame:
+    """Check type, required values, enum and minimum of every mapped column; coerce numbers."""
+    out = frame
+    for field in schema["fields"]:
+        role = field["name"]
+        if role not in resolved:
+            continue
+        names = resolved[role] if isinstance(resolved[role], list) else [resolved[role]]
+        constraints = field.get("constraints", {})
+        for name in names:
+            col = frame[name]
+            bad = pd.Series(False, index=frame.index)
+            if field["type"] in {"number", "integer"}:
+                converted, bad = _numeric(col)
+                if bad.any():
+                    examples = format_examples([repr(v) for v in col[bad].unique()[:5]])
+                    problems.append(
+                        Problem(
+                            f"{role} must be numeric but has {int(bad.sum())} non-numeric value(s) ({examples})",
+                            column=name,
+                            where=_where_rows(bad),
+                            hint="fix or remove these values; write missing values as an empty cell or NA",
+                        )
+                    )
+                    converted = converted.mask(bad)
+                if field["type"] == "integer":
+                    frac = converted.notna() & (np.mod(converted.fillna(0).to_numpy(dtype=float), 1) != 0)
+                    if frac.any():
+                        problems.append(
+                            Problem(
+                                f"{role} must be a whole number but has fractional values "
+                                f"({format_examples(converted[frac].unique()[:5])})",
+                                column=name,
+                                where=_where_rows(frac),
+                                hint="code periods and cohorts as whole numbers (a year, 202401, or 1, 2, 3 ...)",
+                            )
+                        )
+                out = out if out is not frame else frame.copy()
+                out[name] = _as_int_if_whole(converted)
+                col = out[name]
+            if constraints.get("required"):
+                # `cohort` is optional per value (missing = never treated); others must be present.
+                missing = col.isna() & ~bad  # non-numeric values were reported above
+                if missing.any():
+                    problems.append(
+                        Problem(
+                            f"{int(missing.sum())} missing value(s) in required role '{role}'",
+                            column=name,
+                            where=_where_rows(missing),
+                            hint="fill them in, or remove those rows explicitly before loading",
+                        )
+                    )
+            if "enum" in constraints:
+                allowed = constraints["enum"]
+                outside = col.notna() & ~col.isin(allowed)
+                if outside.any():
+                    problems.append(
+                        Problem(
+                            f"{role} must be one of {allowed}, found {format_examples(col[outside].unique()[:5])}",
+                            column=name,
+                            where=_where_rows(outside),
+                            hint=f"recode {role} as {allowed}",
+                        )
+                    )
+            if "minimum" in constraints and pd.api.types.is_numeric_dtype(col):
+                low = col < constraints["minimum"]
+                if low.any():
+                    problems.append(
+                        Problem(
+                            f"{role} must be at least {constraints['minimum']}",
+                            column=name,
+                            where=_where_rows(low),
+                            hint="weights cannot be negative",
+                        )
+                    )
+    return out if out is not frame else frame.copy()
+
+
+def _check_unique(frame: pd.DataFrame, key: list[str], problems: list[Problem]) -> None:
+    dup = frame.duplicated(subset=key, keep=False)
+    if dup.any():
+        what = "duplicate unit-period rows" if len(key) > 1 else "duplicate unit ids"
+        problems.append(
+            Problem(
+                f"{what}: {int(dup.sum())} rows share a ({', '.join(key)}) value with another row",
+                column=", ".join(key),
+                where=_where_rows(dup),
+                hint="keep one row per "
+                + ("unit and period" if len(key) > 1 else "unit")
+                + " (aggregate or remove copies)",
+            )
+        )
+
+
+def _varies_within(frame: pd.DataFrame, unit: str, col: str) -> pd.Index:
+    """Units whose value of ``col`` is not the same in every row (missing counts as a value)."""
+    codes = pd.Series(pd.factorize(frame[col], use_na_sentinel=False)[0], index=frame.index)
+    n = codes.groupby(frame[unit], sort=False).nunique()
+    return n.index[n > 1]
+
+
+# -- panel rules ------------------------------------------------------------------
+def _panel_rules(
+    frame: pd.DataFrame, roles: dict[str, Any], problems: list[Problem]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    unit, time = roles["unit"], roles["time"]
+    cohort, treatment, cluster = roles.get("cohort"), roles.get("treatment"), roles.get("cluster")
+    usable = frame[unit].notna() & frame[time].notna()
+    _check_unique(frame.loc[usable], [unit, time], problems)
+    periods = np.sort(frame.loc[usable, time].unique())
+
+    if cohort is None and treatment is None:
+        problems.append(
+            Problem(
+                "neither a 'cohort' (first treated period) nor a 'treatment' (0/1) column was given",
+                hint="map one of them with columns={'cohort': ...} or columns={'treatment': ...}",
+            )
+        )
+    if cohort is not None:
+        changing = _varies_within(frame.loc[usable], unit, cohort)
+        if len(changing):
+            problems.append(
+                Problem(
+                    f"the cohort changes over time within {len(changing)} unit(s)",
+                    column=cohort,
+                    where=_units(changing),
+                    hint="a unit's cohort is its first treated period and must be the same in every row",
+                )
+            )
+        values = frame[cohort]
+        treated_rows = usable & ~never_treated(values)
+        if len(periods) and 0 in set(periods.tolist()) and (values == NEVER).any():
+            problems.append(
+                Problem(
+                    "period 0 is observed, so cohort 0 cannot mean never treated",
+                    column=cohort,
+                    hint="mark never-treated units with an empty cell, or number periods from 1",
+                )
+            )
+        if len(periods):
+            outside = treated_rows & ~values.isin(periods)
+            if outside.any():
+                bad_units = frame.loc[outside, unit].unique()
+                bad_values = np.sort(values[outside].unique())
+                problems.append(
+                    Problem(
+                        f"cohort values outside the observed periods {periods.min()}..{periods.max()} "
+                        f"or between them: {format_examples(bad_values)}",
+                        column=cohort,
+                        where=_units(bad_units),
+                        hint="a cohort must be an observed period; code units first treated after the last "
+                        "period as never treated (0 or empty)",
+                    )
+                )
+    if cluster is not None:
+        changing = _varies_within(frame.loc[usable], unit, cluster)
+        if len(changing):
+            problems.append(
+                Problem(
+                    f"the cluster changes within {len(changing)} unit(s)",
+                    column=cluster,
+                    where=_units(changing),
+                    hint="a unit must stay in one cluster; use the cluster at treatment start (or at entry)",
+                )
+            )
+    if treatment is not None:
+        ordered = frame.loc[usable].sort_values([unit, time], kind="stable")
+        d = ordered[treatment]
+        same_unit = ordered[unit].eq(ordered[unit].shift())
+        off = same_unit & (d.shift() == 1) & (d == 0)
+        if off.any():
+            problems.append(
+                Problem(
+                    "treatment switches off: a unit goes from treated (1) back to untreated (0)",
+                    column=treatment,
+                    where=_units(ordered.loc[off, unit].unique())
+                    + " ("
+                    + _where_rows(off.reindex(frame.index, fill_value=False))
+                    + ")",
+                    hint="evaluator estimates effects of treatment that stays on; code the first treated period as "
+                    "the cohort and keep treatment on afterwards",
+                )
+            )
+        first = ordered.loc[d == 1].groupby(unit, sort=False)[time].min()
+        if cohort is not None:
+            ctab = ordered.groupby(unit, sort=False)[cohort].first()
+            implied = first.reindex(ctab.index)
+            disagree = ~((never_treated(ctab) & implied.isna()) | (ctab == implied))
+            if disagree.any():
+                problems.append(
+                    Problem(
+                        f"treatment and cohort disagree for {int(disagree.sum())} unit(s)",
+                        column=f"{treatment}, {cohort}",
+                        where=_units(ctab.index[disagree]),
+                        hint="cohort must be the first period with treatment 1 (0 or empty if never treated)",
+                    )
+                )
+        else:
+            # Derive the cohort from the indicator, under a name the file does not use.
+            name = next(n for n in ("cohort", "first_treated_period", "_cohort") if n not in frame.columns)
+            frame = frame.copy()
+            frame[name] = frame[unit].map(first)
+            roles = {**roles, "cohort": name}
+    return frame, roles
+
+
+def _drop_no_pre_period(frame: pd.DataFrame, roles: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Drop units never observed before their first treated period, with a warning."""
+    unit, time, cohort = roles["unit"], roles["time"], roles["cohort"]
+    first_seen = frame.groupby(unit, sort=False)[time].transform("min")
+    bad = ~never_treated(frame[cohort]) & (first_seen >= frame[cohort])
+    if not bad.any():
+        return frame, {}
+    units = frame.loc[bad, unit].unique()
+    warnings.warn(
+        f"dropped {len(units)} unit(s) ({int(bad.sum())} rows) never observed before their first treated period "
+        f"(column '{cohort}'): without a pre-treatment period their change cannot be measured; "
+        f"{_units(units)}",
+        DroppedUnitsWarning,
+        stacklevel=3,
+    )
+    kept = frame.loc[~bad].reset_index(drop=True)
+    return kept, {"no_pre_period": {"units": len(units), "rows": int(bad.sum())}}
+
+
+# -- public loaders ---------------------------------------------------------------
+def _load(
+    source: Source, schema: str, columns: Mapping[str, Any] | None
+) -> tuple[pd.DataFrame, dict[str, Any], str, list[Problem]]:
+    """Read, map roles and check fields; return the problems found so far (not raised yet)."""
+    spec = read_schema(schema)
+    frame, label = _read(source, spec.get("missingValues", [""]))
+    if frame.shape[0] == 0:
+        raise DataError(
+            [
+                Problem(
+                    f"the data have no rows (columns: {[str(c) for c in frame.columns][:20]})",
+                    hint="check the export or the filter that produced the file",
+                )
+            ],
+            source=label,
+        )
+    problems: list[Problem] = []
+    roles = _resolve_columns(frame, spec, columns, problems)
+    frame = _check_fields(frame, spec, roles, problems)
+    return frame, roles, label, problems
+
+
+def load_panel(
+    source: Source,
+    *,
+    schema: str = "panel",
+    columns: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Read a unit-by-period panel and validate it against ``data_schemas/panel.schema.json``.
+
+    Parameters
+    ----------
+    source : str, Path or DataFrame
+        A ``.csv`` or ``.parquet`` file, or a DataFrame (copied, never modified).
+    schema : str
+        Schema name in ``data_schemas/`` or a path to a Table Schema JSON file.
+    columns : mapping, optional
+        Role -> column of the file, e.g. ``{"unit": "employee_id", "time": "month",
+        "outcome": "sick_days", "cohort": "first_treated", "cluster": "municipality"}``.
+        ``outcome`` and ``covariates`` take a name or a list. Roles not given are
+        looked up under their own name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The data with the file's own column names, numeric columns as numbers and
+        never-treated cohorts coded 0. ``frame.attrs["evaluator"]`` holds the
+        schema name, the resolved ``columns`` mapping and anything dropped.
+
+    Raises
+    ------
+    DataError
+        Listing every problem found: unreadable or empty file, missing columns,
+        wrong types, missing values, duplicate unit-period rows, cohorts changing
+        within a unit or outside the observed periods, treatment switching off,
+        clusters changing within a unit.
+
+    Warns
+    -----
+    DroppedUnitsWarning
+        When units never observed before their first treated period are dropped.
+
+    Examples
+    --------
+    >>> from evaluator import simulate
+    >>> sim = simulate.sick_leave_sib(seed=1)
+    >>> panel = load_panel(sim.data, columns=sim.columns)
+    >>> panel.attrs["evaluator"]["columns"]["unit"]
+    'employee'
+    """
+    frame, roles, label, problems = _load(source, schema, columns)
+    if "unit" in roles and "time" in roles:
+        frame, roles = _panel_rules(frame, roles, problems)
+    if problems:
+        raise DataError(problems, source=label)
+    cohort = roles["cohort"]
+    frame[cohort] = frame[cohort].fillna(NEVER).astype("int64")
+    frame, dropped = _drop_no_pre_period(frame, roles)
+    frame.attrs["evaluator"] = {"schema": schema, "columns": roles, "dropped": dropped, "source": label}
+    return frame
+
+
+def load_individuals(
+    source: Source,
+    *,
+    schema: str = "individuals",
+    columns: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Read one-row-per-person data and validate it against ``data_schemas/individuals.schema.json``.
+
+    Parameters
+    ----------
+    source : str, Path or DataFrame
+        A ``.csv`` or ``.parquet`` file, or a DataFrame (copied, never modified).
+    schema : str
+        Schema name in ``data_schemas/`` or a path to a Table Schema JSON file.
+    columns : mapping, optional
+        Role -> column, e.g. ``{"unit": "person_id", "treat": "treated",
+        "covariates": ["age", "sex"], "outcome": "employed_12m"}``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The validated data with the file's own column names; ``treat`` as 0/1
+        integers. ``frame.attrs["evaluator"]`` holds the resolved mapping.
+
+    Raises
+    ------
+    DataError
+        Listing every problem found (missing columns, wrong types, missing
+        covariate values, duplicate ids, no treated or no comparison units ...).
+
+    Examples
+    --------
+    >>> from evaluator import simulate
+    >>> sim = simulate.employment_sib(n_pool=1_000, seed=1)
+    >>> people = load_individuals(sim.data, columns=sim.columns)
+    >>> int(people["treated"].sum())
+    300
+    """
+    frame, roles, label, problems = _load(source, schema, columns)
+    if "unit" in roles:
+        _check_unique(frame, [roles["unit"]], problems)
+    treat = roles.get("treat")
+    counts = frame[treat].value_counts() if treat is not None else pd.Series(dtype=int)
+    for value, name in ((1, "treated"), (0, "comparison")):
+        if treat is not None and counts.get(value, 0) == 0:
+            problems.append(
+                Problem(
+                    f"there are no {name} units ({treat} == {value})",
+                    column=treat,
+                    hint="a matched comparison needs both treated units and potential comparisons",
+                )
+            )
+    if problems:
+        raise DataError(problems, source=label)
+    frame[treat] = frame[treat].astype("int64")
+    frame.attrs["evaluator"] = {"schema": schema, "columns": roles, "dropped": {}, "source": label}
+    return frame

@@ -1,0 +1,298 @@
+"""One result family for every estimator.
+
+A result is built once and read many ways (as in linearmodels and statsmodels).
+Its tidy table, with the fixed columns in :data:`TIDY_COLUMNS`, is the contract
+between estimators, plots, comparisons and reports. Results hold numbers; they do
+not compute estimates. They are immutable: the table handed out is a copy.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: Columns every tidy table has, in this order. Estimators may add more after them
+#: (``event_time``, ``cohort``, ``time``, ``n_treated``, ``band_low``, ``band_high`` ...).
+TIDY_COLUMNS: tuple[str, ...] = (
+    "term",
+    "estimate",
+    "std_error",
+    "statistic",
+    "p_value",
+    "ci_low",
+    "ci_high",
+)
+
+
+def tidy_table(
+    terms: Sequence[object],
+    estimates: Sequence[float] | np.ndarray,
+    std_errors: Sequence[float] | np.ndarray,
+    *,
+    alpha: float = 0.05,
+    df: float | None = None,
+    **extra: Sequence[object] | np.ndarray,
+) -> pd.DataFrame:
+    """Build a tidy table with Wald statistics, p-values and intervals.
+
+    Parameters
+    ----------
+    terms, estimates, std_errors
+        One entry per row.
+    alpha
+        1 - confidence level of the intervals.
+    df
+        Degrees of freedom of a t reference distribution; ``None`` uses the normal.
+    **extra
+        Further columns, appended after the tidy ones.
+
+    Examples
+    --------
+    >>> tidy_table(["att"], [0.5], [0.25])[["term", "statistic", "ci_low"]].round(3)
+      term  statistic  ci_low
+    0  att        2.0    0.01
+    """
+    est = np.asarray(estimates, dtype=float)
+    se = np.asarray(std_errors, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = est / se
+    dist = stats.norm if df is None else stats.t(df)
+    p = 2 * dist.sf(np.abs(stat))
+    crit = dist.ppf(1 - alpha / 2)
+    table = pd.DataFrame(
+        {
+            "term": list(terms),
+            "estimate": est,
+            "std_error": se,
+            "statistic": stat,
+            "p_value": p,
+            "ci_low": est - crit * se,
+            "ci_high": est + crit * se,
+        }
+    )
+    for name, values in extra.items():
+        table[name] = list(values)
+    return table
+
+
+def _fmt(x: object, digits: int = 4) -> str:
+    if isinstance(x, (float, np.floating)):
+        if not math.isfinite(x):
+            return "." if math.isnan(x) else str(x)
+        return f"{x:.{digits}g}" if abs(x) >= 1e5 or (x != 0 and abs(x) < 1e-3) else f"{x:.{digits}f}"
+    return str(x)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, pd.DataFrame):
+        return _jsonable(x.to_dict(orient="records"))
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, (str, int, bool)) or x is None:
+        return x
+    return str(x)
+
+
+@dataclass(frozen=True, repr=False)
+class Result:
+    """The fitted result of an estimator.
+
+    Attributes
+    ----------
+    estimator : str
+        Human-readable name of the estimator and estimand.
+    table : pandas.DataFrame
+        Tidy table (columns :data:`TIDY_COLUMNS` first). Read it with :meth:`to_frame`.
+    nobs : int
+        Number of observations (rows) used.
+    headline : str or None
+        The term that :attr:`estimate`, :attr:`se`, :attr:`ci` and :attr:`pvalue` refer
+        to; the first row when ``None``.
+    alpha : float
+        1 - confidence level of the intervals in the table.
+    inference : str
+        How standard errors and intervals were computed (conventions included).
+    outcome : str or None
+        Name of the outcome column.
+    notes : tuple of str
+        Caveats a reader should see (few clusters, trimmed units ...).
+    info : mapping
+        Further numbers: counts of units and clusters, pre-trend test, bootstrap
+        critical values. Keys are documented by each estimator.
+
+    Examples
+    --------
+    >>> r = Result("Example", tidy_table(["att"], [1.0], [0.5]), nobs=10)
+    >>> round(r.estimate, 2), round(r.ci[0], 3)
+    (1.0, 0.02)
+    """
+
+    estimator: str
+    table: pd.DataFrame
+    nobs: int
+    headline: str | None = None
+    alpha: float = 0.05
+    inference: str = ""
+    outcome: str | None = None
+    notes: tuple[str, ...] = ()
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in TIDY_COLUMNS if c not in self.table.columns]
+        if missing:
+            raise ValueError(f"result table lacks the tidy columns {missing}")
+        cols = list(TIDY_COLUMNS) + [c for c in self.table.columns if c not in TIDY_COLUMNS]
+        object.__setattr__(self, "table", self.table[cols].reset_index(drop=True).copy())
+        object.__setattr__(self, "notes", tuple(self.notes))
+        object.__setattr__(self, "info", dict(self.info))
+        if self.headline is not None and self.headline not in set(self.table["term"]):
+            raise ValueError(f"headline term {self.headline!r} is not in the table")
+
+    # -- the headline -------------------------------------------------------------
+    @property
+    def _row(self) -> pd.Series:
+        if self.headline is None:
+            return self.table.iloc[0]
+        return self.table.loc[self.table["term"] == self.headline].iloc[0]
+
+    @property
+    def estimate(self) -> float:
+        """Point estimate of the headline term."""
+        return float(self._row["estimate"])
+
+    @property
+    def se(self) -> float:
+        """Standard error of the headline term."""
+        return float(self._row["std_error"])
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """(low, high) confidence interval of the headline term at level 1 - alpha."""
+        row = self._row
+        return float(row["ci_low"]), float(row["ci_high"])
+
+    @property
+    def pvalue(self) -> float:
+        """Two-sided p-value of the headline term."""
+        return float(self._row["p_value"])
+
+    @property
+    def pretest(self) -> Mapping[str, float] | None:
+        """Joint test that all pre-treatment effects are zero, where the estimator made one."""
+        return self.info.get("pretest")
+
+    # -- reading it ---------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """The tidy table (a copy)."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary of everything in the result (for report sidecars)."""
+        return _jsonable(
+            {
+                "estimator": self.estimator,
+                "outcome": self.outcome,
+                "headline": self.headline or str(self.table["term"].iloc[0]),
+                "estimate": self.estimate,
+                "std_error": self.se,
+                "ci": list(self.ci),
+                "p_value": self.pvalue,
+                "alpha": self.alpha,
+                "nobs": self.nobs,
+                "inference": self.inference,
+                "notes": list(self.notes),
+                "info": self.info,
+                "table": self.table,
+            }
+        )
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The :meth:`to_dict` content as a JSON string."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def _info_lines(self) -> list[tuple[str, str]]:
+        lines = [("Observations", f"{self.nobs:,}")]
+        for key in ("n_units", "n_treated", "n_control", "n_clusters", "n_periods"):
+            if key in self.info:
+                lines.append((key.replace("n_", "").replace("_", " ").capitalize(), f"{self.info[key]:,}"))
+        lines.append(("Inference", self.inference or "."))
+        pre = self.pretest
+        if pre:
+            lines.append(
+                (
+                    "Pre-trend test",
+                    f"stat = {_fmt(pre['statistic'])}, df = {pre.get('df', '.')}, p = {_fmt(pre['p_value'])}",
+                )
+            )
+        return lines
+
+    def summary(self) -> str:
+        """A plain-text summary: estimator, headline, sample, inference, table, notes."""
+        level = round(100 * (1 - self.alpha))
+        lo, hi = self.ci
+        head = [
+            self.estimator,
+            "=" * len(self.estimator),
+            f"Outcome: {self.outcome}" if self.outcome else "",
+            f"Estimate: {_fmt(self.estimate)} (SE {_fmt(self.se)}), {level}% CI [{_fmt(lo)}, {_fmt(hi)}], "
+            f"p = {_fmt(self.pvalue)}",
+        ]
+        head += [f"{k}: {v}" for k, v in self._info_lines()]
+        shown = self.table.copy()
+        with pd.option_context("display.width", 120, "display.max_columns", 20, "display.max_rows", 200):
+            body = shown.to_string(index=False, float_format=lambda v: _fmt(v))
+        notes = [f"Note: {n}" for n in self.notes]
+        return "\n".join([h for h in head if h] + ["", body] + ([""] + notes if notes else []))
+
+    def __repr__(self) -> str:
+        lo, hi = self.ci
+        return (
+            f"<{type(self).__name__} {self.estimator}: {_fmt(self.estimate)} "
+            f"(SE {_fmt(self.se)}, CI [{_fmt(lo)}, {_fmt(hi)}]), nobs={self.nobs}>"
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        level = round(100 * (1 - self.alpha))
+        lo, hi = self.ci
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in self._info_lines()
+        )
+        table = self.table.to_html(index=False, float_format=lambda v: _fmt(v), escape=True, border=0)
+        notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
+        outcome = f" &middot; outcome <code>{esc(self.outcome)}</code>" if self.outcome else ""
+        return (
+            "<div class='evaluator-result'>"
+            f"<h4>{esc(self.estimator)}{outcome}</h4>"
+            f"<p><b>{esc(_fmt(self.estimate))}</b> (SE {esc(_fmt(self.se))}), "
+            f"{level}% CI [{esc(_fmt(lo))}, {esc(_fmt(hi))}], p = {esc(_fmt(self.pvalue))}</p>"
+            f"<table>{rows}</table>{table}" + (f"<ul>{notes}</ul>" if notes else "") + "</div>"
+        )
+
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Coefficient plot of the table (by event time where there is one).
+
+        Returns a matplotlib Figure; see :func:`evaluator.plots.coefficients`.
+        """
+        from evaluator import plots
+
+        return plots.coefficients(self, ax=ax, **kwargs)

@@ -1,0 +1,48 @@
+"""Packaging: pyproject and environment.yml agree; the README opens with the two commands."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~ \[]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in project["dependencies"]} | {_name(r) for r in project["optional-dependencies"]["dev"]}
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    conda = {_name(d) for d in env["dependencies"] if isinstance(d, str)} - {"python", "pip"}
+    assert conda == wanted, f"only in environment.yml: {conda - wanted}; only in pyproject: {wanted - conda}"
+    pip_part = [d for d in env["dependencies"] if isinstance(d, dict)]
+    assert pip_part and "-e ." in pip_part[0]["pip"]
+
+
+def test_readme_opens_with_two_commands_and_ci_runs_test():
+    lines = [ln for ln in (REPO / "README.md").read_text().splitlines() if ln.strip()]
+    code = lines[lines.index("```sh") + 1 : lines.index("```sh") + 3]
+    assert code[0].startswith("make report") and code[1].startswith("make test")
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_console_entry_point_declared():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["evaluator"] == "evaluator.cli:main"
+
+
+def test_every_module_is_in_the_package_docstring_and_readme():
+    import evaluator
+
+    readme = (REPO / "README.md").read_text()
+    for path in sorted((REPO / "evaluator").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        assert f"evaluator/{path.name}" in readme, f"{path.name} missing from the README's module map"
+        assert f"``{path.stem}``" in evaluator.__doc__, f"{path.stem} missing from evaluator/__init__.py docstring"
