@@ -1,0 +1,355 @@
+"""Plots of results and raw data.
+
+Every function here is pure: it takes a :class:`~evaluator.results.Result` or a data
+frame and returns a :class:`matplotlib.figure.Figure`. Nothing is shown and no global
+pyplot state is touched, so the functions work under any backend (including Agg on
+a server) and inside notebooks and reports alike. Pass ``ax`` to draw into an
+existing axes; the figure returned is then that axes' figure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from evaluator.results import Result
+
+__all__ = ["coefficients", "trends"]
+
+_POINT_COLOR = "#1f4e79"
+_BAND_COLOR = "#9ecae1"
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        fig = ax.get_figure()
+        if fig is None:  # pragma: no cover - an axes always belongs to a figure in practice
+            raise ValueError("ax does not belong to a figure")
+        return fig, ax  # type: ignore[return-value]
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "."
+    return f"{p:.3f}" if p >= 0.001 else "< 0.001"
+
+
+def _reference_mask(table: pd.DataFrame, reference: Any) -> np.ndarray:
+    """Rows that are the omitted/normalised reference period."""
+    mask = table["std_error"].isna().to_numpy() & table["estimate"].notna().to_numpy()
+    if reference is not None and "event_time" in table:
+        mask |= (table["event_time"] == reference).to_numpy()
+    return mask
+
+
+def coefficients(
+    result: Result,
+    ax: Axes | None = None,
+    *,
+    title: str | None = None,
+    reference: float | None = None,
+) -> Figure:
+    """Coefficient plot of a result's tidy table.
+
+    With an ``event_time`` column this is an event-study plot: estimates by event
+    time with confidence-interval bars, the uniform (simultaneous) band as a shaded
+    area where the table has ``band_low``/``band_high``, a zero line, a dashed line
+    between event times -1 and 0 where treatment starts, and the reference period
+    drawn as a hollow marker labelled "reference". The pre-trend test p-value
+    (``result.info["pretest"]``) is shown in the title when there is one.
+
+    Without ``event_time`` it is a horizontal forest plot, one row per term.
+
+    Parameters
+    ----------
+    result
+        A fitted :class:`~evaluator.results.Result`.
+    ax
+        Axes to draw into; a new figure is made when ``None``.
+    title
+        Plot title; defaults to ``result.estimator``.
+    reference
+        Event time of the reference (normalised) period. Defaults to
+        ``result.info["reference"]``; rows with a missing standard error are always
+        treated as reference rows.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn into.
+
+    Examples
+    --------
+    >>> from evaluator.results import Result, tidy_table
+    >>> table = tidy_table(
+    ...     ["e=-2", "e=-1", "e=0", "e=1"], [0.1, 0.0, 1.0, 1.5], [0.2, np.nan, 0.2, 0.3],
+    ...     event_time=[-2, -1, 0, 1],
+    ... )
+    >>> result = Result("Event study", table, nobs=400, outcome="earnings", info={"reference": -1})
+    >>> fig = coefficients(result)
+    >>> fig.axes[0].get_xlabel()
+    'Periods since treatment start'
+    >>> fig.savefig("event_study.png")  # doctest: +SKIP
+    """
+    table = result.to_frame()
+    outcome = result.outcome or "outcome"
+    level = round(100 * (1 - result.alpha))
+    if title is None:
+        title = result.estimator
+    ref = reference if reference is not None else result.info.get("reference")
+    pretest = result.info.get("pretest")
+    if pretest and "p_value" in pretest:
+        title = f"{title}\npre-trend test p = {_fmt_p(float(pretest['p_value']))}"
+
+    if "event_time" in table.columns and table["event_time"].notna().any():
+        return _event_plot(table, ax, title=title, outcome=outcome, level=level, reference=ref)
+    return _forest_plot(table, ax, title=title, outcome=outcome, level=level)
+
+
+def _event_plot(
+    table: pd.DataFrame, ax: Axes | None, *, title: str, outcome: str, level: int, reference: Any
+) -> Figure:
+    table = table.loc[table["event_time"].notna()].sort_values("event_time")
+    x = table["event_time"].to_numpy(dtype=float)
+    est = table["estimate"].to_numpy(dtype=float)
+    lo = table["ci_low"].to_numpy(dtype=float)
+    hi = table["ci_high"].to_numpy(dtype=float)
+    is_ref = _reference_mask(table, reference)
+    # the reference period is normalised to zero; some tables leave its estimate missing
+    est = np.where(is_ref & np.isnan(est), 0.0, est)
+    fig, ax = _axes(ax, (max(5.0, 0.45 * len(x) + 3.0), 4.0))
+
+    if {"band_low", "band_high"} <= set(table.columns) and table["band_low"].notna().any():
+        ax.fill_between(
+            x,
+            table["band_low"].to_numpy(dtype=float),
+            table["band_high"].to_numpy(dtype=float),
+            color=_BAND_COLOR,
+            alpha=0.45,
+            linewidth=0,
+            step=None,
+            label=f"{level}% uniform band",
+            zorder=1,
+        )
+    ax.axhline(0.0, color="0.3", linewidth=0.8, zorder=2)
+    ax.axvline(-0.5, color="0.4", linestyle="--", linewidth=1.0, zorder=2, label="treatment starts")
+
+    est_rows = ~is_ref
+    if est_rows.any():
+        ax.errorbar(
+            x[est_rows],
+            est[est_rows],
+            yerr=np.vstack([est[est_rows] - lo[est_rows], hi[est_rows] - est[est_rows]]),
+            fmt="o",
+            color=_POINT_COLOR,
+            ecolor=_POINT_COLOR,
+            elinewidth=1.4,
+            capsize=3,
+            markersize=5,
+            label=f"estimate, {level}% CI",
+            zorder=3,
+        )
+    if is_ref.any():
+        ax.plot(
+            x[is_ref],
+            est[is_ref],
+            linestyle="none",
+            marker="o",
+            markersize=7,
+            markerfacecolor="white",
+            markeredgecolor=_POINT_COLOR,
+            markeredgewidth=1.4,
+            zorder=4,
+        )
+        for xr, yr in zip(x[is_ref], est[is_ref], strict=True):
+            ax.annotate(
+                "reference",
+                (xr, yr),
+                xytext=(0, -14),
+                textcoords="offset points",
+                ha="center",
+                va="top",
+                fontsize=8,
+                color="0.35",
+            )
+    # integer ticks at every event time when there are not too many
+    if np.allclose(x, np.round(x)) and len(x) <= 25:
+        ax.set_xticks(x)
+        ax.set_xticklabels([f"{int(v)}" for v in x])
+    ax.set_xlabel("Periods since treatment start")
+    ax.set_ylabel(f"Effect on {outcome}")
+    ax.set_title(title, fontsize=11)
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def _forest_plot(table: pd.DataFrame, ax: Axes | None, *, title: str, outcome: str, level: int) -> Figure:
+    n = len(table)
+    fig, ax = _axes(ax, (6.0, max(2.0, 0.45 * n + 1.4)))
+    y = np.arange(n)[::-1].astype(float)  # first term on top
+    est = table["estimate"].to_numpy(dtype=float)
+    lo = table["ci_low"].to_numpy(dtype=float)
+    hi = table["ci_high"].to_numpy(dtype=float)
+    has_ci = np.isfinite(lo) & np.isfinite(hi)
+    ax.axvline(0.0, color="0.3", linewidth=0.8, zorder=1)
+    if has_ci.any():
+        ax.errorbar(
+            est[has_ci],
+            y[has_ci],
+            xerr=np.vstack([est[has_ci] - lo[has_ci], hi[has_ci] - est[has_ci]]),
+            fmt="o",
+            color=_POINT_COLOR,
+            elinewidth=1.4,
+            capsize=3,
+            markersize=5,
+            label=f"estimate, {level}% CI",
+            zorder=3,
+        )
+    if (~has_ci).any():
+        ax.plot(
+            est[~has_ci],
+            y[~has_ci],
+            linestyle="none",
+            marker="o",
+            markerfacecolor="white",
+            markeredgecolor=_POINT_COLOR,
+            zorder=3,
+        )
+    ax.set_yticks(y)
+    ax.set_yticklabels([str(t) for t in table["term"]])
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_xlabel(f"Effect on {outcome}")
+    ax.set_title(title, fontsize=11)
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def trends(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    time: str,
+    cohort: str,
+    unit: str | None = None,
+    ax: Axes | None = None,
+    never_label: str = "never treated",
+) -> Figure:
+    """Raw mean outcome by treatment cohort over time.
+
+    One line per cohort (the period a unit is first treated); never-treated units
+    (cohort 0 or missing) form their own grey line. A dotted vertical line in each
+    cohort's colour marks its first treated period. Looking at this before fitting
+    anything shows whether cohorts trended in parallel before treatment.
+
+    Parameters
+    ----------
+    data
+        Long panel (or repeated cross-section): one row per unit and period.
+    outcome, time, cohort
+        Column names. ``cohort`` is the first treated period, 0 or missing for
+        never-treated units.
+    unit
+        Unit identifier column. When given, the legend shows the number of units in
+        each cohort.
+    ax
+        Axes to draw into; a new figure is made when ``None``.
+    never_label
+        Legend label of the never-treated line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn into.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({
+    ...     "id": np.repeat([1, 2, 3], 4), "year": np.tile([2019, 2020, 2021, 2022], 3),
+    ...     "first": np.repeat([2021, 0, 2022], 4), "y": np.arange(12.0),
+    ... })
+    >>> fig = trends(df, outcome="y", time="year", cohort="first", unit="id")
+    >>> len(fig.axes[0].get_lines())  # 3 cohort lines + 2 treatment-start markers
+    5
+    """
+    missing = [c for c in (outcome, time, cohort, unit) if c is not None and c not in data.columns]
+    if missing:
+        raise KeyError(f"columns not in data: {missing}")
+    g = data[cohort]
+    never = g.isna() | (g == 0)
+    key = g.where(~never, other=np.nan)
+    frame = pd.DataFrame({"_c": key, "_t": data[time], "_y": data[outcome]})
+    means = frame.groupby(["_c", "_t"], dropna=False, sort=True)["_y"].mean()
+    counts: dict[Hashable, int] | None = None
+    if unit is not None:
+        counts = data.assign(_c=key).groupby("_c", dropna=False)[unit].nunique().to_dict()
+
+    cohorts = sorted(c for c in means.index.get_level_values(0).unique() if pd.notna(c))
+    has_never = bool(never.any())
+    fig, ax = _axes(ax, (7.0, 4.2))
+    cmap = _cohort_colors(len(cohorts))
+
+    def label(name: str, c: Hashable) -> str:
+        if counts is None:
+            return name
+        n = counts.get(c)
+        if n is None:  # NaN keys do not compare equal; look them up by position
+            n = next((v for k, v in counts.items() if pd.isna(k)), 0) if pd.isna(c) else 0
+        return f"{name} (n={n:,})"
+
+    if has_never:
+        nv = means.loc[means.index.get_level_values(0).isna()].droplevel(0)
+        ax.plot(
+            nv.index,
+            nv.to_numpy(),
+            color="0.45",
+            linewidth=2.0,
+            marker="o",
+            markersize=3,
+            label=label(never_label, np.nan),
+        )
+    for color, c in zip(cmap, cohorts, strict=True):
+        s = means.loc[c]
+        ax.plot(
+            s.index,
+            s.to_numpy(),
+            color=color,
+            linewidth=1.8,
+            marker="o",
+            markersize=3,
+            label=label(f"cohort {_fmt_cohort(c)}", c),
+        )
+    for color, c in zip(cmap, cohorts, strict=True):
+        ax.axvline(c, color=color, linestyle=":", linewidth=1.3, alpha=0.9)
+    ax.set_xlabel(time)
+    ax.set_ylabel(f"Mean {outcome}")
+    ax.set_title(f"Mean {outcome} by treatment cohort (dotted: first treated period)", fontsize=11)
+    ax.legend(fontsize=8, frameon=False, loc="best")
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def _fmt_cohort(c: Any) -> str:
+    if isinstance(c, (float, np.floating)) and float(c).is_integer():
+        return str(int(c))
+    return str(c)
+
+
+def _cohort_colors(n: int) -> list[tuple[float, float, float, float]]:
+    from matplotlib import colormaps
+
+    if n <= 10:
+        cmap = colormaps["tab10"]
+        return [cmap(i) for i in range(n)]
+    cmap = colormaps["viridis"]
+    return [cmap(v) for v in np.linspace(0.0, 0.9, n)]
