@@ -11,6 +11,11 @@ Modules, one idea each:
 
 - ``data``: read CSV/Parquet and validate against ``data_schemas/`` (all problems in one error).
 - ``simulate``: synthetic outcome-contract data with a known truth.
+- ``did``: ``did`` (2x2, two-way fixed effects) and ``event_study``.
+- ``staggered``: ``staggered_did``, Callaway and Sant'Anna (2021) group-time effects and aggregations.
+- ``inference``: covariance and bootstrap functions (numbers in, numbers out).
+- ``matching``: nearest-neighbour matching, balance, inverse-probability weighting.
+- ``plots``: figures from results and data.
 - ``results``: the one result family (tidy table, summary, HTML, plot).
 - ``errors``: ``DataError``, ``DesignError``, ``ContractError`` and the warnings.
 - ``report``: the demo and report rendering (papermill and nbconvert with the report pipeline).
