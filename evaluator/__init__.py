@@ -22,8 +22,9 @@ Modules, one idea each:
 - ``cli``: the ``evaluator`` command (``simulate``, ``validate``, ``demo``).
 """
 
-from evaluator import simulate
+from evaluator import inference, plots, simulate
 from evaluator.data import load_individuals, load_panel, read_schema
+from evaluator.did import did, event_study
 from evaluator.errors import (
     ContractError,
     DataError,
@@ -51,7 +52,11 @@ __all__ = [
     "SmallCohortWarning",
     "TIDY_COLUMNS",
     "TrimmingWarning",
+    "did",
+    "event_study",
+    "inference",
     "load_individuals",
+    "plots",
     "load_panel",
     "read_schema",
     "simulate",

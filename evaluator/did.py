@@ -1,0 +1,779 @@
+"""Difference-in-differences by two-way fixed effects: :func:`did` and :func:`event_study`.
+
+Both fit
+
+.. math:: y_{it} = \\alpha_i + \\lambda_t + x_{it}'\\beta + \\varepsilon_{it}
+
+with unit effects :math:`\\alpha_i` and period effects :math:`\\lambda_t` removed
+exactly (Frisch-Waugh-Lovell), so a million rows take well under a second. The
+unit effects are swept out by (weighted) unit means and the period effects by
+solving a small :math:`T \\times T` system, which is exact for unbalanced and
+weighted panels, not an iteration. Inference conventions are in
+:mod:`evaluator.inference` and ``docs/inference.md``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import sparse, stats
+
+from evaluator.errors import (
+    DataError,
+    DesignError,
+    DroppedUnitsWarning,
+    FewClustersWarning,
+    Problem,
+    format_examples,
+)
+from evaluator.inference import (
+    cr1_factor,
+    group_sums,
+    hc1_vcov,
+    wild_cluster_bootstrap,
+    wild_sup_t_critical_value,
+)
+from evaluator.results import Result, tidy_table
+
+__all__ = ["did", "event_study"]
+
+Inference = Literal["cluster", "hc1", "wild"]
+_FEW_CLUSTERS = 20
+
+
+# -- data preparation -------------------------------------------------------------------------------------------------
+@dataclass
+class _Panel:
+    y: np.ndarray
+    cov: np.ndarray  # N x p
+    cov_names: list[str]
+    u: np.ndarray  # unit codes
+    t: np.ndarray  # time codes (sorted)
+    n_units: int
+    n_times: int
+    time: np.ndarray  # numeric time per row
+    cohort: np.ndarray  # numeric first treated period per row, inf = never
+    w: np.ndarray | None
+    g: np.ndarray  # cluster codes
+    n_clusters: int
+    cluster_name: str
+    n_treated_units: int
+    n_never_units: int
+    n_cohorts: int
+    units_nested: bool
+
+
+def _prepare(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    cohort: str,
+    covariates: Sequence[str] | None,
+    cluster: str | None,
+    weights: str | None,
+) -> _Panel:
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame; got {type(data).__name__}")
+    covariates = [covariates] if isinstance(covariates, str) else list(covariates or [])
+    roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
+    if cluster is not None:
+        roles["cluster"] = cluster
+    if weights is not None:
+        roles["weights"] = weights
+    needed = [*roles.values(), *covariates]
+    missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
+    if missing:
+        raise DataError(
+            [
+                Problem(
+                    f"column not found (the data have {format_examples(map(repr, data.columns), limit=8)})",
+                    column=c,
+                    hint="pass the column names of your data, e.g. outcome='sick_days'",
+                )
+                for c in missing
+            ]
+        )
+    problems = []
+    for c in dict.fromkeys(
+        [outcome, unit, time, *covariates, *([cluster] if cluster else []), *([weights] if weights else [])]
+    ):
+        bad = np.flatnonzero(data[c].isna().to_numpy())
+        if bad.size:
+            problems.append(
+                Problem("missing values", column=c, where=format_examples(bad, label="rows"), hint="fill or drop them")
+            )
+    for c in dict.fromkeys([outcome, time, cohort, *covariates, *([weights] if weights else [])]):
+        if not (pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c])):
+            problems.append(
+                Problem(f"must be numeric; found dtype {data[c].dtype}", column=c, hint="convert it to numbers")
+            )
+    if problems:
+        raise DataError(problems)
+
+    y = data[outcome].to_numpy(dtype=float)
+    tvals = data[time].to_numpy(dtype=float)
+    coh = data[cohort].to_numpy(dtype=float)
+    never = np.isnan(coh) | (coh == 0) | np.isinf(coh)
+    coh = np.where(never, np.inf, coh)
+    cov = data[covariates].to_numpy(dtype=float) if covariates else np.empty((len(data), 0))
+    for arr, name in [(y, outcome), (tvals, time)] + [(cov[:, j], c) for j, c in enumerate(covariates)]:
+        if not np.isfinite(arr).all():
+            raise DataError([Problem("infinite values", column=name, hint="replace them")])
+
+    w = None
+    if weights is not None:
+        w = data[weights].to_numpy(dtype=float)
+        neg = np.flatnonzero(w < 0)
+        if neg.size:
+            raise DesignError(
+                f"weights column '{weights}' has negative values at {format_examples(neg, label='rows')}; "
+                "regression weights must be >= 0"
+            )
+        if not np.isfinite(w).all():
+            raise DataError([Problem("infinite weights", column=weights, hint="replace them")])
+        if not (w > 0).any():
+            raise DesignError(f"weights column '{weights}' is zero everywhere")
+
+    ucodes, ulabels = pd.factorize(data[unit], sort=False)
+    keep = None if w is None else w > 0
+    if keep is not None and not keep.all():
+        warnings.warn(
+            f"{int((~keep).sum())} rows with weight 0 in '{weights}' were dropped",
+            DroppedUnitsWarning,
+            stacklevel=3,
+        )
+        y, tvals, coh, cov, w = y[keep], tvals[keep], coh[keep], cov[keep], w[keep]
+        ucodes = pd.factorize(ucodes[keep])[0]
+    tlev, tcodes = np.unique(tvals, return_inverse=True)
+    nu, nt = int(ucodes.max()) + 1, len(tlev)
+    pair = ucodes.astype(np.int64) * nt + tcodes
+    counts = np.bincount(pair, minlength=nu * nt) if nu * nt < 50_000_000 else np.unique(pair, return_counts=True)[1]
+    if counts.max() > 1:
+        dup = pd.Series(pair).duplicated(keep=False).to_numpy().nonzero()[0]
+        raise DataError(
+            [
+                Problem(
+                    "duplicate unit-period rows",
+                    column=f"{unit}, {time}",
+                    where=format_examples(dup, label="rows"),
+                    hint="keep one row per unit and period (aggregate repeated measurements first)",
+                )
+            ]
+        )
+    first = np.empty(nu)
+    first[ucodes] = coh
+    varying = np.flatnonzero(first[ucodes] != coh)
+    if varying.size:
+        units = pd.unique(np.asarray(ulabels)[ucodes[varying]])
+        raise DataError(
+            [
+                Problem(
+                    "the first treated period changes within a unit",
+                    column=cohort,
+                    where=format_examples(units, label="units"),
+                    hint="give each unit one first treated period (0 or missing for never treated)",
+                )
+            ]
+        )
+    if cluster is None:
+        gcodes, G, cname = ucodes, nu, unit
+    else:
+        gcol = data[cluster].to_numpy() if keep is None else data[cluster].to_numpy()[keep]
+        gcodes, glabels = pd.factorize(gcol, sort=False)
+        G, cname = len(glabels), cluster
+    if G < 2:
+        raise DesignError(
+            f"all rows are in a single cluster of '{cname}'; cluster-robust inference needs at least 2 clusters "
+            "(cluster by a finer variable, or use inference='hc1' if errors are independent)"
+        )
+    gfirst = np.empty(nu, dtype=np.int64)
+    gfirst[ucodes] = gcodes
+    nested = bool((gfirst[ucodes] == gcodes).all())
+    ever = np.isfinite(first)
+    return _Panel(
+        y=y,
+        cov=cov,
+        cov_names=covariates,
+        u=ucodes,
+        t=tcodes,
+        n_units=nu,
+        n_times=nt,
+        time=tvals,
+        cohort=coh,
+        w=w,
+        g=gcodes,
+        n_clusters=G,
+        cluster_name=cname,
+        n_treated_units=int(ever.sum()),
+        n_never_units=int((~ever).sum()),
+        n_cohorts=len(np.unique(first[ever])),
+        units_nested=nested,
+    )
+
+
+# -- fixed effects -----------------------------------------------------------------------------------------------------
+def _absorb_two_way(
+    M: np.ndarray, a: np.ndarray, b: np.ndarray, na: int, nb: int, w: np.ndarray | None
+) -> tuple[np.ndarray, int]:
+    """Residuals of the columns of M on a-effects and b-effects (weighted), and the FE rank.
+
+    The a-effects are swept out by weighted means; the b-effects solve
+    ``(diag(W_b) - C' diag(1/W_a) C) gamma = T'W M - C' mean_a(M)`` with ``C`` the
+    a-by-b table of weights. Exact for any pattern of missing cells.
+    """
+    if nb > na:
+        a, b, na, nb = b, a, nb, na
+    wt = np.ones(len(a)) if w is None else w
+    Wa = np.bincount(a, weights=wt, minlength=na)
+    Wb = np.bincount(b, weights=wt, minlength=nb)
+    C = sparse.csr_matrix((wt, (a, b)), shape=(na, nb))
+    S = (C.T @ sparse.diags(1.0 / Wa) @ C).toarray()
+    Amat = np.diag(Wb) - S
+    WM = M * wt[:, None]
+    abar = group_sums(WM, a, na) / Wa[:, None]
+    rhs = group_sums(WM, b, nb) - C.T @ abar
+    evals, evecs = np.linalg.eigh(Amat)
+    tol = evals.max(initial=0.0) * nb * np.finfo(float).eps * 10
+    pos = evals > tol
+    gamma = evecs[:, pos] @ ((evecs[:, pos].T @ rhs) / evals[pos][:, None])
+    alpha = abar - (C @ gamma) / Wa[:, None]
+    out = M - alpha[a] - gamma[b]
+    return out, na + int(pos.sum())
+
+
+def _unit_demean(M: np.ndarray, u: np.ndarray, nu: int, w: np.ndarray | None) -> np.ndarray:
+    wt = np.ones(len(u)) if w is None else w
+    Wu = np.bincount(u, weights=wt, minlength=nu)
+    means = group_sums(M * wt[:, None], u, nu) / Wu[:, None]
+    return M - means[u]
+
+
+def _check_regressors(Xt: np.ndarray, X: np.ndarray, names: list[str], w: np.ndarray | None, treat: list[str]) -> None:
+    """DesignError naming regressors absorbed by the fixed effects or collinear with others."""
+    wt = np.ones(len(X)) if w is None else w
+    absorbed = []
+    for j, name in enumerate(names):
+        x = X[:, j]
+        scale = np.sum(wt * (x - np.average(x, weights=wt)) ** 2)
+        if scale == 0 or np.sum(wt * Xt[:, j] ** 2) <= 1e-10 * scale:
+            absorbed.append(name)
+    if absorbed:
+        tr = [n for n in absorbed if n in treat]
+        cv = [n for n in absorbed if n not in treat]
+        msgs = []
+        if tr:
+            msgs.append(
+                f"the treatment indicator(s) {tr} are absorbed by the unit and period fixed effects: there is no "
+                "variation in treatment timing to compare (e.g. every unit starts treatment in the same period and "
+                "none is never treated); add never-treated units or units treated at other times"
+            )
+        if cv:
+            msgs.append(
+                f"covariate(s) {cv} are constant or do not vary within units beyond the common period pattern, so "
+                "the unit/period fixed effects absorb them; drop them (time-invariant traits are already controlled)"
+            )
+        raise DesignError("; ".join(msgs))
+    Z = Xt * np.sqrt(wt)[:, None]
+    Z = Z / np.sqrt((Z**2).sum(axis=0))
+    gram = Z.T @ Z
+    for j in range(1, len(names)):
+        sub = gram[: j + 1, : j + 1]
+        if np.linalg.eigvalsh(sub).min() < 1e-10:
+            raise DesignError(
+                f"regressor '{names[j]}' is collinear with {names[:j]} (given the fixed effects); "
+                "drop it, or for an event study bin more event times (leads=/lags=) or add never-treated units"
+            )
+
+
+@dataclass
+class _Fit:
+    beta: np.ndarray
+    vcov: np.ndarray
+    names: list[str]
+    df: float | None
+    n_params: int
+    nobs: int
+    fe_rank: int
+    inference: str
+    notes: list[str]
+    boot: Any = None
+    sup_t: float | None = None
+    boot_args: dict[str, Any] | None = None
+
+
+def _fit(
+    panel: _Panel,
+    X: np.ndarray,
+    names: list[str],
+    treat_names: list[str],
+    *,
+    inference: Inference,
+    n_boot: int,
+    seed: int | np.random.Generator | None,
+    alpha: float,
+    contrasts: np.ndarray | None = None,
+    band_coefs: list[int] | None = None,
+) -> _Fit:
+    if inference not in ("cluster", "hc1", "wild"):
+        raise ValueError(f"inference={inference!r}: use 'cluster', 'hc1' or 'wild'")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha} must be between 0 and 1")
+    if inference == "wild" and int(n_boot) < 1:
+        raise ValueError(f"n_boot={n_boot} must be a positive number of bootstrap draws (999 or more is usual)")
+    N = len(panel.y)
+    M = np.column_stack([panel.y, X])
+    Mt, fe_rank = _absorb_two_way(M, panel.u, panel.t, panel.n_units, panel.n_times, panel.w)
+    yt, Xt = Mt[:, 0], Mt[:, 1:]
+    _check_regressors(Xt, X, names, panel.w, treat_names)
+    sw = None if panel.w is None else np.sqrt(panel.w)
+    if sw is not None:
+        yt, Xt = yt * sw, Xt * sw[:, None]
+    k = Xt.shape[1]
+    A = np.linalg.inv(Xt.T @ Xt)
+    beta = A @ (Xt.T @ yt)
+    e = yt - Xt @ beta
+    G = panel.n_clusters
+    notes: list[str] = []
+    if inference == "hc1":
+        K = k + fe_rank
+        vcov = hc1_vcov(Xt, e, n_params=K, bread=A)
+        df = None
+        label = f"HC1 heteroskedasticity-robust (factor N/(N-K), K={K} incl. fixed effects); normal critical values"
+        notes.append(
+            "HC1 standard errors ignore serial correlation within units; cluster-robust errors are the default "
+            "for panels"
+        )
+    else:
+        # Fixed effects nested within clusters do not count in K (Stata xtreg/reghdfe, fixest 'nested').
+        K = k + (fe_rank - panel.n_units + 1 if panel.units_nested else fe_rank)
+        c = cr1_factor(N, K, G)
+        scores = group_sums(Xt * e[:, None], panel.g, G)
+        vcov = c * (A @ (scores.T @ scores) @ A)
+        df = G - 1
+        label = (
+            f"CR1 cluster-robust by '{panel.cluster_name}' (G={G}; factor G/(G-1)*(N-1)/(N-K), K={K}); "
+            f"t({G - 1}) critical values"
+        )
+        if inference == "cluster" and G < _FEW_CLUSTERS:
+            msg = (
+                f"only {G} clusters of '{panel.cluster_name}': with {G} clusters analytic cluster-robust intervals "
+                "under-cover; use inference='wild'"
+            )
+            warnings.warn(msg, FewClustersWarning, stacklevel=3)
+            notes.append(msg)
+    fit = _Fit(beta, vcov, names, df, K, N, fe_rank, label, notes)
+    if inference == "wild":
+        if not panel.units_nested:
+            raise DesignError(
+                f"inference='wild' needs every unit inside one cluster, but units move between clusters of "
+                f"'{panel.cluster_name}'; cluster by the unit or a grouping of units, or use inference='cluster'"
+            )
+        # Unit effects are nested in clusters: sweep them out; period effects become explicit dummies.
+        Td = np.zeros((N, panel.n_times - 1))
+        rows = panel.t > 0
+        Td[np.flatnonzero(rows), panel.t[rows] - 1] = 1.0
+        Mb = _unit_demean(np.column_stack([panel.y, X, Td]), panel.u, panel.n_units, panel.w)
+        if sw is not None:
+            Mb *= sw[:, None]
+        Xb, yb = Mb[:, 1:], Mb[:, 0]
+        R0 = np.eye(k) if contrasts is None else contrasts
+        R = np.vstack([R0, np.zeros((Td.shape[1], R0.shape[1]))])
+        boot = wild_cluster_bootstrap(Xb, yb, panel.g, R, n_boot=n_boot, alpha=alpha, seed=seed, n_params=K)
+        fit.boot = boot
+        fit.inference = (
+            f"wild cluster bootstrap (restricted, {boot.weights} weights, "
+            f"{'all ' + str(boot.n_boot) + ' draws enumerated' if boot.enumerated else f'B={boot.n_boot}'}) "
+            f"by '{panel.cluster_name}' (G={G}); p-values and intervals by test inversion; standard errors CR1 "
+            f"(K={K})"
+        )
+        if band_coefs:
+            fit.sup_t = wild_sup_t_critical_value(
+                Xb, yb, panel.g, band_coefs, n_boot=n_boot, alpha=alpha, seed=None if seed is None else _child(seed)
+            )
+    return fit
+
+
+def _child(seed: int | np.random.Generator) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return np.random.default_rng(seed.integers(2**63))
+    return np.random.default_rng([int(seed), 1])
+
+
+def _info(panel: _Panel, fit: _Fit) -> dict[str, Any]:
+    return {
+        "n_units": panel.n_units,
+        "n_treated": panel.n_treated_units,
+        "n_control": panel.n_never_units,
+        "n_clusters": panel.n_clusters,
+        "n_periods": panel.n_times,
+        "n_cohorts": panel.n_cohorts,
+        "cluster": panel.cluster_name,
+        "n_params": fit.n_params,
+        "fe_rank": fit.fe_rank,
+        "df": fit.df,
+        "vcov": pd.DataFrame(fit.vcov, index=fit.names, columns=fit.names),
+    }
+
+
+def _staggered_note(panel: _Panel) -> list[str]:
+    if panel.n_cohorts > 1:
+        return [
+            f"{panel.n_cohorts} adoption cohorts: two-way fixed effects weights cohort-period effects implicitly "
+            "(some weights can be negative) and is biased when effects differ by cohort or grow over time; "
+            "compare with a heterogeneity-robust estimator (e.g. Callaway-Sant'Anna)"
+        ]
+    return []
+
+
+# -- did ---------------------------------------------------------------------------------------------------------------
+def did(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    cohort: str,
+    covariates: Sequence[str] | None = None,
+    cluster: str | None = None,
+    weights: str | None = None,
+    inference: Inference = "cluster",
+    n_boot: int = 999,
+    seed: int | np.random.Generator | None = None,
+    alpha: float = 0.05,
+) -> Result:
+    r"""Difference-in-differences by two-way fixed effects (the canonical 2x2 with two periods).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        A panel, one row per unit and period.
+    outcome, unit, time : str
+        Columns of the outcome, the unit identifier and the (numeric) period.
+    cohort : str
+        Column with the first treated period of the unit; ``0`` or missing for
+        never-treated units. Constant within a unit.
+    covariates : list of str, optional
+        Time-varying covariates entering linearly. Time-invariant ones are absorbed
+        by the unit effects and raise :class:`~evaluator.errors.DesignError`.
+    cluster : str, optional
+        Cluster column; defaults to ``unit``.
+    weights : str, optional
+        Non-negative regression weights (rows with weight 0 are dropped).
+    inference : {"cluster", "hc1", "wild"}
+        CR1 cluster-robust (default), HC1, or the restricted wild cluster
+        bootstrap (Rademacher weights; Webb weights with fewer than 12 clusters).
+    n_boot : int
+        Bootstrap draws for ``inference="wild"``.
+    seed : int or numpy.random.Generator, optional
+        Seed of the bootstrap.
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    Result
+        Headline term ``att`` (then one row per covariate). ``info`` holds
+        ``n_units``, ``n_treated`` (ever-treated units), ``n_control``
+        (never-treated units), ``n_clusters``, ``n_periods``, ``n_cohorts``,
+        ``n_params`` (the K of the small-sample factor), ``fe_rank``, ``df``
+        (of the t critical values), ``vcov`` (covariance of the coefficients).
+
+    Notes
+    -----
+    With treatment indicator :math:`D_{it} = 1[G_i \ne \infty,\ t \ge G_i]` (``G_i``
+    the first treated period) the estimate is :math:`\hat\tau` in
+
+    .. math:: y_{it} = \alpha_i + \lambda_t + \tau D_{it} + x_{it}'\gamma + \varepsilon_{it}.
+
+    With two periods and one treated group this is exactly the 2x2 estimate
+    :math:`(\bar y_{T,1} - \bar y_{T,0}) - (\bar y_{C,1} - \bar y_{C,0})`.
+
+    Identifying assumption: parallel trends, :math:`E[y_{it}(0) - y_{is}(0) \mid G_i]`
+    does not depend on :math:`G_i`, and no anticipation. With staggered
+    adoption the TWFE estimate is a weighted average of cohort-period effects
+    that is biased if effects vary across cohorts or over time (Goodman-Bacon
+    2021; de Chaisemartin and D'Haultfoeuille 2020); a note says so.
+
+    Standard errors: CR1 with factor :math:`\frac{G}{G-1}\frac{N-1}{N-K}`, where
+    :math:`K` counts the regressors and the fixed effects *not* nested within
+    clusters (units nested in clusters: :math:`K = k + T`, as Stata's
+    ``xtreg, fe vce(cluster)`` and ``reghdfe``); intervals use :math:`t(G-1)`.
+    HC1 uses :math:`N/(N-K)` with all fixed effects in :math:`K` and normal
+    critical values. See ``docs/inference.md``.
+
+    Examples
+    --------
+    >>> toy = pd.DataFrame({
+    ...     "id": [1, 1, 2, 2, 3, 3, 4, 4], "t": [0, 1] * 4,
+    ...     "y": [1.0, 3.0, 2.0, 4.5, 1.0, 1.5, 2.0, 2.0],
+    ...     "first": [1, 1, 1, 1, 0, 0, 0, 0]})
+    >>> r = did(toy, outcome="y", unit="id", time="t", cohort="first", inference="hc1")
+    >>> round(r.estimate, 3)  # (2.0 + 2.5) / 2 - (0.5 + 0.0) / 2
+    2.0
+    """
+    panel = _prepare(
+        data,
+        outcome=outcome,
+        unit=unit,
+        time=time,
+        cohort=cohort,
+        covariates=covariates,
+        cluster=cluster,
+        weights=weights,
+    )
+    D = (panel.time >= panel.cohort).astype(float)
+    if not D.any():
+        raise DesignError(
+            f"no treated observations: no row has '{time}' >= '{cohort}' (first treated period); check the "
+            "cohort coding (0 or missing = never treated) and that the panel covers post-treatment periods"
+        )
+    if D.all():
+        raise DesignError("no untreated observations: every row is treated, so there is nothing to compare")
+    X = np.column_stack([D, panel.cov])
+    names = ["att", *panel.cov_names]
+    fit = _fit(panel, X, names, ["att"], inference=inference, n_boot=n_boot, seed=seed, alpha=alpha)
+    se = np.sqrt(np.diag(fit.vcov))
+    table = tidy_table(names, fit.beta, se, alpha=alpha, df=fit.df)
+    notes = list(fit.notes) + _staggered_note(panel)
+    info = _info(panel, fit)
+    if fit.boot is not None:
+        table["p_value"] = fit.boot.p_value
+        table["ci_low"] = fit.boot.ci_low
+        table["ci_high"] = fit.boot.ci_high
+        info.update(n_boot=fit.boot.n_boot, boot_weights=fit.boot.weights, enumerated=fit.boot.enumerated)
+    two_by_two = panel.n_times == 2 and panel.n_cohorts == 1 and not panel.cov_names
+    name = "Difference-in-differences (2x2)" if two_by_two else "Difference-in-differences (two-way fixed effects)"
+    return Result(
+        name,
+        table,
+        nobs=fit.nobs,
+        headline="att",
+        alpha=alpha,
+        inference=fit.inference,
+        outcome=outcome,
+        notes=tuple(notes),
+        info=info,
+    )
+
+
+# -- event study -----------------------------------------------------------------------------------------------------
+def event_study(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    cohort: str,
+    leads: int | None = None,
+    lags: int | None = None,
+    reference: int = -1,
+    covariates: Sequence[str] | None = None,
+    cluster: str | None = None,
+    weights: str | None = None,
+    inference: Inference = "cluster",
+    n_boot: int = 999,
+    seed: int | np.random.Generator | None = None,
+    alpha: float = 0.05,
+) -> Result:
+    r"""Event study by two-way fixed effects with event-time dummies.
+
+    Parameters
+    ----------
+    data, outcome, unit, time, cohort, covariates, cluster, weights, inference, n_boot, seed, alpha
+        As in :func:`did`.
+    leads : int, optional
+        Number of pre-treatment event times estimated; event times before
+        ``-leads`` are binned into ``-leads``. Defaults to all observed.
+    lags : int, optional
+        Last post-treatment event time; later ones are binned into ``lags``.
+        Defaults to all observed.
+    reference : int
+        Omitted event time (normalised to 0), by default -1.
+
+    Returns
+    -------
+    Result
+        Rows ``e=-3``, ..., ``e=0``, ... with an ``event_time`` column (the
+        reference row has estimate 0 and missing standard error), then
+        ``post_avg`` (the headline), then covariates. ``info["pretest"]`` holds the
+        joint pre-trend test; ``info["reference"]`` the omitted event time; with
+        ``inference="wild"`` the table also has ``band_low``/``band_high``, a sup-t
+        uniform band, and ``info["sup_t_critical_value"]``.
+
+    Notes
+    -----
+    With event time :math:`e = t - G_i` binned to :math:`[-L, M]` (``leads``, ``lags``),
+
+    .. math::
+
+        y_{it} = \alpha_i + \lambda_t + \sum_{e \ne r} \beta_e 1[t - G_i = e]
+                 + x_{it}'\gamma + \varepsilon_{it},
+
+    never-treated units having every dummy 0. The headline
+    :math:`\bar\beta_{post} = \frac{1}{M+1}\sum_{e=0}^{M}\beta_e` (``post_avg``) is
+    the unweighted mean of the post-treatment coefficients, with standard error
+    :math:`\sqrt{\ell'\hat V\ell}` from the same covariance (:math:`\ell` the
+    averaging vector). The pre-trend test is the Wald test that all
+    pre-treatment :math:`\beta_e` (excluding :math:`r`) are zero:
+    :math:`F = \hat\beta_{pre}'\hat V_{pre}^{-1}\hat\beta_{pre}/q` against
+    :math:`F(q, G-1)` with cluster-robust covariance (also with
+    ``inference="wild"``), and :math:`\chi^2_q` (statistic :math:`qF`) with HC1.
+
+    Identifying assumption: parallel trends and no anticipation relative to the
+    reference period. With staggered adoption and heterogeneous effects the
+    coefficients mix effects of other event times (Sun and Abraham 2021); a
+    heterogeneity-robust estimator is then preferable.
+
+    Examples
+    --------
+    >>> from evaluator.simulate import sick_leave_sib
+    >>> sim = sick_leave_sib(n_municipalities=30, employees_per_municipality=10, n_periods=24, waves=(13,),
+    ...                      effect="constant", seed=3)
+    >>> r = event_study(sim.data, outcome="sick_days", unit="employee", time="month", cohort="first_treated",
+    ...                 cluster="municipality", leads=4, lags=4)
+    >>> r.table["term"].head(3).tolist()
+    ['e=-4', 'e=-3', 'e=-2']
+    >>> abs(r.estimate - sim.truth["simple"]) < 4 * r.se
+    True
+    """
+    panel = _prepare(
+        data,
+        outcome=outcome,
+        unit=unit,
+        time=time,
+        cohort=cohort,
+        covariates=covariates,
+        cluster=cluster,
+        weights=weights,
+    )
+    treated = np.isfinite(panel.cohort)
+    if not treated.any():
+        raise DesignError(f"no unit is ever treated: '{cohort}' is 0 or missing everywhere")
+    e = np.where(treated, panel.time - np.where(treated, panel.cohort, 0.0), np.nan)
+    if not np.allclose(e[treated], np.round(e[treated])):
+        raise DataError(
+            [
+                Problem(
+                    "event times t - cohort are not whole numbers",
+                    column=f"{time}, {cohort}",
+                    hint="code periods as consecutive integers and cohorts in the same units",
+                )
+            ]
+        )
+    et = np.round(e[treated]).astype(int)
+    lo_obs, hi_obs = int(et.min()), int(et.max())
+    L = -lo_obs if leads is None else int(leads)
+    Mlag = hi_obs if lags is None else int(lags)
+    if L < 0 or Mlag < 0:
+        raise DesignError(f"leads={leads} and lags={lags} must be >= 0")
+    if hi_obs < 0:
+        raise DesignError("no post-treatment observations of treated units: the panel ends before treatment starts")
+    if not -L <= reference <= Mlag:
+        raise DesignError(
+            f"reference={reference} lies outside the event window [-{L}, {Mlag}] "
+            f"(observed event times run from {lo_obs} to {hi_obs}); choose a reference inside it"
+        )
+    ebin = np.clip(et, -L, Mlag)
+    present = set(np.unique(ebin).tolist())
+    if reference not in present:
+        raise DesignError(
+            f"no treated observation at the reference event time {reference}; choose one of {sorted(present)}"
+        )
+    events = [v for v in range(-L, Mlag + 1) if v != reference and v in present]
+    if not any(v >= 0 for v in events):
+        raise DesignError("no post-treatment event time to estimate (the reference absorbs them all)")
+    lookup = np.full(L + Mlag + 1, -1)
+    lookup[np.array(events) + L] = np.arange(len(events))
+    N = len(panel.y)
+    X = np.zeros((N, len(events) + panel.cov.shape[1]))
+    rows = np.flatnonzero(treated)
+    keep = ebin != reference
+    X[rows[keep], lookup[ebin[keep] + L]] = 1.0
+    X[:, len(events) :] = panel.cov
+    ev_names = [f"e={v}" for v in events]
+    names = ev_names + panel.cov_names
+    k = len(names)
+    post = [i for i, v in enumerate(events) if v >= 0]
+    pre = [i for i, v in enumerate(events) if v < 0]
+    ell = np.zeros(k)
+    ell[post] = 1.0 / len(post)
+    contrasts = np.column_stack([np.eye(k)[:, : len(events)], ell])
+    fit = _fit(
+        panel,
+        X,
+        names,
+        ev_names,
+        inference=inference,
+        n_boot=n_boot,
+        seed=seed,
+        alpha=alpha,
+        contrasts=contrasts,
+        band_coefs=list(range(len(events))),
+    )
+    V = fit.vcov
+    se = np.sqrt(np.diag(V))
+    avg, avg_se = float(ell @ fit.beta), float(np.sqrt(ell @ V @ ell))
+
+    nev = len(events)
+    terms = ev_names + [f"e={reference}", "post_avg"] + panel.cov_names
+    est = np.concatenate([fit.beta[:nev], [0.0, avg], fit.beta[nev:]])
+    ses = np.concatenate([se[:nev], [np.nan, avg_se], se[nev:]])
+    event_time = [*events, reference, np.nan] + [np.nan] * len(panel.cov_names)
+    table = tidy_table(terms, est, ses, alpha=alpha, df=fit.df, event_time=event_time)
+    info = _info(panel, fit)
+    info.update(reference=reference, leads=L, lags=Mlag, post_terms=[ev_names[i] for i in post])
+    if fit.boot is not None:
+        b = fit.boot
+        idx = list(range(nev)) + [None, nev] + [None] * len(panel.cov_names)
+        for colname, vals in (("p_value", b.p_value), ("ci_low", b.ci_low), ("ci_high", b.ci_high)):
+            table[colname] = [np.nan if i is None else vals[i] for i in idx]
+        # Covariate rows keep analytic CR1 p-values and intervals (not bootstrapped).
+        analytic = tidy_table(terms, est, ses, alpha=alpha, df=fit.df)
+        cov_rows = np.arange(nev + 2, len(terms))
+        for colname in ("p_value", "ci_low", "ci_high"):
+            table.loc[cov_rows, colname] = analytic.loc[cov_rows, colname]
+        crit = fit.sup_t
+        table["band_low"] = np.where(np.arange(len(terms)) < nev, est - crit * ses, np.nan)
+        table["band_high"] = np.where(np.arange(len(terms)) < nev, est + crit * ses, np.nan)
+        info.update(n_boot=b.n_boot, boot_weights=b.weights, enumerated=b.enumerated, sup_t_critical_value=crit)
+    if pre:
+        bp = fit.beta[pre]
+        Vp = V[np.ix_(pre, pre)]
+        q = len(pre)
+        wald = float(bp @ np.linalg.solve(Vp, bp))
+        if fit.df is not None:
+            F = wald / q
+            info["pretest"] = {
+                "statistic": F,
+                "df": (q, fit.df),
+                "p_value": float(stats.f.sf(F, q, fit.df)),
+                "test": f"Wald F({q}, {fit.df}) with CR1 covariance: all pre-treatment coefficients are zero",
+            }
+        else:
+            info["pretest"] = {
+                "statistic": wald,
+                "df": q,
+                "p_value": float(stats.chi2.sf(wald, q)),
+                "test": f"Wald chi2({q}) with HC1 covariance: all pre-treatment coefficients are zero",
+            }
+    notes = list(fit.notes) + _staggered_note(panel)
+    if leads is not None and lo_obs < -L or lags is not None and hi_obs > Mlag:
+        notes.append(f"event times outside [-{L}, {Mlag}] are binned into the end points")
+    return Result(
+        "Event study (two-way fixed effects)",
+        table,
+        nobs=fit.nobs,
+        headline="post_avg",
+        alpha=alpha,
+        inference=fit.inference,
+        outcome=outcome,
+        notes=tuple(notes),
+        info=info,
+    )
