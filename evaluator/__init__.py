@@ -22,7 +22,7 @@ Modules, one idea each:
 - ``cli``: the ``evaluator`` command (``simulate``, ``validate``, ``demo``).
 """
 
-from evaluator import inference, plots, simulate
+from evaluator import inference, matching, plots, simulate
 from evaluator.data import load_individuals, load_panel, read_schema
 from evaluator.did import did, event_study
 from evaluator.errors import (
@@ -36,7 +36,9 @@ from evaluator.errors import (
     SmallCohortWarning,
     TrimmingWarning,
 )
+from evaluator.matching import MatchResult, match, matched_did, weighting
 from evaluator.results import TIDY_COLUMNS, Result, tidy_table
+from evaluator.staggered import StaggeredResult, staggered_did
 
 __version__ = "0.1.0"
 
@@ -55,7 +57,14 @@ __all__ = [
     "did",
     "event_study",
     "inference",
+    "MatchResult",
+    "StaggeredResult",
     "load_individuals",
+    "match",
+    "matched_did",
+    "matching",
+    "staggered_did",
+    "weighting",
     "plots",
     "load_panel",
     "read_schema",

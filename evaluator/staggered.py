@@ -1,0 +1,934 @@
+"""Staggered-adoption difference-in-differences: Callaway and Sant'Anna (2021).
+
+:func:`staggered_did` estimates every group-time average treatment effect
+ATT(g,t) on a balanced panel, by a 2x2 comparison of cohort ``g`` with a control
+group (never treated, or not yet treated) between period ``t`` and a base
+period, without covariates or with them (outcome regression, normalised inverse
+probability weighting, or the doubly-robust estimator of Sant'Anna and Zhao 2020).
+Inference uses each estimate's influence function: analytic standard errors, and a
+multiplier bootstrap for simultaneous (uniform) bands. The aggregations (simple,
+dynamic/event-time, group, calendar) carry the estimation effect of their weights.
+
+The numbers reproduce R ``did`` 2.5.0 (``att_gt`` + ``aggte`` with
+``bstrap=FALSE``) on ``mpdta``; conventions are in ``docs/staggered.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evaluator.errors import (
+    DataError,
+    DesignError,
+    DroppedUnitsWarning,
+    FewClustersWarning,
+    SmallCohortWarning,
+    TrimmingWarning,
+    format_examples,
+)
+from evaluator.results import Result, tidy_table
+
+__all__ = ["StaggeredResult", "staggered_did"]
+
+Control = Literal["never", "not_yet"]
+Method = Literal["dr", "ipw", "reg", "unconditional"]
+BasePeriod = Literal["varying", "universal"]
+Aggregation = Literal["simple", "dynamic", "group", "calendar"]
+
+_FEW_CLUSTERS = 20
+_TRIM_LEVEL = 0.995  # DRDID: controls with propensity score >= 0.995 get weight zero
+_SQRT5 = math.sqrt(5.0)
+_MAMMEN_LOW = -(_SQRT5 - 1.0) / 2.0
+_MAMMEN_HIGH = (_SQRT5 + 1.0) / 2.0
+_MAMMEN_P_LOW = (_SQRT5 + 1.0) / (2.0 * _SQRT5)
+_IQR_NORMAL = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
+_BOOT_CHUNK_ELEMENTS = 8_000_000  # weights generated per chunk (64 MB of float64)
+
+
+# -- the result --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, repr=False)
+class StaggeredResult(Result):
+    """Group-time average treatment effects, ATT(g,t), and their aggregations.
+
+    The tidy :attr:`table` has one row per (g,t) cell. :attr:`estimate`, :attr:`se`,
+    :attr:`ci` and :attr:`pvalue` refer to the **simple** aggregate (the average of
+    all post-treatment ATT(g,t) weighted by cohort size), i.e. ``aggregate("simple")``.
+    Use :meth:`aggregate` for event-time, cohort and calendar summaries and
+    :attr:`pretest` for the joint test that every pre-treatment ATT(g,t) is zero.
+    """
+
+    simple: Result | None = field(default=None, repr=False)
+    _att: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    _sigma: np.ndarray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
+    _draws: np.ndarray | None = field(default=None, repr=False)
+    _cells: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    _pg: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    _groups: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    _t_range: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def _row(self) -> pd.Series:
+        if self.simple is None:
+            return super()._row
+        return self.simple._row
+
+    def to_dict(self) -> dict[str, Any]:
+        """As :meth:`Result.to_dict`; the headline numbers are those of the simple aggregate."""
+        out = super().to_dict()
+        out["headline"] = "simple aggregate: overall"
+        return out
+
+    @property
+    def att_gt(self) -> pd.DataFrame:
+        """ATT(g,t) with columns cohort, time, event_time, att, se, ci_low, ci_high, n_treated, n_control."""
+        t = self.table
+        out = pd.DataFrame(
+            {
+                "cohort": t["cohort"],
+                "time": t["time"],
+                "event_time": t["event_time"],
+                "att": t["estimate"],
+                "se": t["std_error"],
+                "ci_low": t["ci_low"],
+                "ci_high": t["ci_high"],
+                "n_treated": t["n_treated"],
+                "n_control": t["n_control"],
+            }
+        )
+        for c in ("band_low", "band_high"):
+            if c in t:
+                out[c] = t[c]
+        return out
+
+    def aggregate(
+        self,
+        kind: Aggregation,
+        *,
+        min_e: float = -math.inf,
+        max_e: float = math.inf,
+        balance_e: int | None = None,
+    ) -> Result:
+        """Aggregate the ATT(g,t) into a summary parameter (Callaway and Sant'Anna 2021, Sec. 3).
+
+        Parameters
+        ----------
+        kind : {"simple", "dynamic", "group", "calendar"}
+            ``"simple"``: all post-treatment cells weighted by cohort size.
+            ``"dynamic"``: by event time e = t - g (cohort-size weights within e);
+            overall = mean over e >= 0. ``"group"``: by cohort (mean over its
+            post-treatment periods); overall weighted by cohort size. ``"calendar"``:
+            by period (cohort-size weights); overall = mean over periods.
+        min_e, max_e : float
+            Event times kept (``dynamic``); ``max_e`` also caps the cells used by
+            ``simple`` and ``group``.
+        balance_e : int, optional
+            ``dynamic`` only: keep only cohorts observed for at least ``balance_e``
+            periods after treatment, so the composition does not change with e.
+
+        Returns
+        -------
+        Result
+            Headline term ``"overall"``; the other rows are per e, g or t (with
+            ``event_time``, ``cohort`` or ``time`` columns). Standard errors include
+            the estimation effect of the cohort-size weights.
+        """
+        return _aggregate(self, kind, min_e=min_e, max_e=max_e, balance_e=balance_e)
+
+
+# -- input checks ------------------------------------------------------------------------------------------------------
+def _choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not allowed; use one of {', '.join(repr(a) for a in allowed)}")
+
+
+@dataclass
+class _Panel:
+    y: np.ndarray  # units x periods
+    x: np.ndarray | None  # units x periods x p
+    g: np.ndarray  # cohort per unit (inf = never)
+    cl: np.ndarray | None  # cluster code per unit
+    n_clusters: int
+    times: np.ndarray
+    units: np.ndarray
+    notes: list[str]
+
+
+def _prepare(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    cohort: str,
+    covariates: list[str],
+    cluster: str | None,
+    anticipation: float,
+) -> _Panel:
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame; got {type(data).__name__}")
+    roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
+    if cluster is not None:
+        roles["cluster"] = cluster
+    missing = [f"{r}={c!r}" for r, c in roles.items() if c not in data.columns]
+    missing += [f"covariate {c!r}" for c in covariates if c not in data.columns]
+    if missing:
+        raise DataError(
+            f"columns not found in data: {', '.join(missing)}; the data have {format_examples(data.columns, limit=12)}"
+        )
+    for col in [outcome, time, cohort, *covariates]:
+        if not pd.api.types.is_numeric_dtype(data[col]) or pd.api.types.is_bool_dtype(data[col]):
+            if not pd.api.types.is_bool_dtype(data[col]):
+                raise DataError(f"column {col!r} must be numeric; it has dtype {data[col].dtype}")
+    y_all = data[outcome].to_numpy(dtype=float)
+    bad = ~np.isfinite(y_all)
+    for col in covariates:
+        bad |= ~np.isfinite(data[col].to_numpy(dtype=float))
+    tt = data[time].to_numpy(dtype=float)
+    bad |= ~np.isfinite(tt)
+    if bad.any():
+        rows = data.index[bad]
+        raise DataError(
+            f"missing or non-finite values in {outcome!r}, {time!r} or covariates at rows "
+            f"{format_examples(rows)}; drop or impute them (the panel must be balanced)"
+        )
+    ucode, uniq_units = pd.factorize(data[unit], sort=True)
+    if (ucode < 0).any():
+        raise DataError(f"column {unit!r} has missing unit ids at rows {format_examples(data.index[ucode < 0])}")
+    tcode, times = pd.factorize(tt, sort=True)
+    times = np.asarray(times, dtype=float)
+    nu, nt = len(uniq_units), len(times)
+    key = ucode.astype(np.int64) * nt + tcode
+    counts = np.bincount(key, minlength=nu * nt).reshape(nu, nt)
+    if len(key) != nu * nt or (counts != 1).any():
+        if (counts > 1).any():
+            dup = np.unique(np.nonzero(counts > 1)[0])
+            raise DataError(
+                f"duplicate unit-period rows for {format_examples(uniq_units[dup], label='units')}; "
+                "each unit must appear once per period"
+            )
+        gaps = np.nonzero((counts == 0).any(axis=1))[0]
+        raise DesignError(
+            f"unbalanced panel: {len(gaps)} of {nu} units are not observed in all {nt} periods "
+            f"({format_examples(uniq_units[gaps], label='units')}); staggered_did needs a balanced panel: "
+            "drop those units or restrict to periods where every unit is observed"
+        )
+
+    def pivot(values: np.ndarray) -> np.ndarray:
+        out = np.empty(nu * nt, dtype=values.dtype)
+        out[key] = values  # every (unit, period) cell exactly once
+        return out.reshape(nu, nt)
+
+    y = pivot(y_all)
+    gmat = pivot(data[cohort].to_numpy(dtype=float))
+    gmat = np.where(np.isnan(gmat) | (gmat == 0), np.inf, gmat)
+    varies = (gmat != gmat[:, :1]).any(axis=1)
+    if varies.any():
+        raise DataError(
+            f"column {cohort!r} (first treated period) varies within "
+            f"{format_examples(uniq_units[varies], label='units')}; it must be constant for each unit"
+        )
+    g = gmat[:, 0].copy()
+    notes: list[str] = []
+    late = np.isfinite(g) & (g > times[-1] + anticipation)
+    if late.any():
+        g[late] = np.inf
+        notes.append(f"{int(late.sum())} units first treated after the last period are used as never treated")
+    x = None
+    if covariates:
+        x = np.stack([pivot(data[c].to_numpy(dtype=float)) for c in covariates], axis=2)
+    cl = None
+    n_clusters = 0
+    if cluster is not None:
+        codes, cuniq = pd.factorize(data[cluster], sort=True)
+        if (codes < 0).any():
+            raise DataError(
+                f"cluster column {cluster!r} has missing values at rows {format_examples(data.index[codes < 0])}"
+            )
+        cmat = pivot(codes)
+        cvar = (cmat != cmat[:, :1]).any(axis=1)
+        if cvar.any():
+            raise DataError(
+                f"cluster column {cluster!r} varies within {format_examples(uniq_units[cvar], label='units')}; "
+                "clusters must contain whole units"
+            )
+        cl = cmat[:, 0]
+        n_clusters = len(cuniq)
+    return _Panel(y=y, x=x, g=g, cl=cl, n_clusters=n_clusters, times=times, units=np.asarray(uniq_units), notes=notes)
+
+
+def _check_covariates(x: np.ndarray, names: list[str]) -> None:
+    flat = x.reshape(-1, x.shape[2])
+    const = [n for j, n in enumerate(names) if np.ptp(flat[:, j]) == 0]
+    if const:
+        raise DesignError(
+            f"covariates {const} are constant; they cannot enter the propensity score or outcome regression "
+            "beside the intercept: drop them"
+        )
+    first = x[:, 0, :]  # collinearity is checked on the first period; each cell's fit checks its own design
+    sd = first.std(0)
+    Z = np.column_stack([np.ones(len(first)), (first - first.mean(0)) / np.where(sd > 0, sd, 1.0)])
+    rank = np.linalg.matrix_rank(Z)
+    if rank < Z.shape[1]:
+        # find the covariates that are linear combinations of the earlier ones
+        culprits = []
+        for j in range(1, Z.shape[1]):
+            if np.linalg.matrix_rank(Z[:, : j + 1]) < j + 1:
+                culprits.append(names[j - 1])
+        raise DesignError(f"covariates are collinear (with the intercept or each other): {culprits}; drop them")
+
+
+# -- 2x2 estimators (DRDID panel versions) -----------------------------------------------------------------------------
+def _logit(X: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, bool]:
+    beta = np.zeros(X.shape[1])
+    p0 = d.mean()
+    beta[0] = math.log(p0 / (1 - p0))
+    converged = False
+    for _ in range(100):
+        eta = np.clip(X @ beta, -35, 35)
+        p = 1.0 / (1.0 + np.exp(-eta))
+        W = p * (1 - p)
+        H = (X * W[:, None]).T @ X
+        step = np.linalg.solve(H, X.T @ (d - p))
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-12 * (1 + np.max(np.abs(beta))):
+            converged = True
+            break
+    eta = np.clip(X @ beta, -35, 35)
+    return 1.0 / (1.0 + np.exp(-eta)), converged
+
+
+def _att_cov(dy: np.ndarray, d: np.ndarray, X: np.ndarray, method: str) -> tuple[float, np.ndarray, int]:
+    """ATT and its influence function (subsample scale) by DRDID's drdid/std_ipw/reg panel estimators."""
+    n = len(d)
+    c = 1.0 - d
+    trimmed = 0
+    if method in ("dr", "reg"):
+        Xc = X[d == 0]
+        XtX = Xc.T @ Xc
+        if np.linalg.cond(XtX) > 1e14:
+            raise DesignError("the outcome regression on the control units is singular")
+        beta = np.linalg.solve(XtX, Xc.T @ dy[d == 0])
+        out = X @ beta
+        XpX_inv = np.linalg.inv(XtX / n)
+        lin_ols = (c * (dy - out))[:, None] * X @ XpX_inv
+    if method in ("dr", "ipw"):
+        ps, _ = _logit(X, d)
+        ps = np.minimum(ps, 1 - 1e-6)
+        trim = np.ones(n, dtype=bool)
+        trim[d == 0] = ps[d == 0] < _TRIM_LEVEL
+        trimmed = int((~trim).sum())
+        W = ps * (1 - ps)
+        H = np.linalg.inv((X * W[:, None]).T @ X) * n
+        lin_ps = ((d - ps)[:, None] * X) @ H
+        w_t = trim * d
+        w_c = trim * ps * c / (1 - ps)
+    if method == "dr":
+        r = dy - out
+        eta_t = np.mean(w_t * r) / np.mean(w_t)
+        eta_c = np.mean(w_c * r) / np.mean(w_c)
+        inf_t = (w_t * r - w_t * eta_t - lin_ols @ np.mean(w_t[:, None] * X, 0)) / np.mean(w_t)
+        M2 = np.mean((w_c * (r - eta_c))[:, None] * X, 0)
+        M3 = np.mean(w_c[:, None] * X, 0)
+        inf_c = (w_c * r - w_c * eta_c + lin_ps @ M2 - lin_ols @ M3) / np.mean(w_c)
+        return eta_t - eta_c, inf_t - inf_c, trimmed
+    if method == "ipw":
+        eta_t = np.mean(w_t * dy) / np.mean(w_t)
+        eta_c = np.mean(w_c * dy) / np.mean(w_c)
+        inf_t = (w_t * dy - w_t * eta_t) / np.mean(w_t)
+        M2 = np.mean((w_c * (dy - eta_c))[:, None] * X, 0)
+        inf_c = (w_c * dy - w_c * eta_c + lin_ps @ M2) / np.mean(w_c)
+        return eta_t - eta_c, inf_t - inf_c, trimmed
+    # reg (outcome regression): DRDID::reg_did_panel
+    eta_t = np.mean(d * dy) / np.mean(d)
+    eta_c = np.mean(d * out) / np.mean(d)
+    inf_t = (d * dy - d * eta_t) / np.mean(d)
+    M1 = np.mean(d[:, None] * X, 0)
+    inf_c = (d * out - d * eta_c + lin_ols @ M1) / np.mean(d)
+    return eta_t - eta_c, inf_t - inf_c, 0
+
+
+# -- bootstrap ---------------------------------------------------------------------------------------------------------
+def _multiplier_draws(B: np.ndarray, n_boot: int, rng: np.random.Generator, n: int) -> np.ndarray:
+    """n_boot draws of (1/n) sum_i v_i B_i with Mammen weights v (one per row of B)."""
+    rows, m = B.shape
+    out = np.empty((n_boot, m))
+    colsum = B.sum(axis=0)
+    chunk = max(1, min(n_boot, _BOOT_CHUNK_ELEMENTS // max(rows, 1)))
+    buf = np.empty((chunk, rows))  # reused: no fresh pages per chunk
+    shift = 1.0 - _MAMMEN_P_LOW
+    done = 0
+    while done < n_boot:
+        b = min(chunk, n_boot - done)
+        u = buf[:b]
+        rng.random(out=u)
+        u += shift
+        np.floor(u, out=u)  # 1{U >= P(low)}: the Mammen weight is low + (high - low) * this
+        out[done : done + b] = _MAMMEN_LOW * colsum + (_MAMMEN_HIGH - _MAMMEN_LOW) * (u @ B)
+        done += b
+    return out / n
+
+
+def _crossprod(S: np.ndarray) -> np.ndarray:
+    """S'S without BLAS threads: on a busy machine a threaded GEMM of this thin shape can stall for seconds."""
+    return np.einsum("ij,ik->jk", S, S)
+
+
+def _boot_se(draws: np.ndarray) -> np.ndarray:
+    q75, q25 = np.quantile(draws, [0.75, 0.25], axis=0, method="inverted_cdf")
+    se = (q75 - q25) / _IQR_NORMAL
+    se[se <= math.sqrt(np.finfo(float).eps) * 10] = np.nan
+    return se
+
+
+def _sup_t(draws: np.ndarray, se: np.ndarray, alpha: float) -> float:
+    ok = np.isfinite(se)
+    if not ok.any():
+        return math.nan
+    t = np.max(np.abs(draws[:, ok] / se[ok]), axis=1)
+    return float(np.quantile(t, 1 - alpha, method="inverted_cdf"))
+
+
+# -- aggregation -------------------------------------------------------------------------------------------------------
+def _weighted(coef_cells: list[int], att: np.ndarray, pg_cell: np.ndarray, gidx: np.ndarray, k: int, m: int):
+    """Cohort-size weighted mean of cells, with the estimation effect of the weights (R did's wif)."""
+    K = np.asarray(coef_cells, dtype=int)
+    c = np.zeros(m)
+    S = pg_cell[K].sum()
+    est = float(np.sum(pg_cell[K] * att[K]) / S)
+    c[K] += pg_cell[K] / S
+    np.add.at(c, k + gidx[K], (att[K] - est) / S)
+    return est, c
+
+
+def _aggregate(res: StaggeredResult, kind: str, *, min_e: float, max_e: float, balance_e: int | None) -> Result:
+    _choice("kind", kind, ("simple", "dynamic", "group", "calendar"))
+    cells = res._cells
+    att = res._att
+    k = len(att)
+    m = res._sigma.shape[0]
+    g = cells["cohort"].to_numpy(float)
+    t = cells["time"].to_numpy(float)
+    e = t - g
+    gidx = cells["gidx"].to_numpy(int)
+    pg_cell = res._pg[gidx]
+    ok = np.isfinite(att)
+    post = ok & (g <= t) & (e <= max_e)
+    rows: list[tuple[Any, float, np.ndarray]] = []  # (label value, estimate, coef)
+    if kind == "simple":
+        if not post.any():
+            raise DesignError("no post-treatment ATT(g,t) to aggregate")
+        est, c = _weighted(np.nonzero(post)[0].tolist(), att, pg_cell, gidx, k, m)
+        overall = (est, c)
+        label = None
+    elif kind == "dynamic":
+        include = ok.copy()
+        eseq = np.unique(e[ok])
+        if balance_e is not None:
+            tmin, tmax = res._t_range
+            include &= (tmax - g) >= balance_e
+            eseq = np.unique(e[include])
+            eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - tmax + tmin)]
+        eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
+        for ev in eseq:
+            which = np.nonzero(include & (e == ev))[0]
+            if len(which):
+                est, c = _weighted(which.tolist(), att, pg_cell, gidx, k, m)
+                rows.append((ev, est, c))
+        pos = [r for r in rows if r[0] >= 0]
+        if not pos:
+            raise DesignError("no event times >= 0 to aggregate")
+        overall = (float(np.mean([r[1] for r in pos])), np.mean([r[2] for r in pos], axis=0))
+        label = "event_time"
+    elif kind == "group":
+        gvals, ests, coefs, pgs = [], [], [], []
+        for gi, gv in enumerate(res._groups):
+            which = np.nonzero(post & (gidx == gi))[0]
+            if not len(which):
+                continue
+            c = np.zeros(m)
+            c[which] = 1.0 / len(which)
+            est = float(att[which].mean())
+            rows.append((gv, est, c))
+            gvals.append(gi)
+            ests.append(est)
+            coefs.append(c)
+            pgs.append(res._pg[gi])
+        if not rows:
+            raise DesignError("no post-treatment ATT(g,t) to aggregate")
+        pgs_a = np.asarray(pgs)
+        S = pgs_a.sum()
+        est_o = float(np.sum(pgs_a * np.asarray(ests)) / S)
+        c = np.sum([p / S * cc for p, cc in zip(pgs_a, coefs, strict=True)], axis=0)
+        for gi, est in zip(gvals, ests, strict=True):
+            c[k + gi] += (est - est_o) / S
+        overall = (est_o, c)
+        label = "cohort"
+    else:  # calendar
+        tlist = np.unique(t[ok & (t >= g.min())])
+        for tv in tlist:
+            which = np.nonzero(ok & (t == tv) & (g <= t))[0]
+            if len(which):
+                est, c = _weighted(which.tolist(), att, pg_cell, gidx, k, m)
+                rows.append((tv, est, c))
+        if not rows:
+            raise DesignError("no post-treatment ATT(g,t) to aggregate")
+        overall = (float(np.mean([r[1] for r in rows])), np.mean([r[2] for r in rows], axis=0))
+        label = "time"
+
+    C = np.column_stack([r[2] for r in rows] + [overall[1]])
+    ests = np.array([r[1] for r in rows] + [overall[0]])
+    se_an = np.sqrt(np.maximum(np.einsum("ij,ik,kj->j", C, res._sigma, C), 0.0))
+    se_an[se_an <= math.sqrt(np.finfo(float).eps) * 10] = np.nan
+    extra: dict[str, Any] = {}
+    prefix = {"event_time": "e", "cohort": "g", "time": "t"}.get(label or "", "")
+    terms = [f"{prefix}={_num(r[0])}" for r in rows] + ["overall"]
+    if label is not None:
+        extra[label] = [_num(r[0]) for r in rows] + [np.nan]
+    crit_agg = math.nan
+    if res._draws is not None:
+        d = res._draws @ C
+        se = _boot_se(d)
+        extra["se_analytic"] = se_an
+        table = tidy_table(terms, ests, se, alpha=res.alpha, df=res.info.get("boot_df"), **extra)
+        if rows:
+            crit_agg = _sup_t(d[:, :-1], se[:-1], res.alpha)
+            table["band_low"] = np.append(ests[:-1] - crit_agg * se[:-1], np.nan)
+            table["band_high"] = np.append(ests[:-1] + crit_agg * se[:-1], np.nan)
+        inference = res.inference
+    else:
+        table = tidy_table(terms, ests, se_an, alpha=res.alpha, **extra)
+        inference = res.inference
+    names = {
+        "simple": "simple (all post-treatment cells, cohort-size weights)",
+        "dynamic": "by event time",
+        "group": "by cohort",
+        "calendar": "by calendar period",
+    }
+    info = {k2: v for k2, v in res.info.items() if k2 != "pretest" or kind == "dynamic"}
+    info["aggregation"] = kind
+    info["crit_value"] = crit_agg  # sup-t critical value of the per-e/g/t rows (NaN without bootstrap)
+    if kind == "dynamic":
+        info["reference"] = None if res.info.get("base_period") == "varying" else -1 - res.info.get("anticipation", 0)
+    return Result(
+        estimator=f"Callaway-Sant'Anna ATT, {names[kind]}",
+        table=table,
+        nobs=res.nobs,
+        headline="overall",
+        alpha=res.alpha,
+        inference=inference,
+        outcome=res.outcome,
+        notes=tuple(n for n in res.notes if not n.startswith("estimate, SE, CI")),
+        info=info,
+    )
+
+
+def _num(v: float) -> Any:
+    v = float(v)
+    return int(v) if v.is_integer() else v
+
+
+# -- the estimator -----------------------------------------------------------------------------------------------------
+def staggered_did(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    cohort: str,
+    control: Control = "never",
+    method: Method = "dr",
+    covariates: Sequence[str] | str | None = None,
+    anticipation: int = 0,
+    base_period: BasePeriod = "varying",
+    cluster: str | None = None,
+    n_boot: int = 999,
+    seed: int | np.random.Generator | None = None,
+    alpha: float = 0.05,
+) -> StaggeredResult:
+    r"""Group-time average treatment effects under staggered adoption (Callaway and Sant'Anna 2021).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Balanced panel in long form, one row per unit and period.
+    outcome, unit, time, cohort : str
+        Columns. ``cohort`` is the first treated period; never-treated units have
+        0 or NaN. Cohorts after the last period (+ anticipation) count as never treated.
+    control : {"never", "not_yet"}
+        Comparison group: never-treated units, or units not yet treated by
+        ``max(t, base period) + anticipation`` (never-treated included).
+    method : {"dr", "ipw", "reg", "unconditional"}
+        With ``covariates``: doubly robust (Sant'Anna-Zhao 2020, DRDID ``drdid_panel``),
+        normalised IPW (``std_ipw_did_panel``) or outcome regression (``reg_did_panel``).
+        Without covariates all give the unconditional 2x2 DiD.
+    covariates : list of str, optional
+        Pre-treatment covariates, taken from the earlier of the two periods compared.
+    anticipation : int
+        Periods of anticipation: the base period for cohort g is the last period
+        before ``g - anticipation``.
+    base_period : {"varying", "universal"}
+        ``"varying"``: pre-treatment cells compare t with t-1 (R ``did``'s default);
+        ``"universal"``: every cell compares with ``g - anticipation - 1`` (that cell is 0).
+    cluster : str, optional
+        Column of clusters containing whole units: the influence function is summed
+        within clusters, and the bootstrap draws one weight per cluster. With clusters the
+        bootstrap draws are scaled by ``sqrt(G/(G-1))`` and pointwise intervals use t(G-1);
+        analytic clustered intervals are normal (R-style) and warn below 20 clusters.
+    n_boot : int
+        Multiplier-bootstrap draws (Mammen weights). With ``n_boot > 0`` the reported
+        standard errors are bootstrap ones (IQR-based, as R ``did``) and the tables
+        get simultaneous bands ``band_low``/``band_high``; ``0`` gives analytic only.
+    seed : int or numpy.random.Generator, optional
+        Makes the bootstrap exactly reproducible.
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    StaggeredResult
+        One row per (g,t); headline numbers are the simple aggregate. See
+        :meth:`StaggeredResult.aggregate` and :attr:`StaggeredResult.pretest`.
+
+    Raises
+    ------
+    DesignError
+        Unbalanced panel, no never-treated units with ``control="never"``, constant or
+        collinear covariates, a single cluster.
+    DataError
+        Missing columns or values, duplicate unit-period rows, a cohort that varies within a unit.
+    ValueError
+        A parameter outside its allowed values.
+
+    Notes
+    -----
+    For cohort :math:`g`, period :math:`t` and base period :math:`b` (``b = g - \delta - 1`` for
+    post-treatment cells; ``t - 1`` for pre-treatment cells with the varying base),
+    with :math:`\Delta Y_i = Y_{it} - Y_{ib}`, :math:`G_i` the cohort indicator and :math:`C_i`
+    the control indicator, the unconditional estimator is
+
+    .. math:: \widehat{ATT}(g,t) = \bar{\Delta Y}_{G=1} - \bar{\Delta Y}_{C=1},
+
+    with influence function (on the n units of the panel)
+    :math:`\psi_i = n\,[G_i(\Delta Y_i - \bar{\Delta Y}_{G})/n_G - C_i(\Delta Y_i - \bar{\Delta Y}_{C})/n_C]`.
+    With covariates the doubly-robust estimator is
+
+    .. math:: \widehat{ATT}_{dr} = \frac{\sum_i G_i (\Delta Y_i - \hat m(X_i))}{\sum_i G_i}
+       - \frac{\sum_i w_i(X_i)(\Delta Y_i - \hat m(X_i))}{\sum_i w_i(X_i)},\quad
+       w_i = \frac{\hat p(X_i) C_i}{1 - \hat p(X_i)},
+
+    with a logit propensity score :math:`\hat p` and a linear regression :math:`\hat m`
+    of :math:`\Delta Y` on the controls; its influence function includes the estimation
+    effect of both. Standard errors are :math:`\sqrt{\sum_i \psi_i^2}/n`, or with clusters
+    :math:`\sqrt{\sum_c (\sum_{i\in c}\psi_i)^2}/n`. An aggregate
+    :math:`\theta = \sum_{(g,t)} w_{gt} ATT(g,t)` with cohort-share weights
+    :math:`w_{gt} \propto \hat P(G=g)` has influence function
+    :math:`\sum w_{gt}\psi_{gt} + \sum ATT(g,t)\,\partial w_{gt}/\partial \hat P` (the "wif"
+    term of R ``did``). The multiplier bootstrap draws
+    :math:`\hat\theta^* - \hat\theta = n^{-1}\sum_i v_i\psi_i` with Mammen weights :math:`v_i`;
+    the uniform band uses the :math:`1-\alpha` quantile of :math:`\max_j |\hat\theta_j^*-\hat\theta_j|/se_j`.
+    The pre-test is the Wald statistic :math:`\hat\theta_{pre}'\hat V_{pre}^{+}\hat\theta_{pre}`
+    over pre-treatment cells (``t < g - anticipation``), chi-squared with rank(V) df.
+
+    Examples
+    --------
+    >>> from evaluator.simulate import sick_leave_sib
+    >>> sim = sick_leave_sib(n_municipalities=10, employees_per_municipality=20, n_periods=24, waves=(7, 13), seed=1)
+    >>> res = staggered_did(sim.data, outcome="sick_days", unit="employee", time="month",
+    ...                     cohort="first_treated", n_boot=0)
+    >>> res.att_gt.columns[:4].tolist()
+    ['cohort', 'time', 'event_time', 'att']
+    >>> dyn = res.aggregate("dynamic")
+    >>> dyn.headline
+    'overall'
+    """
+    _choice("control", control, ("never", "not_yet"))
+    _choice("method", method, ("dr", "ipw", "reg", "unconditional"))
+    _choice("base_period", base_period, ("varying", "universal"))
+    if not (isinstance(anticipation, (int, np.integer)) and anticipation >= 0):
+        raise ValueError(f"anticipation={anticipation!r} is not allowed; use a non-negative integer")
+    if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 0):
+        raise ValueError(f"n_boot={n_boot!r} is not allowed; use 0 (analytic only) or a positive integer")
+    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
+        raise ValueError(f"alpha={alpha!r} is not allowed; use a number strictly between 0 and 1")
+    covs = [covariates] if isinstance(covariates, str) else list(covariates or [])
+    if method == "unconditional" and covs:
+        raise ValueError("method='unconditional' takes no covariates; use method='dr', 'ipw' or 'reg'")
+
+    panel = _prepare(
+        data,
+        outcome=outcome,
+        unit=unit,
+        time=time,
+        cohort=cohort,
+        covariates=covs,
+        cluster=cluster,
+        anticipation=anticipation,
+    )
+    notes = list(panel.notes)
+    headline_note = (
+        "estimate, SE, CI and p-value of the ATT(g,t) result are the simple aggregate (post-treatment cells "
+        "weighted by cohort size); see .aggregate()"
+    )
+    if panel.x is not None:
+        _check_covariates(panel.x, covs)
+    times = panel.times
+    y, G, x, cl = panel.y, panel.g, panel.x, panel.cl
+
+    # cohorts without a pre-treatment period are dropped
+    early = np.isfinite(G) & (G <= times[0] + anticipation)
+    if early.any():
+        gs = np.unique(G[early])
+        warnings.warn(
+            f"dropped {int(early.sum())} units of cohorts {[_num(v) for v in gs]}: treated in or before the first "
+            f"period {_num(times[0])} (+ anticipation {anticipation}), they have no pre-treatment period",
+            DroppedUnitsWarning,
+            stacklevel=2,
+        )
+        keep = ~early
+        y, G = y[keep], G[keep]
+        x = None if x is None else x[keep]
+        cl = None if cl is None else cl[keep]
+        notes.append(f"{int(early.sum())} units treated in the first period were dropped")
+    never = ~np.isfinite(G)
+    if control == "never" and not never.any():
+        raise DesignError(
+            'no never-treated units (cohort 0 or NaN) to compare with under control="never"; '
+            'use control="not_yet" to compare with units not yet treated'
+        )
+    glist = np.unique(G[np.isfinite(G)])
+    if not never.any():  # not_yet without never-treated: the last cohort only serves as control (as R did)
+        latest = glist[-1]
+        keep_t = times < latest - anticipation
+        times = times[keep_t]
+        y = y[:, keep_t]
+        x = None if x is None else x[:, keep_t]
+        glist = glist[:-1]
+        notes.append(
+            f"no never-treated units: periods from {_num(latest - anticipation)} on are dropped and cohort "
+            f"{_num(latest)} serves only as a not-yet-treated control"
+        )
+    if len(glist) == 0:
+        raise DesignError("no treated cohort with a pre-treatment period remains; nothing to estimate")
+    n, T = y.shape
+    if T < 2:
+        raise DesignError("fewer than two periods remain; nothing to compare")
+    if cl is not None:
+        cl_codes, cl = np.unique(cl, return_inverse=True)
+        n_clusters = len(cl_codes)
+        if n_clusters < 2:
+            raise DesignError(f"cluster={cluster!r} has a single cluster; clustered inference needs at least 2")
+    else:
+        n_clusters = n
+    sizes = {gv: int(np.sum(G == gv)) for gv in glist}
+    single = [_num(gv) for gv, s in sizes.items() if s == 1]
+    if single:
+        warnings.warn(
+            f"cohorts {single} have a single unit: their analytic standard errors ignore the variance of the "
+            "treated side (it cannot be estimated from one unit); treat them with great caution, e.g. compare "
+            "with the bootstrap (n_boot > 0) or pool cohorts",
+            SmallCohortWarning,
+            stacklevel=2,
+        )
+        notes.append(f"single-unit cohorts {single}: their standard errors understate uncertainty")
+    if cluster is not None and n_clusters < _FEW_CLUSTERS and n_boot == 0:
+        warnings.warn(
+            f"only {n_clusters} clusters in {cluster!r}: analytic cluster-robust intervals under-cover with fewer "
+            f"than {_FEW_CLUSTERS} clusters; use the cluster multiplier bootstrap (n_boot > 0)",
+            FewClustersWarning,
+            stacklevel=2,
+        )
+    if cluster is not None and n_clusters < _FEW_CLUSTERS:
+        notes.append(f"only {n_clusters} clusters: inference is fragile")
+
+    est_method = "unconditional" if x is None else method
+    tfirst = 0 if base_period == "universal" else 1
+    Gmask = {gv: G == gv for gv in glist}
+    # plan the cells first, so the influence functions can be written into one preallocated array
+    plan: list[tuple[int, float, int, int, np.ndarray]] = []
+    ctrl_cache: dict[float, np.ndarray] = {}
+    skipped: list[str] = []
+    for gi, gv in enumerate(glist):
+        pret_g = int(np.nonzero(times + anticipation < gv)[0][-1])
+        for cur in range(tfirst, T):
+            base = pret_g if (times[cur] >= gv or base_period == "universal") else cur - 1
+            if control == "never":
+                ctrl = never
+            else:
+                cutoff = float(times[max(cur, base)] + anticipation)
+                if cutoff not in ctrl_cache:
+                    ctrl_cache[cutoff] = never | (G > cutoff)
+                ctrl = ctrl_cache[cutoff] & ~Gmask[gv]
+            if base != cur and not ctrl.any():
+                skipped.append(f"({_num(gv)},{_num(times[cur])})")
+                continue
+            plan.append((gi, gv, cur, base, ctrl))
+    if skipped:
+        notes.append(f"cells without any control unit were skipped: {format_examples(skipped)}")
+    if not plan:
+        raise DesignError("no (cohort, period) cell has both treated and control units")
+    k = len(plan)
+    pg = np.array([sizes[gv] / n for gv in glist])
+    # base columns: cell influence functions, then cohort-share influence functions 1{G=g} - P(G=g)
+    Bcols = np.zeros((n, k + len(glist)))
+    att = np.zeros(k)
+    cells: list[dict[str, Any]] = []
+    trimmed_total = 0
+    fmask = {gv: m.astype(np.float64) for gv, m in Gmask.items()}
+    for j, (gi, gv, cur, base, ctrl) in enumerate(plan):
+        treated = Gmask[gv]
+        n_t, n_c = sizes[gv], int(ctrl.sum())
+        cells.append(
+            {"cohort": gv, "time": times[cur], "gidx": gi, "n_treated": n_t, "n_control": n_c, "base": times[base]}
+        )
+        if base == cur:  # universal base period: normalised to zero
+            continue
+        dy = y[:, cur] - y[:, base]
+        if est_method == "unconditional":
+            tf = fmask[gv]
+            cf = ctrl.astype(np.float64)
+            mt = float(np.sum(tf * dy)) / n_t  # elementwise: no BLAS threads for a 1-D dot
+            mc = float(np.sum(cf * dy)) / n_c
+            att[j] = mt - mc
+            Bcols[:, j] = (n / n_t) * tf * (dy - mt) - (n / n_c) * cf * (dy - mc)
+        else:
+            sub = treated | ctrl
+            n1 = int(sub.sum())
+            X = np.column_stack([np.ones(n1), x[sub, min(base, cur), :]])
+            try:
+                att_j, inf, trimmed = _att_cov(dy[sub], treated[sub].astype(float), X, est_method)
+            except (np.linalg.LinAlgError, DesignError) as exc:
+                raise DesignError(
+                    f"cannot fit the covariate models for ATT({_num(gv)},{_num(times[cur])}): {exc}; "
+                    f"covariates {covs} are (nearly) collinear within its {n_t} treated and {n_c} control units"
+                ) from None
+            trimmed_total += trimmed
+            att[j] = att_j
+            Bcols[sub, j] = inf * (n / n1)
+    if trimmed_total:
+        warnings.warn(
+            f"{trimmed_total} control observations (summed over ATT(g,t) cells) had propensity scores >= "
+            f"{_TRIM_LEVEL} and were given weight zero (DRDID trimming); overlap is weak",
+            TrimmingWarning,
+            stacklevel=2,
+        )
+        notes.append(f"{trimmed_total} control observations trimmed for propensity scores >= {_TRIM_LEVEL}")
+    for gi, gv in enumerate(glist):
+        Bcols[:, k + gi] = fmask[gv] - pg[gi]
+    if cl is not None:
+        S = np.empty((n_clusters, Bcols.shape[1]))
+        for j in range(Bcols.shape[1]):
+            S[:, j] = np.bincount(cl, weights=Bcols[:, j], minlength=n_clusters)
+    else:
+        S = Bcols
+    sigma = _crossprod(S) / n**2
+    draws = None
+    if n_boot > 0:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        draws = _multiplier_draws(S, n_boot, rng, n)
+        if cl is not None:  # few-cluster refinement: CR1-type factor; intervals use t(G-1) below
+            draws *= math.sqrt(n_clusters / (n_clusters - 1))
+    boot_df = float(n_clusters - 1) if (cl is not None and n_boot > 0) else None
+
+    cells_df = pd.DataFrame(cells)
+    se_an = np.sqrt(np.maximum(np.diag(sigma)[:k], 0.0))
+    se_an[se_an <= math.sqrt(np.finfo(float).eps) * 10] = np.nan
+    ev = (cells_df["time"] - cells_df["cohort"]).to_numpy()
+    terms = [f"ATT({_num(a)},{_num(b)})" for a, b in zip(cells_df["cohort"], cells_df["time"], strict=True)]
+    extra = {
+        "cohort": [_num(v) for v in cells_df["cohort"]],
+        "time": [_num(v) for v in cells_df["time"]],
+        "event_time": [_num(v) for v in ev],
+        "n_treated": cells_df["n_treated"].to_numpy(),
+        "n_control": cells_df["n_control"].to_numpy(),
+    }
+    if draws is not None:
+        se_b = _boot_se(draws[:, :k])
+        extra["se_analytic"] = se_an
+        table = tidy_table(terms, att, se_b, alpha=alpha, df=boot_df, **extra)
+        crit = _sup_t(draws[:, :k], se_b, alpha)
+        table["band_low"] = att - crit * se_b
+        table["band_high"] = att + crit * se_b
+        kind_w = f"cluster ({n_clusters} clusters of {cluster!r})" if cluster is not None else "unit"
+        inference = (
+            f"multiplier bootstrap ({n_boot} draws, Mammen weights, {kind_w} level): IQR-based standard errors"
+            + (
+                f"; draws scaled by sqrt(G/(G-1)) and pointwise intervals from t({n_clusters - 1})"
+                if cl is not None
+                else "; pointwise normal intervals"
+            )
+            + ", sup-t simultaneous bands (band_low/band_high)"
+        )
+    else:
+        crit = math.nan
+        table = tidy_table(terms, att, se_an, alpha=alpha, **extra)
+        inference = (
+            "analytic, influence function"
+            + (f" summed within {n_clusters} clusters of {cluster!r}" if cluster is not None else "")
+            + ": se = sqrt(sum psi^2)/n, normal intervals"
+        )
+
+    # pre-test: every pre-treatment ATT(g,t) = 0
+    g_c = cells_df["cohort"].to_numpy(float)
+    t_c = cells_df["time"].to_numpy(float)
+    pre = np.nonzero((t_c < g_c - anticipation) & np.isfinite(se_an))[0]
+    pretest = None
+    if len(pre):
+        V = sigma[np.ix_(pre, pre)]
+        rank = int(np.linalg.matrix_rank(V))
+        W = float(att[pre] @ np.linalg.pinv(V) @ att[pre])
+        pretest = {"statistic": W, "df": rank, "p_value": float(stats.chi2.sf(W, rank))}
+
+    method_name = {"unconditional": "unconditional", "dr": "doubly robust", "ipw": "IPW", "reg": "outcome regression"}
+    info: dict[str, Any] = {
+        "n_units": n,
+        "n_treated": int(np.isfinite(G).sum()),
+        "n_control": int(never.sum()),
+        "n_periods": int(T),
+        "n_cohorts": int(len(glist)),
+        "control": control,
+        "method": est_method,
+        "base_period": base_period,
+        "anticipation": anticipation,
+        "covariates": covs,
+        "cohort_sizes": {_num(gv): s for gv, s in sizes.items()},
+        "n_boot": n_boot,
+        "crit_value": crit,
+        "boot_df": boot_df,
+    }
+    if cluster is not None:
+        info["n_clusters"] = n_clusters
+        info["cluster"] = cluster
+    if pretest is not None:
+        info["pretest"] = pretest
+    res = StaggeredResult(
+        estimator=f"Callaway-Sant'Anna ATT(g,t), {method_name[est_method]}, "
+        f"{'never-treated' if control == 'never' else 'not-yet-treated'} controls",
+        table=table,
+        nobs=int(n * T),
+        alpha=alpha,
+        inference=inference,
+        outcome=outcome,
+        notes=(headline_note, *notes),
+        info=info,
+        _att=att,
+        _sigma=sigma,
+        _draws=draws,
+        _cells=cells_df,
+        _pg=pg,
+        _groups=glist,
+        _t_range=(float(times[0]), float(times[-1])),
+    )
+    try:
+        simple = res.aggregate("simple")
+    except DesignError:
+        simple = None
+    object.__setattr__(res, "simple", simple)
+    return res
