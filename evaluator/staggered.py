@@ -34,6 +34,7 @@ from evaluator.errors import (
     TrimmingWarning,
     format_examples,
 )
+from evaluator.inference import wild_cluster_bootstrap_cells
 from evaluator.results import Result, tidy_table
 
 __all__ = ["StaggeredResult", "staggered_did"]
@@ -73,6 +74,7 @@ class StaggeredResult(Result):
     _pg: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     _groups: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     _t_range: tuple[float, float] = (0.0, 0.0)
+    _wcr: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def _row(self) -> pd.Series:
@@ -396,6 +398,36 @@ def _sup_t(draws: np.ndarray, se: np.ndarray, alpha: float) -> float:
     return float(np.quantile(t, 1 - alpha, method="inverted_cdf"))
 
 
+def _wcr_columns(table: pd.DataFrame, wcr: dict[str, Any], coefs: np.ndarray, ests: np.ndarray, alpha: float):
+    """Replace p-values and intervals by restricted wild cluster bootstrap ones, row by row.
+
+    ``coefs`` (cells x rows) holds each row's weights on the ATT(g,t) cells. The
+    multiplier bootstrap behaves like the analytic normal interval and under-covers
+    with few clusters; the restricted wild cluster bootstrap (imposing the null on
+    every cell) is the few-cluster remedy of MacKinnon and Webb, carried over from
+    regression to Callaway-Sant'Anna cells in :func:`evaluator.inference.wild_cluster_bootstrap_cells`.
+    """
+    out = table.copy()
+    for j in range(coefs.shape[1]):
+        a = coefs[:, j]
+        used = a != 0
+        if not used.any() or not np.isfinite(ests[j]) or not np.isfinite(out["std_error"].iloc[j]):
+            continue
+        boot = wild_cluster_bootstrap_cells(
+            wcr["psi"][:, used],
+            wcr["treated"][:, used],
+            wcr["control"][:, used],
+            a[used],
+            float(ests[j]),
+            wcr["cluster"],
+            n_boot=wcr["n_boot"],
+            alpha=alpha,
+            seed=wcr["seed"],
+        )
+        out.loc[j, ["p_value", "ci_low", "ci_high"]] = [boot.p_value, boot.ci_low, boot.ci_high]
+    return out
+
+
 # -- aggregation -------------------------------------------------------------------------------------------------------
 def _weighted(coef_cells: list[int], att: np.ndarray, pg_cell: np.ndarray, gidx: np.ndarray, k: int, m: int):
     """Cohort-size weighted mean of cells, with the estimation effect of the weights (R did's wif)."""
@@ -498,6 +530,8 @@ def _aggregate(res: StaggeredResult, kind: str, *, min_e: float, max_e: float, b
         se = _boot_se(d)
         extra["se_analytic"] = se_an
         table = tidy_table(terms, ests, se, alpha=res.alpha, df=res.info.get("boot_df"), **extra)
+        if res._wcr is not None:
+            table = _wcr_columns(table, res._wcr, C[:k], ests, res.alpha)
         if rows:
             crit_agg = _sup_t(d[:, :-1], se[:-1], res.alpha)
             table["band_low"] = np.append(ests[:-1] - crit_agg * se[:-1], np.nan)
@@ -833,9 +867,18 @@ def staggered_did(
     if n_boot > 0:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         draws = _multiplier_draws(S, n_boot, rng, n)
-        if cl is not None:  # few-cluster refinement: CR1-type factor; intervals use t(G-1) below
-            draws *= math.sqrt(n_clusters / (n_clusters - 1))
-    boot_df = float(n_clusters - 1) if (cl is not None and n_boot > 0) else None
+    boot_df = None
+    wcr = None
+    if cl is not None and n_boot > 0:
+        # Few-cluster inference: restricted wild cluster bootstrap of every row (see _wcr_columns).
+        wcr = {
+            "psi": Bcols[:, :k].copy(),
+            "treated": np.column_stack([Gmask[gv] for (_, gv, _, _, _) in plan]),
+            "control": np.column_stack([ctrl for (_, _, _, _, ctrl) in plan]),
+            "cluster": cl,
+            "n_boot": n_boot,
+            "seed": seed if isinstance(seed, (int, np.integer)) else None,
+        }
 
     cells_df = pd.DataFrame(cells)
     se_an = np.sqrt(np.maximum(np.diag(sigma)[:k], 0.0))
@@ -853,6 +896,8 @@ def staggered_did(
         se_b = _boot_se(draws[:, :k])
         extra["se_analytic"] = se_an
         table = tidy_table(terms, att, se_b, alpha=alpha, df=boot_df, **extra)
+        if wcr is not None:
+            table = _wcr_columns(table, wcr, np.eye(k), att, alpha)
         crit = _sup_t(draws[:, :k], se_b, alpha)
         table["band_low"] = att - crit * se_b
         table["band_high"] = att + crit * se_b
@@ -860,7 +905,8 @@ def staggered_did(
         inference = (
             f"multiplier bootstrap ({n_boot} draws, Mammen weights, {kind_w} level): IQR-based standard errors"
             + (
-                f"; draws scaled by sqrt(G/(G-1)) and pointwise intervals from t({n_clusters - 1})"
+                f"; p-values and pointwise intervals from the restricted wild cluster bootstrap ({n_clusters} "
+                f"clusters, {'Webb' if n_clusters < 12 else 'Rademacher'} weights, test inversion)"
                 if cl is not None
                 else "; pointwise normal intervals"
             )
@@ -925,6 +971,7 @@ def staggered_did(
         _pg=pg,
         _groups=glist,
         _t_range=(float(times[0]), float(times[-1])),
+        _wcr=wcr,
     )
     try:
         simple = res.aggregate("simple")
