@@ -46,3 +46,15 @@ def test_every_module_is_in_the_package_docstring_and_readme():
             continue
         assert f"evaluator/{path.name}" in readme, f"{path.name} missing from the README's module map"
         assert f"``{path.stem}``" in evaluator.__doc__, f"{path.stem} missing from evaluator/__init__.py docstring"
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    text = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - our own documentation
