@@ -57,4 +57,4 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     assert blocks
     monkeypatch.chdir(tmp_path)
     for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})  # noqa: S102 - our own documentation
+        exec(compile(block, "README.md", "exec"), {})
