@@ -503,8 +503,8 @@ def test_interval_coverage_employment_sib() -> None:
 # -- scale ---------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_scales_to_a_register_pool() -> None:
-    # 5,000 treated x 1,000,000 controls: a treated x pool matrix would need 40 GB. The bounds are
-    # generous (informal targets are < 1 s for PS and < 3 s for Mahalanobis on a laptop core).
+    # 5,000 treated x 1,000,000 controls: a treated x pool matrix would need 40 GB, so finishing at all shows none
+    # is built. Times are printed, not asserted (machines are noisy); benchmarks/ measures them.
     rng = np.random.default_rng(0)
     nt, nc = 5_000, 1_000_000
     ts = rng.normal(0.3, 1, nt)
@@ -521,7 +521,6 @@ def test_scales_to_a_register_pool() -> None:
     t_maha = time.perf_counter() - t0
     print(f"\nPS without replacement {t_without:.2f} s, with {t_with:.2f} s, Mahalanobis (5 cov) {t_maha:.2f} s")
     assert len(ti) == nt and len(np.unique(rows)) == nt and len(ki) == nt
-    assert t_without < 10 and t_with < 10 and t_maha < 30
 
 
 # -- matched difference-in-differences ------------------------------------------------------
