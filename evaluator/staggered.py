@@ -46,10 +46,6 @@ Aggregation = Literal["simple", "dynamic", "group", "calendar"]
 
 _FEW_CLUSTERS = 20
 _TRIM_LEVEL = 0.995  # DRDID: controls with propensity score >= 0.995 get weight zero
-_SQRT5 = math.sqrt(5.0)
-_MAMMEN_LOW = -(_SQRT5 - 1.0) / 2.0
-_MAMMEN_HIGH = (_SQRT5 + 1.0) / 2.0
-_MAMMEN_P_LOW = (_SQRT5 + 1.0) / (2.0 * _SQRT5)
 _IQR_NORMAL = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
 _BOOT_CHUNK_ELEMENTS = 8_000_000  # weights generated per chunk (64 MB of float64)
 
@@ -359,21 +355,25 @@ def _att_cov(dy: np.ndarray, d: np.ndarray, X: np.ndarray, method: str) -> tuple
 
 # -- bootstrap ---------------------------------------------------------------------------------------------------------
 def _multiplier_draws(B: np.ndarray, n_boot: int, rng: np.random.Generator, n: int) -> np.ndarray:
-    """n_boot draws of (1/n) sum_i v_i B_i with Mammen weights v (one per row of B)."""
+    """n_boot draws of (1/n) sum_i v_i B_i with Rademacher weights v (one per row of B).
+
+    R did uses Mammen weights; any weights with mean 0 and variance 1 give a valid
+    multiplier bootstrap, and Rademacher signs come from random bits, eight per byte,
+    which is what makes 999 draws over 100,000 units take a fraction of a second. The
+    product runs in float32 (relative error ~1e-6, far below the bootstrap's own noise).
+    """
     rows, m = B.shape
     out = np.empty((n_boot, m))
     colsum = B.sum(axis=0)
+    B32 = np.ascontiguousarray(B, dtype=np.float32)
     chunk = max(1, min(n_boot, _BOOT_CHUNK_ELEMENTS // max(rows, 1)))
-    buf = np.empty((chunk, rows))  # reused: no fresh pages per chunk
-    shift = 1.0 - _MAMMEN_P_LOW
+    row_bytes = (rows + 7) // 8
     done = 0
     while done < n_boot:
         b = min(chunk, n_boot - done)
-        u = buf[:b]
-        rng.random(out=u)
-        u += shift
-        np.floor(u, out=u)  # 1{U >= P(low)}: the Mammen weight is low + (high - low) * this
-        out[done : done + b] = _MAMMEN_LOW * colsum + (_MAMMEN_HIGH - _MAMMEN_LOW) * (u @ B)
+        raw = np.frombuffer(rng.bytes(b * row_bytes), dtype=np.uint8).reshape(b, row_bytes)
+        bits = np.unpackbits(raw, axis=1, count=rows).astype(np.float32)
+        out[done : done + b] = 2.0 * (bits @ B32) - colsum  # v = 2 * bit - 1
         done += b
     return out / n
 
@@ -617,7 +617,7 @@ def staggered_did(
         bootstrap draws are scaled by ``sqrt(G/(G-1))`` and pointwise intervals use t(G-1);
         analytic clustered intervals are normal (R-style) and warn below 20 clusters.
     n_boot : int
-        Multiplier-bootstrap draws (Mammen weights). With ``n_boot > 0`` the reported
+        Multiplier-bootstrap draws (Rademacher weights). With ``n_boot > 0`` the reported
         standard errors are bootstrap ones (IQR-based, as R ``did``) and the tables
         get simultaneous bands ``band_low``/``band_high``; ``0`` gives analytic only.
     seed : int or numpy.random.Generator, optional
@@ -666,7 +666,7 @@ def staggered_did(
     :math:`w_{gt} \propto \hat P(G=g)` has influence function
     :math:`\sum w_{gt}\psi_{gt} + \sum ATT(g,t)\,\partial w_{gt}/\partial \hat P` (the "wif"
     term of R ``did``). The multiplier bootstrap draws
-    :math:`\hat\theta^* - \hat\theta = n^{-1}\sum_i v_i\psi_i` with Mammen weights :math:`v_i`;
+    :math:`\hat\theta^* - \hat\theta = n^{-1}\sum_i v_i\psi_i` with Rademacher weights :math:`v_i` (R did: Mammen);
     the uniform band uses the :math:`1-\alpha` quantile of :math:`\max_j |\hat\theta_j^*-\hat\theta_j|/se_j`.
     The pre-test is the Wald statistic :math:`\hat\theta_{pre}'\hat V_{pre}^{+}\hat\theta_{pre}`
     over pre-treatment cells (``t < g - anticipation``), chi-squared with rank(V) df.
@@ -903,7 +903,7 @@ def staggered_did(
         table["band_high"] = att + crit * se_b
         kind_w = f"cluster ({n_clusters} clusters of {cluster!r})" if cluster is not None else "unit"
         inference = (
-            f"multiplier bootstrap ({n_boot} draws, Mammen weights, {kind_w} level): IQR-based standard errors"
+            f"multiplier bootstrap ({n_boot} draws, Rademacher weights, {kind_w} level): IQR-based standard errors"
             + (
                 f"; p-values and pointwise intervals from the restricted wild cluster bootstrap ({n_clusters} "
                 f"clusters, {'Webb' if n_clusters < 12 else 'Rademacher'} weights, test inversion)"
