@@ -303,31 +303,45 @@ def _logit(X: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, bool]:
     return 1.0 / (1.0 + np.exp(-eta)), converged
 
 
-def _att_cov(dy: np.ndarray, d: np.ndarray, X: np.ndarray, method: str) -> tuple[float, np.ndarray, int]:
-    """ATT and its influence function (subsample scale) by DRDID's drdid/std_ipw/reg panel estimators."""
+def _att_cov(
+    dy: np.ndarray, d: np.ndarray, X: np.ndarray, method: str, fits: dict[str, Any] | None = None
+) -> tuple[float, np.ndarray, int]:
+    """ATT and its influence function (subsample scale) by DRDID's drdid/std_ipw/reg panel estimators.
+
+    ``fits`` caches what depends only on (X, d) -- the propensity score and the control
+    Gram matrix -- so cells sharing treated group, controls and covariates fit them once.
+    """
+    fits = {} if fits is None else fits
     n = len(d)
     c = 1.0 - d
     trimmed = 0
     if method in ("dr", "reg"):
         Xc = X[d == 0]
-        XtX = Xc.T @ Xc
-        if np.linalg.cond(XtX) > 1e14:
-            raise DesignError("the outcome regression on the control units is singular")
+        if "XtX" not in fits:
+            XtX = Xc.T @ Xc
+            if np.linalg.cond(XtX) > 1e14:
+                raise DesignError("the outcome regression on the control units is singular")
+            fits["XtX"] = XtX
+        XtX = fits["XtX"]
         beta = np.linalg.solve(XtX, Xc.T @ dy[d == 0])
         out = X @ beta
         XpX_inv = np.linalg.inv(XtX / n)
         lin_ols = (c * (dy - out))[:, None] * X @ XpX_inv
     if method in ("dr", "ipw"):
-        ps, _ = _logit(X, d)
-        ps = np.minimum(ps, 1 - 1e-6)
-        trim = np.ones(n, dtype=bool)
-        trim[d == 0] = ps[d == 0] < _TRIM_LEVEL
-        trimmed = int((~trim).sum())
-        W = ps * (1 - ps)
-        H = np.linalg.inv((X * W[:, None]).T @ X) * n
-        lin_ps = ((d - ps)[:, None] * X) @ H
-        w_t = trim * d
-        w_c = trim * ps * c / (1 - ps)
+        if "ps" not in fits:
+            ps = np.minimum(_logit(X, d)[0], 1 - 1e-6)
+            trim = np.ones(n, dtype=bool)
+            trim[d == 0] = ps[d == 0] < _TRIM_LEVEL
+            W = ps * (1 - ps)
+            H = np.linalg.inv((X * W[:, None]).T @ X) * n
+            fits.update(
+                ps=ps,
+                trimmed=int((~trim).sum()),
+                lin_ps=((d - ps)[:, None] * X) @ H,
+                w_t=trim * d,
+                w_c=trim * ps * c / (1 - ps),
+            )
+        ps, trimmed, lin_ps, w_t, w_c = (fits[k] for k in ("ps", "trimmed", "lin_ps", "w_t", "w_c"))
     if method == "dr":
         r = dy - out
         eta_t = np.mean(w_t * r) / np.mean(w_t)
@@ -816,6 +830,9 @@ def staggered_did(
     cells: list[dict[str, Any]] = []
     trimmed_total = 0
     fmask = {gv: m.astype(np.float64) for gv, m in Gmask.items()}
+    # Time-invariant covariates make the covariate models of a cohort's cells identical (never-treated controls).
+    x_constant = x is not None and bool(np.all(x == x[:, :1, :]))
+    fits_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
     for j, (gi, gv, cur, base, ctrl) in enumerate(plan):
         treated = Gmask[gv]
         n_t, n_c = sizes[gv], int(ctrl.sum())
@@ -835,9 +852,14 @@ def staggered_did(
         else:
             sub = treated | ctrl
             n1 = int(sub.sum())
-            X = np.column_stack([np.ones(n1), x[sub, min(base, cur), :]])
+            period = None if x_constant else min(base, cur)
+            fits = fits_cache.setdefault((gi, period, hash(sub.tobytes())), {})
+            if "X" not in fits:
+                fits["X"] = np.column_stack([np.ones(n1), x[sub, period if period is not None else 0, :]])
+                fits["d"] = treated[sub].astype(float)
+            X = fits["X"]
             try:
-                att_j, inf, trimmed = _att_cov(dy[sub], treated[sub].astype(float), X, est_method)
+                att_j, inf, trimmed = _att_cov(dy[sub], fits["d"], X, est_method, fits)
             except (np.linalg.LinAlgError, DesignError) as exc:
                 raise DesignError(
                     f"cannot fit the covariate models for ATT({_num(gv)},{_num(times[cur])}): {exc}; "
