@@ -159,6 +159,26 @@ class _Panel:
     notes: list[str]
 
 
+def _sorted_layout(units: np.ndarray, tt: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(units, periods) when rows are sorted by numeric unit then period and the panel is balanced, else None."""
+    if not np.issubdtype(units.dtype, np.number) or len(tt) == 0:
+        return None
+    first = np.flatnonzero(units != units[0])
+    nt = int(first[0]) if len(first) else len(units)
+    if nt == 0 or len(units) % nt:
+        return None
+    times = tt[:nt]
+    if nt > 1 and not np.all(np.diff(times) > 0):
+        return None
+    ublocks = units.reshape(-1, nt)
+    heads = ublocks[:, 0]
+    if not (np.all(tt.reshape(-1, nt) == times) and np.all(ublocks == heads[:, None])):
+        return None
+    if len(heads) > 1 and not np.all(np.diff(heads) > 0):
+        return None
+    return heads, times.astype(float)
+
+
 def _prepare(
     data: pd.DataFrame,
     *,
@@ -197,32 +217,42 @@ def _prepare(
             f"missing or non-finite values in {outcome!r}, {time!r} or covariates at rows "
             f"{format_examples(rows)}; drop or impute them (the panel must be balanced)"
         )
-    ucode, uniq_units = pd.factorize(data[unit], sort=True)
-    if (ucode < 0).any():
-        raise DataError(f"column {unit!r} has missing unit ids at rows {format_examples(data.index[ucode < 0])}")
-    tcode, times = pd.factorize(tt, sort=True)
-    times = np.asarray(times, dtype=float)
-    nu, nt = len(uniq_units), len(times)
-    key = ucode.astype(np.int64) * nt + tcode
-    counts = np.bincount(key, minlength=nu * nt).reshape(nu, nt)
-    if len(key) != nu * nt or (counts != 1).any():
-        if (counts > 1).any():
-            dup = np.unique(np.nonzero(counts > 1)[0])
-            raise DataError(
-                f"duplicate unit-period rows for {format_examples(uniq_units[dup], label='units')}; "
-                "each unit must appear once per period"
-            )
-        gaps = np.nonzero((counts == 0).any(axis=1))[0]
-        raise DesignError(
-            f"unbalanced panel: {len(gaps)} of {nu} units are not observed in all {nt} periods "
-            f"({format_examples(uniq_units[gaps], label='units')}); staggered_did needs a balanced panel: "
-            "drop those units or restrict to periods where every unit is observed"
-        )
+    layout = _sorted_layout(data[unit].to_numpy(), tt)
+    if layout is not None:
+        # Already sorted by unit then period and balanced: the pivot is a reshape (no factorize, no scatter).
+        uniq_units, times = layout
+        nu, nt = len(uniq_units), len(times)
 
-    def pivot(values: np.ndarray) -> np.ndarray:
-        out = np.empty(nu * nt, dtype=values.dtype)
-        out[key] = values  # every (unit, period) cell exactly once
-        return out.reshape(nu, nt)
+        def pivot(values: np.ndarray) -> np.ndarray:
+            return values.reshape(nu, nt)
+
+    else:
+        ucode, uniq_units = pd.factorize(data[unit], sort=True)
+        if (ucode < 0).any():
+            raise DataError(f"column {unit!r} has missing unit ids at rows {format_examples(data.index[ucode < 0])}")
+        tcode, times = pd.factorize(tt, sort=True)
+        times = np.asarray(times, dtype=float)
+        nu, nt = len(uniq_units), len(times)
+        key = ucode.astype(np.int64) * nt + tcode
+        counts = np.bincount(key, minlength=nu * nt).reshape(nu, nt)
+        if len(key) != nu * nt or (counts != 1).any():
+            if (counts > 1).any():
+                dup = np.unique(np.nonzero(counts > 1)[0])
+                raise DataError(
+                    f"duplicate unit-period rows for {format_examples(uniq_units[dup], label='units')}; "
+                    "each unit must appear once per period"
+                )
+            gaps = np.nonzero((counts == 0).any(axis=1))[0]
+            raise DesignError(
+                f"unbalanced panel: {len(gaps)} of {nu} units are not observed in all {nt} periods "
+                f"({format_examples(uniq_units[gaps], label='units')}); staggered_did needs a balanced panel: "
+                "drop those units or restrict to periods where every unit is observed"
+            )
+
+        def pivot(values: np.ndarray) -> np.ndarray:
+            out = np.empty(nu * nt, dtype=values.dtype)
+            out[key] = values  # every (unit, period) cell exactly once
+            return out.reshape(nu, nt)
 
     y = pivot(y_all)
     gmat = pivot(data[cohort].to_numpy(dtype=float))
