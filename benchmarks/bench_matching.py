@@ -218,7 +218,9 @@ TASKS: dict[str, MTask] = {
         MTask("ours ps cal0.2 repl", "evaluator", _ours("ps", True, 0.2, COVS), ("evaluator.matching",)),
         MTask("ours ps cal0.2 repl step", "evaluator", _ours_step("ps", True, 0.2, COVS), ("evaluator.matching",)),
         MTask("ours mahal 5cov", "evaluator", _ours("mahalanobis", False, None, COVS5), ("evaluator.matching",)),
-        MTask("ours mahal 5cov step", "evaluator", _ours_step("mahalanobis", False, None, COVS5), ("evaluator.matching",)),
+        MTask(
+            "ours mahal 5cov step", "evaluator", _ours_step("mahalanobis", False, None, COVS5), ("evaluator.matching",)
+        ),
         MTask("ours ps repl +effect", "evaluator", _ours("ps", True, None, COVS, "pairs"), ("evaluator.matching",)),
         MTask(
             "ours mahal 10cov repl +effect AI",
