@@ -45,21 +45,6 @@ def _pairs(items: Sequence[str] | None, what: str) -> dict[str, Any]:
     return out
 
 
-def write_frame(frame: Any, path: Path) -> Path:
-    """Write a DataFrame as Parquet or CSV, chosen by the file's suffix, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    suffix = path.suffix.lower()
-    if suffix in {".parquet", ".pq"}:
-        frame.to_parquet(tmp, index=False)
-    elif suffix == ".csv":
-        frame.to_csv(tmp, index=False)
-    else:
-        raise SystemExit(f"evaluator: --out {path}: use a .parquet or .csv file name")
-    tmp.replace(path)
-    return path
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
     params = _pairs(args.set, "--set")
     generator = simulate.SCENARIOS[args.name]
@@ -69,7 +54,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise SystemExit(f"evaluator simulate {args.name}: {exc}; see `help(evaluator.simulate.{args.name})`") from None
     loader = load_panel if sim.schema == "panel" else load_individuals
     loader(sim.data, columns=sim.columns)  # what we write must pass its own contract
-    out = write_frame(sim.data, Path(args.out))
+    from evaluator.report import write_frame
+
+    try:
+        out = write_frame(sim.data, Path(args.out))
+    except ValueError as exc:
+        raise SystemExit(f"evaluator: --out {args.out}: {exc}") from None
     truth_path = out.with_name(out.stem + ".truth.json")
     truth = {k: v for k, v in sim.truth.items() if not callable(v)}
     from evaluator.results import _jsonable

@@ -38,6 +38,21 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return path
 
 
+def write_frame(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a DataFrame as Parquet or CSV (by the file's suffix) through a temporary file."""
+    suffix = path.suffix.lower()
+    if suffix not in {".parquet", ".pq", ".csv"}:
+        raise ValueError("use a .parquet or .csv file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    if suffix == ".csv":
+        frame.to_csv(tmp, index=False)
+    else:
+        frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
 @dataclass(frozen=True)
 class DemoEntry:
     """One generated and validated demo data set."""
@@ -85,11 +100,7 @@ def demo(out: Path = Path("reports"), data_dir: Path = Path("data/demo")) -> Pat
     entries = []
     for name, generator, kwargs in DEMO:
         sim = generator(**kwargs)
-        path = data_dir / f"{name}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        sim.data.to_parquet(tmp, index=False)
-        tmp.replace(path)
+        path = write_frame(sim.data, data_dir / f"{name}.parquet")
         loader = load_panel if sim.schema == "panel" else load_individuals
         frame = loader(path, columns=sim.columns)  # validate what was written, as a user would read it
         truth = {k: v for k, v in sim.truth.items() if not callable(v)}
