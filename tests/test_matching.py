@@ -144,6 +144,82 @@ def test_lalonde_weighting_runs(lalonde: pd.DataFrame) -> None:
     assert 500 < r.se < 1200
 
 
+# -- the propensity fit against statsmodels ------------------------------------------------
+def _statsmodels_logit(X: pd.DataFrame, y: np.ndarray):
+    import statsmodels.api as sm
+
+    return sm.Logit(y, X).fit(disp=0, method="newton", maxiter=100)
+
+
+@pytest.mark.parametrize("case", ["lalonde", "employment_sib", "employment_sib formula"])
+def test_logit_fit_equals_statsmodels(case: str, request: pytest.FixtureRequest) -> None:
+    # our Newton-Raphson must reach statsmodels' maximum likelihood estimate (statsmodels stays the reference)
+    import statsmodels.formula.api as smf
+
+    if case == "lalonde":
+        data, treat, covs, formula = request.getfixturevalue("lalonde"), "treat", LALONDE_COVS, None
+    else:
+        sim = employment_sib(seed=1)
+        data, treat, covs = sim.data, "treated", sim.columns["covariates"]
+        formula = "treated ~ age + I(age**2) + C(education) + emp_y1" if case.endswith("formula") else None
+    d, _ = mt._canonical(data, None)
+    t = d[treat].to_numpy().astype(np.int64)
+    ps, info = mt._fit_ps(d, t, treat, covs, formula)
+    if formula is None:
+        X = mt._design(d, covs)
+        X.insert(0, "const", 1.0)
+        ref = _statsmodels_logit(X, t.astype(float))
+    else:
+        ref = smf.logit(formula, data=d).fit(disp=0, method="newton", maxiter=100)
+    assert ref.mle_retvals["converged"] and "ps_warning" not in info
+    assert list(info["ps_params"]) == list(ref.params.index)
+    np.testing.assert_allclose(list(info["ps_params"].values()), ref.params.to_numpy(), rtol=1e-8, atol=0)
+    np.testing.assert_allclose(ps, np.asarray(ref.predict()), rtol=1e-8, atol=1e-15)
+
+
+def test_quasi_separation_by_a_base_level_is_a_convergence_note() -> None:
+    # every unit of the base level 'a' is a control: each indicator overlaps on its own, so no single column is
+    # named, and the fit diverges; as with statsmodels this is a note, not an error, and matching still runs
+    rng = np.random.default_rng(0)
+    d = pd.DataFrame(
+        {
+            "t": np.r_[np.zeros(20, int), (rng.random(60) < 0.3).astype(int)],
+            "x": rng.normal(size=80),
+            "g": ["a"] * 20 + ["b"] * 30 + ["c"] * 30,
+        }
+    )
+    m = match(d, treat="t", covariates=["x", "g"])
+    assert m.info["ps_warning"] == "the propensity model did not converge"
+    X = mt._design(d, ["x", "g"])
+    X.insert(0, "const", 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert not _statsmodels_logit(X, d["t"].to_numpy(dtype=float)).mle_retvals["converged"]
+    assert (m.data.loc[d["g"] == "a", "pscore"] < 1e-6).all()
+
+
+def test_separation_by_a_combination_of_covariates() -> None:
+    # x1 + x2 separates completely although each overlaps: the fitted scores reach exactly 1
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.normal(size=80), rng.normal(size=80)
+    d = pd.DataFrame({"t": (x1 + x2 > 0.5).astype(int), "x1": x1, "x2": x2})
+    with pytest.raises(DesignError, match=r"perfect separation.*a combination of covariates predicts treatment"):
+        match(d, treat="t", covariates=["x1", "x2"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), grid=st.sampled_from([0.0, 0.5, 2.0]))
+def test_score_key_order_equals_lexsort(seed, grid) -> None:
+    # the fast (unstable sort + tie repair) order must be exactly (score, key); rounding makes ties and -0.0
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    cs = rng.normal(size=n)
+    if grid:
+        cs = np.round(cs / grid) * grid
+    keys = rng.permutation(n) * 3
+    assert np.array_equal(mt._score_key_order(cs, keys), np.lexsort((keys, cs)))
+
+
 # -- algorithms against brute force ------------------------------------------------
 def _greedy_brute(ts, order, cs, keys, ratio, width):
     """Treated x pool brute force (small n only): nearest free control, ties to the smaller key."""
