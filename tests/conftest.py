@@ -19,3 +19,15 @@ def reference_dir() -> Path:
     if not REFERENCE.is_dir():
         pytest.skip(f"reference data not found at {REFERENCE} (../shared/ is not beside this checkout)")
     return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def rendered_reports(tmp_path_factory) -> dict[str, Path]:
+    """Both report notebooks rendered once with their defaults (bundled data): name -> report folder."""
+    from evaluator.report import notebook_path, run_report
+
+    root = tmp_path_factory.mktemp("reports")
+    out = {}
+    for name in ("did_evaluation", "matched_evaluation"):
+        out[name] = run_report(notebook_path(name), out=root / name, progress=False).out
+    return out
