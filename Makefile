@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 report: $(VENV)/.installed
-	$(BIN)/evaluator demo --out reports --data data/demo
+	$(BIN)/evaluator demo --out reports
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
@@ -36,4 +36,4 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check evaluator tests
 
 clean:
-	rm -rf $(VENV) reports/*.html data/demo .pytest_cache
+	rm -rf $(VENV) .pytest_cache && find reports -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -5,7 +5,8 @@ Data flow::
     file --data.load_panel / load_individuals--> validated frame
          --did / staggered_did / event_study-->   Result (tidy table)
          --plots / Result.summary-->              figures and tables
-         --notebooks + report-->                  HTML report
+         --contracts.settle / economics-->        payments owed, socio-economic return
+         --notebooks + report / batch-->          HTML reports, reports/index.html
 
 Modules, one idea each:
 
@@ -18,13 +19,37 @@ Modules, one idea each:
 - ``plots``: figures from results and data.
 - ``results``: the one result family (tidy table, summary, HTML, plot).
 - ``errors``: ``DataError``, ``DesignError``, ``ContractError`` and the warnings.
-- ``report``: the demo and report rendering (papermill and nbconvert with the report pipeline).
-- ``cli``: the ``evaluator`` command (``simulate``, ``validate``, ``demo``).
+- ``power``: minimum detectable effects and the chance of crossing a contract threshold.
+- ``contracts``: outcome contracts (YAML/JSON, ``data_schemas/contract``) and ``settle``: payments, threshold
+  probabilities, investor multiple and IRR.
+- ``economics``: ``socio_economic_return`` (SØM-style public-budget NPV by payer) and tornado sensitivity.
+- ``sections``: the building blocks of an evaluation report (headline box, data summary, robustness ...).
+- ``disclosure``: statistical disclosure control (suppress small cells; check rendered reports).
+- ``report``: run one parameterised notebook into an HTML report with results and manifest; ``reproduce``.
+- ``batch``: run many reports in parallel from a YAML batch file; ``reports/index.html``.
+- ``datasets``: the small synthetic data sets that ship with the package.
+- ``cli``: the ``evaluator`` command (``simulate``, ``validate``, ``report``, ``batch``, ``demo``, ``reproduce``,
+  ``disclosure-check``).
 """
 
-from evaluator import inference, matching, plots, simulate
+from evaluator import (
+    contracts,
+    datasets,
+    disclosure,
+    economics,
+    inference,
+    matching,
+    plots,
+    power,
+    report,
+    sections,
+    simulate,
+)
+from evaluator.contracts import Contract, Settlement, settle
 from evaluator.data import load_individuals, load_panel, read_schema
 from evaluator.did import did, event_study
+from evaluator.disclosure import disclosure_check
+from evaluator.economics import SocioEconomicReturn, socio_economic_return
 from evaluator.errors import (
     ContractError,
     DataError,
@@ -43,6 +68,15 @@ from evaluator.staggered import StaggeredResult, staggered_did
 __version__ = "0.1.0"
 
 __all__ = [
+    "Contract",
+    "Settlement",
+    "SocioEconomicReturn",
+    "contracts",
+    "disclosure",
+    "disclosure_check",
+    "economics",
+    "settle",
+    "socio_economic_return",
     "ContractError",
     "DataError",
     "DesignError",
@@ -66,6 +100,10 @@ __all__ = [
     "staggered_did",
     "weighting",
     "plots",
+    "power",
+    "sections",
+    "report",
+    "datasets",
     "load_panel",
     "read_schema",
     "simulate",

@@ -4,7 +4,13 @@ Subcommands::
 
     evaluator simulate NAME --seed S --out PATH      synthetic data with a known truth
     evaluator validate PATH --schema panel --columns unit=id time=month ...
-    evaluator demo --out reports                     demo data and reports (``make report``)
+    evaluator report NOTEBOOK --out reports/NAME [--data PATH] [-p KEY VALUE ...]
+                                                     one parameterised notebook -> HTML report
+    evaluator batch BATCH.yaml --out reports         many reports in parallel, with reports/index.html
+    evaluator demo --out reports                     the demo batch (``make report``)
+    evaluator reproduce reports/NAME/manifest.json   re-run a report and compare every number
+    evaluator disclosure-check reports/NAME/report.html
+                                                     look for counts below min_cell and individual rows
 
 Errors on user input print one clear message and exit with status 2 (bad
 arguments) or 1 (invalid data); no traceback.
@@ -65,8 +71,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from evaluator.results import _jsonable
 
     truth_path.write_text(
-        json.dumps({"scenario": args.name, "params": _jsonable(sim.params), "columns": sim.columns,
-                    "schema": sim.schema, "truth": _jsonable(truth)}, indent=2),
+        json.dumps(
+            {
+                "scenario": args.name,
+                "params": _jsonable(sim.params),
+                "columns": sim.columns,
+                "schema": sim.schema,
+                "truth": _jsonable(truth),
+            },
+            indent=2,
+        ),
         encoding="utf-8",
     )
     print(f"wrote {len(sim.data):,} rows to {out} (truth and column mapping in {truth_path})")
@@ -82,12 +96,46 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
     from evaluator import report
 
-    index = report.demo(out=Path(args.out), data_dir=Path(args.data))
-    print(f"demo written: {index}")
-    return 0
+    return report.main_report(
+        args.notebook, args.out, args.data, args.param, progress=not args.no_progress, timeout=args.timeout
+    )
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from evaluator import report
+
+    try:
+        rep = report.reproduce(args.manifest, out=args.out, progress=not args.no_progress)
+    except report.ParameterError as exc:
+        print(f"evaluator reproduce: refused: {exc}", file=sys.stderr)
+        return 2
+    print(rep)
+    return 0 if rep.identical else 1
+
+
+def cmd_disclosure(args: argparse.Namespace) -> int:
+    from evaluator.disclosure import disclosure_check
+
+    failed = 0
+    for path in args.paths:
+        if not Path(path).is_file():
+            print(f"evaluator disclosure-check: no such file {path}", file=sys.stderr)
+            return 2
+        rep = disclosure_check(Path(path), min_cell=args.min_cell)
+        print(rep)
+        failed += not rep.ok
+    return 1 if failed else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from evaluator import batch
+    from evaluator.report import notebook_path
+
+    args.batch = str(notebook_path("demo_batch.yaml"))
+    return batch.cli_batch(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,9 +155,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", nargs="*", metavar="ROLE=COLUMN", help="e.g. unit=employee_id outcome=a,b")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("demo", help="generate demo data and render the demo reports")
+    p = sub.add_parser("report", help="run one parameterised notebook into an HTML report")
+    p.add_argument("notebook", help="a .ipynb file, or did_evaluation / matched_evaluation")
+    p.add_argument("--out", required=True, help="folder of this report, e.g. reports/sick-leave")
+    p.add_argument("--data", default=None, help="data file (sets the notebook's data_path)")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"), help="a notebook parameter")
+    p.add_argument("--timeout", type=float, default=None, help="seconds any one cell may take")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_report)
+
+    from evaluator import batch
+
+    batch.add_batch_parser(sub)
+
+    p = sub.add_parser("reproduce", help="re-run a report from its manifest and compare every number")
+    p.add_argument("manifest", help="reports/NAME/manifest.json (or the folder)")
+    p.add_argument("--out", default=None, help="folder for the re-run (default: beside the original)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("disclosure-check", help="scan rendered reports for small counts and individual rows")
+    p.add_argument("paths", nargs="+", help="report.html or executed .ipynb files")
+    p.add_argument("--min-cell", type=int, default=5, help="smallest count that may be shown (default 5)")
+    p.set_defaults(func=cmd_disclosure)
+
+    p = sub.add_parser("demo", help="render the demo reports (the demo batch) into --out")
     p.add_argument("--out", default="reports", help="report folder")
-    p.add_argument("--data", default="data/demo", help="folder for the generated demo data")
+    p.add_argument("--jobs", type=int, default=None, help="runs in parallel (default: the number of cores)")
+    p.add_argument("--force", action="store_true", help="re-run reports that are up to date")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_demo)
     return parser
 

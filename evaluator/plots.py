@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from evaluator.results import Result
 
-__all__ = ["coefficients", "trends"]
+__all__ = ["coefficients", "specification_curve", "trends"]
 
 _POINT_COLOR = "#1f4e79"
 _BAND_COLOR = "#9ecae1"
@@ -334,6 +334,84 @@ def trends(
     ax.set_xlabel(time)
     ax.set_ylabel(f"Mean {outcome}")
     ax.set_title(f"Mean {outcome} by treatment cohort (dotted: first treated period)", fontsize=11)
+    ax.legend(fontsize=8, frameon=False, loc="best")
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig
+
+
+def specification_curve(
+    table: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    outcome: str = "",
+    exclude_kinds: tuple[str, ...] = ("placebo",),
+    title: str = "Estimates across specifications",
+) -> Figure:
+    """Specification curve: estimates and confidence intervals across specifications, sorted by size.
+
+    Parameters
+    ----------
+    table
+        A robustness table with columns ``specification``, ``estimate``, ``ci_low``,
+        ``ci_high`` and optionally ``kind`` (as :func:`evaluator.sections.robustness_did`
+        returns). Rows without an estimate are left out; the row of kind ``"main"``
+        is drawn in a stronger colour.
+    ax
+        Axes to draw into; a new figure is made when ``None``.
+    outcome
+        Shown in the axis label.
+    exclude_kinds
+        Kinds left out (placebo estimates answer a different question).
+    title
+        Plot title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One horizontal interval per specification, smallest estimate at the bottom.
+
+    Examples
+    --------
+    >>> tab = pd.DataFrame({"specification": ["main", "other", "placebo"], "estimate": [1.0, 0.8, 0.1],
+    ...                     "ci_low": [0.5, 0.2, -0.3], "ci_high": [1.5, 1.4, 0.5],
+    ...                     "kind": ["main", "estimator", "placebo"]})
+    >>> fig = specification_curve(tab)
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['other', 'main']
+    """
+    missing = [c for c in ("specification", "estimate", "ci_low", "ci_high") if c not in table.columns]
+    if missing:
+        raise KeyError(f"columns not in table: {missing}")
+    t = table.loc[table["estimate"].notna()]
+    if "kind" in t.columns:
+        t = t.loc[~t["kind"].isin(exclude_kinds)]
+    if t.empty:
+        raise ValueError("no specification with an estimate to plot")
+    t = t.sort_values("estimate", kind="stable").reset_index(drop=True)
+    is_main = (t["kind"] == "main").to_numpy() if "kind" in t.columns else np.zeros(len(t), bool)
+    fig, ax = _axes(ax, (7.5, max(2.2, 0.42 * len(t) + 1.3)))
+    y = np.arange(len(t), dtype=float)
+    est = t["estimate"].to_numpy(dtype=float)
+    lo = t["ci_low"].to_numpy(dtype=float)
+    hi = t["ci_high"].to_numpy(dtype=float)
+    for mask, color, size, label in ((~is_main, "0.45", 5, "other specifications"), (is_main, _POINT_COLOR, 7, "main")):
+        if mask.any():
+            ax.errorbar(
+                est[mask],
+                y[mask],
+                xerr=np.vstack([est[mask] - lo[mask], hi[mask] - est[mask]]),
+                fmt="o",
+                color=color,
+                ecolor=color,
+                elinewidth=1.5,
+                capsize=3,
+                markersize=size,
+                label=label,
+            )
+    ax.axvline(0.0, color="0.3", linewidth=0.8)
+    ax.set_yticks(y, [str(s) for s in t["specification"]])
+    ax.set_xlabel(f"Estimated effect{f' on {outcome}' if outcome else ''} (with confidence interval)")
+    ax.set_title(title, fontsize=11)
     ax.legend(fontsize=8, frameon=False, loc="best")
     ax.spines[["top", "right"]].set_visible(False)
     return fig

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from evaluator import cli
 
@@ -37,11 +38,29 @@ def test_validate_reports_data_error_without_traceback(tmp_path, capsys):
     assert "DataError" in err and "duplicate unit-period rows" in err and "Traceback" not in err
 
 
-def test_console_script_runs(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "evaluator.cli", "demo", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "d")],
-        capture_output=True, text=True, check=False,
-    )
+def test_console_script_runs():
+    done = subprocess.run([sys.executable, "-m", "evaluator", "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+    for command in ("simulate", "validate", "report", "batch", "demo"):
+        assert command in done.stdout
+
+
+@pytest.mark.slow
+def test_demo_renders_every_run_of_the_demo_batch(tmp_path):
+    """The README's first command: the demo batch (at least 6 runs) into reports/ with an index."""
+    done = subprocess.run(
+        [sys.executable, "-m", "evaluator", "demo", "--out", str(tmp_path / "r"), "--no-progress"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = json.loads((tmp_path / "r" / "index.json").read_text())
+    rows = rows["runs"] if isinstance(rows, dict) else rows
+    assert len(rows) >= 6
+    for name in (r["name"] for r in rows):
+        folder = tmp_path / "r" / name
+        assert json.loads((folder / "manifest.json").read_text())["status"] == "ok", name
+        assert (folder / "report.html").stat().st_size > 10_000
     page = (tmp_path / "r" / "index.html").read_text()
-    assert "sick_leave_sib" in page and "employment_sib" in page and "reoffending_sib" in page
+    assert all(f"{r['name']}/report.html" in page for r in rows)

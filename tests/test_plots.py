@@ -169,3 +169,35 @@ def test_saves_png(make, panel: pd.DataFrame, tmp_path) -> None:
     path = tmp_path / "plot.png"
     make(panel).savefig(path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- specification_curve -------------------------------------------------------------------------------------------
+def robustness_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "specification": ["main", "other control", "no estimate", "placebo", "twfe"],
+            "estimate": [-0.45, -0.40, np.nan, 0.1, -0.5],
+            "ci_low": [-0.7, -0.6, np.nan, -0.2, -0.6],
+            "ci_high": [-0.2, -0.2, np.nan, 0.4, -0.4],
+            "kind": ["main", "comparison", "estimator", "placebo", "estimator"],
+        }
+    )
+
+
+def test_specification_curve_sorts_and_leaves_out_placebo_and_missing():
+    fig = plots.specification_curve(robustness_table(), outcome="sick days")
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["twfe", "main", "other control"]
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == 2  # other specifications, and the main one drawn apart
+    assert "sick days" in ax.get_xlabel()
+
+
+def test_specification_curve_keeps_placebo_when_asked_and_refuses_bad_tables():
+    fig = plots.specification_curve(robustness_table(), exclude_kinds=())
+    assert len(fig.axes[0].get_yticklabels()) == 4
+    with pytest.raises(KeyError, match="ci_low"):
+        plots.specification_curve(robustness_table().drop(columns="ci_low"))
+    with pytest.raises(ValueError, match="no specification"):
+        plots.specification_curve(robustness_table().iloc[[2, 3]])

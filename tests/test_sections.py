@@ -1,0 +1,289 @@
+"""Tests of evaluator.sections: parameter checks, each report section, robustness tables and the MDE text."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluator import ContractError, DesignError, sections
+from evaluator.report import ParameterError
+
+DID = {
+    "data_path": "bundled:sick_leave_sib",
+    "unit": "employee",
+    "time": "month",
+    "outcome": "sick_days",
+    "cohort": "first_treated",
+    "cluster": "municipality",
+    "outcome_label": "sick-leave days per employee per month",
+}
+MATCHED = {
+    "data_path": "bundled:employment_sib",
+    "unit": "person_id",
+    "treat": "treated",
+    "outcome": "employed_12m",
+    "covariates": ["age", "sex", "education", "diagnosis", "emp_y1", "emp_y2", "emp_y3"],
+}
+
+
+@pytest.fixture(scope="module")
+def did_fit() -> sections.DidFit:
+    s = sections.did_settings(**DID, n_boot=199, title="Sick <leave> & co")
+    return sections.fit_did(sections.load_did(s), s)
+
+
+@pytest.fixture(scope="module")
+def twfe_fit() -> sections.DidFit:
+    s = sections.did_settings(**DID, estimator="twfe", inference="cluster")
+    return sections.fit_did(sections.load_did(s), s)
+
+
+@pytest.fixture(scope="module")
+def matched_fit() -> sections.MatchedFit:
+    s = sections.matched_settings(**MATCHED, caliper=0.2)
+    return sections.fit_matched(sections.load_matched(s), s)
+
+
+# -- parameters --------------------------------------------------------------------------------------------------------
+def test_did_settings_defaults_and_inference_per_estimator():
+    assert sections.did_settings(**DID).inference == "bootstrap"
+    s = sections.did_settings(**DID, estimator="twfe")
+    assert (s.inference, s.cluster) == ("cluster", "municipality")
+    assert sections.did_settings(**{**DID, "cluster": ""}).cluster is None
+
+
+def test_did_settings_lists_every_problem_naming_the_parameter():
+    with pytest.raises(ParameterError) as err:
+        sections.did_settings(**DID, estimator="ols", control_group="all", alpha=2.0, n_boot=-1, covariates="")
+    text = str(err.value)
+    for name in ("estimator='ols'", "control_group='all'", "alpha=2.0", "n_boot=-1"):
+        assert name in text
+
+
+def test_did_settings_refuses_an_inference_of_the_other_estimator():
+    with pytest.raises(ParameterError, match=r"inference='wild': with estimator='callaway_santanna' choose one of"):
+        sections.did_settings(**DID, inference="wild")
+    with pytest.raises(ParameterError, match=r"n_boot=10: a bootstrap needs at least 99 draws"):
+        sections.did_settings(**DID, n_boot=10)
+
+
+def test_contract_path_is_refused_clearly():
+    with pytest.raises(ContractError, match="contract files are not supported yet: leave contract_path empty"):
+        sections.did_settings(**DID, contract_path="contract.yaml")
+    with pytest.raises(ContractError, match="leave contract_path empty"):
+        sections.matched_settings(**MATCHED, contract_path="c.json")
+
+
+def test_matched_settings_problems():
+    with pytest.raises(ParameterError, match="caliper=0.2: .* cannot be used with distance='mahalanobis'"):
+        sections.matched_settings(**MATCHED, distance="mahalanobis", caliper=0.2)
+    with pytest.raises(ParameterError) as err:
+        sections.matched_settings(**{**MATCHED, "covariates": []}, ratio=0, inference="jackknife", replace="yes")
+    text = str(err.value)
+    for name in ("covariates=[]", "ratio=0", "inference='jackknife'", "replace='yes'"):
+        assert name in text
+
+
+def test_a_missing_data_file_is_a_parameter_error(tmp_path):
+    s = sections.did_settings(**{**DID, "data_path": str(tmp_path / "none.csv")})
+    with pytest.raises(ParameterError, match="data_path=.*file not found"):
+        sections.load_did(s)
+
+
+# -- display helpers ---------------------------------------------------------------------------------------------------
+def test_html_helpers_escape_text():
+    assert sections.Html("<b>x</b>")._repr_html_() == "<b>x</b>"
+    t = sections.table_html(pd.DataFrame({"<col>": ["<script>"], "p_value": [1e-9], "x": [1234.5678]}))
+    assert "&lt;script&gt;" in t and "&lt;col&gt;" in t and "<script>" not in t
+    assert "&lt; 0.001" in t and "1,235" in t
+    assert sections.notes_html([]) == ""
+    assert "&lt;b&gt;" in sections.notes_html(["<b>", "<b>"]) and sections.notes_html(["a", "a"]).count("<li>") == 1
+
+
+def test_number_formatting():
+    assert sections._num(-0.44875) == "-0.449"
+    assert sections._num(0.300) == "0.3"
+    assert sections._num(12345.6) == "12,346"
+    assert sections._num(float("nan")) == "."
+
+
+def test_effect_sentence_says_direction_and_whether_zero_is_possible():
+    down = sections.effect_sentence(-0.45, (-0.72, -0.15), outcome_label="days")
+    assert "lowered the outcome by 0.45 days" in down and "a fall of between 0.15 and 0.72" in down
+    up = sections.effect_sentence(0.2, (0.1, 0.3))
+    assert "raised the outcome by 0.2 (" in up and "a rise of between 0.1 and 0.3" in up
+    both = sections.effect_sentence(0.1, (-0.05, 0.25), level=90)
+    assert "90% confidence interval" in both and "consistent with no effect" in both
+
+
+def test_mde_sentence_says_when_a_target_could_never_be_detected():
+    never = sections.mde_sentence(0.3, estimate=0.1, target=0.2, outcome_label="days")
+    assert "smaller than the MDE" in never and "could never be reliably detected" in never
+    assert "weak evidence of no effect" in never
+    ok = sections.mde_sentence(0.3, estimate=-0.5, target=-0.4)
+    assert "larger than the MDE" in ok and "can detect it" in ok
+    assert "No contract target" in sections.mde_sentence(0.3, estimate=0.5)
+
+
+# -- difference-in-differences sections --------------------------------------------------------------------------------
+def test_did_fit_counts(did_fit):
+    assert (did_fit.n_units, did_fit.n_treated, did_fit.n_clusters) == (1_000, 600, 20)
+    assert did_fit.cohorts["units"].tolist() == [400, 200, 200, 200]
+    assert math.isfinite(did_fit.result.estimate) and did_fit.result.ci[0] < did_fit.result.estimate
+
+
+def test_headline_box(did_fit):
+    box = sections.headline_box(did_fit)
+    assert box.startswith("<div class='headline-box'>")
+    assert "95% confidence interval" in box and "sick-leave days per employee per month" in box
+    assert "no contract terms given" in box
+    assert "level 3 of 5 on the Maryland Scientific Methods Scale" in box
+
+
+def test_title_is_escaped(did_fit):
+    assert "Sick &lt;leave&gt; &amp; co" in sections.title_block(did_fit)
+    assert "<leave>" not in sections.appendix(did_fit)
+
+
+def test_check_line_is_plain_and_rounded(did_fit):
+    line = sections.check_line(did_fit.result)
+    assert line.startswith("Headline numbers: estimate -0.4488, standard error ")
+    assert "95% confidence interval [" in line
+
+
+def test_data_summary_did(did_fit):
+    out = sections.data_summary_did(did_fit)
+    assert "1,000" in out and "48 (from 1 to 48)" in out and "nothing was dropped" in out
+    assert "20 (municipality)" in out and "never" in out
+
+
+def test_data_summary_reports_dropped_units(tmp_path):
+    from evaluator import datasets
+
+    raw = datasets.load("sick_leave_sib")
+    # two employees of cohort 13 lose their pre-programme months: load_panel drops them with a warning
+    first = raw.loc[raw["first_treated"] == 13, "employee"].unique()[:2]
+    raw = raw.loc[~(raw["employee"].isin(first) & (raw["month"] < 13))]
+    raw.to_parquet(tmp_path / "panel.parquet")
+    s = sections.did_settings(**{**DID, "data_path": str(tmp_path / "panel.parquet")}, inference="analytic")
+    panel = sections.load_did(s)  # the warning becomes a note, not output
+    assert any("dropped 2 unit(s)" in n for n in panel.attrs["evaluator"]["notes"])
+    out = sections.data_summary_did(sections.fit_did(panel, s))
+    assert "2 units (72 rows) dropped: never observed before their first treated period" in out
+    assert "Data notes" in out and "998" in out
+
+
+def test_figures_are_embedded_with_captions(did_fit):
+    ev = sections.event_study_figure(did_fit)
+    assert ev.startswith("<figure class='event-study'><img src='data:image/png;base64,")
+    assert "<figcaption>Event study (Callaway-Sant&#x27;Anna)" in ev and "Pre-trend check" in ev
+    tr = sections.trends_figure(did_fit)
+    assert "class='raw-trends'" in tr and "Raw trends" in tr
+
+
+def test_pretrend_falls_back_to_bands_when_the_joint_test_is_unreliable(did_fit, twfe_fit):
+    # Callaway-Sant'Anna: 69 pre-programme cells and 20 clusters, so the joint test is not used
+    assert did_fit.pretrend["method"] == "simultaneous (uniform) bands"
+    assert "not reliable" in did_fit.pretrend["sentence"]
+    # TWFE event study with 6 leads: 5 restrictions < 19
+    assert twfe_fit.pretrend["method"] == "joint test" and 0 <= twfe_fit.pretrend["p_value"] <= 1
+
+
+def test_estimate_table(did_fit, twfe_fit):
+    t = sections.estimate_table(did_fit)
+    assert "Main estimate" in t and "Average by time since start" in t and "Average over cohorts" in t
+    assert "Average over cohorts" not in sections.estimate_table(twfe_fit)
+
+
+def test_robustness_did(did_fit):
+    rob = sections.robustness_did(did_fit)
+    assert list(rob.columns) == list(sections.ROBUSTNESS_COLUMNS)
+    main = rob.iloc[0]
+    assert main["kind"] == "main" and main["estimate"] == pytest.approx(did_fit.result.estimate)
+    assert (rob["kind"] == "leave-one-out").sum() == 3
+    assert {"comparison", "estimator", "inference", "placebo"} <= set(rob["kind"])
+    assert rob["estimate"].notna().all() and (rob["ci_low"] <= rob["estimate"]).all()
+    placebo = rob.loc[rob["kind"] == "placebo"].iloc[0]
+    assert "6 periods early" in placebo["specification"]
+    assert abs(placebo["estimate"]) < abs(main["estimate"])  # no effect before any start
+
+
+def test_robustness_did_from_twfe(twfe_fit):
+    rob = sections.robustness_did(twfe_fit, placebo_shift=3)
+    specs = rob["specification"].tolist()
+    assert "Callaway-Sant'Anna, never-treated comparison" in specs
+    assert "Two-way fixed effects, wild inference" in specs
+    assert "Placebo: start 3 periods early (pre-programme data only)" in specs
+
+
+def test_a_failing_specification_is_a_row_with_the_reason():
+    def boom():
+        raise DesignError("no never-treated units")
+
+    row = sections._row("comparison", "X", boom)
+    assert math.isnan(row["estimate"]) and row["note"] == "could not be estimated: no never-treated units"
+
+
+def test_robustness_table_and_figure(did_fit):
+    rob = sections.robustness_did(did_fit)
+    t = sections.robustness_table(rob, did_fit)
+    assert "ranges from" in t and "placebo estimate" in t and "kind" not in t
+    fig = sections.robustness_figure(rob, did_fit)
+    assert fig.startswith("<figure class='specification-curve'>")
+
+
+def test_mde_section_uses_t_with_clusters(did_fit):
+    out = sections.mde_section(did_fit)
+    assert "t distribution with 19 degrees of freedom (20 clusters)" in out
+    assert "minimum detectable effect (MDE)" in out
+
+
+def test_appendix_shows_parameters_versions_and_a_manifest(did_fit, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = sections.appendix(did_fit)
+    assert "Parameters" in out and "numpy" in out and "written beside this report" in out
+    (tmp_path / "manifest.json").write_text(json.dumps({"status": "ok", "seed": 1}))
+    assert "Run manifest" in sections.appendix(did_fit) and "&quot;status&quot;" in sections.appendix(did_fit)
+
+
+def test_results_extra_is_json(did_fit):
+    extra = sections.results_extra(did_fit, sections.robustness_did(did_fit))
+    text = json.dumps(extra, allow_nan=False)
+    assert '"min_cell": 5' in text and extra["mde"] > 0 and extra["pretrend"]["passed"] in (True, False)
+
+
+# -- matched comparison sections ---------------------------------------------------------------------------------------
+def test_matched_sections(matched_fit):
+    assert matched_fit.n_treated == 300 and matched_fit.n_units == 600
+    box = sections.headline_box(matched_fit)
+    assert "headline-box" in box and "matched on recorded characteristics" in box
+    data = sections.data_summary_matched(matched_fit)
+    assert "30,000" in data and "0.2 SD of the distance" in data
+    bal = sections.balance_table(matched_fit)
+    assert "<table" in bal and "balance-table" in bal and "SMD after" in bal
+    assert bal.count("<tr>") > 10
+    assert sections.overlap_figure(matched_fit).startswith("<figure class='overlap'>")
+    assert sections.love_plot(matched_fit).startswith("<figure class='love-plot'>")
+    assert "normal distribution" in sections.mde_section(matched_fit)
+
+
+def test_overlap_figure_with_mahalanobis():
+    s = sections.matched_settings(**MATCHED, distance="mahalanobis", replace=True, inference="abadie_imbens")
+    fit = sections.fit_matched(sections.load_matched(s), s)
+    assert sections.overlap_figure(fit).startswith("<figure class='overlap'>")
+
+
+def test_robustness_matched(matched_fit):
+    rob = sections.robustness_matched(matched_fit)
+    assert list(rob.columns) == list(sections.ROBUSTNESS_COLUMNS)
+    specs = rob["specification"].tolist()
+    assert "Inverse-probability weighting" in specs and "Doubly robust (AIPW)" in specs
+    assert "Matching on the Mahalanobis distance" in specs
+    maha = rob.loc[rob["specification"] == "Matching on the Mahalanobis distance", "note"].iloc[0]
+    assert "without the caliper" in maha
+    assert np.isfinite(rob[["estimate", "ci_low", "ci_high"]].to_numpy()).all()
+    assert json.dumps(sections.results_extra(matched_fit, rob), allow_nan=False)
