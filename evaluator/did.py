@@ -743,7 +743,15 @@ def event_study(
         table["band_low"] = np.where(np.arange(len(terms)) < nev, est - crit * ses, np.nan)
         table["band_high"] = np.where(np.arange(len(terms)) < nev, est + crit * ses, np.nan)
         info.update(n_boot=b.n_boot, boot_weights=b.weights, enumerated=b.enumerated, sup_t_critical_value=crit)
-    if pre:
+    if pre and fit.df is not None and len(pre) > fit.df:
+        # CR1 with G clusters has rank at most G-1: more restrictions than that make the F statistic
+        # divide by numerical noise (negative values of -1e13 were seen), so report none.
+        info["pretest_unavailable"] = (
+            f"the joint pre-trend test is not reported: {len(pre)} pre-treatment coefficients but only "
+            f"{fit.df + 1} clusters, so their clustered covariance is singular; use fewer leads or read the "
+            "individual intervals"
+        )
+    elif pre:
         bp = fit.beta[pre]
         Vp = V[np.ix_(pre, pre)]
         q = len(pre)
@@ -764,6 +772,8 @@ def event_study(
                 "test": f"Wald chi2({q}) with HC1 covariance: all pre-treatment coefficients are zero",
             }
     notes = list(fit.notes) + _staggered_note(panel)
+    if "pretest_unavailable" in info:
+        notes.append(info["pretest_unavailable"])
     if leads is not None and lo_obs < -L or lags is not None and hi_obs > Mlag:
         notes.append(f"event times outside [-{L}, {Mlag}] are binned into the end points")
     return Result(

@@ -978,10 +978,20 @@ def staggered_did(
     t_c = cells_df["time"].to_numpy(float)
     pre = np.nonzero((t_c < g_c - anticipation) & np.isfinite(se_an))[0]
     pretest = None
-    if len(pre):
+    pretest_note = None
+    if len(pre) and cluster is not None and len(pre) >= n_clusters:
+        # A covariance summed over G clusters has rank below G: with as many restrictions the Wald
+        # statistic divides by numerical noise (values of 1e10 were seen), so no test is better than a wrong one.
+        pretest_note = (
+            f"the joint pre-trend test is not reported: {len(pre)} pre-treatment ATT(g,t) but only {n_clusters} "
+            "clusters, so their clustered covariance is singular; read the uniform bands of aggregate('dynamic')"
+        )
+    elif len(pre):
         V = sigma[np.ix_(pre, pre)]
-        rank = int(np.linalg.matrix_rank(V))
-        W = float(att[pre] @ np.linalg.pinv(V) @ att[pre])
+        eig = np.linalg.eigvalsh(V)
+        tol = max(float(eig.max()), 0.0) * 1e-10
+        rank = int((eig > tol).sum())
+        W = float(att[pre] @ np.linalg.pinv(V, rcond=1e-10, hermitian=True) @ att[pre])
         pretest = {"statistic": W, "df": rank, "p_value": float(stats.chi2.sf(W, rank))}
 
     method_name = {"unconditional": "unconditional", "dr": "doubly robust", "ipw": "IPW", "reg": "outcome regression"}
@@ -1006,6 +1016,9 @@ def staggered_did(
         info["cluster"] = cluster
     if pretest is not None:
         info["pretest"] = pretest
+    if pretest_note is not None:
+        info["pretest_unavailable"] = pretest_note
+        notes.append(pretest_note)
     res = StaggeredResult(
         estimator=f"Callaway-Sant'Anna ATT(g,t), {method_name[est_method]}, "
         f"{'never-treated' if control == 'never' else 'not-yet-treated'} controls",

@@ -394,3 +394,16 @@ def test_outcome_shift_and_scale(seed, shift, scale):
     assert shifted.estimate == pytest.approx(base.estimate, abs=1e-8 * (1 + abs(shift)))
     assert scaled.estimate == pytest.approx(scale * base.estimate, rel=1e-8, abs=1e-12)
     assert scaled.se == pytest.approx(scale * base.se, rel=1e-8)
+
+
+def test_event_study_reports_no_pretest_beyond_the_cluster_rank():
+    import evaluator
+
+    sim = evaluator.simulate.sick_leave_sib(n_municipalities=8, employees_per_municipality=10, seed=3)
+    kw = dict(outcome="sick_days", unit="employee", time="month", cohort="first_treated", cluster="municipality")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wide = evaluator.event_study(sim.data, **kw)
+        narrow = evaluator.event_study(sim.data, leads=3, lags=3, **kw)
+    assert wide.pretest is None and any("pre-trend test is not reported" in n for n in wide.notes)
+    assert narrow.pretest is not None and 0 <= narrow.pretest["p_value"] <= 1

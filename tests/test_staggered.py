@@ -495,3 +495,17 @@ def test_sorted_fast_path_equals_general_path() -> None:
     sorted_ = staggered_did(data, **kw).to_frame()
     shuffled = staggered_did(data.sample(frac=1, random_state=1), **kw).to_frame()
     pd.testing.assert_frame_equal(sorted_, shuffled, check_exact=True)
+
+
+def test_no_pretest_when_pre_cells_outnumber_clusters():
+    """A clustered covariance of G clusters is singular beyond G restrictions: report no test, say why."""
+    import evaluator
+
+    sim = evaluator.simulate.sick_leave_sib(n_municipalities=8, employees_per_municipality=10, seed=3)
+    kw = dict(outcome="sick_days", unit="employee", time="month", cohort="first_treated", n_boot=0)
+    with pytest.warns(Warning):
+        r = evaluator.staggered_did(sim.data, cluster="municipality", **kw)
+    assert r.pretest is None
+    assert any("pre-trend test is not reported" in n for n in r.notes)
+    unclustered = evaluator.staggered_did(sim.data, **kw)
+    assert unclustered.pretest is not None and 0 <= unclustered.pretest["p_value"] <= 1
