@@ -740,7 +740,7 @@ def _execute(
         return _outcome_from_folder(run.name, folder, "ok", seconds, exit_code=0)
     message = ""
     manifest = _read_json(folder / "manifest.json")
-    if proc.returncode == 1 and manifest and manifest.get("status") == "failed" and manifest.get("error"):
+    if proc.returncode == 1 and manifest and manifest.get("status") in ("failed", "flagged") and manifest.get("error"):
         err = manifest["error"]
         cell = f"cell {err['cell_index']}" if err.get("cell_index") is not None else "the kernel"
         message = f"{cell}: {err.get('ename')}: {err.get('evalue')} (notebook: {err.get('notebook')})"
@@ -946,7 +946,7 @@ def _render_index(rows: Sequence[Mapping[str, Any]], generated: str) -> str:
     body = []
     for r in rows:
         status = r["status"]
-        css = status if status in ("ok", "failed", "timeout") else "other"
+        css = status if status in ("ok", "failed", "timeout") else ("failed" if status == "flagged" else "other")
         name = e(r["name"])
         title = e(str(r["title"])) if r["title"] else ""
         label = r["outcome_label"] or r["outcome"] or ""

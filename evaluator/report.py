@@ -560,6 +560,18 @@ def _prepare_out(out: Path) -> Path:
     return partial
 
 
+def _disclosure(page: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Run the disclosure check on a rendered page with the run's own ``min_cell`` (default 5)."""
+    from evaluator.disclosure import MIN_CELL, disclosure_check
+
+    raw = params.get("min_cell", MIN_CELL)
+    min_cell = raw if isinstance(raw, int) and not isinstance(raw, bool) else MIN_CELL
+    if not page.is_file():
+        return {"min_cell": min_cell, "ok": True, "findings": []}
+    rep = disclosure_check(page, min_cell=min_cell)
+    return {"min_cell": min_cell, "ok": rep.ok, "findings": [str(f) for f in rep.findings]}
+
+
 def _cell_seconds(nb_path: Path) -> float | None:
     try:
         nb = json.loads(nb_path.read_text(encoding="utf-8"))
@@ -678,11 +690,22 @@ def run_report(
             error = {"cell_index": None, "ename": type(exc).__name__, "evalue": f"HTML export: {exc}", "source": ""}
         if results_path.is_file():
             results = json.loads(results_path.read_text(encoding="utf-8"))
+    if error is None:
+        disclosure = _disclosure(partial / "report.html", params)
+        manifest["disclosure"] = disclosure
+        if not disclosure["ok"]:
+            error = {
+                "cell_index": None,
+                "ename": "DisclosureCheck",
+                "evalue": f"{len(disclosure['findings'])} possible disclosure(s) below min_cell="
+                f"{disclosure['min_cell']}: " + "; ".join(disclosure["findings"][:3]),
+                "source": "",
+            }
     elif results_path.exists():
         results_path.unlink()  # numbers from a failed run must not be mistaken for a result
     seconds = time.perf_counter() - t0
     manifest.update(
-        status="failed" if error else "ok",
+        status=("flagged" if error["ename"] == "DisclosureCheck" else "failed") if error else "ok",
         ended=_now(),
         duration_s=round(seconds, 3),
         cell_seconds=_cell_seconds(executed),
@@ -694,6 +717,15 @@ def run_report(
     atomic_write_text(partial / "manifest.json", json.dumps(_jsonable(manifest), indent=2))
     _swap_into_place(partial, out)
     if error:
+        if error["ename"] == "DisclosureCheck":
+            raise RunFailed(
+                f"{notebook.name}: the rendered report failed the disclosure check: {error['evalue']}. "
+                f"It is kept for inspection in {out} (status 'flagged'); raise min_cell or fix the section",
+                cell_index=None,
+                ename=error["ename"],
+                evalue=error["evalue"],
+                notebook=out / "report.ipynb",
+            )
         where = f"cell {error['cell_index']}" if error["cell_index"] is not None else "the kernel"
         first = next((ln for ln in str(error.get("source") or "").splitlines() if ln.strip()), "")
         if first:

@@ -31,6 +31,7 @@ if x == 0:
 r = evaluator.Result("Toy", evaluator.tidy_table(["att"], [x * scale], [0.5]), nobs=n or 1, outcome="y")
 evaluator.report.save_results(r, title=label, design="difference-in-differences", outcome_label="days")
 print("estimate", r.estimate, "rows", n, "flag", flag, "items", items, "caliper", caliper)
+print(label)
 """
 
 
@@ -175,3 +176,16 @@ def test_cli_exit_codes(toy, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cell 3" in err and "ValueError" in err and "x must not be 0" in err
     assert main(["report", str(toy), "--out", str(tmp_path / "nodata"), "--data", "nope.csv", "--no-progress"]) == 2
+
+
+def test_a_report_that_shows_a_small_count_is_flagged_not_published_as_ok(toy, tmp_path):
+    out = tmp_path / "r"
+    with pytest.raises(RunFailed, match="disclosure check") as info:
+        report.run_report(toy, out=out, parameters={"label": "a cohort of n = 2 people"}, progress=False)
+    assert info.value.ename == "DisclosureCheck"
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "flagged" and man["disclosure"]["ok"] is False
+    assert any("count below 5" in f for f in man["disclosure"]["findings"])
+    assert (out / "report.html").is_file()  # kept for inspection
+    ok = report.run_report(toy, out=tmp_path / "fine", parameters={"label": "120 people"}, progress=False)
+    assert ok.manifest["disclosure"] == {"min_cell": 5, "ok": True, "findings": []}
