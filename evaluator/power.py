@@ -19,6 +19,14 @@ Examples
 0.2802
 >>> round(mde_from_design(n_units=1_000), 4)
 0.1772
+
+:func:`power` answers the converse question: for a given true effect, how likely
+is the evaluation to find it significant, or to produce an estimate that crosses a
+contract's threshold? ``evaluator.power`` is this module; the function is
+``evaluator.power.power``.
+
+>>> round(power(-0.3, se=0.1), 3)  # a true fall of 3 standard errors
+0.851
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from typing import Any
 
 from scipy import stats
 
-__all__ = ["design_effect", "mde_from_design", "minimum_detectable_effect"]
+__all__ = ["design_effect", "mde_from_design", "minimum_detectable_effect", "power", "threshold_sentence"]
 
 
 def _probability(name: str, value: Any) -> float:
@@ -172,18 +180,174 @@ def mde_from_design(
     >>> round(mde_from_design(n_units=1_000, n_clusters=20, icc=0.05), 4)
     0.3481
     """
+    se, df = _design_se(
+        n_units=n_units, n_clusters=n_clusters, icc=icc, n_periods=n_periods, sd=sd, treated_share=treated_share
+    )
+    return minimum_detectable_effect(se, alpha=alpha, power=power, df=df)
+
+
+def _design_se(
+    *,
+    n_units: Any,
+    n_clusters: Any = None,
+    icc: float = 0.0,
+    n_periods: Any = 1,
+    sd: float = 1.0,
+    treated_share: float = 0.5,
+) -> tuple[float, int | None]:
+    """Standard error of a difference in means from the design, and the t degrees of freedom (None: normal).
+
+    ``sd * sqrt(DE / (N P (1 - P)))`` with ``N = n_units * n_periods``, the design
+    effect ``DE = 1 + (m - 1) * icc`` and ``m`` observations per cluster; t with
+    ``n_clusters - 2`` degrees of freedom when there are clusters. The one formula
+    behind :func:`mde_from_design` and :func:`power`.
+    """
     if isinstance(n_units, bool) or not isinstance(n_units, int) or n_units < 2:
         raise ValueError(f"n_units={n_units!r} is not allowed; use a whole number of units >= 2")
     if isinstance(n_periods, bool) or not isinstance(n_periods, int) or n_periods < 1:
         raise ValueError(f"n_periods={n_periods!r} is not allowed; use a whole number >= 1")
     if n_clusters is not None and (isinstance(n_clusters, bool) or not isinstance(n_clusters, int) or n_clusters < 3):
         raise ValueError(f"n_clusters={n_clusters!r} is not allowed; use a whole number >= 3 or None")
-    if not (isinstance(sd, (int, float)) and math.isfinite(sd) and sd > 0):
+    if not (isinstance(sd, (int, float)) and not isinstance(sd, bool) and math.isfinite(sd) and sd > 0):
         raise ValueError(f"sd={sd!r} is not allowed; the outcome's standard deviation must be positive")
     p = _probability("treated_share", treated_share)
     n_obs = n_units * n_periods
     m = n_obs / n_clusters if n_clusters is not None else float(n_periods)
     deff = design_effect(max(m, 1.0), icc)
     se = sd * math.sqrt(deff / (n_obs * p * (1 - p)))
-    df = None if n_clusters is None else n_clusters - 2
-    return minimum_detectable_effect(se, alpha=alpha, power=power, df=df)
+    return se, None if n_clusters is None else n_clusters - 2
+
+
+_DIRECTIONS = {"reduction": -1.0, "decrease": -1.0, "increase": 1.0}
+
+
+def power(
+    effect: float,
+    *,
+    se: float | None = None,
+    result: Any = None,
+    threshold: float | None = None,
+    direction: str = "reduction",
+    alpha: float = 0.05,
+    df: int | None = None,
+    n_units: int | None = None,
+    n_clusters: int | None = None,
+    icc: float = 0.0,
+    n_periods: int = 1,
+    sd: float = 1.0,
+    treated_share: float = 0.5,
+) -> float:
+    """Probability, for a given true effect, of a significant estimate or of one that crosses a threshold.
+
+    This is the function ``evaluator.power.power``; ``evaluator.power`` is the module.
+
+    Parameters
+    ----------
+    effect : float
+        The true effect (treated minus counterfactual, in the outcome's units).
+    se : float, optional
+        Standard error of the estimate. Otherwise taken from ``result`` (its
+        ``.se``), else computed from the design arguments (``n_units`` ...) as in
+        :func:`mde_from_design`.
+    result : Result, optional
+        A fitted result whose standard error is used.
+    threshold : float, optional
+        A contract threshold in the outcome's units, signed as the effect (a fall
+        of 0.175 days is ``-0.175``). When given, the probability that the point
+        estimate crosses it: ``estimate <= threshold`` for a reduction,
+        ``estimate >= threshold`` for an increase. When ``None``, the probability that
+        the estimate is statistically significant at ``alpha`` (two-sided) *in the
+        stated direction*.
+    direction : {"reduction", "increase"}
+        Which direction counts as success (``"decrease"`` is accepted for
+        ``"reduction"``, as contracts write it).
+    alpha : float
+        Two-sided significance level, by default 0.05.
+    df : int, optional
+        Degrees of freedom of a t reference distribution (few clusters: clusters - 1).
+        From the design arguments with clusters it defaults to ``n_clusters - 2``.
+    n_units, n_clusters, icc, n_periods, sd, treated_share
+        The design, as in :func:`mde_from_design`; used only without ``se`` and ``result``.
+
+    Returns
+    -------
+    float
+        A probability in [0, 1]. The estimate is taken to be distributed around
+        ``effect`` with scale ``se``, normal or t(``df``):
+        ``P = F((effect - threshold) / se)`` (increase) or ``F((threshold - effect) / se)``
+        (reduction); for significance the threshold is ``-+ q_{1-alpha/2} * se``.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter: a missing or non-positive standard error, a direction
+        other than those above, ``alpha`` outside (0, 1), ``df`` below 1, or a
+        non-finite effect or threshold.
+
+    Examples
+    --------
+    A true fall of 0.3 days with a standard error of 0.1: found significant with
+    probability 0.851; an estimate at or below a contract threshold of -0.175 days
+    with probability 0.894.
+
+    >>> round(power(-0.3, se=0.1), 3)
+    0.851
+    >>> round(power(-0.3, se=0.1, threshold=-0.175), 3)
+    0.894
+    >>> round(power(0.2, n_units=1_000, direction="increase"), 3)  # se from the design
+    0.885
+    """
+    if isinstance(effect, bool) or not isinstance(effect, (int, float)) or not math.isfinite(effect):
+        raise ValueError(f"effect={effect!r} is not allowed; the true effect must be a finite number")
+    if direction not in _DIRECTIONS:
+        raise ValueError(f"direction={direction!r} is not allowed; use 'reduction' or 'increase'")
+    a = _probability("alpha", alpha)
+    if df is not None and (isinstance(df, bool) or not isinstance(df, (int, float)) or df < 1):
+        raise ValueError(f"df={df!r} is not allowed; use a number of degrees of freedom >= 1 or None (normal)")
+    if se is None and result is not None:
+        se = getattr(result, "se", None)
+        name = "result.se"
+    else:
+        name = "se"
+    if se is None:
+        if n_units is None:
+            raise ValueError("se=None is not allowed without result= or n_units=: give a standard error or a design")
+        se, design_df = _design_se(
+            n_units=n_units, n_clusters=n_clusters, icc=icc, n_periods=n_periods, sd=sd, treated_share=treated_share
+        )
+        df = design_df if df is None else df
+    if isinstance(se, bool) or not isinstance(se, (int, float)) or not math.isfinite(se) or se <= 0:
+        raise ValueError(f"{name}={se!r} is not allowed; the standard error must be a positive finite number")
+    sign = _DIRECTIONS[direction]
+    if threshold is None:
+        cut = sign * _quantile(1 - a / 2, df) * float(se)
+    else:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
+            raise ValueError(f"threshold={threshold!r} is not allowed; use a finite number in the outcome's units")
+        cut = float(threshold)
+    z = sign * (float(effect) - cut) / float(se)
+    return float(stats.norm.cdf(z) if df is None else stats.t.cdf(z, df))
+
+
+def threshold_sentence(threshold: float, mde: float, *, label: str = "") -> str:
+    """Whether a contract threshold is within what the evaluation can detect, in words.
+
+    A threshold smaller in magnitude than the minimum detectable effect (at 80%
+    power) cannot be told apart from no effect.
+
+    Examples
+    --------
+    >>> threshold_sentence(0.1, 0.3, label="days")  # doctest: +ELLIPSIS
+    'The contract threshold (0.1 days) is smaller than the minimum detectable effect (0.3 days): this evaluation ...'
+    """
+    units = f" {label}" if label else ""
+    t, m = f"{abs(threshold):.4g}{units}", f"{mde:.4g}{units}"
+    if abs(threshold) < mde:
+        return (
+            f"The contract threshold ({t}) is smaller than the minimum detectable effect ({m}): this evaluation "
+            "could not reliably tell an effect of the target size from no effect."
+        )
+    return (
+        f"The contract threshold ({t}) is at least the minimum detectable effect ({m}): an effect of the target size "
+        "would be detected."
+    )

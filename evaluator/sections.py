@@ -42,10 +42,11 @@ import io
 import json
 import math
 import platform
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ from evaluator.report import ParameterError, resolve_data
 from evaluator.results import Result
 
 __all__ = [
+    "ContractValue",
     "DidFit",
     "DidSettings",
     "Html",
@@ -67,6 +69,9 @@ __all__ = [
     "appendix",
     "balance_table",
     "check_line",
+    "contract_section",
+    "contract_value",
+    "contract_verdict",
     "data_summary_did",
     "data_summary_matched",
     "did_settings",
@@ -84,12 +89,14 @@ __all__ = [
     "mde_section",
     "mde_sentence",
     "notes_html",
+    "observed_pre_post",
     "overlap_figure",
     "results_extra",
     "robustness_did",
     "robustness_figure",
     "robustness_matched",
     "robustness_table",
+    "settlement_record",
     "table_html",
     "title_block",
     "trends_figure",
@@ -191,6 +198,34 @@ def _num(x: float, digits: int = 3) -> str:
     return "0" if out.strip("-0.,") == "" else out
 
 
+def _count(n: Any, min_cell: int) -> str:
+    """A count of people for display: ``"<5"`` when it is positive but below ``min_cell`` (disclosure control)."""
+    n = int(n)
+    return f"<{min_cell}" if 0 < n < min_cell else f"{n:,}"
+
+
+_SMALL_COUNT = re.compile(
+    r"\b(\d+)(?=\s+(?:of|out of|treated|units?|people|persons|participants|employees|prisoners|controls?|"
+    r"comparisons?|observations|rows)\b)",
+    re.I,
+)
+
+
+def _mask_small(text: str, min_cell: int) -> str:
+    """``text`` with counts of people below ``min_cell`` ("3 units", "3 of 500") written as ``"<5"``."""
+    if min_cell <= 1:
+        return text
+    return _SMALL_COUNT.sub(lambda m: f"<{min_cell}" if 0 < int(m.group(1)) < min_cell else m.group(1), text)
+
+
+def _sdc_notes(notes: Sequence[str], min_cell: int) -> list[str]:
+    return [_mask_small(n, min_cell) for n in notes]
+
+
+def _sdc_note(min_cell: int) -> str:
+    return f"Statistical disclosure control: no count below {min_cell}, nor a statistic computed from fewer people."
+
+
 def _p(p: float) -> str:
     """A p-value for readers: 3 significant digits, "< 0.001" below that."""
     return "< 0.001" if math.isfinite(p) and p < 0.001 else f"= {_num(p)}"
@@ -269,11 +304,35 @@ def _common(problems: list[str], p: Mapping[str, Any]) -> None:
     _text(problems, "data_path", p["data_path"])
 
 
-def _finish(problems: list[str], contract_path: Any) -> None:
+def _finish(problems: list[str], contract_path: Any, outcome: str) -> Any:
+    """Raise the parameter problems; then read the contract (``None`` without one), checked against ``outcome``.
+
+    A contract file that does not validate raises its :class:`ContractError` (naming
+    the field); a contract on another metric than ``outcome`` is refused here, before
+    any data is read.
+    """
+    if contract_path is not None and not isinstance(contract_path, str):
+        problems.append(f"contract_path={contract_path!r}: expected the path of a contract file, or '' for none")
     if problems:
         raise ParameterError("the report's parameters have problems:\n" + "\n".join(f"  - {x}" for x in problems))
-    if contract_path not in (None, ""):
-        raise ContractError("contract files are not supported yet: leave contract_path empty")
+    if not contract_path:
+        return None
+    from evaluator.contracts import Contract
+
+    contract = Contract.from_file(resolve_data(contract_path, parameter="contract_path"))
+    if contract.metric != outcome:
+        raise ContractError(
+            f"contract_path={contract_path!r}: the contract pays on '{contract.metric}' (field outcome.metric) but "
+            f"the report's outcome is '{outcome}'; set outcome = \"{contract.metric}\" or use a contract on '{outcome}'"
+        )
+    return contract
+
+
+def _as_dict(settings: Any, lists: Sequence[str]) -> dict[str, Any]:
+    d = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name not in ("design", "contract")}
+    for name in lists:
+        d[name] = list(d[name])
+    return d
 
 
 @dataclass(frozen=True)
@@ -298,14 +357,12 @@ class DidSettings:
     seed: int = 1
     contract_path: str = ""
     min_cell: int = 5
+    contract: Any = field(default=None, compare=False, repr=False)
     design: str = field(default="difference-in-differences", init=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The parameters as a plain dict (for the appendix and results.json)."""
-        d = asdict(self)
-        d["covariates"] = list(self.covariates)
-        d.pop("design")
-        return d
+        return _as_dict(self, ["covariates"])
 
 
 def did_settings(
@@ -352,7 +409,8 @@ def did_settings(
     ParameterError
         Listing every parameter with a problem, its value and what is allowed.
     ContractError
-        When ``contract_path`` is not empty (contract files come in a later version).
+        When the file ``contract_path`` names is not a valid contract (the message
+        names the field), or pays on another metric than ``outcome``.
 
     Examples
     --------
@@ -387,7 +445,7 @@ def did_settings(
         problems.append(f"n_boot={n_boot!r}: expected a whole number of bootstrap draws >= 0")
     elif n_boot < 99 and inference in ("bootstrap", "wild"):
         problems.append(f"n_boot={n_boot!r}: a bootstrap needs at least 99 draws (999 is usual)")
-    _finish(problems, contract_path)
+    contract = _finish(problems, contract_path, outcome)
     return DidSettings(
         data_path=data_path,
         unit=unit,
@@ -407,6 +465,7 @@ def did_settings(
         seed=seed,
         contract_path=contract_path or "",
         min_cell=min_cell,
+        contract=contract,
     )
 
 
@@ -433,14 +492,13 @@ class MatchedSettings:
     seed: int = 1
     contract_path: str = ""
     min_cell: int = 5
+    cohort: str = ""
+    contract: Any = field(default=None, compare=False, repr=False)
     design: str = field(default="matched comparison", init=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The parameters as a plain dict (for the appendix and results.json)."""
-        d = asdict(self)
-        d["covariates"], d["exact"] = list(self.covariates), list(self.exact)
-        d.pop("design")
-        return d
+        return _as_dict(self, ["covariates", "exact"])
 
 
 def matched_settings(
@@ -464,6 +522,7 @@ def matched_settings(
     seed: int = 1,
     contract_path: str = "",
     min_cell: int = 5,
+    cohort: str = "",
 ) -> MatchedSettings:
     """Check a matched-comparison report's parameters; every problem is listed in one error.
 
@@ -478,6 +537,9 @@ def matched_settings(
         See :meth:`evaluator.MatchResult.effect`.
     adjust : bool
         Regression-adjust the effect for the covariates in the matched sample.
+    cohort : str
+        Column of (release) cohorts: the match is also run within each cohort, for a
+        contract that pays per cohort (``""``: none).
     Other parameters are those of the notebook's parameters cell.
 
     Raises
@@ -521,7 +583,8 @@ def matched_settings(
             )
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 2:
         problems.append(f"n_boot={n_boot!r}: expected a whole number of bootstrap replications >= 2")
-    _finish(problems, contract_path)
+    _text(problems, "cohort", cohort, empty=True)
+    contract = _finish(problems, contract_path, outcome)
     return MatchedSettings(
         data_path=data_path,
         unit=unit,
@@ -542,6 +605,8 @@ def matched_settings(
         seed=seed,
         contract_path=contract_path or "",
         min_cell=min_cell,
+        cohort=cohort,
+        contract=contract,
     )
 
 
@@ -581,6 +646,12 @@ def load_matched(settings: MatchedSettings) -> pd.DataFrame:
     notes: list[str] = []
     with _collect(notes):
         frame = load_individuals(resolve_data(s.data_path), columns=columns)
+    if s.cohort and s.cohort not in frame.columns:
+        raise ParameterError(
+            f"cohort={s.cohort!r}: no such column in {s.data_path}; the columns are {list(frame.columns)}"
+        )
+    if s.cohort and frame[s.cohort].isna().any():
+        raise ParameterError(f"cohort={s.cohort!r}: the column has missing values; every person needs a cohort")
     frame.attrs["evaluator"]["notes"] = notes
     return frame
 
@@ -689,7 +760,7 @@ def _pretrend(event: Result, *, restrictions: int, n_clusters: int, alpha: float
     bad = rows.loc[(lo > 0) | (hi < 0), "event_time"].astype(int).tolist()
     why = (
         f"the joint test is not reliable here ({restrictions} pre-programme differences but only {n_clusters} clusters)"
-        if pre is not None
+        if pre is not None or restrictions >= n_clusters - 1
         else "no joint test was computed"
     )
     out.update(method=how, passed=not bad, periods_failing=bad)
@@ -788,6 +859,9 @@ class MatchedFit:
     n_units: int
     n_treated: int
     n_clusters: None = None
+    by_cohort: dict[str, tuple[Any, Result]] = field(default_factory=dict)
+    cohort_sizes: dict[str, int] = field(default_factory=dict)
+    small_cohorts: list[str] = field(default_factory=list)
 
     @property
     def design(self) -> str:
@@ -834,6 +908,30 @@ def fit_matched(data: pd.DataFrame, settings: MatchedSettings) -> MatchedFit:
     for n in result.notes:
         if n not in notes:
             notes.append(n)
+    by_cohort: dict[str, tuple[Any, Result]] = {}
+    sizes: dict[str, int] = {}
+    small: list[str] = []
+    if s.cohort:
+        for g in sorted(data[s.cohort].unique()):
+            sub = data.loc[data[s.cohort] == g]
+            key = str(int(g)) if isinstance(g, (int, float, np.number)) and float(g).is_integer() else str(g)
+            n_treated = int((sub[s.treat] == 1).sum())
+            if s.min_cell > 1 and n_treated < s.min_cell:
+                small.append(key)
+                continue
+            try:
+                with _collect(notes):
+                    mg = _match(sub, s)
+                    by_cohort[key] = (mg, _effect(mg, s))
+            except (EvaluatorError, ValueError, np.linalg.LinAlgError) as exc:
+                notes.append(f"cohort {key} could not be matched on its own: {str(exc).splitlines()[0]}")
+                continue
+            sizes[key] = int(mg.summary()["treated_matched"])
+        if small:
+            notes.append(
+                f"{len(small)} cohort(s) have fewer than {s.min_cell} participants: not estimated on their own "
+                "(statistical disclosure control); they count in the overall estimate"
+            )
     c = m.summary()
     return MatchedFit(
         settings=s,
@@ -843,6 +941,9 @@ def fit_matched(data: pd.DataFrame, settings: MatchedSettings) -> MatchedFit:
         notes=notes,
         n_units=int(c["treated_matched"]) + int(c["controls_used"]),
         n_treated=int(c["treated_matched"]),
+        by_cohort=by_cohort,
+        cohort_sizes=sizes,
+        small_cohorts=small,
     )
 
 
@@ -880,8 +981,12 @@ def effect_sentence(estimate: float, ci: tuple[float, float], *, outcome_label: 
     return f"{head} ({level}% confidence interval: {interval})."
 
 
-def headline_box(fit: DidFit | MatchedFit) -> Html:
-    """One screen for a non-specialist: the effect in words, the contract verdict and the evidence level."""
+def headline_box(fit: DidFit | MatchedFit, value: ContractValue | None = None) -> Html:
+    """One screen for a non-specialist: the effect in words, the contract verdict and the evidence level.
+
+    ``value`` (from :func:`contract_value`) gives the verdict: whether the target was
+    met and the payment due, with its range across the confidence interval.
+    """
     s, r = fit.settings, fit.result
     level = round(100 * (1 - r.alpha))
     sms, meaning = SMS[fit.design]
@@ -890,7 +995,7 @@ def headline_box(fit: DidFit | MatchedFit) -> Html:
         if r.pvalue < r.alpha
         else f"The effect is not statistically significant at the {100 - level}% level (p {_p(r.pvalue)})."
     )
-    contract = "no contract terms given." if not s.contract_path else "see the contract section."
+    contract = contract_verdict(value)
     units = f"{fit.n_units:,} units, {fit.n_treated:,} of them in the programme"
     return Html(
         "<div class='headline-box'>"
@@ -909,39 +1014,61 @@ def _facts(rows: Sequence[tuple[str, Any]]) -> Html:
     return Html(f"<table class='evaluator-table'>{body}</table>")
 
 
-def _dropped(frame: pd.DataFrame) -> list[str]:
+def _dropped(frame: pd.DataFrame, min_cell: int = 0) -> list[str]:
     dropped = frame.attrs.get("evaluator", {}).get("dropped", {}) or {}
     reasons = {"no_pre_period": "never observed before their first treated period, so their change cannot be measured"}
     out = []
     for key, v in dropped.items():
-        out.append(f"{v.get('units', '?')} units ({v.get('rows', '?')} rows) dropped: {reasons.get(key, key)}")
+        units, rows = v.get("units", "?"), v.get("rows", "?")
+        if isinstance(units, (int, np.integer)):
+            small = 0 < units < min_cell
+            units = _count(units, min_cell)
+            rows = "rows not shown" if small else f"{rows} rows"
+        else:
+            rows = f"{rows} rows"
+        out.append(f"{units} units ({rows}) dropped: {reasons.get(key, key)}")
     return out
+
+
+def _small_cohorts(fit: DidFit) -> list[Any]:
+    """Treated cohorts with fewer than ``min_cell`` units (empty when disclosure control is off)."""
+    from evaluator.disclosure import small_groups
+
+    sizes = fit.cohorts.set_index("first treated period")["units"]
+    return [g for g in small_groups(sizes[sizes.index != 0], fit.settings.min_cell)]
 
 
 def data_summary_did(fit: DidFit) -> Html:
     """Units, periods, cohorts with unit counts, clusters, anything dropped and why."""
     s, p = fit.settings, fit.panel
     times = p[s.time]
-    dropped = _dropped(p) or ["nothing was dropped"]
+    mc = s.min_cell
+    dropped = _dropped(p, mc) or ["nothing was dropped"]
     facts = [
         ("Data", s.data_path),
         ("Observations (unit-periods)", f"{len(p):,}"),
-        ("Units", f"{fit.n_units:,}"),
-        ("In the programme (ever treated)", f"{fit.n_treated:,}"),
-        ("Never treated", f"{fit.n_units - fit.n_treated:,}"),
+        ("Units", _count(fit.n_units, mc)),
+        ("In the programme (ever treated)", _count(fit.n_treated, mc)),
+        ("Never treated", _count(fit.n_units - fit.n_treated, mc)),
         ("Periods", f"{times.nunique()} (from {times.min()} to {times.max()})"),
         ("Clusters", f"{fit.n_clusters:,} ({s.cluster or s.unit})"),
         ("Covariates", ", ".join(s.covariates) or "none"),
         ("Dropped", "; ".join(dropped)),
-        ("Small-cell threshold (recorded)", s.min_cell),
+        ("Small-cell threshold", mc if mc > 1 else "none (disclosure control is off)"),
     ]
+    from evaluator.disclosure import suppress_counts
+
     cohorts = fit.cohorts.copy()
     cohorts["first treated period"] = cohorts["first treated period"].map(lambda g: "never" if g == 0 else g)
+    shown = suppress_counts(cohorts, counts=["units"], statistics=["clusters"], min_cell=mc)
+    foot = f"<p><small>{esc(shown.footnote)}</small></p>" if shown.footnote else ""
+    data_notes = _sdc_notes([n for n in fit.notes if "dropped" in n.lower()], mc)
     return Html(
         _facts(facts)
         + "<p>Units by the period they entered the programme (their cohort):</p>"
-        + table_html(cohorts)
-        + notes_html([n for n in fit.notes if "dropped" in n.lower()], title="Data notes")
+        + table_html(shown.frame)
+        + foot
+        + notes_html(data_notes, title="Data notes")
     )
 
 
@@ -949,16 +1076,21 @@ def data_summary_matched(fit: MatchedFit) -> Html:
     """Treated units, the comparison pool, who was matched and who was dropped (caliper, support) and why."""
     s = fit.settings
     c = fit.match.summary()
+    mc = s.min_cell
+
+    def n(key: str) -> str:
+        return _count(c[key], mc)
+
     facts = [
         ("Data", s.data_path),
-        ("People in the file", f"{len(fit.data):,}"),
-        ("In the programme (treated)", f"{int(c['treated']):,}"),
-        ("Comparison pool", f"{int(c['controls']):,}"),
-        ("Treated matched", f"{int(c['treated_matched']):,}"),
-        ("Treated dropped: no comparison within the caliper", f"{int(c['treated_dropped_caliper']):,}"),
-        ("Treated dropped: outside common support", f"{int(c['treated_dropped_support']):,}"),
-        ("Treated unmatched for other reasons (pool ran out)", f"{int(c['treated_unmatched_other']):,}"),
-        ("Comparison people used", f"{int(c['controls_used']):,}"),
+        ("People in the file", _count(len(fit.data), mc)),
+        ("In the programme (treated)", n("treated")),
+        ("Comparison pool", n("controls")),
+        ("Treated matched", n("treated_matched")),
+        ("Treated dropped: no comparison within the caliper", n("treated_dropped_caliper")),
+        ("Treated dropped: outside common support", n("treated_dropped_support")),
+        ("Treated unmatched for other reasons (pool ran out)", n("treated_unmatched_other")),
+        ("Comparison people used", n("controls_used")),
         ("Most matches of one comparison person", f"{int(c['control_reuse_max']):,}"),
         ("Matched on", ", ".join(s.covariates)),
         ("Exactly matched on", ", ".join(s.exact) or "nothing"),
@@ -966,9 +1098,25 @@ def data_summary_matched(fit: MatchedFit) -> Html:
         ("Caliper", "none" if s.caliper is None else f"{s.caliper} SD of the distance"),
         ("Comparisons per treated", s.ratio),
         ("Comparisons reused (with replacement)", "yes" if s.replace else "no"),
-        ("Small-cell threshold (recorded)", s.min_cell),
+        ("Small-cell threshold", mc if mc > 1 else "none (disclosure control is off)"),
     ]
-    return Html(_facts(facts) + notes_html(fit.notes, title="Notes"))
+    table = ""
+    if s.cohort:
+        from evaluator.disclosure import suppress_counts
+
+        d = fit.data
+        per = (
+            d.groupby(s.cohort)[s.treat]
+            .agg(treated="sum", controls=lambda x: int((x == 0).sum()))
+            .reset_index()
+            .rename(columns={s.cohort: "cohort"})
+        )
+        per["treated"] = per["treated"].astype(int)
+        per["matched"] = [fit.cohort_sizes.get(str(g), 0) for g in per["cohort"]]
+        shown = suppress_counts(per, counts=["treated", "controls", "matched"], min_cell=mc)
+        foot = f"<p><small>{esc(shown.footnote)}</small></p>" if shown.footnote else ""
+        table = "<p>People by cohort (the match is also run within each cohort):</p>" + table_html(shown.frame) + foot
+    return Html(_facts(facts) + table + notes_html(_sdc_notes(fit.notes, mc), title="Notes"))
 
 
 # -- figures -----------------------------------------------------------------------------------------------------------
@@ -977,13 +1125,33 @@ def trends_figure(fit: DidFit) -> Html:
     from evaluator import plots
 
     s = fit.settings
-    fig = plots.trends(fit.panel, outcome=s.outcome, time=s.time, cohort=s.cohort, unit=s.unit)
+    small = _small_cohorts(fit)
+    panel = fit.panel.loc[~fit.panel[s.cohort].isin(small)] if small else fit.panel
+    fig = plots.trends(panel, outcome=s.outcome, time=s.time, cohort=s.cohort, unit=s.unit)
     fig.set_size_inches(8, 4.2)
     label = f" ({s.outcome_label})" if s.outcome_label else ""
+    extra = ""
+    if small:
+        merged = fit.panel.loc[fit.panel[s.cohort].isin(small)]
+        n = int(merged[s.unit].nunique())
+        if n >= s.min_cell:
+            ax = fig.axes[0]
+            means = merged.groupby(s.time)[s.outcome].mean()
+            ax.plot(means.index, means.to_numpy(), color="black", ls=":", lw=1.2, label=f"other small cohorts (n={n})")
+            ax.legend(fontsize=8)
+            extra = (
+                f" Cohorts with fewer than {s.min_cell} units are drawn together as one line (other small cohorts) "
+                "for statistical disclosure control."
+            )
+        else:
+            extra = (
+                f" {len(small)} cohort(s) with fewer than {s.min_cell} units are not drawn (statistical disclosure "
+                "control), not even merged, as together they are still too few."
+            )
     return figure_html(
         fig,
         f"Raw trends: mean {s.outcome}{label} by cohort, before any adjustment. Lines that run in parallel "
-        "before the dotted start lines support the comparison.",
+        "before the dotted start lines support the comparison." + extra,
         css_class="raw-trends",
     )
 
@@ -1057,14 +1225,67 @@ def balance_table(fit: MatchedFit) -> Html:
     )
     out["characteristic"] = out["characteristic"].replace({"distance": "matching score"})
     out.iloc[:, 1:] = out.iloc[:, 1:].astype(float).round(3)
+    small = _small_levels(fit, b)
+    foot = ""
     worst = float(np.nanmax(np.abs(out["SMD after"].to_numpy(dtype=float))))
+    if small:
+        hide = out["characteristic"].isin(small)
+        out = out.astype({c: object for c in out.columns[1:]})
+        out.loc[hide, out.columns[1:]] = "."
+        foot = (
+            f"<p><small>{len(small)} level(s) of categorical characteristics are held by fewer than "
+            f"{fit.settings.min_cell} people in a group: their rows are suppressed (statistical disclosure "
+            "control).</small></p>"
+        )
     verdict = (
         "After matching every standardised mean difference (SMD) is below 0.1 in absolute value "
         f"(largest {_num(worst)})."
         if worst < 0.1
         else f"After matching the largest absolute standardised mean difference is {_num(worst)}, above the usual 0.1."
     )
-    return Html(table_html(out, css_class="balance-table") + f"<p>{esc(verdict)}</p>")
+    return Html(table_html(out, css_class="balance-table") + foot + f"<p>{esc(verdict)}</p>")
+
+
+def _small_levels(fit: MatchedFit, balance: pd.DataFrame) -> list[str]:
+    """Balance terms (levels of categorical or 0/1 characteristics) held by fewer than ``min_cell`` people in a group.
+
+    Counted before matching (everyone) and after (the matched sample), among
+    programme and comparison people, for the level and for its complement.
+    """
+    s = fit.settings
+    mc = s.min_cell
+    if mc <= 1:
+        return []
+    before = fit.data
+    after = fit.match.data
+    if "match_weight" in after.columns:
+        after = after.loc[after["match_weight"] > 0]
+    out = []
+    terms = balance.drop_duplicates("term")
+    for _, row in terms.iterrows():
+        term, cov = str(row["term"]), str(row.get("covariate", row["term"]))
+        if cov not in before.columns:
+            continue
+        if term.startswith(cov + "[") and term.endswith("]"):
+            level = term[len(cov) + 1 : -1]
+
+            def ind(d: pd.DataFrame, cov: str = cov, level: str = level) -> pd.Series:
+                return d[cov].astype(str) == level
+        elif row.get("kind") == "binary":
+
+            def ind(d: pd.DataFrame, cov: str = cov) -> pd.Series:
+                return pd.to_numeric(d[cov], errors="coerce") == 1
+        else:
+            continue
+        for d in (before, after):
+            flag = ind(d)
+            for group in (0, 1):
+                g = flag[d[s.treat] == group]
+                for n in (int(g.sum()), int((~g).sum())):
+                    if 0 < n < mc:
+                        out.append(term)
+        # one small count is enough
+    return list(dict.fromkeys(out))
 
 
 # -- estimate table ----------------------------------------------------------------------------------------------------
@@ -1076,6 +1297,9 @@ def estimate_table(fit: DidFit | MatchedFit) -> Html:
     if isinstance(fit, DidFit) and fit.settings.estimator == "callaway_santanna":
         for kind, name in (("dynamic", "Average by time since start"), ("group", "Average over cohorts")):
             rows.append((name, r.aggregate(kind)))  # type: ignore[attr-defined]
+    if isinstance(fit, MatchedFit):
+        for g, (_, res) in fit.by_cohort.items():
+            rows.append((f"Cohort {g} (matched within the cohort)", res))
     table = pd.DataFrame(
         {
             "summary": [n for n, _ in rows],
@@ -1092,7 +1316,8 @@ def estimate_table(fit: DidFit | MatchedFit) -> Html:
         ("Observations", f"{r.nobs:,}"),
         ("Inference", r.inference),
     ]
-    return Html(table_html(table) + _facts(facts) + notes_html(fit.notes, title="Notes from the estimation"))
+    notes = _sdc_notes(fit.notes, fit.settings.min_cell)
+    return Html(table_html(table) + _facts(facts) + notes_html(notes, title="Notes from the estimation"))
 
 
 # -- robustness --------------------------------------------------------------------------------------------------------
@@ -1347,6 +1572,407 @@ def robustness_figure(table: pd.DataFrame, fit: DidFit | MatchedFit) -> Html:
     )
 
 
+# -- contract and value ------------------------------------------------------------------------------------------------
+FINNISH_LESSON = (
+    "Why the two can differ: a before/after (pre/post) rule pays on the change among participants, which also "
+    "contains whatever would have happened anyway, such as a general fall in sick leave; the counterfactual estimate "
+    "removes that change using the comparison group. In the Finnish sick-leave social impact bond the intervention's "
+    "estimated effect was far smaller than the target, while the before/after comparison could still meet it."
+)
+RATE_CARD_LESSON = (
+    "Why the two can differ: a rate card pays for every verified outcome, including the outcomes participants would "
+    "have reached without the programme; the counterfactual payment prices only the outcomes the programme caused."
+)
+
+
+@dataclass
+class ContractValue:
+    """A report's contract and value: the settlement, the power to cross the threshold and the economic return.
+
+    Built by :func:`contract_value`; shown by :func:`contract_section` and the headline box.
+    """
+
+    contract: Any
+    settlement: Any
+    settle_kwargs: dict[str, Any]
+    threshold: float | None
+    cut: float | None
+    threshold_power: float | None
+    economic: Any | None
+    country: str | None
+    observed_text: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _treated_post_mean(fit: DidFit) -> float:
+    s, p = fit.settings, fit.panel
+    g = p[s.cohort]
+    rows = p.loc[(g != 0) & (p[s.time] >= g), s.outcome]
+    return float(rows.mean())
+
+
+def observed_pre_post(fit: DidFit, *, periods: int = 12) -> dict[str, float] | None:
+    """The programme group's observed mean outcome before and after its start (``periods`` each side).
+
+    Each treated unit's periods ``-periods .. -1`` and ``0 .. periods - 1`` relative to
+    its own start; means over the units observed in both windows. This is what a
+    pre/post contract pays on. ``None`` when no unit has both windows.
+    """
+    s, p = fit.settings, fit.panel
+    g = p[s.cohort]
+    t = p.loc[g != 0].assign(_e=p[s.time] - g)
+    before = t.loc[(t["_e"] < 0) & (t["_e"] >= -periods)].groupby(s.unit)[s.outcome].mean()
+    after = t.loc[(t["_e"] >= 0) & (t["_e"] < periods)].groupby(s.unit)[s.outcome].mean()
+    both = before.index.intersection(after.index)
+    if len(both) == 0:
+        return None
+    return {"before": float(before[both].mean()), "after": float(after[both].mean()), "units": int(len(both))}
+
+
+def _comparison_level(m: Any, s: MatchedSettings) -> float | None:
+    """Matched comparison group's (weighted) mean outcome: the counterfactual level."""
+    d = m.data
+    if "match_weight" not in d.columns or s.outcome not in d.columns:
+        return None
+    c = d.loc[(d[s.treat] == 0) & (d["match_weight"] > 0)]
+    if c.empty:
+        return None
+    return float(np.average(c[s.outcome].to_numpy(float), weights=c["match_weight"].to_numpy(float)))
+
+
+def _unit_cost_country(contract: Any) -> str | None:
+    from evaluator.economics import load_unit_costs
+
+    table = load_unit_costs(outcome=contract.metric)
+    countries = [str(c).upper() for c in dict.fromkeys(table["country"])]
+    if not countries:
+        return None
+    currency = {"UK": "GBP", "DK": "DKK"}
+    for c in countries:
+        if currency.get(c) == contract.currency:
+            return c
+    return countries[0]
+
+
+def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
+    """Settle the report's contract on the main estimate and value the effect; ``None`` without a contract.
+
+    The settlement (:func:`evaluator.contracts.settle`) uses: difference-in-differences:
+    the main estimate, per-cohort effects (Callaway-Sant'Anna ``aggregate("group")``)
+    for a per-cohort rule, the programme group's observed before/after means for a
+    pre/post rule and its mean outcome after the start for a rate card; matched
+    comparison: the main estimate, one match per cohort (``cohort`` parameter) for a
+    per-cohort rule, the matched comparison group's mean as the level of a relative
+    threshold and the participants' mean outcome for a rate card. The socio-economic
+    return uses the bundled example unit costs (illustrative) with the contract's
+    ``scale`` and participants; the public budget's cost is the payment due at the
+    estimate when the currencies agree.
+    """
+    from evaluator import contracts as ec
+    from evaluator.economics import load_unit_costs, socio_economic_return
+    from evaluator.power import power
+
+    s, r = fit.settings, fit.result
+    c = s.contract
+    if c is None:
+        return None
+    notes: list[str] = []
+    kwargs: dict[str, Any] = {}
+    observed_text = ""
+    per_cohort = c.thresholds.get("per_cohort") is not None
+    comparison: dict[Any, float] = {}
+    if isinstance(fit, DidFit):
+        if per_cohort:
+            if s.estimator == "callaway_santanna":
+                cohorts = ec._cohorts_from_result(r.aggregate("group"))  # type: ignore[attr-defined]
+                if cohorts:
+                    kwargs["cohorts"] = cohorts
+            if "cohorts" not in kwargs:
+                kwargs["overall_only"] = True
+                notes.append("per-cohort payments need Callaway-Sant'Anna effects by cohort; only the overall rule")
+        if c.measure == "relative":
+            comparison["overall"] = _treated_post_mean(fit) - r.estimate
+        if c.family == "pre_post_target":
+            periods = c.baseline.get("periods", 12)
+            periods = int(periods) if isinstance(periods, (int, float)) and periods >= 1 else 12
+            obs = observed_pre_post(fit, periods=periods)
+            if obs is not None:
+                kwargs["observed"] = {"before": obs["before"], "after": obs["after"]}
+                observed_text = (
+                    f"Observed among the programme group: mean {s.outcome} {_num(obs['before'])} in the {periods} "
+                    f"periods before each unit's start and {_num(obs['after'])} in the {periods} periods after "
+                    f"(a change of {_num(obs['after'] - obs['before'])})."
+                )
+        elif c.family == "rate_card":
+            level = _treated_post_mean(fit)
+            kwargs["observed"] = level
+            observed_text = f"Observed among the programme group after its start: mean {s.outcome} {_num(level)}."
+    else:
+        level = _comparison_level(fit.match, s)
+        if level is not None:
+            comparison["overall"] = level
+        if per_cohort:
+            if fit.by_cohort:
+                kwargs["cohorts"] = {g: res for g, (_, res) in fit.by_cohort.items()}
+                for g, (m, _) in fit.by_cohort.items():
+                    lv = _comparison_level(m, s)
+                    if lv is not None:
+                        comparison[g] = lv
+            else:
+                kwargs["overall_only"] = True
+                notes.append(
+                    "the contract pays per cohort but no cohort column was given (parameter cohort): "
+                    "only the overall rule is settled"
+                )
+        if c.family == "rate_card":
+            t = fit.match.data
+            treated = t.loc[(t[s.treat] == 1) & (t.get("match_weight", 1) > 0), s.outcome]
+            kwargs["observed"] = float(treated.mean())
+            observed_text = f"Observed among matched participants: mean {s.outcome} {_num(kwargs['observed'])}."
+        elif c.family == "pre_post_target":
+            notes.append("a matched comparison has no before/after measurement: the pre/post rule is not shown")
+    if comparison and c.measure == "relative":
+        kwargs["comparison"] = comparison
+    with _collect(notes):
+        settlement = ec.settle(c, r, **kwargs)
+    notes.extend(n for n in settlement.notes if n not in notes)
+    # the main threshold in the outcome's own units, and the power to cross it at the estimated effect
+    threshold = c.thresholds.get("overall")
+    if threshold is None:
+        threshold = c.thresholds.get("per_cohort")
+    cut = tp = None
+    if threshold is not None:
+        slope = ec._slope(c, comparison.get("overall"))
+        if math.isfinite(slope) and slope != 0:
+            cut = float(threshold) / slope
+            g = fit.n_clusters
+            df = g - 1 if g is not None and g < 50 else None
+            if math.isfinite(r.se) and r.se > 0:
+                tp = power(
+                    r.estimate,
+                    se=r.se,
+                    threshold=cut,
+                    direction="increase" if c.direction == "increase" else "reduction",
+                    df=df,
+                )
+    # socio-economic return with the bundled example unit costs
+    economic, country = None, _unit_cost_country(c)
+    if country is None:
+        notes.append(f"no bundled example unit costs for {c.metric}: the socio-economic return is not shown")
+    else:
+        costs = load_unit_costs(country, c.metric)
+        currency = str(costs["currency"].iloc[0])
+        main_payer = str(costs.loc[costs["cost"].abs().idxmax(), "payer"])
+        cost: Any = 0.0
+        if currency == c.currency:
+            cost = {main_payer: settlement.due}
+        else:
+            notes.append(
+                f"the contract is in {c.currency or 'no currency'} but the example unit costs in {currency}: the "
+                "outcome payments are left out of the socio-economic return"
+            )
+        try:
+            with _collect(notes):
+                economic = socio_economic_return(
+                    r,
+                    participants=c.participants if c.participants > 1 else fit.n_treated,
+                    unit_costs=costs,
+                    horizon_years=int(c.horizon_years or 5),
+                    discount_rate=c.discount_rate,
+                    intervention_cost=cost,
+                    outcome=c.metric,
+                    country=country,
+                    scale=c.scale,
+                    currency=currency,
+                )
+        except (EvaluatorError, ValueError) as exc:
+            notes.append(f"the socio-economic return could not be computed: {exc}")
+    return ContractValue(
+        contract=c,
+        settlement=settlement,
+        settle_kwargs=kwargs,
+        threshold=None if threshold is None else float(threshold),
+        cut=cut,
+        threshold_power=tp,
+        economic=economic,
+        country=country,
+        observed_text=observed_text,
+        notes=notes,
+    )
+
+
+def _money(value: ContractValue, x: float) -> str:
+    return value.settlement._money(float(x))
+
+
+def contract_verdict(value: ContractValue | None) -> str:
+    """The headline's contract line: whether the target was met and what is owed (plain text).
+
+    "yes/no: ... ; payment due: X (between A and B across the 95% interval)".
+    """
+    if value is None:
+        return "no contract terms given."
+    st = value.settlement
+    rules = st.rules
+    level = round(100 * (1 - st.alpha))
+    has_threshold = "threshold" in rules and rules["threshold"].notna().any()
+    met = rules["met"].dropna() if "met" in rules and has_threshold else pd.Series(dtype=object)
+    if len(met):
+        last = bool(rules["met"].iloc[-1]) if pd.notna(rules["met"].iloc[-1]) else bool(met.any())
+        each = "; ".join(f"{row['rule']}: {'met' if row['met'] else 'not met'}" for _, row in rules.iterrows())
+        head = f"{'yes' if last else 'no'}: {each}"
+    else:
+        head = f"no threshold ({value.contract.family.replace('_', ' ')}): paid per outcome"
+    lo, hi = sorted([st.payments["ci_low"], st.payments["ci_high"]])
+    return (
+        f"{head}; payment due: {_money(value, st.due)} (between {_money(value, lo)} and {_money(value, hi)} across "
+        f"the {level}% interval)."
+    )
+
+
+def _tornado(table: pd.DataFrame, caption: str, label: str) -> Html:
+    from evaluator.economics import plot_tornado
+
+    return figure_html(plot_tornado(table, label=label), caption, css_class="tornado")
+
+
+def contract_section(fit: DidFit | MatchedFit, value: ContractValue | None) -> Html:
+    """The "Contract and value" section: settlement, own rule, power to cross the threshold, economic return.
+
+    One line ("No contract terms were given.") without a contract.
+    """
+    from evaluator import contracts as ec
+
+    if value is None:
+        return Html("<p>No contract terms were given.</p>")
+    s, r, c, st = fit.settings, fit.result, value.contract, value.settlement
+    level = round(100 * (1 - st.alpha))
+    label = s.outcome_label or s.outcome
+    parts = [f"<p>{esc(c.describe()[0].upper() + c.describe()[1:])}</p>", Html(st._repr_html_())]
+    rules = st.rules
+    facts = [
+        ("Payment due at the estimate", _money(value, st.payments["estimate"])),
+        (f"at the lower end of the {level}% interval of the effect", _money(value, st.payments["ci_low"])),
+        (f"at the upper end of the {level}% interval of the effect", _money(value, st.payments["ci_high"])),
+        ("Present value at the estimate", f"{_money(value, st.present_value['estimate'])} at {c.discount_rate:.1%}"),
+    ]
+    for _, row in rules.iterrows():
+        p = row.get("p_met")
+        if p is not None and pd.notna(p):
+            facts.append((f"Probability the threshold was met ({row['rule']})", f"{100 * float(p):.0f}%"))
+    facts.append(("How the probabilities were computed", st.probability_method))
+    if st.investor is not None and len(st.investor):
+        inv = st.investor.iloc[0]
+        irr = f"{inv['irr']:.1%}" if math.isfinite(inv["irr"]) else f"undefined ({inv['irr_note']})"
+        facts.append(("Investor at the estimate", f"multiple {inv['multiple']:.2f}, internal rate of return {irr}"))
+    parts.append(_facts(facts))
+    if value.observed_text:
+        parts.append(f"<p>{esc(value.observed_text)}</p>")
+    if st.own_rule is not None:
+        comp = st.to_frame("comparison")
+        parts.append("<p>The contract's own rule beside the payment on the counterfactual estimate:</p>")
+        parts.append(table_html(comp))
+        parts.append(f"<p>{esc(FINNISH_LESSON if c.family == 'pre_post_target' else RATE_CARD_LESSON)}</p>")
+    parts.append(
+        figure_html(
+            st.plot(),
+            "Payment due under the contract: at the estimated effect, at both ends of its confidence interval and, "
+            "where it differs, under the contract's own rule.",
+            css_class="settlement",
+        )
+    )
+    # power to cross the threshold
+    if value.cut is not None:
+        mde = _mde(fit)
+        text = f"The contract threshold corresponds to an effect of {_num(value.cut)} {label}."
+        if value.threshold_power is not None:
+            text += (
+                f" If the true effect were the estimated {_num(r.estimate)}, a repeat of this evaluation would "
+                f"produce an estimate beyond the threshold with probability {100 * value.threshold_power:.0f}% "
+                "(power to cross the threshold, from the estimate's standard error)."
+            )
+        from evaluator.power import threshold_sentence
+
+        text += " " + threshold_sentence(value.cut, mde, label=label)
+        parts.append(f"<p>{esc(text)}</p>")
+    # settlement sensitivity
+    try:
+        with _collect([]):
+            sens = ec.settlement_sensitivity(c, r, **value.settle_kwargs)
+        parts.append(
+            _tornado(
+                sens,
+                "Sensitivity of the settlement: the present value of the payments when one assumption at a time moves "
+                "from its low to its high value (the effect over its confidence interval).",
+                f"present value of payments ({c.currency})".replace(" ()", ""),
+            )
+        )
+    except (EvaluatorError, ValueError) as exc:
+        value.notes.append(f"the settlement's sensitivity could not be computed: {exc}")
+    # socio-economic return
+    ser = value.economic
+    parts.append("<h4>What the effect is worth to the public budget (illustrative)</h4>")
+    if ser is None:
+        parts.append("<p>No socio-economic return could be computed for this outcome.</p>")
+    else:
+        cur = ser.params.get("currency") or ""
+        parts.append(
+            "<p><b>Illustrative:</b> every figure below uses the example unit costs bundled with evaluator "
+            f"({esc(str(value.country))}, {esc(cur)}), which are placeholders to replace with published unit costs. "
+            f"{esc(ser.sentence)}</p>"
+        )
+        npv = pd.DataFrame(
+            {
+                "payer": list(ser.npv),
+                f"net present value ({cur}, illustrative)": [f"{v:,.0f}" for v in ser.npv.values()],
+            }
+        )
+        parts.append(table_html(npv, css_class="evaluator-table npv-by-payer"))
+        be = (
+            f"Break-even year (illustrative): year {ser.break_even_year}."
+            if ser.break_even_year is not None
+            else "Break-even year (illustrative): not within the horizon."
+        )
+        parts.append(f"<p>{esc(be)}</p>")
+        parts.append(
+            figure_html(
+                ser.plot(),
+                "Cumulative discounted net saving to the public budget by payer and in total (illustrative unit "
+                "costs); the dashed line marks the break-even year.",
+                css_class="economic-return",
+            )
+        )
+        try:
+            with _collect([]):
+                table = ser.sensitivity()
+            parts.append(
+                _tornado(
+                    table,
+                    "Sensitivity of the net present value (illustrative): one assumption at a time from its low to its "
+                    "high value.",
+                    f"net present value ({cur})",
+                )
+            )
+        except (EvaluatorError, ValueError) as exc:
+            value.notes.append(f"the socio-economic sensitivity could not be computed: {exc}")
+    parts.append(notes_html(value.notes, title="Notes on the contract"))
+    return Html("<div class='contract-value'>" + "".join(parts) + "</div>")
+
+
+def settlement_record(value: ContractValue | None) -> dict[str, Any] | None:
+    """What ``save_results(..., settlement=...)`` stores: the settlement, NPV by payer and the threshold power."""
+    if value is None:
+        return None
+    out = value.settlement.to_dict()
+    ser = value.economic
+    out["npv"] = None if ser is None else float(ser.npv["total"])
+    out["npv_by_payer"] = None if ser is None else {k: float(v) for k, v in ser.npv.items()}
+    out["break_even_year"] = None if ser is None else ser.break_even_year
+    out["threshold_effect"] = value.cut
+    out["threshold_power"] = value.threshold_power
+    return out
+
+
 # -- minimum detectable effect -----------------------------------------------------------------------------------------
 def mde_sentence(
     mde: float,
@@ -1365,7 +1991,7 @@ def mde_sentence(
     Examples
     --------
     >>> mde_sentence(0.3, estimate=-0.45, target=0.2, outcome_label="days")  # doctest: +ELLIPSIS
-    'With this data... A contract target of 0.2 days is smaller than the MDE: ... could never be reliably detected...'
+    'With this data... The contract target of 0.2 days is smaller than the MDE: ... could not reliably tell an...'
     """
     label = f" {outcome_label}" if outcome_label else ""
     level = round(100 * alpha)
@@ -1385,17 +2011,28 @@ def mde_sentence(
         text += " No contract target was given to compare with the MDE."
     elif abs(target) < mde:
         text += (
-            f" A contract target of {_num(target)}{label} is smaller than the MDE: with this design an effect of "
-            "exactly the target size could never be reliably detected, so meeting it cannot be confirmed."
+            f" The contract target of {_num(abs(target))}{label} is smaller than the MDE: this evaluation could not "
+            "reliably tell an effect of the target size from no effect, so meeting it cannot be confirmed."
         )
     else:
-        text += f" A contract target of {_num(target)}{label} is at least the MDE, so this design can detect it."
+        text += f" The contract target of {_num(abs(target))}{label} is at least the MDE, so this design can detect it."
     return text
 
 
-def mde_section(fit: DidFit | MatchedFit, *, target: float | None = None, power: float = 0.8) -> Html:
-    """The minimum detectable effect of the main estimate and what it means (few clusters: t with G - 1 df)."""
+def mde_section(
+    fit: DidFit | MatchedFit,
+    value: ContractValue | None = None,
+    *,
+    target: float | None = None,
+    power: float = 0.8,
+) -> Html:
+    """The minimum detectable effect of the main estimate and what it means (few clusters: t with G - 1 df).
+
+    With a contract (``value``) the target is the contract's threshold in the outcome's units.
+    """
     r, s = fit.result, fit.settings
+    if target is None and value is not None and value.cut is not None:
+        target = value.cut
     g = fit.n_clusters
     df = g - 1 if g is not None and g < 50 else None
     mde = minimum_detectable_effect(r, alpha=r.alpha, power=power, df=df)
@@ -1428,15 +2065,30 @@ def _versions() -> dict[str, str]:
 def appendix(fit: DidFit | MatchedFit, *, manifest: str | Path = "manifest.json") -> Html:
     """Technical appendix: estimator and inference, the full result summary, parameters, versions, manifest."""
     r, s = fit.result, fit.settings
+    mc = s.min_cell
+    shown, foot = r, ""
+    if isinstance(fit, DidFit):
+        small = _small_cohorts(fit)
+        if small and "cohort" in r.table.columns:
+            keep = ~r.table["cohort"].isin(small)
+            shown = replace(r, table=r.table.loc[keep].reset_index(drop=True))
+            foot = (
+                f"<p><small>The group-time effects ATT(g,t) of {len(small)} cohort(s) with fewer than {mc} units are "
+                "not shown (statistical disclosure control); they are part of every aggregate above.</small></p>"
+            )
     parts = [
         "<h4>Estimator</h4>",
         _facts([("Estimator", r.estimator), ("Inference", r.inference), ("Design", fit.design)]),
-        notes_html(list(r.notes), title="Notes"),
+        notes_html(_sdc_notes(list(r.notes), mc), title="Notes"),
         "<h4>Full output</h4>",
-        f"<pre>{esc(r.summary())}</pre>",
+        f"<pre>{esc(_mask_small(shown.summary(), mc))}</pre>",
+        foot,
     ]
     if isinstance(fit, DidFit):
-        parts += [f"<h4>Event study ({esc(fit.event.estimator)})</h4>", f"<pre>{esc(fit.event.summary())}</pre>"]
+        parts += [
+            f"<h4>Event study ({esc(fit.event.estimator)})</h4>",
+            f"<pre>{esc(_mask_small(fit.event.summary(), mc))}</pre>",
+        ]
     parts += ["<h4>Parameters</h4>", _facts([(k, json.dumps(v)) for k, v in s.as_dict().items()])]
     parts += ["<h4>Software</h4>", _facts(list(_versions().items()))]
     path = Path(manifest)

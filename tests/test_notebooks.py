@@ -27,6 +27,7 @@ EXPECTED = {
     "matched_evaluation": {
         "title", "data_path", "unit", "treat", "outcome", "covariates", "exact", "distance", "ratio", "replace",
         "caliper", "inference", "adjust", "n_boot", "outcome_label", "alpha", "seed", "contract_path", "min_cell",
+        "cohort",
     },
 }  # fmt: skip
 NON_DEFAULT = {

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from evaluator.power import design_effect, mde_from_design, minimum_detectable_effect
+from evaluator.power import design_effect, mde_from_design, minimum_detectable_effect, power, threshold_sentence
 from evaluator.results import Result, tidy_table
 
 Z975, Z80 = 1.959964, 0.841621  # normal quantiles, from any table
@@ -105,3 +105,63 @@ def test_minimum_detectable_effect_refuses_bad_input(kwargs, match):
 def test_mde_from_design_refuses_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         mde_from_design(**kwargs)
+
+
+def test_power_by_hand_with_scipy_norm():
+    from scipy.stats import norm
+
+    # significance in the stated direction: P(estimate / se < -z) for a reduction
+    assert power(-0.3, se=0.1) == pytest.approx(norm.cdf(3 - norm.ppf(0.975)), abs=1e-12)
+    assert power(0.3, se=0.1, direction="increase") == pytest.approx(norm.cdf(3 - norm.ppf(0.975)), abs=1e-12)
+    # crossing a threshold: P(estimate <= -0.175) with estimate ~ N(-0.3, 0.1)
+    assert power(-0.3, se=0.1, threshold=-0.175) == pytest.approx(norm.cdf((-0.175 + 0.3) / 0.1), abs=1e-12)
+    assert power(0.05, se=0.02, threshold=0.06, direction="increase") == pytest.approx(norm.cdf(-0.5), abs=1e-12)
+    # at the MDE the power is 80% (bar the negligible wrong-direction tail)
+    assert power(-minimum_detectable_effect(0.1), se=0.1) == pytest.approx(0.8, abs=1e-9)
+
+
+def test_power_takes_a_result_t_quantiles_and_the_design():
+    from scipy import stats
+
+    r = Result("x", tidy_table(["att"], [1.0], [0.4]), nobs=100)
+    assert power(-1.0, result=r, threshold=-0.5) == pytest.approx(stats.norm.cdf(0.5 / 0.4), abs=1e-12)
+    assert power(-1.0, se=0.4, threshold=-0.5, df=9) == pytest.approx(stats.t.cdf(0.5 / 0.4, 9), abs=1e-12)
+    # from the design: the same standard error as mde_from_design uses (one formula)
+    mde = mde_from_design(n_units=1_000, n_clusters=20, icc=0.05)
+    assert power(mde, n_units=1_000, n_clusters=20, icc=0.05, direction="increase") == pytest.approx(0.8, abs=1e-3)
+
+
+def test_crossing_probability_matches_a_simulation():
+    rng = np.random.default_rng(11)
+    effect, se, threshold = -0.2, 0.08, -0.175
+    estimates = rng.normal(effect, se, size=4_000)
+    simulated = (estimates <= threshold).mean()
+    # binomial SD at 4,000 draws is under 0.8 points; 2 points is > 2.5 SDs
+    assert abs(simulated - power(effect, se=se, threshold=threshold)) < 0.02
+    significant = (estimates / se < -1.959964).mean()
+    assert abs(significant - power(effect, se=se)) < 0.02
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"effect": float("nan"), "se": 1.0}, "effect=nan"),
+        ({"effect": 1.0, "se": 0.0}, "se=0.0"),
+        ({"effect": 1.0}, "se=None"),
+        ({"effect": 1.0, "se": 1.0, "direction": "down"}, "direction='down'"),
+        ({"effect": 1.0, "se": 1.0, "alpha": 2}, "alpha=2"),
+        ({"effect": 1.0, "se": 1.0, "df": 0}, "df=0"),
+        ({"effect": 1.0, "se": 1.0, "threshold": float("inf")}, "threshold=inf"),
+        ({"effect": 1.0, "n_units": 1}, "n_units=1"),
+        ({"effect": 1.0, "result": object()}, "se=None"),
+    ],
+)
+def test_power_refuses_bad_input_naming_the_parameter(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        power(**kwargs)
+
+
+def test_threshold_sentence_says_when_a_target_cannot_be_told_from_no_effect():
+    small = threshold_sentence(-0.1, 0.3, label="days")
+    assert "could not reliably tell an effect of the target size from no effect" in small
+    assert "would be detected" in threshold_sentence(0.5, 0.3)

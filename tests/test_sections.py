@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,7 @@ DID = {
     "cluster": "municipality",
     "outcome_label": "sick-leave days per employee per month",
 }
+CONTRACTS = Path(__file__).resolve().parents[1] / "notebooks" / "contracts"
 MATCHED = {
     "data_path": "bundled:employment_sib",
     "unit": "person_id",
@@ -71,11 +74,72 @@ def test_did_settings_refuses_an_inference_of_the_other_estimator():
         sections.did_settings(**DID, n_boot=10)
 
 
-def test_contract_path_is_refused_clearly():
-    with pytest.raises(ContractError, match="contract files are not supported yet: leave contract_path empty"):
-        sections.did_settings(**DID, contract_path="contract.yaml")
-    with pytest.raises(ContractError, match="leave contract_path empty"):
-        sections.matched_settings(**MATCHED, contract_path="c.json")
+def test_a_contract_is_read_and_checked_in_the_parameter_step(tmp_path):
+    good = sections.did_settings(**DID, contract_path=str(CONTRACTS / "sick_leave_pre_post.yaml"))
+    assert good.contract.metric == "sick_days" and "contract" not in good.as_dict()
+    with pytest.raises(ContractError, match="outcome.metric"):
+        sections.matched_settings(**MATCHED, contract_path=str(CONTRACTS / "reoffending_peterborough.yaml"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\noutcome: {metric: sick_days, unit: days, direction: sideways}\npayment: {family: rate_card}\n"
+    )
+    with pytest.raises(ContractError, match="outcome.direction"):
+        sections.did_settings(**DID, contract_path=str(bad))
+    with pytest.raises(ParameterError, match="contract_path="):
+        sections.did_settings(**DID, contract_path=str(tmp_path / "missing.yaml"))
+
+
+@pytest.mark.parametrize("name", ["sick_leave_pre_post", "reoffending_peterborough", "employment_rate_card"])
+def test_example_contracts_parse(name):
+    from evaluator.contracts import Contract
+
+    c = Contract.from_file(CONTRACTS / f"{name}.yaml")
+    assert c.metric in {"sick_days", "reconvictions_12m", "employed_12m"}
+
+
+def test_contract_section_did(did_fit):
+    s = sections.did_settings(**DID, n_boot=199, contract_path=str(CONTRACTS / "sick_leave_pre_post.yaml"))
+    fit = replace(did_fit, settings=s)
+    value = sections.contract_value(fit)
+    assert value.settlement.own_rule is not None  # the pre/post rule on the observed before/after means
+    assert value.cut == pytest.approx(-2.1 / 12)
+    assert 0 <= value.threshold_power <= 1
+    html = sections.contract_section(fit, value)
+    for text in ("Settlement", "Probability the threshold was met", "net present value", "illustrative", "Finnish"):
+        assert text in html
+    for css in ("settlement", "economic-return", "tornado"):
+        assert f"<figure class='{css}'>" in html
+    box = sections.headline_box(fit, value)
+    assert "Contract target met?</b> yes" in box and "payment due: EUR 1,500,000" in box
+    rec = sections.settlement_record(value)
+    assert {"npv", "npv_by_payer", "payments"} <= set(rec)
+    json.dumps(rec)
+    assert "could not reliably tell" in sections.mde_section(fit, value) or "at least the MDE" in sections.mde_section(
+        fit, value
+    )
+
+
+def test_no_contract_is_one_line(did_fit):
+    assert sections.contract_value(did_fit) is None
+    assert sections.contract_section(did_fit, None) == "<p>No contract terms were given.</p>"
+
+
+def test_matched_per_cohort_contract():
+    s = sections.matched_settings(
+        data_path="bundled:reoffending_sib",
+        unit="prisoner_id",
+        treat="treated",
+        outcome="reconvictions_12m",
+        covariates=["age", "sex", "prior_convictions", "sentence_months", "offence"],
+        caliper=0.2,
+        cohort="cohort",
+        contract_path=str(CONTRACTS / "reoffending_peterborough.yaml"),
+    )
+    fit = sections.fit_matched(sections.load_matched(s), s)
+    assert set(fit.by_cohort) == {"1", "2"}
+    value = sections.contract_value(fit)
+    assert value.settlement.rules["rule"].tolist() == ["cohort 1", "cohort 2", "overall (final)"]
+    assert "Cohort 1 (matched within the cohort)" in sections.estimate_table(fit)
 
 
 def test_matched_settings_problems():
@@ -122,7 +186,7 @@ def test_effect_sentence_says_direction_and_whether_zero_is_possible():
 
 def test_mde_sentence_says_when_a_target_could_never_be_detected():
     never = sections.mde_sentence(0.3, estimate=0.1, target=0.2, outcome_label="days")
-    assert "smaller than the MDE" in never and "could never be reliably detected" in never
+    assert "smaller than the MDE" in never and "could not reliably tell an effect of the target size" in never
     assert "weak evidence of no effect" in never
     ok = sections.mde_sentence(0.3, estimate=-0.5, target=-0.4)
     assert "larger than the MDE" in ok and "can detect it" in ok
@@ -173,8 +237,11 @@ def test_data_summary_reports_dropped_units(tmp_path):
     panel = sections.load_did(s)  # the warning becomes a note, not output
     assert any("dropped 2 unit(s)" in n for n in panel.attrs["evaluator"]["notes"])
     out = sections.data_summary_did(sections.fit_did(panel, s))
-    assert "2 units (72 rows) dropped: never observed before their first treated period" in out
-    assert "Data notes" in out and "998" in out
+    # 2 units are below the small-cell threshold: shown as <5 (escaped), their rows not at all
+    assert "&lt;5 units (rows not shown) dropped: never observed before their first treated period" in out
+    assert "Data notes" in out and "998" in out and "dropped 2 unit" not in out
+    out0 = sections.data_summary_did(sections.fit_did(panel, replace(s, min_cell=0)))
+    assert "2 units (72 rows) dropped: never observed before their first treated period" in out0
 
 
 def test_figures_are_embedded_with_captions(did_fit):
