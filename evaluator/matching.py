@@ -784,8 +784,18 @@ class MatchResult:
                 )
         return pd.DataFrame(rows)
 
-    def plot_balance(self, ax: Any = None, threshold: float = 0.1) -> Any:
+    def plot_balance(self, ax: Any = None, threshold: float = 0.1, exclude: Sequence[str] = ()) -> Any:
         """Love plot: absolute standardised mean differences before and after matching.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw.
+        threshold : float
+            The dashed line (0.1: the usual bound of good balance).
+        exclude : list of str
+            Balance terms to leave out, e.g. levels held by too few people to publish
+            (statistical disclosure control).
 
         Returns
         -------
@@ -794,6 +804,7 @@ class MatchResult:
         import matplotlib.pyplot as plt
 
         b = self.balance()
+        b = b[~b["term"].isin(list(exclude))]
         wide = b.pivot(index="term", columns="sample", values="smd").abs()
         wide = wide.loc[list(dict.fromkeys(b["term"]))[::-1]]
         if ax is None:

@@ -1198,11 +1198,18 @@ def overlap_figure(fit: MatchedFit) -> Html:
 
 def love_plot(fit: MatchedFit) -> Html:
     """Love plot: absolute standardised mean differences before and after matching."""
-    fig = fit.match.plot_balance()
+    small = _small_levels(fit, fit.match.balance())
+    fig = fit.match.plot_balance(exclude=small)
+    left_out = (
+        f" {len(small)} level(s) held by fewer than {fit.settings.min_cell} people are left out "
+        "(statistical disclosure control)."
+        if small
+        else ""
+    )
     return figure_html(
         fig,
         "Balance: the standardised difference between programme and comparison people in each characteristic, "
-        "before (hollow) and after (filled) matching; below the red line (0.1) counts as well balanced.",
+        "before (hollow) and after (filled) matching; below the red line (0.1) counts as well balanced." + left_out,
         css_class="love-plot",
     )
 

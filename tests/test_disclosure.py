@@ -82,3 +82,17 @@ def test_the_check_reads_executed_notebooks_and_the_cli_exit_status(tmp_path, ca
     assert "count below 5" in capsys.readouterr().out
     assert main(["disclosure-check", str(bad), "--min-cell", "2"]) == 0
     assert main(["disclosure-check", str(tmp_path / "missing.html")]) == 2
+
+
+def test_love_plot_leaves_out_excluded_levels():
+    import evaluator
+
+    sim = evaluator.simulate.employment_sib(n_treated=80, n_pool=800, seed=3)
+    cols = sim.columns
+    m = evaluator.match(sim.data, treat=cols["treat"], covariates=cols["covariates"], seed=1)
+    terms = list(dict.fromkeys(m.balance()["term"]))
+    hidden = [t for t in terms if "[" in t][:1]
+    assert hidden, terms
+    fig = m.plot_balance(exclude=hidden)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert hidden[0] not in labels and len(labels) == len(terms) - 1
