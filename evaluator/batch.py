@@ -52,8 +52,10 @@ import argparse
 import html
 import itertools
 import json
+import math
 import os
 import re
+import reprlib
 import shutil
 import signal
 import string
@@ -164,6 +166,18 @@ class Batch:
 
 
 # -- loading ------------------------------------------------------------------------
+#: The most runs one batch file may expand to: a grid is a product, and a few keys can ask for millions.
+MAX_RUNS = 10_000
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 60, 60, 5, 5
+
+
+def _short(value: Any) -> str:
+    """A bounded repr of a value from the batch file: YAML aliases can nest a small file into a huge object."""
+    return _REPR.repr(value)
+
+
 def _label(section: str, index: int, entry: Any) -> str:
     name = entry.get("name") if isinstance(entry, Mapping) else None
     return f"{section}[{index}] {name!r}" if isinstance(name, str) and name else f"{section}[{index}]"
@@ -173,7 +187,7 @@ def _resolve_notebook(value: Any, base: Path, where: str, problems: list[str]) -
     from evaluator.report import notebook_path
 
     if not isinstance(value, str) or not value.strip():
-        problems.append(f"{where}: field 'notebook': expected a notebook path, got {value!r}")
+        problems.append(f"{where}: field 'notebook': expected a notebook path, got {_short(value)}")
         return None
     path = Path(value).expanduser()
     candidate = path if path.is_absolute() else base / path
@@ -202,7 +216,7 @@ def _check_timeout(value: Any, where: str, problems: list[str]) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
-        problems.append(f"{where}: field 'timeout': expected a positive number of seconds, got {value!r}")
+        problems.append(f"{where}: field 'timeout': expected a positive number of seconds, got {_short(value)}")
         return None
     return float(value)
 
@@ -211,7 +225,7 @@ def _check_mapping(value: Any, where: str, fld: str, problems: list[str]) -> dic
     if value is None:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        problems.append(f"{where}: field '{fld}': expected a mapping of names to values, got {value!r}")
+        problems.append(f"{where}: field '{fld}': expected a mapping of names to values, got {_short(value)}")
         return {}
     return dict(value)
 
@@ -306,7 +320,7 @@ def load_batch(path: str | Path) -> Batch:
     # defaults
     defaults = doc.get("defaults") or {}
     if not isinstance(defaults, Mapping):
-        problems.append(f"defaults: expected a mapping, got {defaults!r}")
+        problems.append(f"defaults: expected a mapping, got {_short(defaults)}")
         defaults = {}
     _unknown(defaults, DEFAULT_KEYS, "defaults", problems)
     d_notebook = None
@@ -330,7 +344,7 @@ def load_batch(path: str | Path) -> Batch:
         for i, entry in enumerate(items):
             where = _label(section, i, entry)
             if not isinstance(entry, Mapping):
-                problems.append(f"{where}: expected a mapping with fields {', '.join(RUN_KEYS)}, got {entry!r}")
+                problems.append(f"{where}: expected a mapping with fields {', '.join(RUN_KEYS)}, got {_short(entry)}")
                 continue
             entries.append((section, i, where, entry))
     if not entries and not problems:
@@ -359,15 +373,25 @@ def load_batch(path: str | Path) -> Batch:
             vary = entry.get("vary")
             if not isinstance(vary, Mapping) or not vary:
                 problems.append(
-                    f"{where}: field 'vary': expected a mapping of parameter names to lists of values, got {vary!r}"
+                    f"{where}: field 'vary': expected a mapping of parameter names to lists of values, "
+                    f"got {_short(vary)}"
                 )
                 continue
             ok = True
             for key, values in vary.items():
                 if not isinstance(values, list) or not values:
-                    problems.append(f"{where}: field 'vary.{key}': expected a non-empty list of values, got {values!r}")
+                    problems.append(
+                        f"{where}: field 'vary.{key}': expected a non-empty list of values, got {_short(values)}"
+                    )
                     ok = False
             if not ok:
+                continue
+            size = math.prod(len(v) for v in vary.values())
+            if size > MAX_RUNS:
+                problems.append(
+                    f"{where}: field 'vary': the grid expands to {size:,} runs, more than the {MAX_RUNS:,} a batch "
+                    "may hold; split it into several batch files or vary fewer parameters"
+                )
                 continue
             combos = [dict(zip(vary, combo, strict=True)) for combo in itertools.product(*vary.values())]
             if name is not None:

@@ -75,6 +75,107 @@ def read_schema(name: str) -> dict[str, Any]:
 
 
 # -- reading ----------------------------------------------------------------------
+#: Widest file read: a panel or a person file has a handful of role columns, so a file far
+#: wider than this is a wrong export (a transposed table, a matrix) and would only exhaust memory.
+MAX_COLUMNS = 20_000
+
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+_PARQUET_MAGIC = b"PAR1"
+
+
+def _too_wide(n: int, label: str) -> DataError:
+    return DataError(
+        [
+            Problem(
+                f"the file has {n:,} columns; evaluator reads at most {MAX_COLUMNS:,}",
+                hint="export only the columns you map to roles (unit, time, outcome, cohort ...); "
+                "a file this wide is usually a transposed table",
+            )
+        ],
+        source=label,
+    )
+
+
+def _duplicates(names: Sequence[Any]) -> list[str]:
+    seen: set[str] = set()
+    dup: list[str] = []
+    for name in map(str, names):
+        if name in seen and name not in dup:
+            dup.append(name)
+        seen.add(name)
+    return dup
+
+
+def _duplicate_error(dup: list[str], label: str) -> DataError:
+    return DataError(
+        [
+            Problem(
+                f"duplicate column names {dup[:20]}",
+                hint="give every column a unique name (a reader would silently rename or drop the copies)",
+            )
+        ],
+        source=label,
+    )
+
+
+def _sniff_csv(path: Path, label: str) -> None:
+    """Refuse, before parsing, text that is not UTF-8, starts like Parquet or is absurdly wide."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+        fh.seek(0)
+        # The header line, read in bounded chunks (a million-column header is a few MB).
+        first = b""
+        while b"\n" not in first and len(first) < 64 * 2**20:
+            chunk = fh.read(2**20)
+            if not chunk:
+                break
+            first += chunk
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            raise DataError(
+                [Problem(f"the file is {name} text, not UTF-8", hint="re-save the file with UTF-8 encoding")],
+                source=label,
+            )
+    if head == _PARQUET_MAGIC:
+        raise DataError(
+            [Problem("the file is a Parquet file with a text extension", hint="rename it to .parquet")],
+            source=label,
+        )
+    line = first.split(b"\n", 1)[0]
+    width = max(line.count(sep) for sep in (b",", b";", b"\t")) + 1
+    if width > MAX_COLUMNS:
+        raise _too_wide(width, label)
+
+
+def _sniff_parquet(path: Path, label: str) -> None:
+    """Check the Parquet footer (schema) before reading: width and duplicate names."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception as exc:
+        raise DataError(
+            [
+                Problem(
+                    f"the file could not be read as Parquet ({type(exc).__name__}: {exc})",
+                    hint="the file is truncated or corrupt, or not Parquet at all: export it again",
+                )
+            ],
+            source=label,
+        ) from None
+    names = [n for n in names if n != "__index_level_0__"]
+    if len(names) > MAX_COLUMNS:
+        raise _too_wide(len(names), label)
+    dup = _duplicates(names)
+    if dup:
+        raise _duplicate_error(dup, label)
+
+
 def _read(source: Source, missing_values: Sequence[str]) -> tuple[pd.DataFrame, str]:
     """Read a CSV or Parquet file (or copy a DataFrame); every failure is a DataError."""
     if isinstance(source, pd.DataFrame):
@@ -94,17 +195,23 @@ def _read(source: Source, missing_values: Sequence[str]) -> tuple[pd.DataFrame, 
         raise DataError([Problem("the file is empty (0 bytes)", hint="check that the export finished")], source=label)
     try:
         if suffix in {".parquet", ".pq"}:
+            _sniff_parquet(path, label)
             frame = pd.read_parquet(path)
         elif suffix.startswith(".csv") or suffix in {".txt", ".tsv"}:
             sep = "\t" if suffix == ".tsv" else None
-            frame = pd.read_csv(
-                path,
-                sep=sep,
-                engine="python" if sep is None else "c",
-                na_values=list(missing_values),
-                keep_default_na=False,
-                encoding="utf-8-sig",
-            )
+            options: dict[str, Any] = {
+                "sep": sep,
+                "engine": "python" if sep is None else "c",
+                "encoding": "utf-8-sig",
+            }
+            if suffix in {".csv", ".txt", ".tsv"}:
+                _sniff_csv(path, label)
+            frame = pd.read_csv(path, na_values=list(missing_values), keep_default_na=False, **options)
+            # pandas renames a repeated header name ('y', 'y.1'); read the header as it is written.
+            header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **options)
+            dup = _duplicates(header.iloc[0].tolist()) if len(header) else []
+            if dup:
+                raise _duplicate_error(dup, label)
         else:
             raise DataError(
                 [Problem(f"unsupported file type '{path.suffix}'", hint="save the data as .csv or .parquet")],
@@ -122,16 +229,24 @@ def _read(source: Source, missing_values: Sequence[str]) -> tuple[pd.DataFrame, 
             ],
             source=label,
         ) from None
+    except MemoryError:
+        raise DataError(
+            [Problem("the file is too large to read into memory", hint="export only the rows and columns you need")],
+            source=label,
+        ) from None
     except Exception as exc:
         raise DataError(
             [
                 Problem(
                     f"the file could not be read: {type(exc).__name__}: {exc}",
-                    hint="check that it is a valid CSV (comma or semicolon separated) or Parquet file",
+                    hint="check that it is a valid CSV (comma or semicolon separated, quotes closed, the same "
+                    "number of fields on every line) or Parquet file",
                 )
             ],
             source=label,
         ) from None
+    if frame.shape[1] > MAX_COLUMNS:
+        raise _too_wide(frame.shape[1], label)
     return frame, label
 
 
@@ -223,7 +338,8 @@ def _resolve_columns(
         present = []
         for name in names:
             if name in frame.columns:
-                present.append(name)
+                if (frame.columns == name).sum() == 1:  # duplicated names are reported below
+                    present.append(name)
                 continue
             close = difflib.get_close_matches(str(name), available, n=1)
             problems.append(
@@ -269,6 +385,19 @@ def _check_fields(
                     )
                     converted = converted.mask(bad)
                 if field["type"] == "integer":
+                    huge = converted.abs() > 2**53
+                    if huge.any():
+                        problems.append(
+                            Problem(
+                                f"{role} has values too large to be a whole number "
+                                f"({format_examples(converted[huge].unique()[:5])})",
+                                column=name,
+                                where=_where_rows(huge),
+                                hint="code periods and cohorts as small whole numbers (a year, 202401, 1, 2, 3 ...)",
+                            )
+                        )
+                        converted = converted.mask(huge)
+                        bad = bad | huge
                     frac = converted.notna() & (np.mod(converted.fillna(0).to_numpy(dtype=float), 1) != 0)
                     if frac.any():
                         problems.append(
@@ -446,6 +575,27 @@ def _panel_rules(
             frame = frame.copy()
             frame[name] = frame[unit].map(first)
             roles = {**roles, "cohort": name}
+    n_units = frame.loc[usable, unit].nunique()
+    if n_units == 1:
+        problems.append(
+            Problem(
+                "the panel has only 1 unit",
+                column=unit,
+                hint="difference-in-differences compares treated units with comparison units; check the export",
+            )
+        )
+    cohort = roles.get("cohort")
+    flagged = {p.column for p in problems}
+    if n_units and cohort is not None and not flagged & {cohort, treatment}:
+        if never_treated(frame.loc[usable, cohort]).all():
+            problems.append(
+                Problem(
+                    "there are no treated units: every cohort is 0 or empty"
+                    + (" (treatment is never 1)" if treatment is not None else ""),
+                    column=treatment or cohort,
+                    hint="code the first treated period as the cohort of treated units",
+                )
+            )
     return frame, roles
 
 
@@ -487,8 +637,32 @@ def _load(
         )
     problems: list[Problem] = []
     roles = _resolve_columns(frame, spec, columns, problems)
+    _check_scalar(frame, roles, problems)
+    if problems and any(p.what.startswith("nested values") for p in problems):
+        raise DataError(problems, source=label)  # nested values cannot be compared or counted
     frame = _check_fields(frame, spec, roles, problems)
     return frame, roles, label, problems
+
+
+def _check_scalar(frame: pd.DataFrame, roles: Mapping[str, Any], problems: list[Problem]) -> None:
+    """Report mapped columns holding lists, arrays or records (nested Parquet types) instead of single values."""
+    for role, names in roles.items():
+        for name in names if isinstance(names, list) else [names]:
+            col = frame[name]
+            if col.dtype != object:
+                continue
+            nested = col.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray)), na_action="ignore")
+            nested = nested.fillna(False).astype(bool)
+            if nested.any():
+                kinds = sorted({type(v).__name__ for v in col[nested].head(100)})
+                problems.append(
+                    Problem(
+                        f"nested values ({', '.join(kinds)}) in role '{role}'; every cell must hold one value",
+                        column=str(name),
+                        where=_where_rows(nested),
+                        hint="flatten the column (one row per unit and period, one value per cell) before loading",
+                    )
+                )
 
 
 def load_panel(

@@ -564,6 +564,12 @@ def did(
 
 
 # -- event study -----------------------------------------------------------------------------------------------------
+def _singular(V: np.ndarray) -> bool:
+    """True when a covariance matrix is numerically singular (smallest eigenvalue below 1e-12 of the largest)."""
+    eig = np.linalg.eigvalsh((V + V.T) / 2)
+    return not (eig.size and eig[-1] > 0 and eig[0] > eig[-1] * 1e-12)
+
+
 def event_study(
     data: pd.DataFrame,
     *,
@@ -750,6 +756,11 @@ def event_study(
             f"the joint pre-trend test is not reported: {len(pre)} pre-treatment coefficients but only "
             f"{fit.df + 1} clusters, so their clustered covariance is singular; use fewer leads or read the "
             "individual intervals"
+        )
+    elif pre and _singular(V[np.ix_(pre, pre)]):
+        info["pretest_unavailable"] = (
+            "the joint pre-trend test is not reported: the covariance of the pre-treatment coefficients is "
+            "singular (too few clusters or periods for so many leads); read the individual intervals"
         )
     elif pre:
         bp = fit.beta[pre]

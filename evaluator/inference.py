@@ -23,6 +23,7 @@ Conventions (see ``docs/inference.md``):
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -622,6 +623,11 @@ def wild_cluster_bootstrap_cells(
     se = float(np.sqrt((sums["r"][2] ** 2).sum()))
 
     kind, enumerated, B = _weight_plan(G, n_boot, weights)
+    if not (se > 0 and math.isfinite(se)):
+        # With very few clusters the clustered se of an aggregate can be exactly 0 (every cluster's
+        # residual sum cancels): the bootstrap-t is undefined, so say so instead of dividing by zero.
+        nan = float("nan")
+        return CellBootstrap(nan, nan, nan, 0, kind, enumerated)
     rng = _rng(seed)
     coeffs = []  # per draw: numerator (n0, n1) and variance (a, b, c) as functions of delta
     for W in _weight_chunks(rng, G, kind, enumerated, B):

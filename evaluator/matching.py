@@ -1025,7 +1025,8 @@ def _wls_cluster(y: np.ndarray, X: np.ndarray, w: np.ndarray, groups: np.ndarray
     n, k = X.shape
     c = G / (G - 1) * (n - 1) / (n - k) if G > 1 and n > k else np.nan
     V = c * XtX_inv @ (scores.T @ scores) @ XtX_inv
-    return beta, np.sqrt(np.diag(V))
+    with np.errstate(invalid="ignore"):  # a negative diagonal (rounding in a tiny sample) is an unknown se: NaN
+        return beta, np.sqrt(np.diag(V))
 
 
 def _long_arrays(m: MatchResult) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -71,6 +71,7 @@ class StaggeredResult(Result):
     _groups: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
     _t_range: tuple[float, float] = (0.0, 0.0)
     _wcr: dict[str, Any] | None = field(default=None, repr=False)
+    _scale: float = 1.0  # the outcome's standard deviation: the unit of "numerically zero" standard errors
 
     @property
     def _row(self) -> pd.Series:
@@ -427,10 +428,16 @@ def _crossprod(S: np.ndarray) -> np.ndarray:
     return S.T @ S
 
 
-def _boot_se(draws: np.ndarray) -> np.ndarray:
+def _tiny(scale: float) -> float:
+    """Standard errors at or below this are numerically zero (R did: sqrt(eps) * 10), relative to the outcome's
+    spread so that changing the outcome's units (y * 1e-7) changes no conclusion."""
+    return math.sqrt(np.finfo(float).eps) * 10 * (scale if scale > 0 and math.isfinite(scale) else 1.0)
+
+
+def _boot_se(draws: np.ndarray, scale: float = 1.0) -> np.ndarray:
     q75, q25 = np.quantile(draws, [0.75, 0.25], axis=0, method="inverted_cdf")
     se = (q75 - q25) / _IQR_NORMAL
-    se[se <= math.sqrt(np.finfo(float).eps) * 10] = np.nan
+    se[se <= _tiny(scale)] = np.nan
     return se
 
 
@@ -562,7 +569,7 @@ def _aggregate(res: StaggeredResult, kind: str, *, min_e: float, max_e: float, b
     C = np.column_stack([r[2] for r in rows] + [overall[1]])
     ests = np.array([r[1] for r in rows] + [overall[0]])
     se_an = np.sqrt(np.maximum(np.einsum("ij,ik,kj->j", C, res._sigma, C), 0.0))
-    se_an[se_an <= math.sqrt(np.finfo(float).eps) * 10] = np.nan
+    se_an[se_an <= _tiny(res._scale)] = np.nan
     extra: dict[str, Any] = {}
     prefix = {"event_time": "e", "cohort": "g", "time": "t"}.get(label or "", "")
     terms = [f"{prefix}={_num(r[0])}" for r in rows] + ["overall"]
@@ -571,7 +578,7 @@ def _aggregate(res: StaggeredResult, kind: str, *, min_e: float, max_e: float, b
     crit_agg = math.nan
     if res._draws is not None:
         d = res._draws @ C
-        se = _boot_se(d)
+        se = _boot_se(d, res._scale)
         extra["se_analytic"] = se_an
         table = tidy_table(terms, ests, se, alpha=res.alpha, df=res.info.get("boot_df"), **extra)
         if res._wcr is not None:
@@ -934,7 +941,8 @@ def staggered_did(
 
     cells_df = pd.DataFrame(cells)
     se_an = np.sqrt(np.maximum(np.diag(sigma)[:k], 0.0))
-    se_an[se_an <= math.sqrt(np.finfo(float).eps) * 10] = np.nan
+    scale = float(np.nanstd(panel.y)) if panel.y.size else 1.0
+    se_an[se_an <= _tiny(scale)] = np.nan
     ev = (cells_df["time"] - cells_df["cohort"]).to_numpy()
     terms = [f"ATT({_num(a)},{_num(b)})" for a, b in zip(cells_df["cohort"], cells_df["time"], strict=True)]
     extra = {
@@ -945,7 +953,7 @@ def staggered_did(
         "n_control": cells_df["n_control"].to_numpy(),
     }
     if draws is not None:
-        se_b = _boot_se(draws[:, :k])
+        se_b = _boot_se(draws[:, :k], scale)
         extra["se_analytic"] = se_an
         table = tidy_table(terms, att, se_b, alpha=alpha, df=boot_df, **extra)
         if wcr is not None:
@@ -1037,6 +1045,7 @@ def staggered_did(
         _groups=glist,
         _t_range=(float(times[0]), float(times[-1])),
         _wcr=wcr,
+        _scale=scale,
     )
     try:
         simple = res.aggregate("simple")

@@ -32,8 +32,13 @@ DESIGN = {
     "municipal_rho": 0.5,
     "municipal_sd": 0.15,
 }
-COLS = {"outcome": "sick_days", "unit": "employee", "time": "month", "cohort": "first_treated",
-        "cluster": "municipality"}
+COLS = {
+    "outcome": "sick_days",
+    "unit": "employee",
+    "time": "month",
+    "cohort": "first_treated",
+    "cluster": "municipality",
+}
 
 
 def one_draw(seed: int) -> dict[str, float]:
@@ -88,7 +93,9 @@ def test_staggered_unbiased_where_twfe_is_not():
     cs_err, tw_err = np.array(cs_err), np.array(tw_err)
     cs_mcse = cs_err.std(ddof=1) / np.sqrt(n_draws)
     tw_mcse = tw_err.std(ddof=1) / np.sqrt(n_draws)
-    print(f"\nbias over {n_draws} draws: staggered_did {cs_err.mean():+.4f} (MC SE {cs_mcse:.4f}), "
-          f"two-way FE {tw_err.mean():+.4f} (MC SE {tw_mcse:.4f})")
+    print(
+        f"\nbias over {n_draws} draws: staggered_did {cs_err.mean():+.4f} (MC SE {cs_mcse:.4f}), "
+        f"two-way FE {tw_err.mean():+.4f} (MC SE {tw_mcse:.4f})"
+    )
     assert abs(cs_err.mean()) < 2 * cs_mcse
     assert abs(tw_err.mean()) > 5 * tw_mcse

@@ -117,9 +117,7 @@ def test_treatment_switching_off_and_disagreeing_cohort(tmp_path):
 
 
 def test_cohort_derived_from_treatment():
-    frame = pd.DataFrame(
-        {"id": [1, 1, 1, 2, 2, 2], "t": [1, 2, 3] * 2, "y": np.arange(6.0), "d": [0, 1, 1, 0, 0, 0]}
-    )
+    frame = pd.DataFrame({"id": [1, 1, 1, 2, 2, 2], "t": [1, 2, 3] * 2, "y": np.arange(6.0), "d": [0, 1, 1, 0, 0, 0]})
     out = load_panel(frame, columns={"unit": "id", "time": "t", "outcome": "y", "treatment": "d"})
     assert out["cohort"].tolist() == [2, 2, 2, 0, 0, 0]
     assert out.attrs["evaluator"]["columns"]["cohort"] == "cohort"

@@ -150,7 +150,14 @@ def test_cell_bootstrap_equals_regression_wcr(seed):
     reg = wild_cluster_bootstrap(X, dy, cluster, 1, n_boot=999, seed=5, weights="webb")
     est = dy[treated].mean() - dy[~treated].mean()
     cell = wild_cluster_bootstrap_cells(
-        psi[:, None], treated[:, None], ~treated[:, None], np.ones(1), est, cluster, n_boot=999, seed=5,
+        psi[:, None],
+        treated[:, None],
+        ~treated[:, None],
+        np.ones(1),
+        est,
+        cluster,
+        n_boot=999,
+        seed=5,
         weights="webb",
     )
     assert cell.p_value == pytest.approx(float(reg.p_value[0]), abs=1e-12)

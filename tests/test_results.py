@@ -13,8 +13,15 @@ from evaluator.results import TIDY_COLUMNS, Result, tidy_table
 
 def make() -> Result:
     table = tidy_table(["e=-1", "e=0", "e=1"], [0.1, -0.5, -1.0], [0.2, 0.25, 0.5], event_time=[-1, 0, 1])
-    return Result("Event study", table, nobs=120, headline="e=0", outcome="sick <days>",
-                  notes=("few clusters",), info={"pretest": {"statistic": 0.25, "df": 1, "p_value": 0.62}})
+    return Result(
+        "Event study",
+        table,
+        nobs=120,
+        headline="e=0",
+        outcome="sick <days>",
+        notes=("few clusters",),
+        info={"pretest": {"statistic": 0.25, "df": 1, "p_value": 0.62}},
+    )
 
 
 def test_headline_and_intervals_are_normal_wald():

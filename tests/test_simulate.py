@@ -54,8 +54,9 @@ def test_sick_leave_truth_matches_outcome_means():
 
 
 def test_sick_leave_scales_by_parameter():
-    sim = simulate.sick_leave_sib(n_municipalities=8, employees_per_municipality=10, n_periods=24,
-                                  waves=(7, 13, 19), municipal_rho=0.8, seed=0)
+    sim = simulate.sick_leave_sib(
+        n_municipalities=8, employees_per_municipality=10, n_periods=24, waves=(7, 13, 19), municipal_rho=0.8, seed=0
+    )
     assert len(sim.data) == 8 * 10 * 24
     assert sim.data.groupby("first_treated")["municipality"].nunique().min() >= 1
 
