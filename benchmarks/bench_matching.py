@@ -262,7 +262,7 @@ TASKS: dict[str, MTask] = {
             ours="ours ps cal0.2 repl",
         ),
         MTask(
-            "causalml NN cal0.2 repl, score given",
+            "causalml NN cal0.2 repl (score given)",
             "causalml",
             _causalml_step(True),
             ("causalml.match", "statsmodels.api"),
