@@ -62,6 +62,7 @@ from evaluator.errors import (
     TrimmingWarning,
 )
 from evaluator.matching import MatchResult, match, matched_did, weighting
+from evaluator.power import mde_from_design, minimum_detectable_effect, power
 from evaluator.results import TIDY_COLUMNS, Result, tidy_table
 from evaluator.staggered import StaggeredResult, staggered_did
 
@@ -101,6 +102,8 @@ __all__ = [
     "weighting",
     "plots",
     "power",
+    "minimum_detectable_effect",
+    "mde_from_design",
     "sections",
     "report",
     "datasets",

@@ -22,8 +22,9 @@ Examples
 
 :func:`power` answers the converse question: for a given true effect, how likely
 is the evaluation to find it significant, or to produce an estimate that crosses a
-contract's threshold? ``evaluator.power`` is this module; the function is
-``evaluator.power.power``.
+contract's threshold? At the top level ``evaluator.power`` is that function (as
+``evaluator.did`` is the function of ``evaluator/did.py``); the MDE functions are
+``evaluator.minimum_detectable_effect`` and ``evaluator.mde_from_design``.
 
 >>> round(power(-0.3, se=0.1), 3)  # a true fall of 3 standard errors
 0.851
@@ -239,7 +240,7 @@ def power(
 ) -> float:
     """Probability, for a given true effect, of a significant estimate or of one that crosses a threshold.
 
-    This is the function ``evaluator.power.power``; ``evaluator.power`` is the module.
+    Exported as ``evaluator.power``.
 
     Parameters
     ----------
