@@ -40,7 +40,6 @@ from evaluator import (
     inference,
     matching,
     plots,
-    power,
     report,
     sections,
     simulate,
