@@ -92,6 +92,8 @@ VERSIONED = (
     "ipykernel",
 )
 BUNDLED = "bundled:"
+#: Environment variables that set the kernel's BLAS/OpenMP threads (see ``run_report(threads=)``).
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
 class ParameterError(EvaluatorError, ValueError):
@@ -594,6 +596,7 @@ def run_report(
     progress: bool = True,
     timeout: float | None = None,
     kernel_name: str | None = None,
+    threads: int = 1,
 ) -> RunRecord:
     """Execute a report notebook with parameters and render it into the folder ``out``.
 
@@ -613,6 +616,10 @@ def run_report(
         Seconds any one cell may take before the run is stopped as failed.
     kernel_name : str, optional
         Jupyter kernel; by default the notebook's, ``python3``.
+    threads : int
+        BLAS/OpenMP threads of the kernel (recorded in the manifest). Fixed, because the
+        number of threads changes the order of floating-point sums and so the last digits
+        of a result: the same run must give the same bits in a batch of any width.
 
     Returns
     -------
@@ -664,8 +671,11 @@ def run_report(
         "platform": platform.platform(),
         "started": started,
     }
+    manifest["threads"] = threads
     executed = partial / "report.ipynb"
     error: dict[str, Any] | None = None
+    saved_env = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update({k: str(threads) for k in THREAD_VARS})  # the kernel inherits this environment
     try:
         pm.execute_notebook(
             str(notebook),
@@ -681,6 +691,12 @@ def run_report(
         error = {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue, "source": exc.source}
     except Exception as exc:  # kernel death, cell timeout, papermill I/O: the run failed, the caller hears why
         error = {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc), "source": ""}
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     results = None
     results_path = partial / "results.json"
     if error is None:
@@ -871,7 +887,7 @@ def reproduce(manifest: str | Path, *, out: str | Path | None = None, progress: 
         if name in given:
             given[name] = info["path"]
     target = Path(out) if out is not None else original.with_name(f"{original.name}.reproduced")
-    rec = run_report(notebook, out=target, parameters=given, progress=progress)
+    rec = run_report(notebook, out=target, parameters=given, progress=progress, threads=int(man.get("threads", 1)))
     diffs: list[str] = []
     old_res = (
         json.loads((original / "results.json").read_text(encoding="utf-8"))

@@ -41,6 +41,10 @@ def test_parallel_and_sequential_batches_are_bit_identical(tmp_path):
     spec.write_text(
         textwrap.dedent(
             f"""
+            runs:
+              - name: did-twfe
+                notebook: {notebook_path("did_evaluation")}
+                parameters: {{estimator: twfe, inference: cluster}}
             grid:
               - name: "run-{{seed}}"
                 notebook: {MATCHED}
@@ -54,13 +58,16 @@ def test_parallel_and_sequential_batches_are_bit_identical(tmp_path):
     one = batch.run_batch(b, out=tmp_path / "seq", jobs=1, progress=False)
     two = batch.run_batch(b, out=tmp_path / "par", jobs=2, progress=False)
     assert one.ok and two.ok
-    for name in ("run-1", "run-2"):
+    for name in ("run-1", "run-2", "did-twfe"):
         a = json.loads((tmp_path / "seq" / name / "results.json").read_text())
         c = json.loads((tmp_path / "par" / name / "results.json").read_text())
         assert a == c  # floats compared exactly
     r1 = json.loads((tmp_path / "seq" / "run-1" / "results.json").read_text())
     r2 = json.loads((tmp_path / "seq" / "run-2" / "results.json").read_text())
     assert r1["ci"] != r2["ci"]  # the seed reaches the bootstrap: a test that could fail
+    # a report from a 2-job batch, re-run alone from its manifest: every number identical (BLAS threads are pinned)
+    rep = report.reproduce(tmp_path / "par" / "did-twfe", out=tmp_path / "again", progress=False)
+    assert rep.identical, str(rep)
 
 
 def test_a_hostile_title_renders_as_text(tmp_path):
