@@ -164,22 +164,8 @@ def _logit_ps(df: pd.DataFrame) -> np.ndarray:
     return np.asarray(sm.Logit(df["treat"].to_numpy(dtype=float), X).fit(disp=0, method="newton").predict())
 
 
-def _causalml(replace: bool):
-    def fn(df: pd.DataFrame) -> dict[str, Any]:
-        try:
-            from causalml.match import NearestNeighborMatch
-        except ImportError as exc:
-            raise NotAvailable(str(exc)) from exc
-        d = df.assign(score=_logit_ps(df))
-        nn = NearestNeighborMatch(caliper=0.2, replace=replace, ratio=1, shuffle=False, random_state=0)
-        matched = nn.match(data=d, treatment_col="treat", score_cols=["score"])
-        return {"rows": len(matched)}
-
-    return fn
-
-
-def _causalml_step(replace: bool):
-    """causalml's matching alone, on a score fitted (untimed) by the same logit: the like of our "step"."""
+def _causalml(replace: bool, *, step: bool = False):
+    """causalml on a score fitted by the same logit; with ``step`` the fit is untimed (the like of our "step")."""
 
     def fn(df: pd.DataFrame) -> dict[str, Any]:
         try:
@@ -190,7 +176,10 @@ def _causalml_step(replace: bool):
         nn = NearestNeighborMatch(caliper=0.2, replace=replace, ratio=1, shuffle=False, random_state=0)
         t0 = time.perf_counter()
         matched = nn.match(data=d, treatment_col="treat", score_cols=["score"])
-        return {"step": time.perf_counter() - t0, "rows": len(matched)}
+        out: dict[str, Any] = {"rows": len(matched)}
+        if step:
+            out["step"] = time.perf_counter() - t0
+        return out
 
     return fn
 
@@ -264,7 +253,7 @@ TASKS: dict[str, MTask] = {
         MTask(
             "causalml NN cal0.2 repl (score given)",
             "causalml",
-            _causalml_step(True),
+            _causalml(True, step=True),
             ("causalml.match", "statsmodels.api"),
             ours="ours ps cal0.2 repl step",
             step=True,

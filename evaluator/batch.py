@@ -644,18 +644,12 @@ def _kill_tree(proc: subprocess.Popen) -> None:
 
 def _write_record(folder: Path, manifest: Mapping[str, Any]) -> None:
     """Replace ``folder`` by one holding only ``manifest.json`` (a run that left no record of its own)."""
-    from evaluator.report import atomic_write_text
+    from evaluator.report import _swap_into_place, atomic_write_text
 
     partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     partial.mkdir(parents=True)
     atomic_write_text(partial / "manifest.json", json.dumps(manifest, indent=2, default=str))
-    old = None
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-        folder.rename(old)
-    partial.rename(folder)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    _swap_into_place(partial, folder)
 
 
 def _now() -> str:
