@@ -1063,12 +1063,17 @@ def add_batch_parser(subparsers: Any) -> None:
     """Add ``evaluator batch BATCH.yaml [--out reports] [--jobs N] [--force] [--timeout S] [--no-progress]``."""
     p = subparsers.add_parser("batch", help="run the reports of a batch file in parallel, with an index page")
     p.add_argument("batch", help="the batch file (YAML)")
+    add_run_options(p)
+    p.set_defaults(func=cli_batch)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options of a batch run (``--out --jobs --force --timeout --no-progress``), shared with ``evaluator demo``."""
     p.add_argument("--out", default="reports", help="report folder (default: reports)")
     p.add_argument("--jobs", type=int, default=None, help="runs in parallel (default: the number of cores)")
     p.add_argument("--force", action="store_true", help="re-run reports that are up to date")
     p.add_argument("--timeout", type=float, default=None, help="seconds per run (overrides the batch file)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cli_batch)
 
 
 def cli_batch(args: argparse.Namespace) -> int:

@@ -180,11 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_disclosure)
 
     p = sub.add_parser("demo", help="render the demo reports (the demo batch) into --out")
-    p.add_argument("--out", default="reports", help="report folder")
-    p.add_argument("--jobs", type=int, default=None, help="runs in parallel (default: the number of cores)")
-    p.add_argument("--force", action="store_true", help="re-run reports that are up to date")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per run")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.add_run_options(p)
     p.set_defaults(func=cmd_demo)
     return parser
 
