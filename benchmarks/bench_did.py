@@ -43,7 +43,7 @@ def _treat(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def ours(df: pd.DataFrame) -> pd.DataFrame:
-    did = resolve("evaluator.did", "did")
+    did = resolve("evaluator.estimators.twfe", "did")
     res: Any = did(df, outcome="y", unit="unit", time="time", cohort="cohort", cluster="cluster")
     return _one(float(res.estimate), float(res.se))
 
@@ -72,7 +72,7 @@ TASKS: dict[str, Task] = {
     t.name: t
     for t in [
         Task("floor groupby mean", "floor", "pandas", floor),
-        Task("ours did (TWFE, CR1)", "twfe", "evaluator", ours, ("evaluator", "evaluator.did")),
+        Task("ours did (TWFE, CR1)", "twfe", "evaluator", ours, ("evaluator", "evaluator.estimators.twfe")),
         Task("pyfixest feols CR1", "twfe", "pyfixest", pyfixest_feols, ("pyfixest",)),
         Task("linearmodels PanelOLS clustered", "twfe", "linearmodels", linearmodels_panelols, ("linearmodels.panel",)),
     ]

@@ -103,7 +103,7 @@ def make_data(n_treated: int, n_pool: int, seed: int = 0) -> pd.DataFrame:
 
 def _ours(distance: str, replace: bool, caliper: float | None, covs: list[str], effect: str | None = None):
     def fn(df: pd.DataFrame) -> dict[str, Any]:
-        match = resolve("evaluator.matching", "match")
+        match = resolve("evaluator.estimators.matching", "match")
         kw: dict[str, Any] = {}
         if caliper is not None:
             kw["caliper"] = caliper
@@ -124,33 +124,35 @@ def _ours_step(distance: str, replace: bool, caliper: float | None, covs: list[s
 
     def fn(df: pd.DataFrame) -> dict[str, Any]:
         try:
-            import evaluator.matching as mt
+            from evaluator.estimators.matching import frame as mframe
+            from evaluator.estimators.matching import neighbours as nb
+            from evaluator.estimators.matching import propensity as mps
         except ImportError as exc:
             raise NotAvailable(str(exc)) from exc
-        d, _ = mt._canonical(df, None)
+        d, _ = mframe._canonical(df, None)
         t = d["treat"].to_numpy().astype(np.int64)
         f = np.flatnonzero(t == 1)
         o = np.flatnonzero(t == 0)
         if distance == "mahalanobis":
-            Xd = mt._design(d, covs).to_numpy()
+            Xd = mframe._design(d, covs).to_numpy()
             t0 = time.perf_counter()
-            Z = mt._whiten(Xd, t)
+            Z = mps._whiten(Xd, t)
             width = math.inf if caliper is None else caliper
             if replace:
-                r = mt._nnkd_with(Z[f], Z[o], 1, width)
+                r = nb._nnkd_with(Z[f], Z[o], 1, width)
             else:
-                r = mt._nnkd_without(Z[f], np.arange(len(f)), Z[o], 1, width)
+                r = nb._nnkd_without(Z[f], np.arange(len(f)), Z[o], 1, width)
             step = time.perf_counter() - t0
         else:
-            ps, _ = mt._fit_ps(d, t, "treat", covs, None)
+            ps, _ = mps._fit_ps(d, t, "treat", covs, None)
             score = ps if distance == "ps" else np.log(ps) - np.log1p(-ps)
             width = math.inf if caliper is None else caliper * float(np.std(score, ddof=1))
             fo = f[np.argsort(-ps[f], kind="stable")]  # order="largest"
             t0 = time.perf_counter()
             if replace:
-                r = mt._nn1d_with(score[fo], score[o], o, 1, width)
+                r = nb._nn1d_with(score[fo], score[o], o, 1, width)
             else:
-                r = mt._nn1d_without(score[fo], np.arange(len(fo)), score[o], o, 1, width)
+                r = nb._nn1d_without(score[fo], np.arange(len(fo)), score[o], o, 1, width)
             step = time.perf_counter() - t0
         return {"step": step, "pairs": len(r[0])}
 
@@ -220,20 +222,37 @@ class MTask:
 TASKS: dict[str, MTask] = {
     t.name: t
     for t in [
-        MTask("ours ps cal0.2", "evaluator", _ours("ps", False, 0.2, COVS), ("evaluator.matching",)),
-        MTask("ours ps cal0.2 step", "evaluator", _ours_step("ps", False, 0.2, COVS), ("evaluator.matching",)),
-        MTask("ours ps cal0.2 repl", "evaluator", _ours("ps", True, 0.2, COVS), ("evaluator.matching",)),
-        MTask("ours ps cal0.2 repl step", "evaluator", _ours_step("ps", True, 0.2, COVS), ("evaluator.matching",)),
-        MTask("ours mahal 5cov", "evaluator", _ours("mahalanobis", False, None, COVS5), ("evaluator.matching",)),
+        MTask("ours ps cal0.2", "evaluator", _ours("ps", False, 0.2, COVS), ("evaluator.estimators.matching",)),
         MTask(
-            "ours mahal 5cov step", "evaluator", _ours_step("mahalanobis", False, None, COVS5), ("evaluator.matching",)
+            "ours ps cal0.2 step", "evaluator", _ours_step("ps", False, 0.2, COVS), ("evaluator.estimators.matching",)
         ),
-        MTask("ours ps repl +effect", "evaluator", _ours("ps", True, None, COVS, "pairs"), ("evaluator.matching",)),
+        MTask("ours ps cal0.2 repl", "evaluator", _ours("ps", True, 0.2, COVS), ("evaluator.estimators.matching",)),
+        MTask(
+            "ours ps cal0.2 repl step",
+            "evaluator",
+            _ours_step("ps", True, 0.2, COVS),
+            ("evaluator.estimators.matching",),
+        ),
+        MTask(
+            "ours mahal 5cov", "evaluator", _ours("mahalanobis", False, None, COVS5), ("evaluator.estimators.matching",)
+        ),
+        MTask(
+            "ours mahal 5cov step",
+            "evaluator",
+            _ours_step("mahalanobis", False, None, COVS5),
+            ("evaluator.estimators.matching",),
+        ),
+        MTask(
+            "ours ps repl +effect",
+            "evaluator",
+            _ours("ps", True, None, COVS, "pairs"),
+            ("evaluator.estimators.matching",),
+        ),
         MTask(
             "ours mahal 10cov repl +effect AI",
             "evaluator",
             _ours("mahalanobis", True, None, COVS, "ai"),
-            ("evaluator.matching",),
+            ("evaluator.estimators.matching",),
         ),
         MTask(
             "causalml NN cal0.2",

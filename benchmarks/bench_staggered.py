@@ -246,7 +246,7 @@ class NotAvailable(RuntimeError):
 
 
 def resolve(module: str, name: str) -> Callable[..., Any]:
-    """``module.name`` (e.g. ``evaluator.did.did``), or ``evaluator.name``; NotAvailable if neither.
+    """``module.name`` (e.g. ``evaluator.estimators.twfe.did``), or ``evaluator.name``; NotAvailable if neither.
 
     ``from evaluator import did`` would give the *module* ``evaluator.did`` when the
     package does not re-export the function, hence the explicit lookup.
@@ -289,7 +289,7 @@ def floor(df: pd.DataFrame) -> None:
 
 def _ours(**kwargs: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def fn(df: pd.DataFrame) -> pd.DataFrame:
-        staggered_did = resolve("evaluator.staggered", "staggered_did")
+        staggered_did = resolve("evaluator.estimators.staggered", "staggered_did")
         res = staggered_did(df, outcome="y", unit="unit", time="time", cohort="cohort", seed=0, **kwargs)
         gt = res.att_gt
         return _gt_frame(gt["cohort"], gt["time"], gt["att"], gt["se"])
@@ -385,7 +385,7 @@ TASKS: dict[str, Task] = {
             "analytic",
             "evaluator",
             _ours(method="unconditional", n_boot=0),
-            ("evaluator", "evaluator.staggered"),
+            ("evaluator", "evaluator.estimators.staggered"),
         ),
         Task("csdid reg", "analytic", "csdid", _csdid("reg", False, False), ("csdid.att_gt",)),
         Task("differences reg", "analytic", "differences", _differences("reg", False, 0), ("differences",)),
@@ -395,7 +395,7 @@ TASKS: dict[str, Task] = {
             "bootstrap",
             "evaluator",
             _ours(method="unconditional", n_boot=N_BOOT),
-            ("evaluator", "evaluator.staggered"),
+            ("evaluator", "evaluator.estimators.staggered"),
         ),
         Task("csdid reg, bstrap 999", "bootstrap", "csdid", _csdid("reg", False, True), ("csdid.att_gt",)),
         Task(
@@ -411,7 +411,7 @@ TASKS: dict[str, Task] = {
             "dr",
             "evaluator",
             _ours(method="dr", covariates=COVARIATES, n_boot=0),
-            ("evaluator", "evaluator.staggered"),
+            ("evaluator", "evaluator.estimators.staggered"),
         ),
         Task("csdid dr x1+x2", "dr", "csdid", _csdid("dr", True, False), ("csdid.att_gt",)),
         Task("differences dr x1+x2", "dr", "differences", _differences("dr", True, 0), ("differences",)),

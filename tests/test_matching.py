@@ -13,10 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evaluator import matching as mt
+from evaluator.data.simulate import employment_sib
 from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, TrimmingWarning
-from evaluator.matching import MatchResult, match, weighting
-from evaluator.simulate import employment_sib
+from evaluator.estimators import matching as mt
+from evaluator.estimators.matching import MatchResult, match, weighting
+from evaluator.estimators.matching import frame as mframe
+from evaluator.estimators.matching import neighbours as nb
+from evaluator.estimators.matching import propensity as mps
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 LALONDE_COVS = ["age", "educ", "race", "married", "nodegree", "re74", "re75"]
@@ -92,7 +95,7 @@ def test_lalonde_balance_before_matching(lalonde_match: MatchResult) -> None:
 
 @pytest.mark.reference
 def test_lalonde_matched_sample(lalonde_match: MatchResult) -> None:
-    s = lalonde_match.summary()
+    s = lalonde_match.counts()
     assert (s["treated_matched"], s["controls_used"]) == (185, 185)
     assert s["controls"] - s["controls_used"] == 244  # "244 controls are left unmatched"
     b = _balance_wide(lalonde_match, "after")
@@ -128,7 +131,7 @@ def test_lalonde_ties_follow_data_order(lalonde: pd.DataFrame) -> None:
     m2 = match(shuffled, treat="treat", covariates=LALONDE_COVS, distance="ps")
     pd.testing.assert_frame_equal(m1.pairs, m2.pairs)
     m3 = match(lalonde, treat="treat", covariates=LALONDE_COVS, distance="ps", unit="id")
-    assert m3.summary()["controls_used"] == 185
+    assert m3.counts()["controls_used"] == 185
 
 
 @pytest.mark.reference
@@ -162,11 +165,11 @@ def test_logit_fit_equals_statsmodels(case: str, request: pytest.FixtureRequest)
         sim = employment_sib(seed=1)
         data, treat, covs = sim.data, "treated", sim.columns["covariates"]
         formula = "treated ~ age + I(age**2) + C(education) + emp_y1" if case.endswith("formula") else None
-    d, _ = mt._canonical(data, None)
+    d, _ = mframe._canonical(data, None)
     t = d[treat].to_numpy().astype(np.int64)
-    ps, info = mt._fit_ps(d, t, treat, covs, formula)
+    ps, info = mps._fit_ps(d, t, treat, covs, formula)
     if formula is None:
-        X = mt._design(d, covs)
+        X = mframe._design(d, covs)
         X.insert(0, "const", 1.0)
         ref = _statsmodels_logit(X, t.astype(float))
     else:
@@ -190,7 +193,7 @@ def test_quasi_separation_by_a_base_level_is_a_convergence_note() -> None:
     )
     m = match(d, treat="t", covariates=["x", "g"])
     assert m.info["ps_warning"] == "the propensity model did not converge"
-    X = mt._design(d, ["x", "g"])
+    X = mframe._design(d, ["x", "g"])
     X.insert(0, "const", 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -217,7 +220,7 @@ def test_score_key_order_equals_lexsort(seed, grid) -> None:
     if grid:
         cs = np.round(cs / grid) * grid
     keys = rng.permutation(n) * 3
-    assert np.array_equal(mt._score_key_order(cs, keys), np.lexsort((keys, cs)))
+    assert np.array_equal(nb._score_key_order(cs, keys), np.lexsort((keys, cs)))
 
 
 # -- algorithms against brute force ------------------------------------------------
@@ -254,7 +257,7 @@ def test_nn1d_without_replacement_matches_brute_force(seed, ratio, grid, width) 
         ts, cs = np.round(ts / grid) * grid, np.round(cs / grid) * grid
     keys = rng.permutation(nc)
     order = rng.permutation(nt)
-    ti, ci, _, _ = mt._nn1d_without(ts, order, cs, keys, ratio, width)
+    ti, ci, _, _ = nb._nn1d_without(ts, order, cs, keys, ratio, width)
     assert list(zip(ti.tolist(), ci.tolist(), strict=True)) == _greedy_brute(ts, order, cs, keys, ratio, width)
 
 
@@ -265,7 +268,7 @@ def test_nn1d_with_replacement_keeps_all_ties(seed, k, grid) -> None:
     ts, cs = rng.normal(size=12), rng.normal(size=40)
     if grid:
         ts, cs = np.round(ts / grid) * grid, np.round(cs / grid) * grid
-    rows, ctrl, dist = mt._nn1d_with(ts, cs, np.arange(40), k, np.inf)
+    rows, ctrl, dist = nb._nn1d_with(ts, cs, np.arange(40), k, np.inf)
     for i in range(len(ts)):
         d = np.abs(cs - ts[i])
         kth = np.sort(d)[k - 1]
@@ -280,7 +283,7 @@ def test_mahalanobis_matches_brute_force(seed, ratio, discrete) -> None:
     Zt, Zc = rng.normal(size=(10, 3)), rng.normal(size=(60, 3))
     if discrete:
         Zt, Zc = np.round(Zt), np.round(Zc)
-    ti, ci, _, _ = mt._nnkd_without(Zt, np.arange(10), Zc, ratio, np.inf)
+    ti, ci, _, _ = nb._nnkd_without(Zt, np.arange(10), Zc, ratio, np.inf)
     free = np.ones(60, dtype=bool)
     expect = []
     for _ in range(ratio):
@@ -290,7 +293,7 @@ def test_mahalanobis_matches_brute_force(seed, ratio, discrete) -> None:
             free[j] = False
             expect.append((i, j))
     assert list(zip(ti.tolist(), ci.tolist(), strict=True)) == expect
-    rows, ctrl, _ = mt._nnkd_with(Zt, Zc, ratio, np.inf)
+    rows, ctrl, _ = nb._nnkd_with(Zt, Zc, ratio, np.inf)
     for i in range(10):
         d = np.sqrt(((Zc - Zt[i]) ** 2).sum(axis=1))
         assert set(ctrl[rows == i].tolist()) == set(np.flatnonzero(d <= np.sort(d)[ratio - 1]).tolist())
@@ -347,7 +350,7 @@ def test_matched_sample_structure(small_sim) -> None:
     r = match(small_sim.data, treat="treated", covariates=cov, replace=True, ratio=3)
     rc = r.matched[r.matched["match_role"] == "control"]
     assert np.allclose(rc.groupby("match_set")["match_weight"].sum(), 1.0)
-    assert r.summary()["control_reuse_max"] >= 1
+    assert r.counts()["control_reuse_max"] >= 1
 
 
 def test_caliper_and_exact(small_sim) -> None:
@@ -355,7 +358,7 @@ def test_caliper_and_exact(small_sim) -> None:
     with pytest.warns(DroppedUnitsWarning, match=r"left \d+ of 40 treated units unmatched"):
         m = match(small_sim.data, treat="treated", covariates=cov, caliper=0.01)
     assert (m.pairs["distance"] <= m.params["caliper_width"]).all()
-    s = m.summary()
+    s = m.counts()
     assert s["treated_dropped_caliper"] == 40 - s["treated_matched"] > 0
     e = match(small_sim.data, treat="treated", covariates=cov, exact=["sex", "education"])
     d = e.data
@@ -368,14 +371,14 @@ def test_common_support_drops_with_warning() -> None:
     sim = employment_sib(n_treated=100, n_pool=300, selection=3.0, seed=5)
     with pytest.warns(DroppedUnitsWarning, match="common support: dropped"):
         m = match(sim.data, treat="treated", covariates=sim.columns["covariates"], common_support=True)
-    s = m.summary()
+    s = m.counts()
     assert s["treated_dropped_support"] + s["controls_dropped_support"] > 0
 
 
 def test_estimand_atc(small_sim) -> None:
     cov = small_sim.columns["covariates"]
     m = match(small_sim.data, treat="treated", covariates=cov, estimand="ATC", replace=True)
-    assert m.summary()["treated"] == 400
+    assert m.counts()["treated"] == 400
     r = m.effect("employed_12m")
     assert r.table["term"].iloc[0] == "atc"
     assert r.estimate > 0  # the simulated effect is positive (~0.1): the sign must not flip for the ATC
@@ -508,7 +511,7 @@ def test_perfect_separation_names_covariate(tiny) -> None:
 def test_caliper_dropping_most_warns_with_count(tiny) -> None:
     with pytest.warns(DroppedUnitsWarning, match=r"left 6 of 10 treated units unmatched \(most of them\)"):
         m = match(tiny, treat="t", covariates=["x"], caliper=0.01)
-    assert m.summary()["treated_dropped_caliper"] == 6
+    assert m.counts()["treated_dropped_caliper"] == 6
     with (
         pytest.warns(DroppedUnitsWarning),
         pytest.raises(DesignError, match=r"only 0 treated unit\(s\) could be matched"),
@@ -586,14 +589,14 @@ def test_scales_to_a_register_pool() -> None:
     ts = rng.normal(0.3, 1, nt)
     cs = rng.normal(0, 1, nc)
     t0 = time.perf_counter()
-    ti, _, _, _ = mt._nn1d_without(ts, np.argsort(-ts), cs, np.arange(nc), 1, np.inf)
+    ti, _, _, _ = nb._nn1d_without(ts, np.argsort(-ts), cs, np.arange(nc), 1, np.inf)
     t_without = time.perf_counter() - t0
     t0 = time.perf_counter()
-    rows, _, _ = mt._nn1d_with(ts, cs, np.arange(nc), 1, np.inf)
+    rows, _, _ = nb._nn1d_with(ts, cs, np.arange(nc), 1, np.inf)
     t_with = time.perf_counter() - t0
     Zt, Zc = rng.normal(size=(nt, 5)), rng.normal(size=(nc, 5))
     t0 = time.perf_counter()
-    ki, _, _, _ = mt._nnkd_without(Zt, np.arange(nt), Zc, 1, np.inf)
+    ki, _, _, _ = nb._nnkd_without(Zt, np.arange(nt), Zc, 1, np.inf)
     t_maha = time.perf_counter() - t0
     print(f"\nPS without replacement {t_without:.2f} s, with {t_with:.2f} s, Mahalanobis (5 cov) {t_maha:.2f} s")
     assert len(ti) == nt and len(np.unique(rows)) == nt and len(ki) == nt
@@ -601,7 +604,7 @@ def test_scales_to_a_register_pool() -> None:
 
 # -- matched difference-in-differences ------------------------------------------------------
 def test_matched_did_recovers_constant_effect() -> None:
-    from evaluator.simulate import sick_leave_sib
+    from evaluator.data.simulate import sick_leave_sib
 
     sim = sick_leave_sib(effect="constant", municipal_sd=0.0, employees_per_municipality=40, seed=4)
     r = mt.matched_did(
@@ -622,7 +625,7 @@ def test_matched_did_recovers_constant_effect() -> None:
 
 
 def test_matched_did_bad_input() -> None:
-    from evaluator.simulate import sick_leave_sib
+    from evaluator.data.simulate import sick_leave_sib
 
     sim = sick_leave_sib(n_periods=24, waves=(13,), employees_per_municipality=10, seed=1)
     kw = dict(outcome="sick_days", unit="employee", time="month", cohort="first_treated", covariates=["age"])

@@ -32,11 +32,18 @@ pytestmark = pytest.mark.filterwarnings("ignore::evaluator.errors.EvaluatorWarni
 
 #: At least 200 examples per property, in CI as locally (the issue's requirement).
 EXAMPLES = 200
-PROPERTY = settings(
+_SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+def PROPERTY(test):
+    """200 examples each: marked slow, so `make test` (and CI) runs them and `make test-fast` skips them."""
+    return pytest.mark.slow(_SETTINGS(test))
+
+
 RTOL = 1e-9
 
 

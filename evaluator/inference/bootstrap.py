@@ -1,24 +1,4 @@
-"""Covariances and bootstraps that return numbers, not results.
-
-Everything here works on a regression *after* fixed effects have been partialled
-out (Frisch-Waugh-Lovell) and regression weights folded in (rows multiplied by
-``sqrt(w)``), so ``X`` and ``y`` are plain arrays and the estimate is
-``beta = (X'X)^{-1} X'y``. Estimators in :mod:`evaluator.did` build those arrays
-and turn the numbers into a :class:`~evaluator.results.Result`.
-
-Conventions (see ``docs/inference.md``):
-
-- CR1: ``V = c (X'X)^{-1} [sum_g X_g' e_g e_g' X_g] (X'X)^{-1}`` with
-  ``c = G/(G-1) * (N-1)/(N-K)``, the Stata / fixest / pyfixest CR1 factor. ``K`` is
-  passed by the caller (``n_params``) because it must count fixed effects that
-  were partialled out but are *not* nested within clusters.
-- HC1: ``c = N/(N-K)``.
-- Wild cluster bootstrap: restricted (WCR), symmetric bootstrap-t, Rademacher
-  weights, Webb six-point weights when there are fewer than 12 clusters; all
-  ``2^G`` Rademacher sign vectors are enumerated when ``2^G <= n_boot``.
-  Confidence intervals by inverting the bootstrap test (as boottest and
-  fwildclusterboot do).
-"""
+"""Bootstrap inference: wild cluster (restricted, WCR) and multiplier bootstraps, sup-t bands; arrays in, arrays out."""
 
 from __future__ import annotations
 
@@ -27,19 +7,17 @@ import math
 from typing import Literal, NamedTuple
 
 import numpy as np
-import pandas as pd
 from scipy import sparse
 
 from evaluator.errors import DesignError
+from evaluator.inference.sandwich import _bread, _codes, cr1_factor, group_sums
+from evaluator.policy import WEBB_BELOW_CLUSTERS
 
 __all__ = [
     "CellBootstrap",
+    "WeightKind",
     "WildBootstrapTest",
-    "cr1_factor",
-    "cr1_vcov",
     "draw_weights",
-    "group_sums",
-    "hc1_vcov",
     "wild_cluster_bootstrap",
     "wild_cluster_bootstrap_cells",
     "wild_sup_t_critical_value",
@@ -90,135 +68,6 @@ def draw_weights(rng: np.random.Generator, size: int | tuple[int, ...], kind: We
     raise ValueError(f"kind={kind!r}: use 'rademacher', 'mammen' or 'webb'")
 
 
-def group_sums(values: np.ndarray, groups: np.ndarray, n_groups: int | None = None) -> np.ndarray:
-    """Sum the rows of ``values`` within groups coded ``0..n_groups-1``.
-
-    Examples
-    --------
-    >>> group_sums(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), np.array([0, 1, 0]))
-    array([[6., 8.],
-           [3., 4.]])
-    """
-    values = np.asarray(values, dtype=float)
-    groups = np.asarray(groups)
-    if n_groups is None:
-        n_groups = int(groups.max()) + 1 if groups.size else 0
-    if values.ndim == 1:
-        return np.bincount(groups, weights=values, minlength=n_groups)
-    if values.shape[1] <= 2:
-        return np.column_stack([np.bincount(groups, weights=v, minlength=n_groups) for v in values.T])
-    n = len(groups)
-    indicator = sparse.csr_matrix((np.ones(n), (groups, np.arange(n))), shape=(n_groups, n))
-    return np.asarray(indicator @ values)
-
-
-def _codes(cluster: np.ndarray) -> tuple[np.ndarray, int]:
-    cluster = np.asarray(cluster)
-    if cluster.dtype.kind in "iu" and cluster.size and cluster.min() >= 0:
-        uniq, codes = np.unique(cluster, return_inverse=True)
-        return codes.ravel(), len(uniq)
-    codes, uniq = pd.factorize(cluster, sort=False)
-    if (codes < 0).any():
-        raise DesignError("the cluster variable has missing values; fill them or drop those rows")
-    return codes, len(uniq)
-
-
-def cr1_factor(n_obs: int, n_params: int, n_clusters: int) -> float:
-    """The CR1 small-sample factor ``G/(G-1) * (N-1)/(N-K)``.
-
-    Examples
-    --------
-    >>> round(cr1_factor(100, 3, 10), 6)
-    1.134021
-    """
-    if n_clusters < 2:
-        raise DesignError(f"cluster-robust inference needs at least 2 clusters; found {n_clusters}")
-    if n_obs <= n_params:
-        raise DesignError(f"{n_obs} observations cannot identify {n_params} parameters")
-    return n_clusters / (n_clusters - 1) * (n_obs - 1) / (n_obs - n_params)
-
-
-def _bread(X: np.ndarray) -> np.ndarray:
-    return np.linalg.inv(X.T @ X)
-
-
-def cr1_vcov(
-    X: np.ndarray,
-    resid: np.ndarray,
-    cluster: np.ndarray,
-    *,
-    n_params: int | None = None,
-    bread: np.ndarray | None = None,
-) -> np.ndarray:
-    r"""CR1 cluster-robust covariance of OLS coefficients.
-
-    .. math::
-
-        \hat V = \frac{G}{G-1}\frac{N-1}{N-K} (X'X)^{-1}
-                 \Big(\sum_g X_g'\hat e_g \hat e_g' X_g\Big) (X'X)^{-1}
-
-    Parameters
-    ----------
-    X : (N, k) array
-        Regressors after partialling out fixed effects (and times ``sqrt(w)``).
-    resid : (N,) array
-        Residuals (times ``sqrt(w)``).
-    cluster : (N,) array
-        Cluster labels.
-    n_params : int, optional
-        ``K`` in the factor; defaults to ``k``. Pass ``k`` plus the number of
-        partialled-out fixed effects *not* nested within clusters.
-    bread : (k, k) array, optional
-        ``(X'X)^{-1}`` if already computed.
-
-    Returns
-    -------
-    (k, k) numpy.ndarray
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> X = np.column_stack([np.ones(40), rng.normal(size=40)])
-    >>> V = cr1_vcov(X, rng.normal(size=40), np.repeat(np.arange(8), 5))
-    >>> V.shape
-    (2, 2)
-    """
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    codes, G = _codes(cluster)
-    A = _bread(X) if bread is None else bread
-    scores = group_sums(X * np.asarray(resid, dtype=float)[:, None], codes, G)
-    meat = scores.T @ scores
-    K = X.shape[1] if n_params is None else n_params
-    return cr1_factor(X.shape[0], K, G) * (A @ meat @ A)
-
-
-def hc1_vcov(
-    X: np.ndarray, resid: np.ndarray, *, n_params: int | None = None, bread: np.ndarray | None = None
-) -> np.ndarray:
-    r"""HC1 heteroskedasticity-robust covariance, factor ``N/(N-K)``.
-
-    .. math:: \hat V = \frac{N}{N-K} (X'X)^{-1}\Big(\sum_i \hat e_i^2 x_i x_i'\Big)(X'X)^{-1}
-
-    Examples
-    --------
-    >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
-    >>> hc1_vcov(X, np.array([0.1, -0.2, 0.2, -0.1])).shape
-    (2, 2)
-    """
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 1:
-        X = X[:, None]
-    N = X.shape[0]
-    K = X.shape[1] if n_params is None else n_params
-    if N <= K:
-        raise DesignError(f"{N} observations cannot identify {K} parameters")
-    A = _bread(X) if bread is None else bread
-    Xe = X * np.asarray(resid, dtype=float)[:, None]
-    return N / (N - K) * (A @ (Xe.T @ Xe) @ A)
-
-
 class WildBootstrapTest(NamedTuple):
     """Outcome of :func:`wild_cluster_bootstrap`; one entry per contrast tested.
 
@@ -257,7 +106,7 @@ def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
 def _weight_plan(
     G: int, n_boot: int, weights: Literal["auto", "rademacher", "mammen", "webb"]
 ) -> tuple[str, bool, int]:
-    kind = ("webb" if G < 12 else "rademacher") if weights == "auto" else weights
+    kind = ("webb" if G < WEBB_BELOW_CLUSTERS else "rademacher") if weights == "auto" else weights
     if kind not in ("rademacher", "mammen", "webb"):
         raise ValueError(f"weights={weights!r}: use 'auto', 'rademacher', 'mammen' or 'webb'")
     support = {"rademacher": 2, "webb": 6}.get(kind)

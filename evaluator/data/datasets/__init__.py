@@ -26,7 +26,8 @@ from typing import Any
 
 import pandas as pd
 
-from evaluator import simulate
+from evaluator.data import simulate
+from evaluator.errors import ParameterError
 
 HERE = Path(__file__).resolve().parent
 
@@ -72,7 +73,7 @@ def truth(name: str) -> dict[str, Any]:
 
 def generate(name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Regenerate ``name`` from its recipe: (data, metadata)."""
-    from evaluator.results import _jsonable
+    from evaluator.files import jsonable
 
     _check(name)
     generator, kwargs = RECIPES[name]
@@ -84,8 +85,8 @@ def generate(name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
         "arguments": kwargs,
         "schema": sim.schema,
         "columns": sim.columns,
-        "params": _jsonable(sim.params),
-        "truth": _jsonable(truth_),
+        "params": jsonable(sim.params),
+        "truth": jsonable(truth_),
     }
     return sim.data, meta
 
@@ -96,3 +97,27 @@ def write_all(folder: Path = HERE) -> None:  # pragma: no cover - run by hand wh
         data, meta = generate(name)
         data.to_parquet(folder / f"{name}.parquet", index=False, compression="zstd")
         (folder / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+#: The ``data_path`` prefix that names a bundled data set.
+BUNDLED = "bundled:"
+
+
+def resolve_data(spec: str | Path, *, parameter: str = "data_path") -> Path:
+    """The file a ``data_path`` parameter names: ``"bundled:NAME"`` or a path that must exist.
+
+    Examples
+    --------
+    >>> resolve_data("bundled:employment_sib").name
+    'employment_sib.parquet'
+    """
+    text = str(spec)
+    if text.startswith(BUNDLED):
+        name = text[len(BUNDLED) :]
+        if name not in NAMES:
+            raise ParameterError(f"{parameter}={text!r}: no bundled data set {name!r}; choose one of {list(NAMES)}")
+        return path(name)
+    file = Path(text).expanduser()
+    if not file.is_file():
+        raise ParameterError(f"{parameter}={text!r}: file not found (looked at {file.resolve()}); check the path")
+    return file.resolve()

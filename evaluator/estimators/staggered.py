@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evaluator.data.validate import duplicate_rows, where_units
 from evaluator.errors import (
     DataError,
     DesignError,
@@ -34,8 +35,11 @@ from evaluator.errors import (
     TrimmingWarning,
     format_examples,
 )
-from evaluator.inference import wild_cluster_bootstrap_cells
-from evaluator.results import Result, tidy_table
+from evaluator.estimators.design import check_frame, choice
+from evaluator.estimators.logit import fit_logit
+from evaluator.inference.bootstrap import wild_cluster_bootstrap_cells
+from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
+from evaluator.results.base import Result, tidy_table
 
 __all__ = ["StaggeredResult", "staggered_did"]
 
@@ -44,8 +48,6 @@ Method = Literal["dr", "ipw", "reg", "unconditional"]
 BasePeriod = Literal["varying", "universal"]
 Aggregation = Literal["simple", "dynamic", "group", "calendar"]
 
-_FEW_CLUSTERS = 20
-_TRIM_LEVEL = 0.995  # DRDID: controls with propensity score >= 0.995 get weight zero
 _IQR_NORMAL = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
 _BOOT_CHUNK_ELEMENTS = 8_000_000  # weights generated per chunk (64 MB of float64)
 
@@ -143,11 +145,6 @@ class StaggeredResult(Result):
 
 
 # -- input checks ------------------------------------------------------------------------------------------------------
-def _choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not allowed; use one of {', '.join(repr(a) for a in allowed)}")
-
-
 @dataclass
 class _Panel:
     y: np.ndarray  # units x periods
@@ -191,33 +188,19 @@ def _prepare(
     cluster: str | None,
     anticipation: float,
 ) -> _Panel:
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame; got {type(data).__name__}")
     roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
     if cluster is not None:
         roles["cluster"] = cluster
-    missing = [f"{r}={c!r}" for r, c in roles.items() if c not in data.columns]
-    missing += [f"covariate {c!r}" for c in covariates if c not in data.columns]
-    if missing:
-        raise DataError(
-            f"columns not found in data: {', '.join(missing)}; the data have {format_examples(data.columns, limit=12)}"
-        )
-    for col in [outcome, time, cohort, *covariates]:
-        if not pd.api.types.is_numeric_dtype(data[col]) or pd.api.types.is_bool_dtype(data[col]):
-            if not pd.api.types.is_bool_dtype(data[col]):
-                raise DataError(f"column {col!r} must be numeric; it has dtype {data[col].dtype}")
+    check_frame(
+        data,
+        roles=roles,
+        covariates=covariates,
+        complete=[outcome, unit, time, *covariates, *([cluster] if cluster else [])],
+        numeric=[outcome, time, cohort, *covariates],
+        finite=[outcome, time, *covariates],  # the panel must be balanced: no cell may be dropped
+    )
     y_all = data[outcome].to_numpy(dtype=float)
-    bad = ~np.isfinite(y_all)
-    for col in covariates:
-        bad |= ~np.isfinite(data[col].to_numpy(dtype=float))
     tt = data[time].to_numpy(dtype=float)
-    bad |= ~np.isfinite(tt)
-    if bad.any():
-        rows = data.index[bad]
-        raise DataError(
-            f"missing or non-finite values in {outcome!r}, {time!r} or covariates at rows "
-            f"{format_examples(rows)}; drop or impute them (the panel must be balanced)"
-        )
     layout = _sorted_layout(data[unit].to_numpy(), tt)
     if layout is not None:
         # Already sorted by unit then period and balanced: the pivot is a reshape (no factorize, no scatter).
@@ -228,9 +211,7 @@ def _prepare(
             return values.reshape(nu, nt)
 
     else:
-        ucode, uniq_units = pd.factorize(data[unit], sort=True)
-        if (ucode < 0).any():
-            raise DataError(f"column {unit!r} has missing unit ids at rows {format_examples(data.index[ucode < 0])}")
+        ucode, uniq_units = pd.factorize(data[unit], sort=True)  # no missing ids: check_frame saw to it
         tcode, times = pd.factorize(tt, sort=True)
         times = np.asarray(times, dtype=float)
         nu, nt = len(uniq_units), len(times)
@@ -238,15 +219,11 @@ def _prepare(
         counts = np.bincount(key, minlength=nu * nt).reshape(nu, nt)
         if len(key) != nu * nt or (counts != 1).any():
             if (counts > 1).any():
-                dup = np.unique(np.nonzero(counts > 1)[0])
-                raise DataError(
-                    f"duplicate unit-period rows for {format_examples(uniq_units[dup], label='units')}; "
-                    "each unit must appear once per period"
-                )
+                raise DataError(duplicate_rows(data, [unit, time]))
             gaps = np.nonzero((counts == 0).any(axis=1))[0]
             raise DesignError(
                 f"unbalanced panel: {len(gaps)} of {nu} units are not observed in all {nt} periods "
-                f"({format_examples(uniq_units[gaps], label='units')}); staggered_did needs a balanced panel: "
+                f"({where_units(uniq_units[gaps])}); staggered_did needs a balanced panel: "
                 "drop those units or restrict to periods where every unit is observed"
             )
 
@@ -262,7 +239,7 @@ def _prepare(
     if varies.any():
         raise DataError(
             f"column {cohort!r} (first treated period) varies within "
-            f"{format_examples(uniq_units[varies], label='units')}; it must be constant for each unit"
+            f"{where_units(uniq_units[varies])}; it must be constant for each unit"
         )
     g = gmat[:, 0].copy()
     notes: list[str] = []
@@ -276,16 +253,12 @@ def _prepare(
     cl = None
     n_clusters = 0
     if cluster is not None:
-        codes, cuniq = pd.factorize(data[cluster], sort=True)
-        if (codes < 0).any():
-            raise DataError(
-                f"cluster column {cluster!r} has missing values at rows {format_examples(data.index[codes < 0])}"
-            )
+        codes, cuniq = pd.factorize(data[cluster], sort=True)  # complete: check_frame saw to it
         cmat = pivot(codes)
         cvar = (cmat != cmat[:, :1]).any(axis=1)
         if cvar.any():
             raise DataError(
-                f"cluster column {cluster!r} varies within {format_examples(uniq_units[cvar], label='units')}; "
+                f"cluster column {cluster!r} varies within {where_units(uniq_units[cvar])}; "
                 "clusters must contain whole units"
             )
         cl = cmat[:, 0]
@@ -315,25 +288,6 @@ def _check_covariates(x: np.ndarray, names: list[str]) -> None:
 
 
 # -- 2x2 estimators (DRDID panel versions) -----------------------------------------------------------------------------
-def _logit(X: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, bool]:
-    beta = np.zeros(X.shape[1])
-    p0 = d.mean()
-    beta[0] = math.log(p0 / (1 - p0))
-    converged = False
-    for _ in range(100):
-        eta = np.clip(X @ beta, -35, 35)
-        p = 1.0 / (1.0 + np.exp(-eta))
-        W = p * (1 - p)
-        H = (X * W[:, None]).T @ X
-        step = np.linalg.solve(H, X.T @ (d - p))
-        beta = beta + step
-        if np.max(np.abs(step)) < 1e-12 * (1 + np.max(np.abs(beta))):
-            converged = True
-            break
-    eta = np.clip(X @ beta, -35, 35)
-    return 1.0 / (1.0 + np.exp(-eta)), converged
-
-
 def _att_cov(
     dy: np.ndarray, d: np.ndarray, X: np.ndarray, method: str, fits: dict[str, Any] | None = None
 ) -> tuple[float, np.ndarray, int]:
@@ -360,9 +314,9 @@ def _att_cov(
         lin_ols = (c * (dy - out))[:, None] * X @ XpX_inv
     if method in ("dr", "ipw"):
         if "ps" not in fits:
-            ps = np.minimum(_logit(X, d)[0], 1 - 1e-6)
+            ps = np.minimum(fit_logit(X, d, arithmetic="direct").predict(X), 1 - 1e-6)
             trim = np.ones(n, dtype=bool)
-            trim[d == 0] = ps[d == 0] < _TRIM_LEVEL
+            trim[d == 0] = ps[d == 0] < PS_TRIM_LEVEL
             W = ps * (1 - ps)
             H = np.linalg.inv((X * W[:, None]).T @ X) * n
             fits.update(
@@ -492,7 +446,7 @@ def _weighted(coef_cells: list[int], att: np.ndarray, pg_cell: np.ndarray, gidx:
 
 
 def _aggregate(res: StaggeredResult, kind: str, *, min_e: float, max_e: float, balance_e: int | None) -> Result:
-    _choice("kind", kind, ("simple", "dynamic", "group", "calendar"))
+    choice("kind", kind, ("simple", "dynamic", "group", "calendar"))
     cells = res._cells
     att = res._att
     k = len(att)
@@ -724,7 +678,7 @@ def staggered_did(
 
     Examples
     --------
-    >>> from evaluator.simulate import sick_leave_sib
+    >>> from evaluator.data.simulate import sick_leave_sib
     >>> sim = sick_leave_sib(n_municipalities=10, employees_per_municipality=20, n_periods=24, waves=(7, 13), seed=1)
     >>> res = staggered_did(sim.data, outcome="sick_days", unit="employee", time="month",
     ...                     cohort="first_treated", n_boot=0)
@@ -734,9 +688,9 @@ def staggered_did(
     >>> dyn.headline
     'overall'
     """
-    _choice("control", control, ("never", "not_yet"))
-    _choice("method", method, ("dr", "ipw", "reg", "unconditional"))
-    _choice("base_period", base_period, ("varying", "universal"))
+    choice("control", control, ("never", "not_yet"))
+    choice("method", method, ("dr", "ipw", "reg", "unconditional"))
+    choice("base_period", base_period, ("varying", "universal"))
     if not (isinstance(anticipation, (int, np.integer)) and anticipation >= 0):
         raise ValueError(f"anticipation={anticipation!r} is not allowed; use a non-negative integer")
     if not (isinstance(n_boot, (int, np.integer)) and n_boot >= 0):
@@ -823,14 +777,14 @@ def staggered_did(
             stacklevel=2,
         )
         notes.append(f"single-unit cohorts {single}: their standard errors understate uncertainty")
-    if cluster is not None and n_clusters < _FEW_CLUSTERS and n_boot == 0:
+    if cluster is not None and n_clusters < FEW_CLUSTERS and n_boot == 0:
         warnings.warn(
             f"only {n_clusters} clusters in {cluster!r}: analytic cluster-robust intervals under-cover with fewer "
-            f"than {_FEW_CLUSTERS} clusters; use the cluster multiplier bootstrap (n_boot > 0)",
+            f"than {FEW_CLUSTERS} clusters; use the cluster multiplier bootstrap (n_boot > 0)",
             FewClustersWarning,
             stacklevel=2,
         )
-    if cluster is not None and n_clusters < _FEW_CLUSTERS:
+    if cluster is not None and n_clusters < FEW_CLUSTERS:
         notes.append(f"only {n_clusters} clusters: inference is fragile")
 
     est_method = "unconditional" if x is None else method
@@ -908,11 +862,11 @@ def staggered_did(
     if trimmed_total:
         warnings.warn(
             f"{trimmed_total} control observations (summed over ATT(g,t) cells) had propensity scores >= "
-            f"{_TRIM_LEVEL} and were given weight zero (DRDID trimming); overlap is weak",
+            f"{PS_TRIM_LEVEL} and were given weight zero (DRDID trimming); overlap is weak",
             TrimmingWarning,
             stacklevel=2,
         )
-        notes.append(f"{trimmed_total} control observations trimmed for propensity scores >= {_TRIM_LEVEL}")
+        notes.append(f"{trimmed_total} control observations trimmed for propensity scores >= {PS_TRIM_LEVEL}")
     for gi, gv in enumerate(glist):
         Bcols[:, k + gi] = fmask[gv] - pg[gi]
     if cl is not None:
@@ -966,7 +920,7 @@ def staggered_did(
             f"multiplier bootstrap ({n_boot} draws, Rademacher weights, {kind_w} level): IQR-based standard errors"
             + (
                 f"; p-values and pointwise intervals from the restricted wild cluster bootstrap ({n_clusters} "
-                f"clusters, {'Webb' if n_clusters < 12 else 'Rademacher'} weights, test inversion)"
+                f"clusters, {'Webb' if n_clusters < WEBB_BELOW_CLUSTERS else 'Rademacher'} weights, test inversion)"
                 if cl is not None
                 else "; pointwise normal intervals"
             )

@@ -23,27 +23,17 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from evaluator.errors import (
-    DataError,
-    DesignError,
-    DroppedUnitsWarning,
-    FewClustersWarning,
-    Problem,
-    format_examples,
-)
-from evaluator.inference import (
-    cr1_factor,
-    group_sums,
-    hc1_vcov,
-    wild_cluster_bootstrap,
-    wild_sup_t_critical_value,
-)
-from evaluator.results import Result, tidy_table
+from evaluator.data.validate import duplicate_rows, where_rows, where_units
+from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, FewClustersWarning, Problem
+from evaluator.estimators.design import as_list, check_frame, choice
+from evaluator.inference.bootstrap import wild_cluster_bootstrap, wild_sup_t_critical_value
+from evaluator.inference.sandwich import cr1_vcov, group_sums, hc1_vcov
+from evaluator.policy import FEW_CLUSTERS
+from evaluator.results.base import Result, tidy_table
 
 __all__ = ["did", "event_study"]
 
 Inference = Literal["cluster", "hc1", "wild"]
-_FEW_CLUSTERS = 20
 
 
 # -- data preparation -------------------------------------------------------------------------------------------------
@@ -79,43 +69,22 @@ def _prepare(
     cluster: str | None,
     weights: str | None,
 ) -> _Panel:
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame; got {type(data).__name__}")
-    covariates = [covariates] if isinstance(covariates, str) else list(covariates or [])
+    covariates = as_list(covariates)
     roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
     if cluster is not None:
         roles["cluster"] = cluster
     if weights is not None:
         roles["weights"] = weights
-    needed = [*roles.values(), *covariates]
-    missing = [c for c in dict.fromkeys(needed) if c not in data.columns]
-    if missing:
-        raise DataError(
-            [
-                Problem(
-                    f"column not found (the data have {format_examples(map(repr, data.columns), limit=8)})",
-                    column=c,
-                    hint="pass the column names of your data, e.g. outcome='sick_days'",
-                )
-                for c in missing
-            ]
-        )
-    problems = []
-    for c in dict.fromkeys(
-        [outcome, unit, time, *covariates, *([cluster] if cluster else []), *([weights] if weights else [])]
-    ):
-        bad = np.flatnonzero(data[c].isna().to_numpy())
-        if bad.size:
-            problems.append(
-                Problem("missing values", column=c, where=format_examples(bad, label="rows"), hint="fill or drop them")
-            )
-    for c in dict.fromkeys([outcome, time, cohort, *covariates, *([weights] if weights else [])]):
-        if not (pd.api.types.is_numeric_dtype(data[c]) or pd.api.types.is_bool_dtype(data[c])):
-            problems.append(
-                Problem(f"must be numeric; found dtype {data[c].dtype}", column=c, hint="convert it to numbers")
-            )
-    if problems:
-        raise DataError(problems)
+    extra = [c for c in (cluster, weights) if c is not None]
+    wcol = [weights] if weights is not None else []
+    check_frame(
+        data,
+        roles=roles,
+        covariates=covariates,
+        complete=[outcome, unit, time, *covariates, *extra],
+        numeric=[outcome, time, cohort, *covariates, *wcol],
+        finite=[outcome, time, *covariates, *wcol],
+    )
 
     y = data[outcome].to_numpy(dtype=float)
     tvals = data[time].to_numpy(dtype=float)
@@ -123,21 +92,16 @@ def _prepare(
     never = np.isnan(coh) | (coh == 0) | np.isinf(coh)
     coh = np.where(never, np.inf, coh)
     cov = data[covariates].to_numpy(dtype=float) if covariates else np.empty((len(data), 0))
-    for arr, name in [(y, outcome), (tvals, time)] + [(cov[:, j], c) for j, c in enumerate(covariates)]:
-        if not np.isfinite(arr).all():
-            raise DataError([Problem("infinite values", column=name, hint="replace them")])
 
     w = None
     if weights is not None:
         w = data[weights].to_numpy(dtype=float)
-        neg = np.flatnonzero(w < 0)
-        if neg.size:
+        neg = w < 0
+        if neg.any():
+            # DesignError, not DataError as in load_panel: tests/test_did.py pins this type (reported to the lead)
             raise DesignError(
-                f"weights column '{weights}' has negative values at {format_examples(neg, label='rows')}; "
-                "regression weights must be >= 0"
+                f"weights column '{weights}' has negative values at {where_rows(neg)}; regression weights must be >= 0"
             )
-        if not np.isfinite(w).all():
-            raise DataError([Problem("infinite weights", column=weights, hint="replace them")])
         if not (w > 0).any():
             raise DesignError(f"weights column '{weights}' is zero everywhere")
 
@@ -156,17 +120,7 @@ def _prepare(
     pair = ucodes.astype(np.int64) * nt + tcodes
     counts = np.bincount(pair, minlength=nu * nt) if nu * nt < 50_000_000 else np.unique(pair, return_counts=True)[1]
     if counts.max() > 1:
-        dup = pd.Series(pair).duplicated(keep=False).to_numpy().nonzero()[0]
-        raise DataError(
-            [
-                Problem(
-                    "duplicate unit-period rows",
-                    column=f"{unit}, {time}",
-                    where=format_examples(dup, label="rows"),
-                    hint="keep one row per unit and period (aggregate repeated measurements first)",
-                )
-            ]
-        )
+        raise DataError(duplicate_rows(data, [unit, time], among=keep))
     first = np.empty(nu)
     first[ucodes] = coh
     varying = np.flatnonzero(first[ucodes] != coh)
@@ -177,7 +131,7 @@ def _prepare(
                 Problem(
                     "the first treated period changes within a unit",
                     column=cohort,
-                    where=format_examples(units, label="units"),
+                    where=where_units(units),
                     hint="give each unit one first treated period (0 or missing for never treated)",
                 )
             ]
@@ -321,8 +275,7 @@ def _fit(
     contrasts: np.ndarray | None = None,
     band_coefs: list[int] | None = None,
 ) -> _Fit:
-    if inference not in ("cluster", "hc1", "wild"):
-        raise ValueError(f"inference={inference!r}: use 'cluster', 'hc1' or 'wild'")
+    choice("inference", inference, ("cluster", "hc1", "wild"))
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha} must be between 0 and 1")
     if inference == "wild" and int(n_boot) < 1:
@@ -353,15 +306,13 @@ def _fit(
     else:
         # Fixed effects nested within clusters do not count in K (Stata xtreg/reghdfe, fixest 'nested').
         K = k + (fe_rank - panel.n_units + 1 if panel.units_nested else fe_rank)
-        c = cr1_factor(N, K, G)
-        scores = group_sums(Xt * e[:, None], panel.g, G)
-        vcov = c * (A @ (scores.T @ scores) @ A)
+        vcov = cr1_vcov(Xt, e, panel.g, n_params=K, bread=A, n_clusters=G)
         df = G - 1
         label = (
             f"CR1 cluster-robust by '{panel.cluster_name}' (G={G}; factor G/(G-1)*(N-1)/(N-K), K={K}); "
             f"t({G - 1}) critical values"
         )
-        if inference == "cluster" and G < _FEW_CLUSTERS:
+        if inference == "cluster" and G < FEW_CLUSTERS:
             msg = (
                 f"only {G} clusters of '{panel.cluster_name}': with {G} clusters analytic cluster-robust intervals "
                 "under-cover; use inference='wild'"
@@ -639,7 +590,7 @@ def event_study(
 
     Examples
     --------
-    >>> from evaluator.simulate import sick_leave_sib
+    >>> from evaluator.data.simulate import sick_leave_sib
     >>> sim = sick_leave_sib(n_municipalities=30, employees_per_municipality=10, n_periods=24, waves=(13,),
     ...                      effect="constant", seed=3)
     >>> r = event_study(sim.data, outcome="sick_days", unit="employee", time="month", cohort="first_treated",

@@ -10,7 +10,8 @@ instance units never observed before their treatment starts) a
 :class:`~evaluator.errors.DroppedUnitsWarning` says how many and why.
 
 Rows in messages are *data rows counted from 1* (the first row after a CSV
-header is row 1; it is line 2 of the file).
+header is row 1; it is line 2 of the file). The rules themselves, shared with
+the estimators, are in :mod:`evaluator.data.validate`.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import json
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from evaluator.data.validate import duplicate_rows, missing_values, varies_within, where_rows, where_units
 from evaluator.errors import DataError, DroppedUnitsWarning, Problem, format_examples
+from evaluator.files import shipped
 
 __all__ = ["load_panel", "load_individuals", "read_schema", "schema_path", "never_treated", "NEVER"]
 
@@ -46,10 +48,7 @@ def schema_path(name: str) -> Path:
     """
     if name.endswith(".json"):
         return Path(name)
-    candidates = [
-        Path(str(resources.files("evaluator"))) / "data_schemas",
-        Path(__file__).resolve().parents[1] / "data_schemas",
-    ]
+    candidates = [shipped("data_schemas")]
     for folder in candidates:
         path = folder / f"{name}.schema.json"
         if path.is_file():
@@ -251,19 +250,6 @@ def _read(source: Source, missing_values: Sequence[str]) -> tuple[pd.DataFrame, 
 
 
 # -- helpers ----------------------------------------------------------------------
-def _rows(mask: np.ndarray | pd.Series) -> list[int]:
-    """1-based data-row numbers where ``mask`` is true."""
-    return (np.flatnonzero(np.asarray(mask)) + 1).tolist()
-
-
-def _where_rows(mask: np.ndarray | pd.Series) -> str:
-    return format_examples(_rows(mask), label="data rows")
-
-
-def _units(values: pd.Index | Sequence[Any] | np.ndarray) -> str:
-    return format_examples(list(values), label="units")
-
-
 def never_treated(cohort: pd.Series) -> pd.Series:
     """True where a cohort value marks a never-treated unit (0 or missing)."""
     return cohort.isna() | (cohort == NEVER)
@@ -379,7 +365,7 @@ def _check_fields(
                         Problem(
                             f"{role} must be numeric but has {int(bad.sum())} non-numeric value(s) ({examples})",
                             column=name,
-                            where=_where_rows(bad),
+                            where=where_rows(bad),
                             hint="fix or remove these values; write missing values as an empty cell or NA",
                         )
                     )
@@ -392,7 +378,7 @@ def _check_fields(
                                 f"{role} has values too large to be a whole number "
                                 f"({format_examples(converted[huge].unique()[:5])})",
                                 column=name,
-                                where=_where_rows(huge),
+                                where=where_rows(huge),
                                 hint="code periods and cohorts as small whole numbers (a year, 202401, 1, 2, 3 ...)",
                             )
                         )
@@ -405,7 +391,7 @@ def _check_fields(
                                 f"{role} must be a whole number but has fractional values "
                                 f"({format_examples(converted[frac].unique()[:5])})",
                                 column=name,
-                                where=_where_rows(frac),
+                                where=where_rows(frac),
                                 hint="code periods and cohorts as whole numbers (a year, 202401, or 1, 2, 3 ...)",
                             )
                         )
@@ -414,16 +400,8 @@ def _check_fields(
                 col = out[name]
             if constraints.get("required"):
                 # `cohort` is optional per value (missing = never treated); others must be present.
-                missing = col.isna() & ~bad  # non-numeric values were reported above
-                if missing.any():
-                    problems.append(
-                        Problem(
-                            f"{int(missing.sum())} missing value(s) in required role '{role}'",
-                            column=name,
-                            where=_where_rows(missing),
-                            hint="fill them in, or remove those rows explicitly before loading",
-                        )
-                    )
+                # non-numeric values were reported above
+                problems += missing_values(out, [name], before="loading", role=role, exclude=bad.to_numpy())
             if "enum" in constraints:
                 allowed = constraints["enum"]
                 outside = col.notna() & ~col.isin(allowed)
@@ -432,7 +410,7 @@ def _check_fields(
                         Problem(
                             f"{role} must be one of {allowed}, found {format_examples(col[outside].unique()[:5])}",
                             column=name,
-                            where=_where_rows(outside),
+                            where=where_rows(outside),
                             hint=f"recode {role} as {allowed}",
                         )
                     )
@@ -443,34 +421,11 @@ def _check_fields(
                         Problem(
                             f"{role} must be at least {constraints['minimum']}",
                             column=name,
-                            where=_where_rows(low),
+                            where=where_rows(low),
                             hint="weights cannot be negative",
                         )
                     )
     return out if out is not frame else frame.copy()
-
-
-def _check_unique(frame: pd.DataFrame, key: list[str], problems: list[Problem]) -> None:
-    dup = frame.duplicated(subset=key, keep=False)
-    if dup.any():
-        what = "duplicate unit-period rows" if len(key) > 1 else "duplicate unit ids"
-        problems.append(
-            Problem(
-                f"{what}: {int(dup.sum())} rows share a ({', '.join(key)}) value with another row",
-                column=", ".join(key),
-                where=_where_rows(dup),
-                hint="keep one row per "
-                + ("unit and period" if len(key) > 1 else "unit")
-                + " (aggregate or remove copies)",
-            )
-        )
-
-
-def _varies_within(frame: pd.DataFrame, unit: str, col: str) -> pd.Index:
-    """Units whose value of ``col`` is not the same in every row (missing counts as a value)."""
-    codes = pd.Series(pd.factorize(frame[col], use_na_sentinel=False)[0], index=frame.index)
-    n = codes.groupby(frame[unit], sort=False).nunique()
-    return n.index[n > 1]
 
 
 # -- panel rules ------------------------------------------------------------------
@@ -480,7 +435,7 @@ def _panel_rules(
     unit, time = roles["unit"], roles["time"]
     cohort, treatment, cluster = roles.get("cohort"), roles.get("treatment"), roles.get("cluster")
     usable = frame[unit].notna() & frame[time].notna()
-    _check_unique(frame.loc[usable], [unit, time], problems)
+    problems.extend(duplicate_rows(frame, [unit, time], among=usable.to_numpy()))
     periods = np.sort(frame.loc[usable, time].unique())
 
     if cohort is None and treatment is None:
@@ -491,13 +446,13 @@ def _panel_rules(
             )
         )
     if cohort is not None:
-        changing = _varies_within(frame.loc[usable], unit, cohort)
+        changing = varies_within(frame.loc[usable], unit, cohort)
         if len(changing):
             problems.append(
                 Problem(
                     f"the cohort changes over time within {len(changing)} unit(s)",
                     column=cohort,
-                    where=_units(changing),
+                    where=where_units(changing),
                     hint="a unit's cohort is its first treated period and must be the same in every row",
                 )
             )
@@ -521,19 +476,19 @@ def _panel_rules(
                         f"cohort values outside the observed periods {periods.min()}..{periods.max()} "
                         f"or between them: {format_examples(bad_values)}",
                         column=cohort,
-                        where=_units(bad_units),
+                        where=where_units(bad_units),
                         hint="a cohort must be an observed period; code units first treated after the last "
                         "period as never treated (0 or empty)",
                     )
                 )
     if cluster is not None:
-        changing = _varies_within(frame.loc[usable], unit, cluster)
+        changing = varies_within(frame.loc[usable], unit, cluster)
         if len(changing):
             problems.append(
                 Problem(
                     f"the cluster changes within {len(changing)} unit(s)",
                     column=cluster,
-                    where=_units(changing),
+                    where=where_units(changing),
                     hint="a unit must stay in one cluster; use the cluster at treatment start (or at entry)",
                 )
             )
@@ -547,9 +502,9 @@ def _panel_rules(
                 Problem(
                     "treatment switches off: a unit goes from treated (1) back to untreated (0)",
                     column=treatment,
-                    where=_units(ordered.loc[off, unit].unique())
+                    where=where_units(ordered.loc[off, unit].unique())
                     + " ("
-                    + _where_rows(off.reindex(frame.index, fill_value=False))
+                    + where_rows(off.reindex(frame.index, fill_value=False))
                     + ")",
                     hint="evaluator estimates effects of treatment that stays on; code the first treated period as "
                     "the cohort and keep treatment on afterwards",
@@ -565,7 +520,7 @@ def _panel_rules(
                     Problem(
                         f"treatment and cohort disagree for {int(disagree.sum())} unit(s)",
                         column=f"{treatment}, {cohort}",
-                        where=_units(ctab.index[disagree]),
+                        where=where_units(ctab.index[disagree]),
                         hint="cohort must be the first period with treatment 1 (0 or empty if never treated)",
                     )
                 )
@@ -610,7 +565,7 @@ def _drop_no_pre_period(frame: pd.DataFrame, roles: Mapping[str, Any]) -> tuple[
     warnings.warn(
         f"dropped {len(units)} unit(s) ({int(bad.sum())} rows) never observed before their first treated period "
         f"(column '{cohort}'): without a pre-treatment period their change cannot be measured; "
-        f"{_units(units)}",
+        f"{where_units(units)}",
         DroppedUnitsWarning,
         stacklevel=3,
     )
@@ -659,7 +614,7 @@ def _check_scalar(frame: pd.DataFrame, roles: Mapping[str, Any], problems: list[
                     Problem(
                         f"nested values ({', '.join(kinds)}) in role '{role}'; every cell must hold one value",
                         column=str(name),
-                        where=_where_rows(nested),
+                        where=where_rows(nested),
                         hint="flatten the column (one row per unit and period, one value per cell) before loading",
                     )
                 )
@@ -765,7 +720,7 @@ def load_individuals(
     """
     frame, roles, label, problems = _load(source, schema, columns)
     if "unit" in roles:
-        _check_unique(frame, [roles["unit"]], problems)
+        problems.extend(duplicate_rows(frame, [roles["unit"]]))
     treat = roles.get("treat")
     counts = frame[treat].value_counts() if treat is not None else pd.Series(dtype=int)
     for value, name in ((1, "treated"), (0, "comparison")):

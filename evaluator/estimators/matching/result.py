@@ -1,0 +1,412 @@
+""":class:`MatchResult`: the matched sample, its balance, and the effect estimated on it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+import numpy as np
+import pandas as pd
+
+from evaluator.errors import DesignError
+from evaluator.estimators.design import as_list, choice
+from evaluator.estimators.matching.frame import _check_columns, _design
+from evaluator.estimators.matching.variance import _abadie_imbens, _bootstrap, _pairs_estimate
+from evaluator.files import jsonable
+from evaluator.formatting import fmt
+from evaluator.results.base import Result, tidy_table
+from evaluator.results.display import Display, Shown
+
+__all__ = ["Inference", "MatchResult"]
+
+Inference = Literal["pairs", "abadie_imbens", "bootstrap"]
+_INFERENCES = ("pairs", "abadie_imbens", "bootstrap")
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class MatchResult(Display):
+    """A matched comparison sample and the tools to read it.
+
+    Built by :func:`match`; do not construct it directly.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        The input data in unit-key order, with the columns ``pscore`` (when a
+        propensity score was fitted) and ``match_weight`` (MatchIt-style unit
+        weights: 1 for matched treated units; for controls the sum over the sets
+        they are in of 1 / (controls in the set), scaled to sum to the number of
+        distinct controls used; 0 for unmatched units).
+    pairs : pandas.DataFrame
+        One row per (matched set, control): ``set`` (1, 2, ... in processing
+        order), ``treated`` and ``control`` (positions in :attr:`data`),
+        ``distance``, ``weight`` (1 / controls in the set).
+    treat, covariates, params, info
+        The arguments of :func:`match`, and counts (see :meth:`counts`).
+
+    It reads like every result (:class:`~evaluator.results.display.Display`): ``summary()``
+    text, HTML in a notebook, ``to_frame()`` (the balance table) and ``to_dict()``.
+    """
+
+    data: pd.DataFrame
+    pairs: pd.DataFrame
+    treat: str
+    covariates: tuple[str, ...]
+    params: Mapping[str, Any]
+    info: Mapping[str, Any] = field(default_factory=dict)
+    _metric: np.ndarray | None = None
+    _focal: np.ndarray | None = None
+
+    # -- samples ---------------------------------------------------------------------
+    @property
+    def matched(self) -> pd.DataFrame:
+        """The matched sample in long form: one row per member of each matched set.
+
+        Columns: the input columns, ``match_set`` (set id), ``match_role``
+        (``"treated"`` or ``"control"``), ``match_weight`` (1 for the treated
+        unit, 1 / (controls in the set) for each control), ``match_distance``
+        (distance to the set's treated unit; 0 for the treated unit) and
+        ``pscore`` when fitted. Without replacement each unit appears at most once;
+        with replacement a control appears once per set it is in. The index holds
+        the units' original index labels.
+        """
+        p = self.pairs
+        first = p.drop_duplicates("set")
+        base = self.data.drop(columns=["match_weight"])
+        tr = base.iloc[first["treated"].to_numpy()].assign(
+            match_set=first["set"].to_numpy(), match_role="treated", match_weight=1.0, match_distance=0.0
+        )
+        co = base.iloc[p["control"].to_numpy()].assign(
+            match_set=p["set"].to_numpy(),
+            match_role="control",
+            match_weight=p["weight"].to_numpy(),
+            match_distance=p["distance"].to_numpy(),
+        )
+        out = pd.concat([tr, co])
+        order = np.lexsort(((out["match_role"] == "control").to_numpy(), out["match_set"].to_numpy()))
+        return out.iloc[order]
+
+    @property
+    def weights(self) -> pd.Series:
+        """MatchIt-style unit weights (0 = unmatched), indexed by the input's index labels, in key order."""
+        return self.data["match_weight"].copy()
+
+    def _focal_mask(self) -> np.ndarray:
+        return cast(np.ndarray, self._focal)
+
+    # -- summaries ---------------------------------------------------------------------
+    def counts(self) -> pd.Series:
+        """Counts of the match.
+
+        Returns
+        -------
+        pandas.Series
+            ``treated``, ``treated_matched``, ``treated_dropped_caliper``,
+            ``treated_dropped_support``, ``treated_unmatched_other`` (e.g. the pool
+            ran out), ``controls``, ``controls_used`` (distinct), ``controls_dropped_support``,
+            ``matched_sets``, ``control_reuse_max`` (most sets one control is in),
+            ``controls_used_more_than_once``, ``mean_controls_per_set``.
+        """
+        return pd.Series(dict(self.info["counts"]), name="count", dtype=object)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The balance table (:meth:`balance`): the tidy table of a match."""
+        return self.balance()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary: the settings, the counts, the propensity model and the balance."""
+        return {
+            "estimator": "match",
+            "method": self.params["method"],
+            "treat": self.treat,
+            "covariates": list(self.covariates),
+            "params": jsonable(dict(self.params)),
+            "counts": jsonable(dict(self.info["counts"])),
+            "ps_params": jsonable(self.info.get("ps_params")),
+            "balance": jsonable(self.balance()),
+        }
+
+    # -- what Display shows ---------------------------------------------------------------
+    def _title(self) -> str:
+        return f"Matched comparison, {self.params['estimand']}"
+
+    def _subtitle(self) -> tuple[str, str] | None:
+        return ("treatment", self.treat)
+
+    def _headline(self) -> list[str]:
+        return [self.params["method"]]
+
+    def _facts(self) -> list[tuple[str, str]]:
+        c = self.info["counts"]
+        return [
+            ("Treated matched", f"{c['treated_matched']:,} of {c['treated']:,}"),
+            ("Controls used", f"{c['controls_used']:,} of {c['controls']:,}"),
+            ("Matched sets", f"{c['matched_sets']:,}"),
+            ("Most sets one control is in", f"{c['control_reuse_max']:,}"),
+        ]
+
+    def _tables(self) -> list[Shown]:
+        b = self.balance()
+        wide = b.pivot(index="term", columns="sample", values="smd").loc[list(dict.fromkeys(b["term"]))]
+        after = b[b["sample"] == "after"].set_index("term")
+        shown = pd.DataFrame(
+            {
+                "term": wide.index,
+                "smd_before": wide["before"].to_numpy(),
+                "smd_after": wide["after"].to_numpy(),
+                "var_ratio_after": after.loc[wide.index, "var_ratio"].to_numpy(),
+            }
+        )
+        return [("Balance (standardised mean differences)", shown, fmt)]
+
+    def _notes(self) -> Sequence[str]:
+        return tuple(n for n in (self.info.get("ps_warning"),) if n)
+
+    def balance(self) -> pd.DataFrame:
+        """Covariate balance before and after matching, as a tidy table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per term and sample (``"before"``, ``"after"``) with columns
+            ``term`` (``distance``: the score matched on, i.e. the propensity score
+            or its logit, absent for Mahalanobis; a covariate; or ``covariate[level]`` for each
+            level of a categorical), ``covariate``, ``kind`` (``binary`` or
+            ``continuous``), ``sample``, ``mean_treated``, ``mean_control``,
+            ``smd``, ``var_ratio`` (treated / control, continuous terms only),
+            ``ecdf_max``. "Treated" means the focal group of the estimand.
+        """
+        d = self.data
+        focal = self._focal_mask()
+        X = _design(d, self.covariates, drop_first=False)
+        cov_of = {}
+        for c in self.covariates:
+            for col in X.columns:
+                if col == c or col.startswith(f"{c}["):
+                    cov_of[col] = c
+        if "match_distance_score" in d.columns:
+            X.insert(0, "distance", d["match_distance_score"].to_numpy())
+            cov_of["distance"] = "distance"
+        w_after = d["match_weight"].to_numpy()
+        rows = []
+        Xv = X.to_numpy()
+        for j, term in enumerate(X.columns):
+            x = Xv[:, j]
+            binary = term != "distance" and set(np.unique(x)) <= {0.0, 1.0}
+            xt_all = x[focal]
+            sd = math.sqrt(xt_all.mean() * (1 - xt_all.mean())) if binary else xt_all.std(ddof=1)
+            for sample, w in (("before", np.ones(len(x))), ("after", w_after)):
+                wt, wc = w[focal], w[~focal]
+                xt, xc = x[focal], x[~focal]
+                mt, mc = np.average(xt, weights=wt), np.average(xc, weights=wc)
+                vr = np.nan if binary else _wvar(xt, wt) / _wvar(xc, wc)
+                rows.append(
+                    {
+                        "term": term,
+                        "covariate": cov_of[term],
+                        "kind": "binary" if binary else "continuous",
+                        "sample": sample,
+                        "mean_treated": mt,
+                        "mean_control": mc,
+                        "smd": (mt - mc) / sd if sd > 0 else np.nan,
+                        "var_ratio": vr,
+                        "ecdf_max": _ecdf_max(xt, wt, xc, wc),
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    def plot_balance(self, ax: Any = None, threshold: float = 0.1, exclude: Sequence[str] = ()) -> Any:
+        """Love plot: absolute standardised mean differences before and after matching.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw.
+        threshold : float
+            The dashed line (0.1: the usual bound of good balance).
+        exclude : list of str
+            Balance terms to leave out, e.g. levels held by too few people to publish
+            (statistical disclosure control).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Drawn by :func:`evaluator.plots.matching.balance_plot`.
+        """
+        from evaluator.plots.matching import balance_plot  # lazily: matplotlib loads only to draw
+
+        return balance_plot(self.balance(), ax=ax, threshold=threshold, exclude=exclude)
+
+    def plot_overlap(self, ax: Any = None, bins: int = 30) -> Any:
+        """Distributions of the propensity score (or the matching distance score) by group, before and after.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Drawn by :func:`evaluator.plots.matching.overlap_plot`.
+        """
+        d = self.data
+        if "pscore" not in d.columns:
+            raise DesignError("no propensity score was fitted (Mahalanobis matching); plot_overlap needs one")
+        from evaluator.plots.matching import overlap_plot  # lazily: matplotlib loads only to draw
+
+        return overlap_plot(d["pscore"].to_numpy(), self._focal_mask(), d["match_weight"].to_numpy(), ax=ax, bins=bins)
+
+    def __repr__(self) -> str:
+        c = self.info["counts"]
+        return (
+            f"<MatchResult {self.params['method']}: {c['treated_matched']} of {c['treated']} treated matched "
+            f"to {c['controls_used']} controls>"
+        )
+
+    # -- effects ---------------------------------------------------------------------
+    def effect(
+        self,
+        outcome: str,
+        *,
+        adjust: Sequence[str] | None = None,
+        inference: Inference = "pairs",
+        alpha: float = 0.05,
+        n_boot: int = 499,
+        seed: int | None = None,
+        ai_neighbours: int = 2,
+    ) -> Result:
+        """Effect on the treated (or controls, for the ATC) in the matched sample.
+
+        Parameters
+        ----------
+        outcome : str
+            Outcome column (numeric).
+        adjust : list of str, optional
+            Covariates for regression adjustment. ``"pairs"`` and ``"bootstrap"``:
+            the coefficient on treatment in a weighted least-squares regression
+            of the outcome on treatment and these covariates in the matched sample
+            (without: the weighted difference in means). ``"abadie_imbens"``: the
+            covariates of the bias-correction regression (default: the matching
+            covariates).
+        inference : {"pairs", "abadie_imbens", "bootstrap"}
+            ``"pairs"``: cluster-robust SE clustered on the matched set, CR1
+            (``G/(G-1) * (N-1)/(N-K)``, as R ``sandwich::vcovCL``), normal
+            critical values; this is MatchIt's recommended SE after matching
+            without replacement. With replacement the long-form sample is used and
+            the SE ignores that controls recur across sets (use
+            ``"abadie_imbens"``). ``"abadie_imbens"``: the bias-corrected matching
+            estimator and the Abadie-Imbens (2006) variance for the population
+            ATT: ``(1/N1^2) [sum_i (tau_i - tau)^2 + sum_j (K_j^2 - sum_i w_ij^2)
+            sigma2_j]``, where ``K_j`` is the total weight of control j over the
+            sets it is in. The conditional variances ``sigma2_j`` are estimated by
+            matching control j to its ``ai_neighbours`` nearest other controls
+            (same distance as the match: score, or whitened covariates) and taking
+            ``J/(J+1) (Y_j - mean of their Y)^2``. The bias correction is a linear
+            regression of the outcome on ``adjust`` among the matched controls,
+            weighted by ``K_j``. ``"bootstrap"``: units are resampled within the
+            treated and control groups, the propensity model and the match are
+            re-run ``n_boot`` times; the SE is the SD of the estimates, the
+            interval normal (the percentile interval is in ``info``). Note that
+            the bootstrap is not valid for matching with replacement
+            (Abadie and Imbens 2008).
+        alpha : float
+            1 - confidence level.
+        n_boot, seed
+            Bootstrap replications and seed.
+        ai_neighbours : int
+            J, the number of same-group neighbours for the Abadie-Imbens
+            conditional variances (1 or 2 are usual; 2 by default).
+
+        Returns
+        -------
+        Result
+            Term ``"att"`` (or ``"atc"``). ``info``: ``n_treated``, ``n_control``
+            (distinct controls), ``n_sets`` (clusters), and for the bootstrap
+            ``boot_estimates``, ``percentile_ci``, ``n_boot_failed``.
+
+        Examples
+        --------
+        >>> from evaluator.data.simulate import employment_sib
+        >>> from evaluator.estimators.matching import match
+        >>> sim = employment_sib(n_treated=60, n_pool=600, seed=2)
+        >>> m = match(sim.data, treat="treated", covariates=sim.columns["covariates"])
+        >>> r = m.effect("employed_12m")
+        >>> r.table["term"].tolist(), r.nobs
+        (['att'], 120)
+        """
+        choice("inference", inference, _INFERENCES)
+        d = self.data
+        adjust = as_list(adjust)
+        _check_columns(d, self.treat, list(adjust), outcome)
+        if int(ai_neighbours) < 1:
+            raise ValueError(f"ai_neighbours={ai_neighbours!r} must be a positive whole number")
+        term = "att" if self.params["estimand"] == "ATT" else "atc"
+        counts = self.info["counts"]
+        info: dict[str, Any] = {
+            "n_treated": counts["treated_matched"],
+            "n_control": counts["controls_used"],
+            "n_sets": counts["matched_sets"],
+        }
+        notes: list[str] = []
+        if counts["treated_matched"] < counts["treated"]:
+            notes.append(
+                f"{counts['treated'] - counts['treated_matched']} of {counts['treated']} treated units were not "
+                "matched (caliper, common support or pool); the estimate is for the matched treated only"
+            )
+        method = self.params["method"]
+        if inference == "pairs":
+            est, se, nobs = _pairs_estimate(self, outcome, adjust)
+            info["n_clusters"] = counts["matched_sets"]
+            how = "cluster-robust (CR1) on matched set, normal critical values"
+            if self.params["replace"]:
+                notes.append("pairs SEs with replacement ignore that controls recur across sets; see abadie_imbens")
+        elif inference == "abadie_imbens":
+            est, se, nobs, extra = _abadie_imbens(self, outcome, adjust, int(ai_neighbours))
+            info.update(extra)
+            how = f"Abadie-Imbens (2006) population variance, bias-corrected, J={int(ai_neighbours)}"
+        else:
+            est, _, nobs = _pairs_estimate(self, outcome, adjust)
+            boots, failed = _bootstrap(self, outcome, adjust, n_boot, seed)
+            if len(boots) < 2:
+                raise DesignError(f"only {len(boots)} of {n_boot} bootstrap replications could be matched")
+            se = float(np.std(boots, ddof=1))
+            info.update(
+                boot_estimates=boots,
+                percentile_ci=tuple(np.quantile(boots, [alpha / 2, 1 - alpha / 2]).tolist()),
+                n_boot=len(boots),
+                n_boot_failed=failed,
+            )
+            how = f"bootstrap ({len(boots)} replications re-running the propensity model and the match), normal CI"
+            if failed:
+                notes.append(f"{failed} bootstrap replications failed to match and were left out")
+            if self.params["replace"]:
+                notes.append("the bootstrap is not valid for matching with replacement (Abadie and Imbens 2008)")
+        table = tidy_table([term], [est], [se], alpha=alpha)
+        return Result(
+            estimator=f"Matched comparison ({method}), {self.params['estimand']}",
+            table=table,
+            nobs=int(nobs),
+            alpha=alpha,
+            inference=how,
+            outcome=outcome,
+            notes=tuple(notes),
+            info=info,
+        )
+
+
+def _wvar(x: np.ndarray, w: np.ndarray) -> float:
+    """Weighted variance with reliability-weight correction (n - 1 when all weights are 1)."""
+    sw = w.sum()
+    m = np.sum(w * x) / sw
+    return float(np.sum(w * (x - m) ** 2) / (sw - np.sum(w**2) / sw))
+
+
+def _ecdf_max(xt: np.ndarray, wt: np.ndarray, xc: np.ndarray, wc: np.ndarray) -> float:
+    """Largest absolute difference between the (weighted) empirical CDFs."""
+    keep_t, keep_c = wt > 0, wc > 0
+    xt, wt, xc, wc = xt[keep_t], wt[keep_t], xc[keep_c], wc[keep_c]
+    x = np.r_[xt, xc]
+    wt_all = np.r_[wt / wt.sum(), np.zeros(len(xc))]
+    wc_all = np.r_[np.zeros(len(xt)), wc / wc.sum()]
+    o = np.argsort(x, kind="stable")
+    x, ft, fc = x[o], np.cumsum(wt_all[o]), np.cumsum(wc_all[o])
+    last = np.r_[x[1:] != x[:-1], True]
+    return float(np.max(np.abs(ft[last] - fc[last])))
