@@ -19,7 +19,7 @@ from scipy import optimize, stats
 
 from evaluator import ContractError
 from evaluator.contracts import Contract, irr, settle, settlement_sensitivity
-from evaluator.results import Result, tidy_table
+from evaluator.results.base import Result, tidy_table
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "notebooks" / "contracts"
@@ -235,7 +235,7 @@ def test_irr_undefined_is_stated():
 
 # -- files and bad input ----------------------------------------------------------------------
 def test_example_contracts_load_and_match_bundled_outcomes():
-    from evaluator import datasets
+    from evaluator.data import datasets
 
     outcomes = {name: datasets.columns(name)["outcome"] for name in datasets.NAMES}
     outcomes = {k: [v] if isinstance(v, str) else v for k, v in outcomes.items()}

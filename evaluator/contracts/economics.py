@@ -16,18 +16,17 @@ result most; :meth:`SocioEconomicReturn.sensitivity` and
 
 from __future__ import annotations
 
-import html
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from evaluator.results import Result, _fmt, _jsonable
+from evaluator.files import PACKAGE, jsonable
+from evaluator.results.base import Result
+from evaluator.results.display import Display, Shown
 
 __all__ = [
     "DECAY_SCENARIOS",
@@ -83,7 +82,7 @@ PAYERS: Mapping[str, tuple[str, ...]] = {
     "DK": ("kommune", "region", "stat"),
     "UK": ("local authority", "NHS", "central government"),
 }
-UNIT_COSTS_PATH = Path(__file__).resolve().parent / "datasets" / "unit_costs.csv"
+UNIT_COSTS_PATH = PACKAGE / "data" / "datasets" / "unit_costs.csv"
 #: Discount rates above this are refused as a percentage written by mistake.
 MAX_RATE = 0.25
 TOTAL = "total"
@@ -226,8 +225,11 @@ def _split(payer_split: Mapping[str, float] | None) -> Mapping[str, float] | Non
 
 # -- the result ---------------------------------------------------------------------------
 @dataclass(frozen=True, repr=False)
-class SocioEconomicReturn:
+class SocioEconomicReturn(Display):
     """Yearly public-budget flows of an effect, by payer, discounted. Built by :func:`socio_economic_return`.
+
+    Read it as every result is read (:class:`~evaluator.results.display.Display`):
+    ``summary()``, ``_repr_html_()`` in a notebook, ``to_frame()`` and ``to_dict()``.
 
     Attributes
     ----------
@@ -257,7 +259,7 @@ class SocioEconomicReturn:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary for a report's results.json sidecar."""
-        return _jsonable(
+        return jsonable(
             {
                 "npv": dict(self.npv),
                 "break_even_year": self.break_even_year,
@@ -267,10 +269,6 @@ class SocioEconomicReturn:
                 "sentence": self.sentence,
             }
         )
-
-    def to_json(self, **kwargs: Any) -> str:
-        """:meth:`to_dict` as a JSON string."""
-        return json.dumps(self.to_dict(), **kwargs)
 
     @property
     def sentence(self) -> str:
@@ -292,69 +290,41 @@ class SocioEconomicReturn:
     def _npv_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"payer": list(self.npv), "npv": list(self.npv.values())})
 
-    def summary(self) -> str:
-        """Plain text: sentence, NPV per payer, assumptions with sources, yearly totals."""
-        tot = self.table[self.table["payer"] == TOTAL][["year", "gross_saving", "cost", "discounted", "cumulative"]]
-        money = {c: (lambda v: f"{v:,.0f}") for c in ("gross_saving", "cost", "discounted", "cumulative", "npv")}
-        with pd.option_context("display.width", 120, "display.max_colwidth", 90):
-            parts = [
-                "Socio-economic return (public budget)",
-                "=====================================",
-                self.sentence,
-                "",
-                self._npv_frame().to_string(index=False, formatters=money),
-                "",
-                "Assumptions:",
-                self.assumptions.to_string(index=False),
-                "",
-                tot.to_string(index=False, formatters=money),
-            ]
-        return "\n".join(parts)
+    # -- what is shown (evaluator.results.display.Display renders it) ----------------------
+    def _title(self) -> str:
+        return "Socio-economic return (public budget)"
 
-    def __str__(self) -> str:
-        return self.summary()
+    def _headline(self) -> list[str]:
+        return [self.sentence]
+
+    def _tables(self) -> list[Shown]:
+        def money(v: Any) -> str:
+            return f"{v:,.0f}"
+
+        yearly = self.table[self.table["payer"] == TOTAL][["year", "gross_saving", "cost", "discounted", "cumulative"]]
+        return [
+            ("", self._npv_frame(), {"npv": money}),
+            ("Assumptions", self.assumptions, None),
+            ("Yearly totals", yearly, dict.fromkeys(("gross_saving", "cost", "discounted", "cumulative"), money)),
+        ]
+
+    def _css_class(self) -> str:
+        return "evaluator-economics"
 
     def __repr__(self) -> str:
         return f"<SocioEconomicReturn npv={self.npv[TOTAL]:,.0f}, break-even year {self.break_even_year}>"
 
-    def _repr_html_(self) -> str:
-        esc = html.escape
-        npv = self._npv_frame().to_html(index=False, float_format=lambda v: f"{v:,.0f}", escape=True, border=0)
-        ass = self.assumptions.to_html(index=False, escape=True, border=0)
-        tot = self.table[self.table["payer"] == TOTAL][["year", "gross_saving", "cost", "discounted", "cumulative"]]
-        yearly = tot.to_html(index=False, float_format=lambda v: f"{v:,.0f}", escape=True, border=0)
-        return (
-            "<div class='evaluator-economics'><h4>Socio-economic return (public budget)</h4>"
-            f"<p>{esc(self.sentence)}</p>{npv}<h5>Assumptions</h5>{ass}<h5>Yearly totals</h5>{yearly}</div>"
-        )
-
     def plot(self, ax: Any = None) -> Any:
-        """Cumulative discounted cash flow by payer and in total, with the break-even year marked."""
-        import matplotlib.pyplot as plt
+        """Cumulative discounted cash flow by payer and in total, with the break-even year marked.
 
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(6.5, 4))
-        else:
-            fig = ax.figure
-        for payer, part in self.table.groupby("payer", sort=False):
-            total = payer == TOTAL
-            ax.plot(
-                part["year"],
-                part["cumulative"],
-                marker="o",
-                lw=2.5 if total else 1.2,
-                color="black" if total else None,
-                label=str(payer),
-            )
-        ax.axhline(0, color="grey", lw=0.8)
-        if self.break_even_year is not None:
-            ax.axvline(self.break_even_year, color="grey", ls="--", lw=0.8)
-        cur = self.params.get("currency") or ""
-        ax.set_xlabel("year")
-        ax.set_ylabel(f"cumulative discounted net saving {cur}".strip())
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        return fig
+        Drawn by :func:`evaluator.plots.economics.cumulative_cash_flow`; returns a matplotlib Figure.
+        """
+        from evaluator.plots.economics import cumulative_cash_flow
+
+        currency = self.params.get("currency") or ""
+        return cumulative_cash_flow(
+            self.table, total=TOTAL, break_even_year=self.break_even_year, currency=currency, ax=ax
+        )
 
     def sensitivity(
         self,
@@ -670,7 +640,7 @@ def tornado_table(
 def plot_tornado(table: pd.DataFrame, *, ax: Any = None, title: str = "", label: str = "result") -> Any:
     """Tornado plot of a :func:`tornado_table`: one bar per parameter from its low to its high result.
 
-    Returns a matplotlib Figure.
+    Drawn by :func:`evaluator.plots.economics.tornado`; returns a matplotlib Figure.
 
     Examples
     --------
@@ -678,23 +648,6 @@ def plot_tornado(table: pd.DataFrame, *, ax: Any = None, title: str = "", label:
     >>> type(plot_tornado(t)).__name__
     'Figure'
     """
-    import matplotlib.pyplot as plt
+    from evaluator.plots.economics import tornado
 
-    base = table.attrs.get("base", float(np.mean(table[["result_low", "result_high"]].to_numpy())))
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.5, 0.55 * len(table) + 1.4))
-    else:
-        fig = ax.figure
-    y = np.arange(len(table))
-    lo, hi = table["result_low"].to_numpy(float), table["result_high"].to_numpy(float)
-    ax.barh(y, lo - base, left=base, color="#d62728", alpha=0.8, label="low value")
-    ax.barh(y, hi - base, left=base, color="#1f77b4", alpha=0.8, label="high value")
-    ax.set_yticks(y, [f"{p} ({_fmt(a)} / {_fmt(b)})" for p, a, b in table[["parameter", "low", "high"]].values])
-    ax.invert_yaxis()
-    ax.axvline(base, color="black", lw=1)
-    ax.set_xlabel(label)
-    if title:
-        ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return fig
+    return tornado(table, ax=ax, title=title, label=label)

@@ -35,8 +35,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from scipy import stats
-
 __all__ = ["design_effect", "mde_from_design", "minimum_detectable_effect", "power", "threshold_sentence"]
 
 
@@ -47,6 +45,8 @@ def _probability(name: str, value: Any) -> float:
 
 
 def _quantile(p: float, df: int | float | None) -> float:
+    from scipy import stats  # here, so that importing evaluator.contracts stays light
+
     if df is None:
         return float(stats.norm.ppf(p))
     return float(stats.t.ppf(p, df))
@@ -327,6 +327,8 @@ def power(
             raise ValueError(f"threshold={threshold!r} is not allowed; use a finite number in the outcome's units")
         cut = float(threshold)
     z = sign * (float(effect) - cut) / float(se)
+    from scipy import stats  # here, so that importing evaluator.contracts stays light
+
     return float(stats.norm.cdf(z) if df is None else stats.t.cdf(z, df))
 
 
