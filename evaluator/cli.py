@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluator import simulate
-from evaluator.data import load_individuals, load_panel
+from evaluator.data import simulate
+from evaluator.data.load import load_individuals, load_panel
 from evaluator.errors import EvaluatorError
 
 
@@ -60,7 +60,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise SystemExit(f"evaluator simulate {args.name}: {exc}; see `help(evaluator.simulate.{args.name})`") from None
     loader = load_panel if sim.schema == "panel" else load_individuals
     loader(sim.data, columns=sim.columns)  # what we write must pass its own contract
-    from evaluator.report import write_frame
+    from evaluator.files import write_frame
 
     try:
         out = write_frame(sim.data, Path(args.out))
@@ -68,16 +68,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise SystemExit(f"evaluator: --out {args.out}: {exc}") from None
     truth_path = out.with_name(out.stem + ".truth.json")
     truth = {k: v for k, v in sim.truth.items() if not callable(v)}
-    from evaluator.results import _jsonable
+    from evaluator.files import jsonable
 
     truth_path.write_text(
         json.dumps(
             {
                 "scenario": args.name,
-                "params": _jsonable(sim.params),
+                "params": jsonable(sim.params),
                 "columns": sim.columns,
                 "schema": sim.schema,
-                "truth": _jsonable(truth),
+                "truth": jsonable(truth),
             },
             indent=2,
         ),
@@ -97,7 +97,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from evaluator import report
+    from evaluator.runner import run as report
 
     return report.main_report(
         args.notebook, args.out, args.data, args.param, progress=not args.no_progress, timeout=args.timeout
@@ -105,7 +105,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from evaluator import report
+    from evaluator.runner import run as report
 
     try:
         rep = report.reproduce(args.manifest, out=args.out, progress=not args.no_progress)
@@ -117,7 +117,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_disclosure(args: argparse.Namespace) -> int:
-    from evaluator.disclosure import disclosure_check
+    from evaluator.reporting.disclosure import disclosure_check
 
     failed = 0
     for path in args.paths:
@@ -131,8 +131,8 @@ def cmd_disclosure(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from evaluator import batch
-    from evaluator.report import notebook_path
+    from evaluator.runner import batch
+    from evaluator.runner.parameters import notebook_path
 
     args.batch = str(notebook_path("demo_batch.yaml"))
     return batch.cli_batch(args)
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_report)
 
-    from evaluator import batch
+    from evaluator.runner import batch
 
     batch.add_batch_parser(sub)
 

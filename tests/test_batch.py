@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from evaluator import batch as bt
-from evaluator import report
+from evaluator import runner as report
+from evaluator.runner import batch as bt
 
 RUNNER = all(hasattr(report, f) for f in ("run_report", "check_parameters", "fingerprint"))
 needs_runner = pytest.mark.skipif(not RUNNER, reason="runner not yet available")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluator import batch as bt
+from evaluator.runner.processes import descendants
 from tests.test_batch import write_notebook
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -23,7 +23,7 @@ RUNS = 4
 
 def _kill_everything(pid: int) -> None:
     """SIGKILL the batch and every process under it, kernels included, as a power cut or the OOM killer would."""
-    victims = [pid, *bt._descendants(pid)]
+    victims = [pid, *descendants(pid)]
     for p in victims:
         try:
             os.kill(p, signal.SIGKILL)

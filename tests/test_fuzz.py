@@ -187,7 +187,7 @@ BATCH_HOSTILE = {
 
 @pytest.fixture
 def batch_module():
-    return pytest.importorskip("evaluator.batch")
+    return pytest.importorskip("evaluator.runner.batch")
 
 
 @pytest.mark.parametrize(("name", "expected"), BATCH_CASES, ids=[c[0] for c in BATCH_CASES])

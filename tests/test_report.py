@@ -11,8 +11,10 @@ import nbformat
 import pandas as pd
 import pytest
 
-from evaluator import report
-from evaluator.report import ParameterError, RunFailed
+from evaluator import runner as report
+from evaluator.errors import ParameterError
+from evaluator.files import sha256_file
+from evaluator.runner.run import RunFailed
 
 PARAMS = """x = 1  # a whole number; 0 makes the run fail
 scale = 2.5  # a number
@@ -29,7 +31,7 @@ n = len(pd.read_csv(data_path)) if data_path else 0
 if x == 0:
     raise ValueError("x must not be 0")
 r = evaluator.Result("Toy", evaluator.tidy_table(["att"], [x * scale], [0.5]), nobs=n or 1, outcome="y")
-evaluator.report.save_results(r, title=label, design="difference-in-differences", outcome_label="days")
+evaluator.reporting.save_results(r, title=label, design="difference-in-differences", outcome_label="days")
 print("estimate", r.estimate, "rows", n, "flag", flag, "items", items, "caliper", caliper)
 print(label)
 """
@@ -113,7 +115,7 @@ def test_a_run_writes_report_results_and_manifest(toy, tmp_path):
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "ok" and man["error"] is None
     assert man["parameters"]["x"] == 4 and man["parameters"]["flag"] is True and man["parameters"]["scale"] == 2.5
-    assert man["inputs"]["data_path"]["sha256"] == report.sha256_file(data)
+    assert man["inputs"]["data_path"]["sha256"] == sha256_file(data)
     assert {"python", "evaluator", "pandas", "papermill", "nbconvert"} <= set(man["versions"])
     assert man["fingerprint"] == report.fingerprint(toy, {"x": 4, "flag": True}, data=data)
     assert man["duration_s"] > 0 and man["started"] <= man["ended"]

@@ -8,8 +8,11 @@ import textwrap
 
 import pytest
 
-from evaluator import batch, datasets, report
-from evaluator.report import ParameterError, notebook_path
+from evaluator import runner as report
+from evaluator.data import datasets
+from evaluator.errors import ParameterError
+from evaluator.runner import batch
+from evaluator.runner.parameters import notebook_path
 
 MATCHED = notebook_path("matched_evaluation")
 

@@ -1,0 +1,358 @@
+"""Run one parameterised report notebook into ``report.html``, ``results.json`` and ``manifest.json``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evaluator.data.datasets import BUNDLED, resolve_data
+from evaluator.errors import EvaluatorError, ParameterError
+from evaluator.files import PACKAGE, atomic_write_text, sha256_file, swap_into_place
+from evaluator.provenance import git_commit, package_versions, utc_now
+from evaluator.runner.parameters import _is_input, check_parameters, notebook_parameters, notebook_path
+
+__all__ = ["RunFailed", "RunRecord", "THREAD_VARS", "fingerprint", "main_report", "run_report"]
+#: Environment variables that set the kernel's BLAS/OpenMP threads (see ``run_report(threads=)``).
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+class RunFailed(EvaluatorError, RuntimeError):
+    """A notebook raised during execution.
+
+    Attributes
+    ----------
+    cell_index : int or None
+        Index of the failing cell in the notebook (None when the kernel died or timed out between cells).
+    ename, evalue : str
+        The exception's type name and message.
+    notebook : pathlib.Path
+        The executed notebook, up to and including the failing cell.
+    """
+
+    def __init__(self, message: str, *, cell_index: int | None, ename: str, evalue: str, notebook: Path) -> None:
+        super().__init__(message)
+        self.cell_index, self.ename, self.evalue, self.notebook = cell_index, ename, evalue, notebook
+
+
+def _effective(notebook: str | Path, given: Mapping[str, Any]) -> dict[str, Any]:
+    params = {k: p.default for k, p in notebook_parameters(notebook).items()}
+    params.update(given)
+    return params
+
+
+def _inputs(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, value in sorted(params.items()):
+        if _is_input(name) and isinstance(value, str) and value:
+            path = resolve_data(value, parameter=name)
+            out[name] = {"path": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size}
+    return out
+
+
+def _given_with_data(given: Mapping[str, Any] | None, data: str | Path | None) -> dict[str, Any]:
+    merged = dict(given or {})
+    if data is not None:
+        merged["data_path"] = str(data)
+    return merged
+
+
+def fingerprint(
+    notebook: str | Path, parameters: Mapping[str, Any] | None = None, data: str | Path | None = None
+) -> str:
+    """sha256 of what determines a run: notebook bytes, checked parameters, input file contents, package version.
+
+    Paths enter by content, not by name, so moving a data file keeps the fingerprint.
+    """
+    from evaluator import __version__
+
+    given = check_parameters(notebook, _given_with_data(parameters, data))
+    params = _effective(notebook, given)
+    inputs = _inputs(params)
+    for name in inputs:
+        params[name] = inputs[name]["sha256"]
+    blob = json.dumps(
+        {"notebook": sha256_file(Path(notebook)), "parameters": params, "evaluator": __version__},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# -- running ---------------------------------------------------------------------
+@dataclass
+class RunRecord:
+    """What a finished run left: its folder, status, manifest and results."""
+
+    out: Path
+    status: str
+    manifest: dict[str, Any]
+    results: dict[str, Any] | None = None
+    seconds: float = 0.0
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def html(self) -> Path:
+        """The rendered report."""
+        return self.out / "report.html"
+
+
+def _export_html(nb_path: Path, title: str) -> str:
+    """The executed notebook as one self-contained page: outputs only, images inline, no remote scripts."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    nb = nbformat.read(nb_path, as_version=4)
+    remove = TagRemovePreprocessor(remove_cell_tags={"remove-cell", "injected-parameters"}, enabled=True)
+    exporter = HTMLExporter(
+        # evaluator/reporting/templates/report: JupyterLab's page minus scripts from the internet
+        template_name="report",
+        extra_template_basedirs=[str(PACKAGE / "reporting" / "templates")],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+    exporter.register_preprocessor(remove, enabled=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    return body
+
+
+def _prepare_out(out: Path) -> Path:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+        partial.mkdir()
+    except OSError as exc:
+        raise ParameterError(f"output folder {out} is not writable ({exc.strerror}); choose another --out") from exc
+    return partial
+
+
+def _disclosure(page: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Run the disclosure check on a rendered page with the run's own ``min_cell`` (default 5)."""
+    from evaluator.reporting.disclosure import MIN_CELL, disclosure_check
+
+    raw = params.get("min_cell", MIN_CELL)
+    min_cell = raw if isinstance(raw, int) and not isinstance(raw, bool) else MIN_CELL
+    if not page.is_file():
+        return {"min_cell": min_cell, "ok": True, "findings": []}
+    rep = disclosure_check(page, min_cell=min_cell)
+    return {"min_cell": min_cell, "ok": rep.ok, "findings": [str(f) for f in rep.findings]}
+
+
+def _cell_seconds(nb_path: Path) -> float | None:
+    try:
+        nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    total = 0.0
+    for cell in nb.get("cells", []):
+        d = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if isinstance(d, (int, float)):
+            total += d
+    return total
+
+
+def run_report(
+    notebook: str | Path,
+    *,
+    out: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    data: str | Path | None = None,
+    progress: bool = True,
+    timeout: float | None = None,
+    kernel_name: str | None = None,
+    threads: int = 1,
+) -> RunRecord:
+    """Execute a report notebook with parameters and render it into the folder ``out``.
+
+    Parameters
+    ----------
+    notebook : str or Path
+        The notebook; :func:`notebook_path` finds the shipped ones by name.
+    out : str or Path
+        Folder of this report (``reports/NAME``); replaced as a whole when the run ends.
+    parameters : mapping, optional
+        Values for the notebook's parameters; text is coerced to the default's type.
+    data : str or Path, optional
+        Shortcut for the ``data_path`` parameter.
+    progress : bool
+        Show a progress bar over the notebook's cells.
+    timeout : float, optional
+        Seconds any one cell may take before the run is stopped as failed.
+    kernel_name : str, optional
+        Jupyter kernel; by default the notebook's, ``python3``.
+    threads : int
+        BLAS/OpenMP threads of the kernel (recorded in the manifest). Fixed, because the
+        number of threads changes the order of floating-point sums and so the last digits
+        of a result: the same run must give the same bits in a batch of any width.
+
+    Returns
+    -------
+    RunRecord
+
+    Raises
+    ------
+    ParameterError
+        Before anything runs: unknown or mistyped parameters, missing input files,
+        an output folder that cannot be written.
+    RunFailed
+        A cell raised (or the kernel died or timed out); ``out`` then holds the
+        executed notebook up to that cell and a manifest with ``status: "failed"``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> rec = run_report(notebook_path("did_evaluation"), out=pathlib.Path(tempfile.mkdtemp()) / "r",
+    ...                  parameters={"n_boot": 99}, progress=False)  # doctest: +SKIP
+    >>> rec.status  # doctest: +SKIP
+    'ok'
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = Path(notebook).resolve()
+    out = Path(out).absolute()
+    given = check_parameters(notebook, _given_with_data(parameters, data))
+    params = _effective(notebook, given)
+    inputs = _inputs(params)
+    injected = dict(given)
+    for name, info in inputs.items():  # the kernel runs elsewhere: hand it absolute paths
+        if name in injected and not str(injected[name]).startswith(BUNDLED):
+            injected[name] = info["path"]
+    fp = fingerprint(notebook, given)
+    partial = _prepare_out(out)
+    started, t0 = utc_now(), time.perf_counter()
+    manifest: dict[str, Any] = {
+        "status": "running",
+        "notebook": str(notebook),
+        "notebook_sha256": sha256_file(notebook),
+        "parameters": params,
+        "given": given,
+        "inputs": inputs,
+        "fingerprint": fp,
+        "seed": params.get("seed"),
+        "versions": package_versions(),
+        "git": git_commit(notebook.parent),
+        "platform": platform.platform(),
+        "started": started,
+    }
+    manifest["threads"] = threads
+    executed = partial / "report.ipynb"
+    error: dict[str, Any] | None = None
+    saved_env = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update({k: str(threads) for k in THREAD_VARS})  # the kernel inherits this environment
+    try:
+        pm.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters=injected,
+            cwd=str(partial),
+            progress_bar=progress,
+            kernel_name=kernel_name,
+            request_save_on_cell_execute=False,
+            execution_timeout=timeout,
+        )
+    except PapermillExecutionError as exc:
+        error = {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue, "source": exc.source}
+    except Exception as exc:  # kernel death, cell timeout, papermill I/O: the run failed, the caller hears why
+        error = {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc), "source": ""}
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    results = None
+    results_path = partial / "results.json"
+    if error is None:
+        try:
+            atomic_write_text(partial / "report.html", _export_html(executed, str(params.get("title", notebook.stem))))
+        except Exception as exc:  # an export failure fails the run; the executed notebook is kept
+            error = {"cell_index": None, "ename": type(exc).__name__, "evalue": f"HTML export: {exc}", "source": ""}
+        if results_path.is_file():
+            results = json.loads(results_path.read_text(encoding="utf-8"))
+    if error is None:
+        disclosure = _disclosure(partial / "report.html", params)
+        manifest["disclosure"] = disclosure
+        if not disclosure["ok"]:
+            error = {
+                "cell_index": None,
+                "ename": "DisclosureCheck",
+                "evalue": f"{len(disclosure['findings'])} possible disclosure(s) below min_cell="
+                f"{disclosure['min_cell']}: " + "; ".join(disclosure["findings"][:3]),
+                "source": "",
+            }
+    elif results_path.exists():
+        results_path.unlink()  # numbers from a failed run must not be mistaken for a result
+    seconds = time.perf_counter() - t0
+    manifest.update(
+        status=("flagged" if error["ename"] == "DisclosureCheck" else "failed") if error else "ok",
+        ended=utc_now(),
+        duration_s=round(seconds, 3),
+        cell_seconds=_cell_seconds(executed),
+        error=error and {**error, "notebook": str(out / "report.ipynb")},
+        files=sorted(p.name for p in partial.iterdir() if not p.name.startswith(".")) + ["manifest.json"],
+    )
+    from evaluator.files import jsonable
+
+    atomic_write_text(partial / "manifest.json", json.dumps(jsonable(manifest), indent=2))
+    swap_into_place(partial, out)
+    if error:
+        if error["ename"] == "DisclosureCheck":
+            raise RunFailed(
+                f"{notebook.name}: the rendered report failed the disclosure check: {error['evalue']}. "
+                f"It is kept for inspection in {out} (status 'flagged'); raise min_cell or fix the section",
+                cell_index=None,
+                ename=error["ename"],
+                evalue=error["evalue"],
+                notebook=out / "report.ipynb",
+            )
+        where = f"cell {error['cell_index']}" if error["cell_index"] is not None else "the kernel"
+        first = next((ln for ln in str(error.get("source") or "").splitlines() if ln.strip()), "")
+        if first:
+            where += f" (which starts `{first.strip()[:80]}`)"
+        raise RunFailed(
+            f"{notebook.name} failed in {where}: {error['ename']}: {error['evalue']}. "
+            f"The notebook up to the failure is {out / 'report.ipynb'}",
+            cell_index=error["cell_index"],
+            ename=error["ename"],
+            evalue=error["evalue"],
+            notebook=out / "report.ipynb",
+        )
+    return RunRecord(out, "ok", manifest, results, seconds, manifest["files"])
+
+
+def main_report(
+    notebook: str, out: str, data: str | None, pairs: list[list[str]] | None, *, progress: bool, timeout: float | None
+) -> int:
+    """The ``evaluator report`` command: 0 ok, 1 the run failed, 2 bad input."""
+    given: dict[str, Any] = {}
+    for key, value in pairs or []:
+        given[key] = value
+    nb = Path(notebook)
+    if not nb.is_file() and not nb.suffix:
+        nb = notebook_path(notebook)
+    try:
+        rec = run_report(nb, out=out, parameters=given, data=data, progress=progress, timeout=timeout)
+    except ParameterError as exc:
+        print(f"evaluator report: {exc}", file=sys.stderr)
+        return 2
+    except RunFailed as exc:
+        print(f"evaluator report: {exc}", file=sys.stderr)
+        return 1
+    r = rec.results or {}
+    if r.get("estimate") is not None:
+        lo, hi = r["ci"]
+        print(f"{rec.out}: estimate {r['estimate']:.4g} [{lo:.4g}, {hi:.4g}] {r.get('outcome_label') or ''}".rstrip())
+    print(f"report written: {rec.html} ({rec.seconds:.1f} s)")
+    return 0
