@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from evaluator.cli import main
-from evaluator.disclosure import disclosure_check, small_groups, suppress_counts
+from evaluator.reporting.disclosure import disclosure_check, small_groups, suppress_counts
 
 
 def test_suppression_hides_small_counts_and_their_statistics():

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evaluator.disclosure import disclosure_check
-from evaluator.report import notebook_path, run_report
-from evaluator.simulate import reoffending_sib, sick_leave_sib
+from evaluator.data.simulate import reoffending_sib, sick_leave_sib
+from evaluator.reporting.disclosure import disclosure_check
+from evaluator.runner.parameters import notebook_path
+from evaluator.runner.run import run_report
 
 REPO = Path(__file__).resolve().parents[1]
 CONTRACTS = REPO / "notebooks" / "contracts"

@@ -66,7 +66,7 @@ def test_parameters_cell_holds_commented_literal_assignments(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_runner_reads_the_parameters(name):
-    from evaluator.report import notebook_parameters
+    from evaluator.runner.parameters import notebook_parameters
 
     params = notebook_parameters(NOTEBOOKS / f"{name}.ipynb")
     assert set(params) == EXPECTED[name] and all(p.comment for p in params.values())

@@ -13,8 +13,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
-from evaluator import plots
-from evaluator.results import Result, tidy_table
+from evaluator.plots import figures as plots
+from evaluator.results.base import Result, tidy_table
 
 
 def event_result(*, band: bool = True, pretest: bool = True, reference_in_info: bool = True) -> Result:

@@ -11,8 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluator import ContractError, DesignError, sections
-from evaluator.report import ParameterError
+from evaluator import ContractError, DesignError
+from evaluator import reporting as sections
+from evaluator.errors import ParameterError
+from evaluator.formatting import num as _num
+from evaluator.reporting.robustness import _row
 
 DID = {
     "data_path": "bundled:sick_leave_sib",
@@ -91,7 +94,7 @@ def test_a_contract_is_read_and_checked_in_the_parameter_step(tmp_path):
 
 @pytest.mark.parametrize("name", ["sick_leave_pre_post", "reoffending_peterborough", "employment_rate_card"])
 def test_example_contracts_parse(name):
-    from evaluator.contracts import Contract
+    from evaluator.contracts.terms import Contract
 
     c = Contract.from_file(CONTRACTS / f"{name}.yaml")
     assert c.metric in {"sick_days", "reconvictions_12m", "employed_12m"}
@@ -169,10 +172,10 @@ def test_html_helpers_escape_text():
 
 
 def test_number_formatting():
-    assert sections._num(-0.44875) == "-0.449"
-    assert sections._num(0.300) == "0.3"
-    assert sections._num(12345.6) == "12,346"
-    assert sections._num(float("nan")) == "."
+    assert _num(-0.44875) == "-0.449"
+    assert _num(0.300) == "0.3"
+    assert _num(12345.6) == "12,346"
+    assert _num(float("nan")) == "."
 
 
 def test_effect_sentence_says_direction_and_whether_zero_is_possible():
@@ -226,7 +229,7 @@ def test_data_summary_did(did_fit):
 
 
 def test_data_summary_reports_dropped_units(tmp_path):
-    from evaluator import datasets
+    from evaluator.data import datasets
 
     raw = datasets.load("sick_leave_sib")
     # two employees of cohort 13 lose their pre-programme months: load_panel drops them with a warning
@@ -291,7 +294,7 @@ def test_a_failing_specification_is_a_row_with_the_reason():
     def boom():
         raise DesignError("no never-treated units")
 
-    row = sections._row("comparison", "X", boom)
+    row = _row("comparison", "X", boom)
     assert math.isnan(row["estimate"]) and row["note"] == "could not be estimated: no never-treated units"
 
 
@@ -315,6 +318,28 @@ def test_appendix_shows_parameters_versions_and_a_manifest(did_fit, tmp_path, mo
     assert "Parameters" in out and "numpy" in out and "written beside this report" in out
     (tmp_path / "manifest.json").write_text(json.dumps({"status": "ok", "seed": 1}))
     assert "Run manifest" in sections.appendix(did_fit) and "&quot;status&quot;" in sections.appendix(did_fit)
+
+
+def test_appendix_reproduces_the_twfe_estimate_with_linearmodels(twfe_fit, did_fit):
+    import evaluator
+    from evaluator.reporting.appendix import reproduce_twfe
+
+    s = twfe_fit.settings
+    ours = evaluator.did(
+        twfe_fit.panel, outcome=s.outcome, unit=s.unit, time=s.time, cohort=s.cohort, cluster=s.cluster
+    )
+    check = reproduce_twfe(twfe_fit)
+    assert not check.error and check.agrees
+    # two independent programs on the same panel: equal up to floating-point rounding
+    assert check.estimate == pytest.approx(ours.estimate, rel=1e-8)
+    # PanelOLS counts the unit effects in (N-1)/(N-K); on evaluator's K the standard errors are the same
+    assert check.se_our_count == pytest.approx(ours.se, rel=1e-8)
+    out = sections.appendix(twfe_fit)
+    assert f"reproduced by linearmodels PanelOLS: {_num(check.estimate, 6)} (SE {_num(check.se, 6)})" in out
+    assert "differ by more than one part in a million" not in out
+    # a Callaway-Sant'Anna report checks the TWFE estimate of its robustness table
+    cs = sections.appendix(did_fit)
+    assert "reproduced by linearmodels PanelOLS: " in cs and "no Callaway-Sant&#x27;Anna estimator" in cs
 
 
 def test_results_extra_is_json(did_fit):

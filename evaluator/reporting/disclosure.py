@@ -39,18 +39,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from evaluator.policy import MIN_CELL
+
 __all__ = [
     "MIN_CELL",
     "Finding",
     "DisclosureReport",
+    "HtmlTables",
     "Suppressed",
     "disclosure_check",
+    "mask_notes",
+    "mask_small",
     "small_groups",
     "suppress_counts",
 ]
 
-#: The default threshold: no count below 5 people, nor a statistic computed from them.
-MIN_CELL = 5
 
 # Column headers that announce a count of people (compared case-insensitively after trimming).
 COUNT_HEADER = re.compile(
@@ -187,8 +190,17 @@ def small_groups(sizes: pd.Series | dict, min_cell: int = MIN_CELL) -> list:
 
 
 # -- the check ----------------------------------------------------------------------
-class _Tables(HTMLParser):
-    """Collects the tables (header + rows of cell text) and the visible text of a page."""
+class HtmlTables(HTMLParser):
+    """Collects the tables (header + rows of cell text) and the visible text of a page.
+
+    After ``feed(html)``, ``tables`` holds one list of rows (lists of cell text) per table and
+    ``text`` the page's visible text pieces (scripts and styles left out).
+
+    Examples
+    --------
+    >>> p = HtmlTables(); p.feed("<table><tr><th>n</th></tr><tr><td>3</td></tr></table>"); p.tables
+    [[['n'], ['3']]]
+    """
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -294,7 +306,7 @@ def disclosure_check(report: str | Path, *, min_cell: int = MIN_CELL) -> Disclos
     if min_cell <= 1:
         return result
     for k, part in enumerate(parts):
-        parser = _Tables()
+        parser = HtmlTables()
         parser.feed(part)
         parser.close()
         where = f"part {k + 1}" if len(parts) > 1 else "page"
@@ -308,3 +320,29 @@ def disclosure_check(report: str | Path, *, min_cell: int = MIN_CELL) -> Disclos
                     lo, hi = max(0, m.start() - 40), min(len(text), m.end() + 20)
                     result.findings.append(Finding(where, text[lo:hi], f"count below {min_cell} in the text"))
     return result
+
+
+# -- masking counts in sentences -----------------------------------------------------
+_SMALL_COUNT = re.compile(
+    r"\b(\d+)(?=\s+(?:of|out of|treated|units?|people|persons|participants|employees|prisoners|controls?|"
+    r"comparisons?|observations|rows)\b)",
+    re.I,
+)
+
+
+def mask_small(text: str, min_cell: int = MIN_CELL) -> str:
+    """``text`` with counts of people below ``min_cell`` ("3 units", "3 of 500") written as ``"<5"``.
+
+    Examples
+    --------
+    >>> mask_small("3 units (40 rows) dropped; 12 of 500 treated", 5)
+    '<5 units (40 rows) dropped; 12 of 500 treated'
+    """
+    if min_cell <= 1:
+        return text
+    return _SMALL_COUNT.sub(lambda m: f"<{min_cell}" if 0 < int(m.group(1)) < min_cell else m.group(1), text)
+
+
+def mask_notes(notes: Sequence[str], min_cell: int = MIN_CELL) -> list[str]:
+    """Each note with its small counts masked (:func:`mask_small`)."""
+    return [mask_small(n, min_cell) for n in notes]

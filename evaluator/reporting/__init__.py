@@ -1,0 +1,94 @@
+"""Reporting: the chapters of an evaluation report, each one module, read by the report notebooks.
+
+In reading order:
+
+- ``settings``: the notebook's parameters checked into settings.
+- ``pipeline``: load and fit once (``load_did`` / ``fit_did``, ``load_matched`` / ``fit_matched``).
+- ``headline``: title and the verdict box.
+- ``data_chapter``: data summary, trends, event study, overlap, balance, the main estimate table.
+- ``robustness``: robustness table and specification curve.
+- ``contract_chapter``: settlement and socio-economic return.
+- ``appendix``: minimum detectable effect, parameters, versions.
+- ``html`` (the template environment and the pieces every chapter shares), ``disclosure`` (small
+  cells), ``results_file`` (``results.json``).
+
+The words a reader sees are in jinja2 templates (autoescape on) under ``templates/``:
+``chapters/<chapter>.html.j2`` (one file per chapter, its pieces as macros),
+``chapters/labels.txt.j2`` (axis labels, legend entries, table headers), ``sentences/*.txt.j2``
+(plain-text sentences such as the effect in words) and ``pieces/`` (figures, notes, facts).
+Python computes the numbers and picks the case; numbers are formatted by :mod:`evaluator.formatting`.
+Report figures are drawn under seaborn's theme (``html.figure_theme``).
+
+A new chapter is a new module here with a function that takes the fit and returns HTML, its
+template in ``templates/chapters/``, and one cell in each notebook that calls it.
+"""
+
+from evaluator.reporting.appendix import appendix, mde_section, mde_sentence, results_extra
+from evaluator.reporting.contract_chapter import contract_section
+from evaluator.reporting.contract_value import contract_value, settlement_record
+from evaluator.reporting.data_chapter import (
+    balance_table,
+    data_summary_did,
+    data_summary_matched,
+    estimate_table,
+    event_study_figure,
+    love_plot,
+    overlap_figure,
+    trends_figure,
+)
+from evaluator.reporting.headline import SMS, check_line, effect_sentence, headline_box, title_block
+from evaluator.reporting.html import Html, esc, figure_html, notes_html, table_html
+from evaluator.reporting.pipeline import DidFit, MatchedFit, fit_did, fit_matched, load_did, load_matched
+from evaluator.reporting.results_file import save_results
+from evaluator.reporting.robustness import (
+    ROBUSTNESS_COLUMNS,
+    robustness_did,
+    robustness_figure,
+    robustness_matched,
+    robustness_table,
+)
+from evaluator.reporting.settings import DidSettings, MatchedSettings, did_settings, matched_settings
+
+__all__ = [
+    "ROBUSTNESS_COLUMNS",
+    "SMS",
+    "DidFit",
+    "DidSettings",
+    "Html",
+    "MatchedFit",
+    "MatchedSettings",
+    "appendix",
+    "balance_table",
+    "check_line",
+    "contract_section",
+    "contract_value",
+    "data_summary_did",
+    "data_summary_matched",
+    "did_settings",
+    "effect_sentence",
+    "esc",
+    "estimate_table",
+    "event_study_figure",
+    "figure_html",
+    "fit_did",
+    "fit_matched",
+    "headline_box",
+    "load_did",
+    "load_matched",
+    "love_plot",
+    "matched_settings",
+    "mde_section",
+    "mde_sentence",
+    "notes_html",
+    "overlap_figure",
+    "results_extra",
+    "robustness_did",
+    "robustness_figure",
+    "robustness_matched",
+    "robustness_table",
+    "save_results",
+    "settlement_record",
+    "table_html",
+    "title_block",
+    "trends_figure",
+]

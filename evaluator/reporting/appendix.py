@@ -1,0 +1,236 @@
+"""The appendix chapter: minimum detectable effect, parameters, versions and the results sidecar."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluator.contracts.power import minimum_detectable_effect
+from evaluator.errors import EvaluatorError
+from evaluator.policy import T_DF_BELOW_CLUSTERS
+from evaluator.provenance import package_versions
+from evaluator.reporting.contract_value import ContractValue
+from evaluator.reporting.data_chapter import small_cohorts
+from evaluator.reporting.disclosure import mask_notes, mask_small
+from evaluator.reporting.html import Html, render_macro, render_text
+from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings, estimate_did
+
+#: The template of this chapter (the MDE section, the TWFE check and the appendix).
+CHAPTER = "chapters/appendix.html.j2"
+
+__all__ = [
+    "TWFE_CHECK_TOLERANCE",
+    "TwfeCheck",
+    "appendix",
+    "mde_of",
+    "mde_section",
+    "mde_sentence",
+    "reproduce_twfe",
+    "results_extra",
+]
+
+
+# -- minimum detectable effect -----------------------------------------------------------------------------------------
+def mde_sentence(
+    mde: float,
+    *,
+    estimate: float,
+    target: float | None = None,
+    outcome_label: str = "",
+    alpha: float = 0.05,
+    power: float = 0.8,
+) -> str:
+    """What the minimum detectable effect means for this evaluation, in words.
+
+    Says whether the estimate is larger than the MDE and, given a contract
+    ``target``, whether the target could ever be detected with this design.
+
+    Examples
+    --------
+    >>> mde_sentence(0.3, estimate=-0.45, target=0.2, outcome_label="days")  # doctest: +ELLIPSIS
+    'With this data... The contract target of 0.2 days is smaller than the MDE: ... could not reliably tell an...'
+    """
+    return render_text(
+        "sentences/mde.txt.j2",
+        mde=mde,
+        label=f" {outcome_label}" if outcome_label else "",
+        level=round(100 * alpha),
+        power_pct=round(100 * power),
+        estimate=estimate,
+        target=target,
+    )
+
+
+def mde_section(
+    fit: DidFit | MatchedFit,
+    value: ContractValue | None = None,
+    *,
+    target: float | None = None,
+    power: float = 0.8,
+) -> Html:
+    """The minimum detectable effect of the main estimate and what it means (few clusters: t with G - 1 df).
+
+    With a contract (``value``) the target is the contract's threshold in the outcome's units.
+    """
+    r, s = fit.result, fit.settings
+    if target is None and value is not None and value.cut is not None:
+        target = value.cut
+    g = fit.n_clusters
+    df = g - 1 if g is not None and g < T_DF_BELOW_CLUSTERS else None
+    mde = minimum_detectable_effect(r, alpha=r.alpha, power=power, df=df)
+    text = mde_sentence(
+        mde, estimate=r.estimate, target=target, outcome_label=s.outcome_label, alpha=r.alpha, power=power
+    )
+    return render_macro(CHAPTER, "mde", text, mde, df, g)
+
+
+def mde_of(fit: DidFit | MatchedFit) -> float:
+    """The minimum detectable effect of the main estimate at 80% power (t with G - 1 df with few clusters)."""
+    g = fit.n_clusters
+    return minimum_detectable_effect(
+        fit.result, alpha=fit.result.alpha, df=g - 1 if g is not None and g < T_DF_BELOW_CLUSTERS else None
+    )
+
+
+# -- appendix ----------------------------------------------------------------------------------------------------------
+def appendix(fit: DidFit | MatchedFit, *, manifest: str | Path = "manifest.json") -> Html:
+    """Technical appendix: estimator and inference, the full result summary, parameters, versions, manifest."""
+    r, s = fit.result, fit.settings
+    mc = s.min_cell
+    shown, n_small = r, 0
+    if isinstance(fit, DidFit):
+        small = small_cohorts(fit)
+        if small and "cohort" in r.table.columns:
+            keep = ~r.table["cohort"].isin(small)
+            shown = replace(r, table=r.table.loc[keep].reset_index(drop=True))
+            n_small = len(small)
+    event = check = None
+    if isinstance(fit, DidFit):
+        event = {"estimator": fit.event.estimator, "summary": mask_small(fit.event.summary(), mc)}
+        check = render_macro(CHAPTER, "twfe_check", reproduce_twfe(fit), s.estimator == "twfe")
+    path = Path(manifest)
+    text = None
+    if path.is_file():
+        try:
+            text = json.dumps(json.loads(path.read_text(encoding="utf-8")), indent=2)
+        except (OSError, ValueError) as exc:
+            text = f"manifest.json could not be read: {exc}"
+    return render_macro(
+        CHAPTER,
+        "appendix",
+        r=r,
+        design=fit.design,
+        notes=mask_notes(list(r.notes), mc),
+        summary=mask_small(shown.summary(), mc),
+        small=n_small,
+        min_cell=mc,
+        event=event,
+        check=check or Html(""),
+        parameters=[(k, json.dumps(v)) for k, v in s.as_dict().items()],
+        versions=list(package_versions().items()),
+        manifest=text,
+    )
+
+
+@dataclass(frozen=True)
+class TwfeCheck:
+    """The two-way fixed-effects estimate by evaluator and by linearmodels PanelOLS, on the same panel.
+
+    ``se`` is PanelOLS's clustered standard error (``group_debias``: G/(G-1) and (N-1)/(N-K) with
+    every fixed effect in K); ``se_our_count`` is the same with evaluator's K, which leaves out unit
+    effects nested in clusters. ``error`` says why the check could not be made (the rest is then NaN).
+    """
+
+    ours: float
+    ours_se: float
+    estimate: float = math.nan
+    se: float = math.nan
+    se_our_count: float = math.nan
+    k_ours: int = 0
+    k_linearmodels: int = 0
+    cluster: str = ""
+    error: str = ""
+
+    @property
+    def relative_difference(self) -> float:
+        """``|PanelOLS - ours| / |ours|`` (absolute difference when ours is 0)."""
+        return abs(self.estimate - self.ours) / (abs(self.ours) or 1.0)
+
+    @property
+    def agrees(self) -> bool:
+        """True when the two estimates agree to 1e-6 relative."""
+        return self.relative_difference <= TWFE_CHECK_TOLERANCE
+
+
+#: Largest relative difference between evaluator's and PanelOLS's TWFE estimate that counts as the same.
+TWFE_CHECK_TOLERANCE = 1e-6
+
+
+def reproduce_twfe(fit: DidFit) -> TwfeCheck:
+    """Re-estimate the two-way fixed-effects effect with linearmodels PanelOLS, independently of evaluator.
+
+    The TWFE estimate checked is the report's main one when the estimator is ``"twfe"``, else the
+    robustness table's TWFE row (without covariates when the Callaway-Sant'Anna fit has some, which
+    the unit effects would absorb). PanelOLS fits the outcome on the treatment indicator
+    ``1[cohort != 0 and time >= cohort]`` (and the covariates) with entity and time effects and
+    standard errors clustered by the report's cluster column. Nothing here changes the fit or its
+    notes: the check is shown in the appendix only, never written to ``results.json``.
+    """
+    s, panel = fit.settings, fit.panel
+    covs = list(s.covariates) if s.estimator == "twfe" else []
+    if s.estimator == "twfe":
+        ours = fit.result
+    else:
+        try:
+            with collect_warnings([]):
+                ours = estimate_did(panel, s, estimator="twfe", inference="cluster", covariates=covs)
+        except (EvaluatorError, ValueError, np.linalg.LinAlgError) as exc:
+            return TwfeCheck(math.nan, math.nan, error=f"evaluator's own estimate failed: {str(exc).splitlines()[0]}")
+    cluster = s.cluster or s.unit
+    base = TwfeCheck(ours.estimate, ours.se, k_ours=int(ours.info.get("n_params", 0)), cluster=cluster)
+    try:
+        from linearmodels.panel import PanelOLS  # imported here: only DiD appendices need it
+
+        g = panel[s.cohort].to_numpy(dtype=float)
+        t = panel[s.time].to_numpy(dtype=float)
+        treated = np.isfinite(g) & (g != 0) & (t >= g)
+        index = pd.MultiIndex.from_arrays([panel[s.unit].to_numpy(), t], names=["unit", "time"])
+        x = pd.DataFrame({"att": treated.astype(float)}, index=index)
+        for c in covs:
+            x[c] = panel[c].to_numpy(dtype=float)
+        y = pd.Series(panel[s.outcome].to_numpy(dtype=float), index=index, name=s.outcome)
+        clusters = pd.Series(pd.factorize(panel[cluster])[0], index=index, name="cluster")
+        with collect_warnings([]):
+            res = PanelOLS(y, x, entity_effects=True, time_effects=True).fit(
+                cov_type="clustered", clusters=clusters, group_debias=True
+            )
+    except Exception as exc:
+        return replace(base, error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    n, k_lm = int(res.nobs), int(res.nobs - res.df_resid)
+    se = float(res.std_errors["att"])
+    rescale = math.sqrt((n - k_lm) / (n - base.k_ours)) if base.k_ours else math.nan
+    return replace(base, estimate=float(res.params["att"]), se=se, se_our_count=se * rescale, k_linearmodels=k_lm)
+
+
+def results_extra(fit: DidFit | MatchedFit, robustness: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Extra numbers for ``results.json``: parameters, MDE, pre-trend check, robustness and notes."""
+    extra: dict[str, Any] = {
+        "parameters": fit.settings.as_dict(),
+        "mde": mde_of(fit),
+        "notes": list(fit.notes),
+        "min_cell": fit.settings.min_cell,
+    }
+    if isinstance(fit, DidFit):
+        extra["pretrend"] = {k: v for k, v in fit.pretrend.items() if k != "sentence"}
+        extra["n_clusters"] = fit.n_clusters
+    else:
+        extra["match"] = {k: int(v) if float(v).is_integer() else float(v) for k, v in fit.match.counts().items()}
+    if robustness is not None:
+        extra["robustness"] = robustness.replace({np.nan: None}).to_dict(orient="records")
+    return extra

@@ -1,0 +1,280 @@
+"""The data and estimate chapters: validation facts, trends, event study, overlap, balance, the main table."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluator.formatting import count
+from evaluator.reporting.disclosure import mask_notes, small_groups, suppress_counts
+from evaluator.reporting.html import Html, figure_html, figure_theme, label, labels, render_macro, table_html
+from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings
+
+#: The template of this chapter: one macro per piece (summaries, captions, balance verdict, estimate).
+CHAPTER = "chapters/data.html.j2"
+
+__all__ = [
+    "balance_table",
+    "data_summary_did",
+    "data_summary_matched",
+    "estimate_table",
+    "event_study_figure",
+    "love_plot",
+    "overlap_figure",
+    "small_cohorts",
+    "trends_figure",
+]
+
+
+# -- section 2: data ---------------------------------------------------------------------------------------------------
+def _dropped(frame: pd.DataFrame, min_cell: int = 0) -> list[Html]:
+    """One phrase per reason units were dropped while loading (counts below ``min_cell`` hidden)."""
+    dropped = frame.attrs.get("evaluator", {}).get("dropped", {}) or {}
+    out = []
+    for key, v in dropped.items():
+        units, rows = v.get("units", "?"), v.get("rows", "?")
+        if isinstance(units, (int, np.integer)):
+            if 0 < units < min_cell:
+                rows = None  # the number of rows would give the small count away
+            units = count(units, min_cell)
+        out.append(render_macro(CHAPTER, "dropped_phrase", units, rows, key))
+    return out
+
+
+def small_cohorts(fit: DidFit) -> list[Any]:
+    """Treated cohorts with fewer than ``min_cell`` units (empty when disclosure control is off)."""
+    sizes = fit.cohorts.set_index("first treated period")["units"]
+    return [g for g in small_groups(sizes[sizes.index != 0], fit.settings.min_cell)]
+
+
+def data_summary_did(fit: DidFit) -> Html:
+    """Units, periods, cohorts with unit counts, clusters, anything dropped and why."""
+    s, p = fit.settings, fit.panel
+    times = p[s.time]
+    mc = s.min_cell
+    cohorts = fit.cohorts.copy()
+    cohorts["first treated period"] = cohorts["first treated period"].map(lambda g: "never" if g == 0 else g)
+    shown = suppress_counts(cohorts, counts=["units"], statistics=["clusters"], min_cell=mc)
+    data_notes = mask_notes([n for n in fit.notes if "dropped" in n.lower()], mc)
+    return render_macro(
+        CHAPTER,
+        "did_summary",
+        s=s,
+        n_obs=len(p),
+        n_units=count(fit.n_units, mc),
+        n_treated=count(fit.n_treated, mc),
+        n_never=count(fit.n_units - fit.n_treated, mc),
+        n_periods=times.nunique(),
+        first=times.min(),
+        last=times.max(),
+        n_clusters=fit.n_clusters,
+        dropped=_dropped(p, mc),
+        cohorts=table_html(shown.frame),
+        foot=shown.footnote,
+        notes=data_notes,
+    )
+
+
+def data_summary_matched(fit: MatchedFit) -> Html:
+    """Treated units, the comparison pool, who was matched and who was dropped (caliper, support) and why."""
+    s = fit.settings
+    mc = s.min_cell
+    c = {k: count(v, mc) for k, v in fit.match.counts().items()}
+    c["control_reuse_max"] = f"{int(fit.match.counts()['control_reuse_max']):,}"  # not a count of people
+    table, foot = Html(""), ""
+    if s.cohort:
+        d = fit.data
+        per = (
+            d.groupby(s.cohort)[s.treat]
+            .agg(treated="sum", controls=lambda x: int((x == 0).sum()))
+            .reset_index()
+            .rename(columns={s.cohort: "cohort"})
+        )
+        per["treated"] = per["treated"].astype(int)
+        per["matched"] = [fit.cohort_sizes.get(str(g), 0) for g in per["cohort"]]
+        shown = suppress_counts(per, counts=["treated", "controls", "matched"], min_cell=mc)
+        table, foot = table_html(shown.frame), shown.footnote
+    return render_macro(
+        CHAPTER,
+        "matched_summary",
+        s=s,
+        c=c,
+        n_people=count(len(fit.data), mc),
+        cohorts=table,
+        foot=foot,
+        notes=mask_notes(fit.notes, mc),
+    )
+
+
+# -- figures -----------------------------------------------------------------------------------------------------------
+def trends_figure(fit: DidFit) -> Html:
+    """Raw mean outcome by cohort over time."""
+    from evaluator import plots
+
+    s = fit.settings
+    small = small_cohorts(fit)
+    panel = fit.panel.loc[~fit.panel[s.cohort].isin(small)] if small else fit.panel
+    with figure_theme():
+        fig = plots.trends(panel, outcome=s.outcome, time=s.time, cohort=s.cohort, unit=s.unit)
+        fig.set_size_inches(8, 4.2)
+        merged_n = 0
+        if small:
+            merged = fit.panel.loc[fit.panel[s.cohort].isin(small)]
+            n = int(merged[s.unit].nunique())
+            if n >= s.min_cell:
+                ax = fig.axes[0]
+                means = merged.groupby(s.time)[s.outcome].mean()
+                label_ = label("merged_cohorts", n)
+                ax.plot(means.index, means.to_numpy(), color="black", ls=":", lw=1.2, label=label_)
+                ax.legend(fontsize=8)
+                merged_n = n
+        caption = render_macro(CHAPTER, "trends_caption", s, bool(merged_n), merged_n, len(small))
+        return figure_html(fig, caption, css_class="raw-trends")
+
+
+def event_study_figure(fit: DidFit) -> Html:
+    """The event-study figure with the pre-trend check in its caption (class ``event-study``)."""
+    from matplotlib.figure import Figure
+
+    from evaluator import plots
+
+    s, ev = fit.settings, fit.event
+    shown = replace(ev, info={k: v for k, v in ev.info.items() if k != "pretest"})
+    with figure_theme():
+        fig = Figure(figsize=(9, 4.4), layout="constrained")
+        title = label("event_title")
+        plots.coefficients(shown, ax=fig.add_subplot(), title=title)
+        caption = render_macro(
+            CHAPTER, "event_caption", s.estimator == "callaway_santanna", fit.pretrend.get("sentence", "")
+        )
+        return figure_html(fig, caption, css_class="event-study")
+
+
+def overlap_figure(fit: MatchedFit) -> Html:
+    """Propensity-score distributions of treated and comparison people, before and after matching."""
+    from evaluator.estimators.matching import match
+
+    m = fit.match
+    if "pscore" not in m.data.columns:  # Mahalanobis matching: fit a score only to show overlap
+        s = fit.settings
+        with collect_warnings([]):
+            m = match(fit.data, treat=s.treat, covariates=list(s.covariates), unit=s.unit, distance="ps")
+        m = replace(m, data=m.data.assign(match_weight=fit.match.data["match_weight"].to_numpy()))
+    with figure_theme():
+        return figure_html(m.plot_overlap(), render_macro(CHAPTER, "overlap_caption"), css_class="overlap")
+
+
+def love_plot(fit: MatchedFit) -> Html:
+    """Love plot: absolute standardised mean differences before and after matching."""
+    small = _small_levels(fit, fit.match.balance())
+    with figure_theme():
+        fig = fit.match.plot_balance(exclude=small)
+        caption = render_macro(CHAPTER, "love_caption", len(small), fit.settings.min_cell)
+        return figure_html(fig, caption, css_class="love-plot")
+
+
+def balance_table(fit: MatchedFit) -> Html:
+    """Balance before and after matching: means, standardised differences, variance ratios (``balance-table``)."""
+    b = fit.match.balance()
+    wide = b.pivot(index="term", columns="sample", values=["mean_treated", "mean_control", "smd", "var_ratio"])
+    order = list(dict.fromkeys(b["term"]))
+    out = pd.DataFrame(
+        {
+            "characteristic": order,
+            "mean_treated": wide[("mean_treated", "after")].loc[order].to_numpy(),
+            "mean_control_before": wide[("mean_control", "before")].loc[order].to_numpy(),
+            "mean_control_after": wide[("mean_control", "after")].loc[order].to_numpy(),
+            "smd_before": wide[("smd", "before")].loc[order].to_numpy(),
+            "smd_after": wide[("smd", "after")].loc[order].to_numpy(),
+            "var_ratio_after": wide[("var_ratio", "after")].loc[order].to_numpy(),
+        }
+    )
+    words = labels()
+    out["characteristic"] = out["characteristic"].replace({"distance": words.distance_term})
+    out.iloc[:, 1:] = out.iloc[:, 1:].astype(float).round(3)
+    small = _small_levels(fit, b)
+    worst = float(np.nanmax(np.abs(out["smd_after"].to_numpy(dtype=float))))
+    if small:
+        hide = out["characteristic"].isin(small)
+        out = out.astype({c: object for c in out.columns[1:]})
+        out.loc[hide, out.columns[1:]] = "."
+    table = table_html(out.rename(columns=words.balance_columns), css_class="balance-table")
+    return render_macro(CHAPTER, "balance", table, len(small), fit.settings.min_cell, worst)
+
+
+def _small_levels(fit: MatchedFit, balance: pd.DataFrame) -> list[str]:
+    """Balance terms (levels of categorical or 0/1 characteristics) held by fewer than ``min_cell`` people in a group.
+
+    Counted before matching (everyone) and after (the matched sample), among
+    programme and comparison people, for the level and for its complement.
+    """
+    s = fit.settings
+    mc = s.min_cell
+    if mc <= 1:
+        return []
+    before = fit.data
+    after = fit.match.data
+    if "match_weight" in after.columns:
+        after = after.loc[after["match_weight"] > 0]
+    out = []
+    terms = balance.drop_duplicates("term")
+    for _, row in terms.iterrows():
+        term, cov = str(row["term"]), str(row.get("covariate", row["term"]))
+        if cov not in before.columns:
+            continue
+        if term.startswith(cov + "[") and term.endswith("]"):
+            level = term[len(cov) + 1 : -1]
+
+            def ind(d: pd.DataFrame, cov: str = cov, level: str = level) -> pd.Series:
+                return d[cov].astype(str) == level
+        elif row.get("kind") == "binary":
+
+            def ind(d: pd.DataFrame, cov: str = cov) -> pd.Series:
+                return pd.to_numeric(d[cov], errors="coerce") == 1
+        else:
+            continue
+        for d in (before, after):
+            flag = ind(d)
+            for group in (0, 1):
+                g = flag[d[s.treat] == group]
+                for n in (int(g.sum()), int((~g).sum())):
+                    if 0 < n < mc:
+                        out.append(term)
+        # one small count is enough
+    return list(dict.fromkeys(out))
+
+
+# -- estimate table ----------------------------------------------------------------------------------------------------
+def estimate_table(fit: DidFit | MatchedFit) -> Html:
+    """The main estimate with its uncertainty, sample and method; for Callaway-Sant'Anna also the other summaries."""
+    r = fit.result
+    level = round(100 * (1 - r.alpha))
+    words = labels()
+    rows = [(words.estimate_rows["main"], r)]
+    if isinstance(fit, DidFit) and fit.settings.estimator == "callaway_santanna":
+        for kind in ("dynamic", "group"):
+            rows.append((words.estimate_rows[kind], r.aggregate(kind)))  # type: ignore[attr-defined]
+    if isinstance(fit, MatchedFit):
+        for g, (_, res) in fit.by_cohort.items():
+            rows.append((label("cohort_row", g), res))
+    columns = {
+        "summary": [n for n, _ in rows],
+        "estimate": [x.estimate for _, x in rows],
+        "se": [x.se for _, x in rows],
+        "ci_low": [x.ci[0] for _, x in rows],
+        "ci_high": [x.ci[1] for _, x in rows],
+        "p_value": [x.pvalue for _, x in rows],
+    }
+    table = pd.DataFrame({label("estimate_column", k, level): v for k, v in columns.items()})
+    notes = mask_notes(fit.notes, fit.settings.min_cell)
+    return render_macro(
+        CHAPTER,
+        "estimate",
+        table_html(table),
+        r,
+        fit.settings.outcome_label,
+        notes,
+    )

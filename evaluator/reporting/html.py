@@ -1,0 +1,234 @@
+"""HTML pieces shared by every chapter: the template environment, figures, tables and notes.
+
+Every piece of report HTML is a jinja2 template under ``reporting/templates/``
+(``pieces/`` for figures, notes and fact tables, ``chapters/`` for one chapter each,
+``sentences/`` for plain-text sentences). Python computes the numbers and decides
+which case applies; the words a reader sees are written in the templates.
+
+Two conventions of the templates, so that they can be laid out on several lines and
+still render to the compact HTML the reports have always had:
+
+* A line break and the indentation around it disappear next to a tag or a ``{% %}``
+  statement and between two ``{{ }}`` expressions, and read as one space between words
+  (see :func:`_join_lines`). Text that needs a space after a statement keeps it on the
+  statement's line: ``{% if x %} more{% endif %}``.
+* Values are escaped as :func:`html.escape` does (``'`` as ``&#x27;``), in every
+  template except plain-text ones (``*.txt.j2``), which are not escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import re
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluator.formatting import count, money, num, p_phrase, p_value, percent
+
+__all__ = [
+    "Html",
+    "esc",
+    "facts_html",
+    "figure_html",
+    "figure_theme",
+    "label",
+    "labels",
+    "notes_html",
+    "render",
+    "render_macro",
+    "render_text",
+    "table_html",
+]
+
+esc = html.escape
+
+
+# -- display helpers ---------------------------------------------------------------------------------------------------
+class Html(str):
+    """A string of HTML that Jupyter displays rendered (``display(Html("<b>x</b>"))``).
+
+    It also has ``__html__``, so a template shows it as markup rather than escaping it again.
+    """
+
+    def _repr_html_(self) -> str:
+        return str(self)
+
+    def __html__(self) -> str:
+        return str(self)
+
+
+# -- the template environment ------------------------------------------------------------------------------------------
+_BREAK = re.compile(r"[ \t]*\n\s*")
+
+
+def _join_lines(source: str) -> str:
+    """Template source with its line breaks removed: none next to markup, one space between words.
+
+    >>> _join_lines("<p>\\n  Two\\n  lines {{ x }}\\n  {% if y %}\\n    more\\n  {% endif %}\\n</p>\\n")
+    '<p>Two lines {{ x }}{% if y %}more{% endif %}</p>'
+    >>> _join_lines("{{ table }}\\n{{ notes }}\\n{{ n }}\\nunits")
+    '{{ table }}{{ notes }}{{ n }} units'
+    """
+
+    def joined(m: re.Match[str]) -> str:
+        before, after = source[: m.start()], source[m.end() :]
+        if not before or not after or before.endswith((">", "%}", "#}")) or after.startswith(("<", "{%", "{#")):
+            return ""
+        if before.endswith("}}") and after.startswith("{{"):  # one piece per line: {{ table }} then {{ notes }}
+            return ""
+        return " "
+
+    return _BREAK.sub(joined, source)
+
+
+@lru_cache(maxsize=1)
+def _jinja() -> Any:
+    import jinja2
+    import jinja2.ext
+    import markupsafe
+
+    class JoinLines(jinja2.ext.Extension):
+        def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+            return _join_lines(source)
+
+    @jinja2.pass_eval_context
+    def finalize(ctx: Any, value: Any) -> Any:
+        # html.escape rather than markupsafe's escape, so apostrophes read &#x27; as in every report so far
+        if not ctx.autoescape or hasattr(value, "__html__"):
+            return value
+        return markupsafe.Markup(html.escape(str(value)))
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("evaluator.reporting", "templates"),
+        autoescape=jinja2.select_autoescape(disabled_extensions=("txt.j2",), default=True, default_for_string=True),
+        finalize=finalize,
+        extensions=[JoinLines],
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+    )
+    env.filters.update(
+        num=num, p_phrase=p_phrase, p_value=p_value, count=count, money=money, percent=percent, thousands=_thousands
+    )
+    return env
+
+
+def _thousands(n: Any) -> str:
+    return f"{n:,}"
+
+
+def render(name: str, **context: Any) -> Html:
+    """Render the HTML template ``name`` (relative to ``reporting/templates``) with ``context``.
+
+    Values are escaped; :class:`Html` values (pieces rendered already) are inserted as they are.
+
+    Examples
+    --------
+    >>> render("pieces/notes.html.j2", notes=["a < b"], title="Notes")
+    "<div class='evaluator-notes'><p><b>Notes</b></p><ul><li>a &lt; b</li></ul></div>"
+    """
+    return Html(_jinja().get_template(name).render(**context))
+
+
+def render_macro(template: str, macro: str, /, *args: Any, **kwargs: Any) -> Html:
+    """Call macro ``macro`` of the HTML template ``template`` (one chapter's file holds its pieces as macros).
+
+    Examples
+    --------
+    >>> render_macro("pieces/macros.html.j2", "footnote", "3 < 5")
+    '<p><small>3 &lt; 5</small></p>'
+    """
+    return Html(getattr(_jinja().get_template(template).module, macro)(*args, **kwargs))
+
+
+def label(name: str, /, *args: Any) -> str:
+    """A plain-text label (axis, legend, table header) from ``chapters/labels.txt.j2``: macro ``name``.
+
+    Examples
+    --------
+    >>> label("npv_column", "DKK")
+    'net present value (DKK, illustrative)'
+    """
+    return str(getattr(labels(), name)(*args))
+
+
+def labels() -> Any:
+    """The module of ``chapters/labels.txt.j2``: its macros, and its dictionaries of table headers.
+
+    Examples
+    --------
+    >>> labels().robustness_columns["ci_low"]
+    'CI low'
+    """
+    return _jinja().get_template("chapters/labels.txt.j2").module
+
+
+def render_text(name: str, **context: Any) -> str:
+    """Render the plain-text template ``name`` (a ``*.txt.j2`` file: nothing is escaped)."""
+    return str(_jinja().get_template(name).render(**context))
+
+
+# -- pieces ------------------------------------------------------------------------------------------------------------
+def figure_theme() -> AbstractContextManager[None]:
+    """The report theme for drawing figures (:func:`evaluator.plots.figures.report_theme`), imported lazily.
+
+    Chapters draw and save their figures inside ``with figure_theme():``; importing this module
+    loads neither matplotlib nor seaborn.
+    """
+    from evaluator.plots.figures import report_theme
+
+    return report_theme()
+
+
+def figure_html(fig: Any, caption: str, *, css_class: str = "", alt: str = "") -> Html:
+    """A figure as an HTML ``<figure>`` with the PNG embedded and an escaped caption; closes ``fig``.
+
+    The PNG is drawn under the report theme (:func:`evaluator.plots.figures.report_theme`).
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(figsize=(2, 2)); _ = fig.add_subplot().plot([0, 1])
+    >>> out = figure_html(fig, "A <line>", css_class="demo")
+    >>> out.startswith("<figure class='demo'>"), "A &lt;line&gt;" in out
+    (True, True)
+    """
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    with figure_theme():  # savefig reads a few settings (face colour) at save time
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)  # a no-op for figures pyplot does not manage; stops inline backends from showing it twice
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return render("pieces/figure.html.j2", css_class=css_class, data=data, alt=alt or caption, caption=caption)
+
+
+def table_html(frame: pd.DataFrame, *, css_class: str = "evaluator-table", index: bool = False) -> Html:
+    """A DataFrame as an escaped HTML table; numbers with 4 significant digits, p-values below 0.001 as "< 0.001".
+
+    The markup is pandas' own (``DataFrame.to_html``, escaping on), not a template.
+    """
+
+    def fmt(v: Any) -> str:
+        return num(float(v), 4) if isinstance(v, (float, np.floating)) else str(v)
+
+    shown = frame.copy()
+    for c in shown.columns:
+        shown[c] = shown[c].map(p_value if str(c).replace("_", "-").lower() in ("p-value", "p") else fmt)
+    return Html(shown.to_html(index=index, escape=True, border=0, classes=css_class, na_rep="."))
+
+
+def notes_html(notes: Sequence[str], *, title: str = "Notes") -> Html:
+    """A short list of notes (caveats, warnings raised by the estimators), each once; empty when there are none."""
+    return render("pieces/notes.html.j2", notes=list(notes), title=title)
+
+
+def facts_html(rows: Sequence[tuple[str, Any]]) -> Html:
+    """Label/value pairs as a two-column table (class ``evaluator-table``)."""
+    return render("pieces/facts.html.j2", rows=list(rows))

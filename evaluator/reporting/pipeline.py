@@ -1,0 +1,382 @@
+"""The report pipeline: load the data and fit the model once; every chapter reads the fit."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluator.data.datasets import resolve_data
+from evaluator.errors import EvaluatorError, EvaluatorWarning, ParameterError
+from evaluator.reporting.html import render_text
+from evaluator.reporting.settings import DidSettings, MatchedSettings
+from evaluator.results.base import Result
+
+__all__ = [
+    "DidFit",
+    "MatchedFit",
+    "collect_warnings",
+    "estimate_did",
+    "fit_did",
+    "fit_matched",
+    "load_did",
+    "load_matched",
+    "match_people",
+    "matched_effect",
+]
+
+
+@contextmanager
+def collect_warnings(notes: list[str]) -> Iterator[None]:
+    """Record warnings raised inside as notes (evaluator's own verbatim); FutureWarnings are dropped."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        if issubclass(w.category, (FutureWarning, DeprecationWarning, PendingDeprecationWarning)):
+            continue
+        text = str(w.message)
+        if not issubclass(w.category, EvaluatorWarning):
+            text = f"{w.category.__name__}: {text}"
+        if text not in notes:
+            notes.append(text)
+
+
+#: The template of the pre-trend verdict shown under the event-study figure.
+PRETREND = "sentences/pretrend.txt.j2"
+
+
+# -- loading and fitting -----------------------------------------------------------------------------------------------
+def _notes_of(frame: pd.DataFrame) -> list[str]:
+    return list(frame.attrs.get("evaluator", {}).get("notes", []))
+
+
+def load_did(settings: DidSettings) -> pd.DataFrame:
+    """Read and validate the panel named by ``settings.data_path`` (:func:`evaluator.load_panel`).
+
+    Warnings (e.g. units dropped for lack of a pre-period) are kept in
+    ``frame.attrs["evaluator"]["notes"]`` for the data section.
+    """
+    from evaluator.data.load import load_panel
+
+    s = settings
+    columns: dict[str, Any] = {"unit": s.unit, "time": s.time, "outcome": s.outcome, "cohort": s.cohort}
+    if s.cluster:
+        columns["cluster"] = s.cluster
+    if s.covariates:
+        columns["covariates"] = list(s.covariates)
+    notes: list[str] = []
+    with collect_warnings(notes):
+        frame = load_panel(resolve_data(s.data_path), columns=columns)
+    frame.attrs["evaluator"]["notes"] = notes
+    return frame
+
+
+def load_matched(settings: MatchedSettings) -> pd.DataFrame:
+    """Read and validate one-row-per-person data (:func:`evaluator.load_individuals`)."""
+    from evaluator.data.load import load_individuals
+
+    s = settings
+    covs = list(dict.fromkeys([*s.covariates, *s.exact]))
+    columns = {"unit": s.unit, "treat": s.treat, "outcome": s.outcome, "covariates": covs}
+    notes: list[str] = []
+    with collect_warnings(notes):
+        frame = load_individuals(resolve_data(s.data_path), columns=columns)
+    if s.cohort and s.cohort not in frame.columns:
+        raise ParameterError(
+            f"cohort={s.cohort!r}: no such column in {s.data_path}; the columns are {list(frame.columns)}"
+        )
+    if s.cohort and frame[s.cohort].isna().any():
+        raise ParameterError(f"cohort={s.cohort!r}: the column has missing values; every person needs a cohort")
+    frame.attrs["evaluator"]["notes"] = notes
+    return frame
+
+
+@dataclass
+class DidFit:
+    """What the difference-in-differences report shows: the headline result, the event study and notes."""
+
+    settings: DidSettings
+    panel: pd.DataFrame
+    result: Result
+    event: Result
+    notes: list[str]
+    n_units: int
+    n_treated: int
+    n_clusters: int
+    cohorts: pd.DataFrame
+    pretrend: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def design(self) -> str:
+        return self.settings.design
+
+
+def estimate_did(
+    panel: pd.DataFrame,
+    s: DidSettings,
+    *,
+    estimator: str | None = None,
+    control: str | None = None,
+    inference: str | None = None,
+    covariates: Sequence[str] | None = None,
+) -> Result:
+    """One difference-in-differences estimate under the settings, with the given parts changed."""
+    from evaluator.estimators.staggered import staggered_did
+    from evaluator.estimators.twfe import did
+
+    estimator = estimator or s.estimator
+    inference = inference or s.inference
+    covs = list(s.covariates if covariates is None else covariates)
+    common = {"outcome": s.outcome, "unit": s.unit, "time": s.time, "cohort": s.cohort, "cluster": s.cluster}
+    if estimator == "callaway_santanna":
+        control = control or s.control_group
+        return staggered_did(
+            panel,
+            **common,
+            control="not_yet" if control == "notyet" else "never",
+            method=s.method if covs else "dr",
+            covariates=covs or None,
+            n_boot=s.n_boot if inference == "bootstrap" else 0,
+            seed=s.seed,
+            alpha=s.alpha,
+        )
+    return did(
+        panel,
+        **common,
+        covariates=covs or None,
+        inference="wild" if inference == "wild" else "cluster",
+        n_boot=s.n_boot,
+        seed=s.seed,
+        alpha=s.alpha,
+    )
+
+
+def _window(panel: pd.DataFrame, s: DidSettings) -> tuple[int, int]:
+    """Event-time window of the event study: up to 6 periods before and 12 after the start."""
+    g = panel[s.cohort].to_numpy()
+    t = panel[s.time].to_numpy()
+    treated = g != 0
+    e = t[treated] - g[treated]
+    return int(min(6, -e.min())) if len(e) else 0, int(min(12, e.max())) if len(e) else 0
+
+
+def _pretrend(event: Result, *, restrictions: int, n_clusters: int, alpha: float) -> dict[str, Any]:
+    """A pre-trend verdict: the joint test where it is reliable, else the simultaneous bands (or Bonferroni)."""
+    pre = event.pretest
+    t = event.table
+    rows = t.loc[(t["event_time"] < 0) & t["std_error"].notna()] if "event_time" in t else t.iloc[0:0]
+    out: dict[str, Any] = {"n_pre": len(rows)}
+    reliable = (
+        pre is not None
+        and math.isfinite(float(pre.get("statistic", math.nan)))
+        and float(pre["statistic"]) >= 0
+        and restrictions < n_clusters - 1
+    )
+    if reliable:
+        p = float(pre["p_value"])
+        out.update(method="joint test", p_value=p, passed=p >= alpha)
+        out["sentence"] = render_text(PRETREND, case="joint", restrictions=restrictions, p=p, passed=p >= alpha)
+        return out
+    if rows.empty:
+        out.update(method="none", passed=None, sentence=render_text(PRETREND, case="none"))
+        return out
+    if {"band_low", "band_high"} <= set(t.columns) and rows["band_low"].notna().all():
+        lo, hi, how = rows["band_low"], rows["band_high"], "simultaneous (uniform) bands"
+    else:
+        from scipy import stats
+
+        z = float(stats.norm.ppf(1 - alpha / (2 * len(rows))))
+        lo, hi = rows["estimate"] - z * rows["std_error"], rows["estimate"] + z * rows["std_error"]
+        how = "Bonferroni-adjusted intervals"
+    bad = rows.loc[(lo > 0) | (hi < 0), "event_time"].astype(int).tolist()
+    out.update(method=how, passed=not bad, periods_failing=bad)
+    out["sentence"] = render_text(
+        PRETREND,
+        case="bands",
+        unreliable=pre is not None or restrictions >= n_clusters - 1,
+        restrictions=restrictions,
+        n_clusters=n_clusters,
+        level=round(100 * (1 - alpha)),
+        how=how,
+        bad=bad,
+        n_pre=len(rows),
+    )
+    return out
+
+
+def fit_did(panel: pd.DataFrame, settings: DidSettings) -> DidFit:
+    """The main difference-in-differences estimate and its event study, as the settings ask.
+
+    Callaway-Sant'Anna: headline = the simple aggregate; event study = the dynamic
+    aggregate over event times -6 to 12. Two-way fixed effects: headline =
+    :func:`evaluator.did`; event study = :func:`evaluator.event_study` with 6 leads
+    and 12 lags (binned end points).
+    """
+    from evaluator.estimators.twfe import event_study
+
+    s = settings
+    notes = _notes_of(panel)
+    leads, lags = _window(panel, s)
+    with collect_warnings(notes):
+        result = estimate_did(panel, s)
+        if s.estimator == "callaway_santanna":
+            event = result.aggregate("dynamic", min_e=-leads, max_e=lags)  # type: ignore[attr-defined]
+            att = result.att_gt  # type: ignore[attr-defined]
+            restrictions = int(((att["time"] < att["cohort"]) & att["att"].notna()).sum())
+        else:
+            if s.control_group == "never":
+                notes.append(
+                    "two-way fixed effects compares with every unit not (yet) treated; control_group='never' "
+                    "applies to Callaway-Sant'Anna only"
+                )
+            event = event_study(
+                panel,
+                outcome=s.outcome,
+                unit=s.unit,
+                time=s.time,
+                cohort=s.cohort,
+                cluster=s.cluster,
+                covariates=list(s.covariates) or None,
+                leads=max(leads, 1),
+                lags=lags,
+                inference="wild" if s.inference == "wild" else "cluster",
+                n_boot=s.n_boot,
+                seed=s.seed,
+                alpha=s.alpha,
+            )
+            restrictions = max(leads - 1, 0)
+    for n in result.notes:
+        if n not in notes and not n.startswith("estimate, SE, CI"):
+            notes.append(n)
+    cluster_col = s.cluster or s.unit
+    units = panel.drop_duplicates(s.unit)
+    cohorts = (
+        units.assign(_c=units[s.cohort])
+        .groupby("_c")
+        .agg(units=(s.unit, "size"), clusters=(cluster_col, "nunique"))
+        .reset_index()
+        .rename(columns={"_c": "first treated period"})
+    )
+    n_clusters = int(panel[cluster_col].nunique())
+    fit = DidFit(
+        settings=s,
+        panel=panel,
+        result=result,
+        event=event,
+        notes=notes,
+        n_units=int(len(units)),
+        n_treated=int((units[s.cohort] != 0).sum()),
+        n_clusters=n_clusters,
+        cohorts=cohorts,
+    )
+    fit.pretrend = _pretrend(event, restrictions=restrictions, n_clusters=n_clusters, alpha=s.alpha)
+    return fit
+
+
+@dataclass
+class MatchedFit:
+    """What the matched-comparison report shows: the match, the effect and notes."""
+
+    settings: MatchedSettings
+    data: pd.DataFrame
+    match: Any
+    result: Result
+    notes: list[str]
+    n_units: int
+    n_treated: int
+    n_clusters: None = None
+    by_cohort: dict[str, tuple[Any, Result]] = field(default_factory=dict)
+    cohort_sizes: dict[str, int] = field(default_factory=dict)
+    small_cohorts: list[str] = field(default_factory=list)
+
+    @property
+    def design(self) -> str:
+        return self.settings.design
+
+
+def match_people(data: pd.DataFrame, s: MatchedSettings, *, distance: str | None = None) -> Any:
+    """The match the settings ask for (:func:`evaluator.match`), with ``distance`` changed if given."""
+    from evaluator.estimators.matching import match
+
+    distance = distance or s.distance
+    return match(
+        data,
+        treat=s.treat,
+        covariates=list(s.covariates),
+        distance=distance,  # type: ignore[arg-type]
+        ratio=s.ratio,
+        replace=s.replace,
+        caliper=None if distance == "mahalanobis" else s.caliper,
+        exact=list(s.exact) or None,
+        unit=s.unit,
+        seed=s.seed,
+    )
+
+
+def matched_effect(m: Any, s: MatchedSettings, *, inference: str | None = None, adjust: bool | None = None) -> Result:
+    """The effect on the treated of match ``m`` under the settings, with inference or adjustment changed if given."""
+    adjust = s.adjust if adjust is None else adjust
+    return m.effect(
+        s.outcome,
+        adjust=list(s.covariates) if adjust else None,
+        inference=inference or s.inference,
+        alpha=s.alpha,
+        n_boot=s.n_boot,
+        seed=s.seed,
+    )
+
+
+def fit_matched(data: pd.DataFrame, settings: MatchedSettings) -> MatchedFit:
+    """Match treated units to comparisons and estimate the effect on the treated, as the settings ask."""
+    s = settings
+    notes = _notes_of(data)
+    with collect_warnings(notes):
+        m = match_people(data, s)
+        result = matched_effect(m, s)
+    for n in result.notes:
+        if n not in notes:
+            notes.append(n)
+    by_cohort: dict[str, tuple[Any, Result]] = {}
+    sizes: dict[str, int] = {}
+    small: list[str] = []
+    if s.cohort:
+        for g in sorted(data[s.cohort].unique()):
+            sub = data.loc[data[s.cohort] == g]
+            key = str(int(g)) if isinstance(g, (int, float, np.number)) and float(g).is_integer() else str(g)
+            n_treated = int((sub[s.treat] == 1).sum())
+            if s.min_cell > 1 and n_treated < s.min_cell:
+                small.append(key)
+                continue
+            try:
+                with collect_warnings(notes):
+                    mg = match_people(sub, s)
+                    by_cohort[key] = (mg, matched_effect(mg, s))
+            except (EvaluatorError, ValueError, np.linalg.LinAlgError) as exc:
+                notes.append(f"cohort {key} could not be matched on its own: {str(exc).splitlines()[0]}")
+                continue
+            sizes[key] = int(mg.counts()["treated_matched"])
+        if small:
+            notes.append(
+                f"{len(small)} cohort(s) have fewer than {s.min_cell} participants: not estimated on their own "
+                "(statistical disclosure control); they count in the overall estimate"
+            )
+    c = m.counts()
+    return MatchedFit(
+        settings=s,
+        data=data,
+        match=m,
+        result=result,
+        notes=notes,
+        n_units=int(c["treated_matched"]) + int(c["controls_used"]),
+        n_treated=int(c["treated_matched"]),
+        by_cohort=by_cohort,
+        cohort_sizes=sizes,
+        small_cohorts=small,
+    )

@@ -1,0 +1,353 @@
+"""Report parameters: the settings a report notebook's parameters cell is checked into."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from evaluator.data.datasets import resolve_data
+from evaluator.errors import ContractError, ParameterError
+
+__all__ = ["DidSettings", "MatchedSettings", "did_settings", "matched_settings"]
+
+
+# -- parameters --------------------------------------------------------------------------------------------------------
+def _text(problems: list[str], name: str, value: Any, *, empty: bool = False) -> None:
+    if not isinstance(value, str) or (not empty and not value.strip()):
+        problems.append(f"{name}={value!r}: expected {'text' if empty else 'a non-empty column name'}")
+
+
+def _one_of(problems: list[str], name: str, value: Any, allowed: Sequence[Any]) -> None:
+    if value not in allowed:
+        problems.append(f"{name}={value!r}: choose one of {list(allowed)}")
+
+
+def _columns_list(problems: list[str], name: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        problems.append(f"{name}={value!r}: expected a list of column names")
+        return []
+    return list(value)
+
+
+def _common(problems: list[str], p: Mapping[str, Any]) -> None:
+    a = p["alpha"]
+    if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 < a < 0.5:
+        problems.append(f"alpha={a!r}: expected a number between 0 and 0.5 (0.05 gives 95% intervals)")
+    for name in ("seed", "min_cell"):
+        v = p[name]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            problems.append(f"{name}={v!r}: expected a whole number >= 0")
+    _text(problems, "title", p["title"], empty=True)
+    _text(problems, "outcome_label", p["outcome_label"], empty=True)
+    _text(problems, "data_path", p["data_path"])
+
+
+def _finish(problems: list[str], contract_path: Any, outcome: str) -> Any:
+    """Raise the parameter problems; then read the contract (``None`` without one), checked against ``outcome``.
+
+    A contract file that does not validate raises its :class:`ContractError` (naming
+    the field); a contract on another metric than ``outcome`` is refused here, before
+    any data is read.
+    """
+    if contract_path is not None and not isinstance(contract_path, str):
+        problems.append(f"contract_path={contract_path!r}: expected the path of a contract file, or '' for none")
+    if problems:
+        raise ParameterError("the report's parameters have problems:\n" + "\n".join(f"  - {x}" for x in problems))
+    if not contract_path:
+        return None
+    from evaluator.contracts.terms import Contract
+
+    contract = Contract.from_file(resolve_data(contract_path, parameter="contract_path"))
+    if contract.metric != outcome:
+        raise ContractError(
+            f"contract_path={contract_path!r}: the contract pays on '{contract.metric}' (field outcome.metric) but "
+            f"the report's outcome is '{outcome}'; set outcome = \"{contract.metric}\" or use a contract on '{outcome}'"
+        )
+    return contract
+
+
+def _as_dict(settings: Any, lists: Sequence[str]) -> dict[str, Any]:
+    d = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name not in ("design", "contract")}
+    for name in lists:
+        d[name] = list(d[name])
+    return d
+
+
+@dataclass(frozen=True)
+class DidSettings:
+    """The checked parameters of a difference-in-differences report (see :func:`did_settings`)."""
+
+    data_path: str
+    unit: str
+    time: str
+    outcome: str
+    cohort: str
+    cluster: str | None = None
+    covariates: tuple[str, ...] = ()
+    title: str = "Difference-in-differences evaluation"
+    outcome_label: str = ""
+    estimator: str = "callaway_santanna"
+    control_group: str = "never"
+    method: str = "dr"
+    inference: str = "bootstrap"
+    n_boot: int = 999
+    alpha: float = 0.05
+    seed: int = 1
+    contract_path: str = ""
+    min_cell: int = 5
+    contract: Any = field(default=None, compare=False, repr=False)
+    design: str = field(default="difference-in-differences", init=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters as a plain dict (for the appendix and results.json)."""
+        return _as_dict(self, ["covariates"])
+
+
+def did_settings(
+    *,
+    data_path: str,
+    unit: str,
+    time: str,
+    outcome: str,
+    cohort: str,
+    cluster: str | None = None,
+    covariates: Sequence[str] | None = None,
+    title: str = "Difference-in-differences evaluation",
+    outcome_label: str = "",
+    estimator: str = "callaway_santanna",
+    control_group: str = "never",
+    method: str = "dr",
+    inference: str | None = None,
+    n_boot: int = 999,
+    alpha: float = 0.05,
+    seed: int = 1,
+    contract_path: str = "",
+    min_cell: int = 5,
+) -> DidSettings:
+    """Check a difference-in-differences report's parameters; every problem is listed in one error.
+
+    Parameters
+    ----------
+    estimator : {"callaway_santanna", "twfe"}
+        Callaway and Sant'Anna (2021) group-time effects, or two-way fixed effects.
+    control_group : {"never", "notyet"}
+        Comparison units for Callaway-Sant'Anna: never treated, or not yet treated.
+        Two-way fixed effects always compares with every unit not (yet) treated and
+        accepts only ``"notyet"`` or the default ``"never"`` (recorded with a note).
+    method : {"dr", "ipw", "reg"}
+        Callaway-Sant'Anna with covariates: doubly robust, weighting or regression.
+    inference : str, optional
+        Callaway-Sant'Anna: ``"bootstrap"`` (multiplier bootstrap, ``n_boot`` draws,
+        clustered) or ``"analytic"``. Two-way fixed effects: ``"cluster"`` (CR1) or
+        ``"wild"`` (wild cluster bootstrap). Default: the first of each pair.
+    Other parameters are those of the notebook's parameters cell.
+
+    Raises
+    ------
+    ParameterError
+        Listing every parameter with a problem, its value and what is allowed.
+    ContractError
+        When the file ``contract_path`` names is not a valid contract (the message
+        names the field), or pays on another metric than ``outcome``.
+
+    Examples
+    --------
+    >>> did_settings(data_path="x.csv", unit="id", time="t", outcome="y", cohort="g",
+    ...              estimator="twfe", inference="bootstrap")
+    Traceback (most recent call last):
+    ...
+    evaluator.errors.ParameterError: the report's parameters have problems:
+      - inference='bootstrap': with estimator='twfe' choose one of ['cluster', 'wild']
+    """
+    problems: list[str] = []
+    p = dict(locals())
+    p.pop("problems")
+    _common(problems, p)
+    for name in ("unit", "time", "outcome", "cohort"):
+        _text(problems, name, p[name])
+    if cluster is not None and not isinstance(cluster, str):
+        problems.append(f"cluster={cluster!r}: expected a column name, or '' for clustering on units")
+    covs = _columns_list(problems, "covariates", covariates)
+    _one_of(problems, "estimator", estimator, ("callaway_santanna", "twfe"))
+    _one_of(problems, "control_group", control_group, ("never", "notyet"))
+    _one_of(problems, "method", method, ("dr", "ipw", "reg"))
+    schemes = {"callaway_santanna": ("bootstrap", "analytic"), "twfe": ("cluster", "wild")}
+    if estimator in schemes:
+        if inference is None:
+            inference = schemes[estimator][0]
+        elif inference not in schemes[estimator]:
+            problems.append(
+                f"inference={inference!r}: with estimator={estimator!r} choose one of {list(schemes[estimator])}"
+            )
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
+        problems.append(f"n_boot={n_boot!r}: expected a whole number of bootstrap draws >= 0")
+    elif n_boot < 99 and inference in ("bootstrap", "wild"):
+        problems.append(f"n_boot={n_boot!r}: a bootstrap needs at least 99 draws (999 is usual)")
+    contract = _finish(problems, contract_path, outcome)
+    return DidSettings(
+        data_path=data_path,
+        unit=unit,
+        time=time,
+        outcome=outcome,
+        cohort=cohort,
+        cluster=cluster or None,
+        covariates=tuple(covs),
+        title=title,
+        outcome_label=outcome_label,
+        estimator=estimator,
+        control_group=control_group,
+        method=method,
+        inference=str(inference),
+        n_boot=n_boot,
+        alpha=float(alpha),
+        seed=seed,
+        contract_path=contract_path or "",
+        min_cell=min_cell,
+        contract=contract,
+    )
+
+
+@dataclass(frozen=True)
+class MatchedSettings:
+    """The checked parameters of a matched-comparison report (see :func:`matched_settings`)."""
+
+    data_path: str
+    unit: str
+    treat: str
+    outcome: str
+    covariates: tuple[str, ...]
+    exact: tuple[str, ...] = ()
+    title: str = "Matched comparison evaluation"
+    outcome_label: str = ""
+    distance: str = "logit"
+    ratio: int = 1
+    replace: bool = False
+    caliper: float | None = None
+    inference: str = "pairs"
+    adjust: bool = False
+    n_boot: int = 199
+    alpha: float = 0.05
+    seed: int = 1
+    contract_path: str = ""
+    min_cell: int = 5
+    cohort: str = ""
+    contract: Any = field(default=None, compare=False, repr=False)
+    design: str = field(default="matched comparison", init=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters as a plain dict (for the appendix and results.json)."""
+        return _as_dict(self, ["covariates", "exact"])
+
+
+def matched_settings(
+    *,
+    data_path: str,
+    unit: str,
+    treat: str,
+    outcome: str,
+    covariates: Sequence[str],
+    exact: Sequence[str] | None = None,
+    title: str = "Matched comparison evaluation",
+    outcome_label: str = "",
+    distance: str = "logit",
+    ratio: int = 1,
+    replace: bool = False,
+    caliper: float | None = None,
+    inference: str = "pairs",
+    adjust: bool = False,
+    n_boot: int = 199,
+    alpha: float = 0.05,
+    seed: int = 1,
+    contract_path: str = "",
+    min_cell: int = 5,
+    cohort: str = "",
+) -> MatchedSettings:
+    """Check a matched-comparison report's parameters; every problem is listed in one error.
+
+    Parameters
+    ----------
+    distance : {"logit", "ps", "mahalanobis"}
+        Match on the logit of the propensity score, the score, or Mahalanobis distance.
+    caliper : float, optional
+        Largest allowed distance in standard deviations of the (logit) propensity
+        score; not available with ``distance="mahalanobis"``.
+    inference : {"pairs", "abadie_imbens", "bootstrap"}
+        See :meth:`evaluator.MatchResult.effect`.
+    adjust : bool
+        Regression-adjust the effect for the covariates in the matched sample.
+    cohort : str
+        Column of (release) cohorts: the match is also run within each cohort, for a
+        contract that pays per cohort (``""``: none).
+    Other parameters are those of the notebook's parameters cell.
+
+    Raises
+    ------
+    ParameterError, ContractError
+        As :func:`did_settings`.
+
+    Examples
+    --------
+    >>> matched_settings(data_path="x.csv", unit="id", treat="d", outcome="y", covariates=["age"],
+    ...                  distance="mahalanobis", caliper=0.2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    evaluator.errors.ParameterError: the report's parameters have problems:
+      - caliper=0.2: a caliper is in standard deviations of the propensity score and cannot be used with ...
+    """
+    problems: list[str] = []
+    p = dict(locals())
+    p.pop("problems")
+    _common(problems, p)
+    for name in ("unit", "treat", "outcome"):
+        _text(problems, name, p[name])
+    covs = _columns_list(problems, "covariates", covariates)
+    if not covs and "covariates" not in " ".join(problems):
+        problems.append("covariates=[]: name at least one covariate to match on")
+    exact_cols = _columns_list(problems, "exact", exact)
+    _one_of(problems, "distance", distance, ("logit", "ps", "mahalanobis"))
+    _one_of(problems, "inference", inference, ("pairs", "abadie_imbens", "bootstrap"))
+    if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
+        problems.append(f"ratio={ratio!r}: expected a whole number of controls per treated unit >= 1")
+    for name, value in (("replace", replace), ("adjust", adjust)):
+        if not isinstance(value, bool):
+            problems.append(f"{name}={value!r}: expected True or False")
+    if caliper is not None:
+        if isinstance(caliper, bool) or not isinstance(caliper, (int, float)) or caliper <= 0:
+            problems.append(f"caliper={caliper!r}: expected a positive number or None")
+        elif distance == "mahalanobis":
+            problems.append(
+                f"caliper={caliper!r}: a caliper is in standard deviations of the propensity score and cannot be "
+                "used with distance='mahalanobis'; set caliper = None"
+            )
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 2:
+        problems.append(f"n_boot={n_boot!r}: expected a whole number of bootstrap replications >= 2")
+    _text(problems, "cohort", cohort, empty=True)
+    contract = _finish(problems, contract_path, outcome)
+    return MatchedSettings(
+        data_path=data_path,
+        unit=unit,
+        treat=treat,
+        outcome=outcome,
+        covariates=tuple(covs),
+        exact=tuple(exact_cols),
+        title=title,
+        outcome_label=outcome_label,
+        distance=distance,
+        ratio=ratio,
+        replace=replace,
+        caliper=None if caliper is None else float(caliper),
+        inference=inference,
+        adjust=adjust,
+        n_boot=n_boot,
+        alpha=float(alpha),
+        seed=seed,
+        contract_path=contract_path or "",
+        min_cell=min_cell,
+        cohort=cohort,
+        contract=contract,
+    )
