@@ -33,6 +33,7 @@ test-fast: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --config pyproject.toml   # the layers of docs/architecture.md
 	$(BIN)/ruff format --check evaluator tests
 
 clean:

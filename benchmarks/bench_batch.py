@@ -38,8 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evaluator import batch as bt
-from evaluator.report import notebook_parameters
+from evaluator.runner import batch as bt
+from evaluator.runner.parameters import notebook_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 #: Parameters that name a column, in the order tried for the failing run of (d).

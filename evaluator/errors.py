@@ -47,6 +47,21 @@ class EvaluatorError(Exception):
     """Base class of every error evaluator raises on user input."""
 
 
+def problems_message(problems: Sequence[Problem], source: str | None = None) -> str:
+    """The one message listing every problem: a count, where, then one numbered problem a line.
+
+    >>> print(problems_message([Problem("duplicate rows", column="id", where="rows 3, 4")], "panel.csv"))
+    1 problem found in panel.csv:
+    1. column 'id': duplicate rows
+        at rows 3, 4
+    """
+    n = len(problems)
+    where = f" in {source}" if source else ""
+    head = f"{n} problem{'s' if n != 1 else ''} found{where}:"
+    body = "\n".join(f"{i}. {p}" for i, p in enumerate(problems, 1))
+    return f"{head}\n{body}"
+
+
 class DataError(EvaluatorError, ValueError):
     """The input data do not meet their contract in ``data_schemas/``.
 
@@ -59,11 +74,7 @@ class DataError(EvaluatorError, ValueError):
             problems = [Problem(problems)]
         self.problems: tuple[Problem, ...] = tuple(problems)
         self.source = source
-        n = len(self.problems)
-        where = f" in {source}" if source else ""
-        head = f"{n} problem{'s' if n != 1 else ''} found{where}:"
-        body = "\n".join(f"{i}. {p}" for i, p in enumerate(self.problems, 1))
-        super().__init__(f"{head}\n{body}")
+        super().__init__(problems_message(self.problems, source))
 
 
 class DesignError(EvaluatorError, ValueError):
@@ -75,7 +86,24 @@ class DesignError(EvaluatorError, ValueError):
 
 
 class ContractError(EvaluatorError, ValueError):
-    """An outcome-contract file is invalid or inconsistent."""
+    """An outcome-contract file is invalid or inconsistent.
+
+    Raised with one message, or with every problem of a contract file (``problems``,
+    listed as :class:`DataError` lists them).
+    """
+
+    def __init__(self, problems: Sequence[Problem] | str, *, source: str | None = None):
+        self.source = source
+        if isinstance(problems, str):
+            self.problems: tuple[Problem, ...] = (Problem(problems),)
+            super().__init__(problems)
+        else:
+            self.problems = tuple(problems)
+            super().__init__(problems_message(self.problems, source))
+
+
+class ParameterError(EvaluatorError, ValueError):
+    """Parameters, input files or the output folder of a run are not usable; nothing was executed."""
 
 
 class EvaluatorWarning(UserWarning):

@@ -24,7 +24,8 @@ def reference_dir() -> Path:
 @pytest.fixture(scope="session")
 def rendered_reports(tmp_path_factory) -> dict[str, Path]:
     """Both report notebooks rendered once with their defaults (bundled data): name -> report folder."""
-    from evaluator.report import notebook_path, run_report
+    from evaluator.runner.parameters import notebook_path
+    from evaluator.runner.run import run_report
 
     root = tmp_path_factory.mktemp("reports")
     out = {}

@@ -7,8 +7,8 @@ import html
 import json
 import re
 
-from evaluator import batch
-from evaluator.report import notebook_path
+from evaluator.runner import batch
+from evaluator.runner.parameters import notebook_path
 
 
 def test_demo_contract_run_shows_settlement_probability_and_npv_by_payer(tmp_path):

@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from evaluator import did, simulate, staggered_did
+from evaluator import did, staggered_did
+from evaluator.data import simulate
 
 N_DRAWS = 500
 DESIGN = {

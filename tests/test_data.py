@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 import evaluator
-from evaluator import DataError, DroppedUnitsWarning, load_individuals, load_panel, simulate
+from evaluator import DataError, DroppedUnitsWarning, load_individuals, load_panel
+from evaluator.data import simulate
 
 PANEL_COLUMNS = {"unit": "unit", "time": "year", "outcome": "y", "cohort": "g", "cluster": "muni"}
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from evaluator import datasets, load_individuals, load_panel
+from evaluator import load_individuals, load_panel
+from evaluator.data import datasets
 
 
 @pytest.mark.parametrize("name", datasets.NAMES)

@@ -12,9 +12,9 @@ import statsmodels.formula.api as smf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evaluator.did import did, event_study
+from evaluator.data.simulate import sick_leave_sib
 from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, FewClustersWarning
-from evaluator.simulate import sick_leave_sib
+from evaluator.estimators.twfe import did, event_study
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 
@@ -239,7 +239,7 @@ def test_wild_bootstrap_pvalues_under_null_are_uniform():
 
 
 def test_wild_pvalue_matches_brute_force_with_explicit_dummies():
-    from evaluator.inference import draw_weights
+    from evaluator.inference.bootstrap import draw_weights
 
     df = _panel(n_units=24, n_periods=5, seed=14, n_clusters=8, unbalanced=True).reset_index(drop=True)
     df["d"] = ((df["cohort"] > 0) & (df["time"] >= df["cohort"])).astype(float)

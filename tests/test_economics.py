@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evaluator.economics import (
+from evaluator.contracts.economics import (
     DECAY_SCENARIOS,
     DISCOUNT_RATE,
     HORIZONS,
@@ -22,7 +22,7 @@ from evaluator.economics import (
     socio_economic_return,
     tornado_table,
 )
-from evaluator.results import Result, tidy_table
+from evaluator.results.base import Result, tidy_table
 
 COSTS = {"sick_days": {"kommune": 800.0, "region": 100.0, "stat": 300.0}}
 

@@ -7,14 +7,8 @@ import pytest
 import statsmodels.api as sm
 
 from evaluator.errors import DesignError
-from evaluator.inference import (
-    cr1_factor,
-    cr1_vcov,
-    draw_weights,
-    hc1_vcov,
-    wild_cluster_bootstrap,
-    wild_sup_t_critical_value,
-)
+from evaluator.inference.bootstrap import draw_weights, wild_cluster_bootstrap, wild_sup_t_critical_value
+from evaluator.inference.sandwich import cr1_factor, cr1_vcov, hc1_vcov
 
 
 def _data(G=15, per=8, seed=3):
@@ -143,7 +137,7 @@ def _two_group_cell(seed: int):
 def test_cell_bootstrap_equals_regression_wcr(seed):
     # A single difference-in-means cell is the regression of dy on [1, D]: the cell bootstrap must give the
     # same restricted wild cluster bootstrap p-value and interval as the regression WCR (same draws).
-    from evaluator.inference import wild_cluster_bootstrap, wild_cluster_bootstrap_cells
+    from evaluator.inference.bootstrap import wild_cluster_bootstrap, wild_cluster_bootstrap_cells
 
     dy, treated, cluster, psi = _two_group_cell(seed)
     X = np.column_stack([np.ones_like(dy), treated.astype(float)])

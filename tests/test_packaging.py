@@ -41,11 +41,24 @@ def test_every_module_is_in_the_package_docstring_and_readme():
     import evaluator
 
     readme = (REPO / "README.md").read_text()
-    for path in sorted((REPO / "evaluator").glob("*.py")):
-        if path.name.startswith("__"):
+    architecture = (REPO / "docs" / "architecture.md").read_text()
+    package = REPO / "evaluator"
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(REPO).as_posix()
+        if path.name == "__main__.py" or "/templates/" in rel:
             continue
-        assert f"evaluator/{path.name}" in readme, f"{path.name} missing from the README's module map"
-        assert f"``{path.stem}``" in evaluator.__doc__, f"{path.stem} missing from evaluator/__init__.py docstring"
+        shown = rel.removesuffix("/__init__.py") + "/" if path.name == "__init__.py" else rel
+        if shown == "evaluator/":
+            continue
+        assert f"`{shown}`" in readme, f"{shown} missing from the README's module map"
+    for item in sorted(package.iterdir()):
+        if item.name.startswith("__") or item.name in {"py.typed"}:
+            continue
+        if item.is_dir() and not (item / "__init__.py").exists():
+            continue
+        stem = item.stem
+        assert f"``{stem}``" in evaluator.__doc__, f"{stem} missing from evaluator/__init__.py docstring"
+        assert stem in architecture, f"{stem} missing from docs/architecture.md"
 
 
 def test_readme_python_examples_run(tmp_path, monkeypatch):

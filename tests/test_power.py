@@ -7,8 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from evaluator.power import design_effect, mde_from_design, minimum_detectable_effect, power, threshold_sentence
-from evaluator.results import Result, tidy_table
+from evaluator.contracts.power import (
+    design_effect,
+    mde_from_design,
+    minimum_detectable_effect,
+    power,
+    threshold_sentence,
+)
+from evaluator.results.base import Result, tidy_table
 
 Z975, Z80 = 1.959964, 0.841621  # normal quantiles, from any table
 

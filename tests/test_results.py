@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evaluator.results import TIDY_COLUMNS, Result, tidy_table
+from evaluator.results.base import TIDY_COLUMNS, Result, tidy_table
 
 
 def make() -> Result:

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluator import load_individuals, load_panel, simulate
+from evaluator import load_individuals, load_panel
+from evaluator.data import simulate
 
 
 @pytest.mark.parametrize("name", sorted(simulate.SCENARIOS))

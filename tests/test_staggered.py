@@ -27,8 +27,8 @@ from evaluator.errors import (
     SmallCohortWarning,
     TrimmingWarning,
 )
-from evaluator.results import Result
-from evaluator.staggered import StaggeredResult, staggered_did
+from evaluator.estimators.staggered import StaggeredResult, staggered_did
+from evaluator.results.base import Result
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 MPDTA = REFERENCE / "mpdta.csv"
@@ -293,7 +293,7 @@ def test_recovers_heterogeneous_dynamic_effects() -> None:
 
 
 def test_simulation_against_simulate_truth() -> None:
-    from evaluator import simulate
+    from evaluator.data import simulate
 
     sim = simulate.sick_leave_sib(n_municipalities=20, employees_per_municipality=100, seed=1)
     res = staggered_did(

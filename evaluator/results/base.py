@@ -1,23 +1,19 @@
-"""One result family for every estimator.
-
-A result is built once and read many ways (as in linearmodels and statsmodels).
-Its tidy table, with the fixed columns in :data:`TIDY_COLUMNS`, is the contract
-between estimators, plots, comparisons and reports. Results hold numbers; they do
-not compute estimates. They are immutable: the table handed out is a copy.
-"""
+"""The result every estimator returns: estimate, SE, interval and p-value over a tidy table."""
 
 from __future__ import annotations
 
-import html
-import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from evaluator.files import jsonable
+from evaluator.formatting import fmt
+from evaluator.results.display import Display
+
+__all__ = ["Result", "TIDY_COLUMNS", "tidy_table"]
 
 #: Columns every tidy table has, in this order. Estimators may add more after them
 #: (``event_time``, ``cohort``, ``time``, ``n_treated``, ``band_low``, ``band_high`` ...).
@@ -64,6 +60,8 @@ def tidy_table(
     se = np.asarray(std_errors, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = est / se
+    from scipy import stats  # here, not at the top: scipy.stats is slow to import and only this function needs it
+
     dist = stats.norm if df is None else stats.t(df)
     p = 2 * dist.sf(np.abs(stat))
     crit = dist.ppf(1 - alpha / 2)
@@ -83,34 +81,8 @@ def tidy_table(
     return table
 
 
-def _fmt(x: object, digits: int = 4) -> str:
-    if isinstance(x, (float, np.floating)):
-        if not math.isfinite(x):
-            return "." if math.isnan(x) else str(x)
-        return f"{x:.{digits}g}" if abs(x) >= 1e5 or (x != 0 and abs(x) < 1e-3) else f"{x:.{digits}f}"
-    return str(x)
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, pd.DataFrame):
-        return _jsonable(x.to_dict(orient="records"))
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, (str, int, bool)) or x is None:
-        return x
-    return str(x)
-
-
 @dataclass(frozen=True, repr=False)
-class Result:
+class Result(Display):
     """The fitted result of an estimator.
 
     Attributes
@@ -204,7 +176,7 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary of everything in the result (for report sidecars)."""
-        return _jsonable(
+        return jsonable(
             {
                 "estimator": self.estimator,
                 "outcome": self.outcome,
@@ -222,11 +194,22 @@ class Result:
             }
         )
 
-    def to_json(self, **kwargs: Any) -> str:
-        """The :meth:`to_dict` content as a JSON string."""
-        return json.dumps(self.to_dict(), **kwargs)
+    # -- what Display shows ---------------------------------------------------------------
+    def _title(self) -> str:
+        return self.estimator
 
-    def _info_lines(self) -> list[tuple[str, str]]:
+    def _subtitle(self) -> tuple[str, str] | None:
+        return ("outcome", self.outcome) if self.outcome else None
+
+    def _headline(self) -> list[str]:
+        level = round(100 * (1 - self.alpha))
+        lo, hi = self.ci
+        return [
+            f"Estimate: {fmt(self.estimate)} (SE {fmt(self.se)}), {level}% CI [{fmt(lo)}, {fmt(hi)}], "
+            f"p = {fmt(self.pvalue)}"
+        ]
+
+    def _facts(self) -> list[tuple[str, str]]:
         lines = [("Observations", f"{self.nobs:,}")]
         for key in ("n_units", "n_treated", "n_control", "n_clusters", "n_periods"):
             if key in self.info:
@@ -237,55 +220,19 @@ class Result:
             lines.append(
                 (
                     "Pre-trend test",
-                    f"stat = {_fmt(pre['statistic'])}, df = {pre.get('df', '.')}, p = {_fmt(pre['p_value'])}",
+                    f"stat = {fmt(pre['statistic'])}, df = {pre.get('df', '.')}, p = {fmt(pre['p_value'])}",
                 )
             )
         return lines
 
-    def summary(self) -> str:
-        """A plain-text summary: estimator, headline, sample, inference, table, notes."""
-        level = round(100 * (1 - self.alpha))
-        lo, hi = self.ci
-        head = [
-            self.estimator,
-            "=" * len(self.estimator),
-            f"Outcome: {self.outcome}" if self.outcome else "",
-            f"Estimate: {_fmt(self.estimate)} (SE {_fmt(self.se)}), {level}% CI [{_fmt(lo)}, {_fmt(hi)}], "
-            f"p = {_fmt(self.pvalue)}",
-        ]
-        head += [f"{k}: {v}" for k, v in self._info_lines()]
-        shown = self.table.copy()
-        with pd.option_context("display.width", 120, "display.max_columns", 20, "display.max_rows", 200):
-            body = shown.to_string(index=False, float_format=lambda v: _fmt(v))
-        notes = [f"Note: {n}" for n in self.notes]
-        return "\n".join([h for h in head if h] + ["", body] + ([""] + notes if notes else []))
+    def _css_class(self) -> str:
+        return "evaluator-result"
 
     def __repr__(self) -> str:
         lo, hi = self.ci
         return (
-            f"<{type(self).__name__} {self.estimator}: {_fmt(self.estimate)} "
-            f"(SE {_fmt(self.se)}, CI [{_fmt(lo)}, {_fmt(hi)}]), nobs={self.nobs}>"
-        )
-
-    def __str__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        esc = html.escape
-        level = round(100 * (1 - self.alpha))
-        lo, hi = self.ci
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in self._info_lines()
-        )
-        table = self.table.to_html(index=False, float_format=lambda v: _fmt(v), escape=True, border=0)
-        notes = "".join(f"<li>{esc(n)}</li>" for n in self.notes)
-        outcome = f" &middot; outcome <code>{esc(self.outcome)}</code>" if self.outcome else ""
-        return (
-            "<div class='evaluator-result'>"
-            f"<h4>{esc(self.estimator)}{outcome}</h4>"
-            f"<p><b>{esc(_fmt(self.estimate))}</b> (SE {esc(_fmt(self.se))}), "
-            f"{level}% CI [{esc(_fmt(lo))}, {esc(_fmt(hi))}], p = {esc(_fmt(self.pvalue))}</p>"
-            f"<table>{rows}</table>{table}" + (f"<ul>{notes}</ul>" if notes else "") + "</div>"
+            f"<{type(self).__name__} {self.estimator}: {fmt(self.estimate)} "
+            f"(SE {fmt(self.se)}, CI [{fmt(lo)}, {fmt(hi)}]), nobs={self.nobs}>"
         )
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:

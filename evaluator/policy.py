@@ -1,0 +1,30 @@
+"""Policy constants: the judgement calls every module shares, in one place.
+
+Each is a choice a referee may question, so each is named, explained here and
+used from here; changing one changes it for every estimator, report and check.
+"""
+
+from __future__ import annotations
+
+#: Smallest group of people a report may show (statistical disclosure control). Statistics
+#: Denmark and Statistics Sweden publish no cell below 5 individuals; a group smaller than this
+#: is suppressed in tables and figures, and a rendered report containing one fails the check.
+MIN_CELL = 5
+
+#: Below this many clusters, analytic cluster-robust intervals under-cover (docs/few_clusters.md):
+#: estimators warn (``FewClustersWarning``) and suggest the wild or multiplier bootstrap.
+FEW_CLUSTERS = 20
+
+#: Below this many clusters, critical values and minimum detectable effects use Student's t with
+#: G - 1 degrees of freedom instead of the normal (the usual small-G correction of Stata and reghdfe).
+T_DF_BELOW_CLUSTERS = 50
+
+#: Below this many clusters the wild bootstrap draws Webb's six-point weights rather than
+#: Rademacher's two points, which give only 2**G distinct draws (Webb 2014).
+WEBB_BELOW_CLUSTERS = 12
+
+#: Propensity-score trimming of DRDID / R did: comparison units with a score at or above this
+#: level get weight zero in inverse-probability and doubly-robust ATT(g,t).
+PS_TRIM_LEVEL = 0.995
+
+__all__ = ["FEW_CLUSTERS", "MIN_CELL", "PS_TRIM_LEVEL", "T_DF_BELOW_CLUSTERS", "WEBB_BELOW_CLUSTERS"]
