@@ -19,12 +19,7 @@ from evaluator.contracts.terms import cohort_key
 from evaluator.errors import Problem
 from evaluator.results.base import Result
 
-__all__ = ["COMPARISON_KEYS", "DRAW_KEYS", "Effect", "cohorts_from_result", "read_effect"]
-
-#: Keys of ``Result.info`` under which an estimator may leave bootstrap draws of the headline estimate.
-DRAW_KEYS: tuple[str, ...] = ("draws", "boot_estimates", "boot_draws")
-#: Keys of ``Result.info`` that may hold the comparison group's level of the outcome.
-COMPARISON_KEYS: tuple[str, ...] = ("comparison_mean", "mean_control", "control_mean")
+__all__ = ["Effect", "cohorts_from_result", "read_effect"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +40,7 @@ def read_effect(x: Any, *, se: float | None, alpha: float, draws: Any, label: st
 
     A number's interval is the normal one at level ``1 - alpha``; a Result keeps its own
     interval and level. Bootstrap draws come from ``draws`` or from the result's
-    ``info`` (:data:`DRAW_KEYS`); fewer than two finite draws count as none. ``label``
+    :attr:`Result.draws <evaluator.results.Result.draws>`; fewer than two finite draws count as none. ``label``
     names the estimate in the error raised when nothing can be read from ``x``.
 
     Examples
@@ -56,10 +51,10 @@ def read_effect(x: Any, *, se: float | None, alpha: float, draws: Any, label: st
     """
     from scipy import stats  # here, so that importing evaluator.contracts stays light
 
-    outcome = None
-    info: Mapping[str, Any] = {}
+    outcome, kept_draws, comparison = None, None, None
     if isinstance(x, Result):
-        est, se_, ci, alpha, outcome, info = (x.estimate, x.se, x.ci, x.alpha, x.outcome, x.info)
+        est, se_, ci, alpha, outcome = (x.estimate, x.se, x.ci, x.alpha, x.outcome)
+        kept_draws, comparison = x.draws, x.comparison_mean
     else:
         if isinstance(x, Mapping):
             x, se = x.get("estimate"), x.get("se", se)
@@ -80,13 +75,12 @@ def read_effect(x: Any, *, se: float | None, alpha: float, draws: Any, label: st
         z = stats.norm.ppf(1 - alpha / 2)
         ci = (est - z * se_, est + z * se_)
     if draws is None:
-        draws = next((info[k] for k in DRAW_KEYS if info.get(k) is not None), None)
+        draws = kept_draws
     arr = None if draws is None else np.asarray(draws, dtype=float).ravel()
     if arr is not None:
         arr = arr[np.isfinite(arr)]
         if arr.size < 2:
             arr = None
-    comparison = next((float(info[k]) for k in COMPARISON_KEYS if info.get(k) is not None), None)
     return Effect(float(est), float(se_), (float(ci[0]), float(ci[1])), float(alpha), outcome, arr, comparison)
 
 

@@ -317,11 +317,11 @@ def settle(
     comparison : number or mapping, optional
         Comparison group's level of the outcome (measured unit) for ``measure: relative``;
         a mapping may hold cohorts and ``"overall"``. Defaults to ``payment.comparison``
-        of the contract, then to ``info["comparison_mean"]`` of a result. A cohort
+        of the contract, then to a result's ``comparison_mean``. A cohort
         without a level of its own is compared with the overall level.
     draws : array, optional
-        Bootstrap draws of the overall estimate. Otherwise draws in ``Result.info``
-        (keys :data:`DRAW_KEYS`, e.g. a matched bootstrap's ``boot_estimates``) are
+        Bootstrap draws of the overall estimate. Otherwise a result's ``draws`` (e.g. a matched
+        bootstrap's) are
         used; without draws the probabilities use the normal approximation.
     alpha : float
         1 - confidence level for numeric estimates (a Result keeps its own).

@@ -110,7 +110,7 @@ def coefficients(
         Plot title; defaults to ``result.estimator``.
     reference
         Event time of the reference (normalised) period. Defaults to
-        ``result.info["reference"]``; rows with a missing standard error are always
+        ``result.reference``; rows with a missing standard error are always
         treated as reference rows.
 
     Returns
@@ -136,8 +136,8 @@ def coefficients(
     level = round(100 * (1 - result.alpha))
     if title is None:
         title = result.estimator
-    ref = reference if reference is not None else result.info.get("reference")
-    pretest = result.info.get("pretest")
+    ref = reference if reference is not None else result.reference
+    pretest = result.pretest
     if pretest and "p_value" in pretest:
         title = f"{title}\npre-trend test p = {_fmt_p(float(pretest['p_value']))}"
 

@@ -193,7 +193,7 @@ def reproduce_twfe(fit: DidFit) -> TwfeCheck:
         except (EvaluatorError, ValueError, np.linalg.LinAlgError) as exc:
             return TwfeCheck(math.nan, math.nan, error=f"evaluator's own estimate failed: {str(exc).splitlines()[0]}")
     cluster = s.cluster or s.unit
-    base = TwfeCheck(ours.estimate, ours.se, k_ours=int(ours.info.get("n_params", 0)), cluster=cluster)
+    base = TwfeCheck(ours.estimate, ours.se, k_ours=ours.design.n_params or 0, cluster=cluster)
     try:
         from linearmodels.panel import PanelOLS  # imported here: only DiD appendices need it
 

@@ -13,7 +13,7 @@ from evaluator.files import jsonable
 from evaluator.formatting import fmt
 from evaluator.results.display import Display
 
-__all__ = ["Result", "TIDY_COLUMNS", "tidy_table"]
+__all__ = ["Design", "Result", "TIDY_COLUMNS", "tidy_table"]
 
 #: Columns every tidy table has, in this order. Estimators may add more after them
 #: (``event_time``, ``cohort``, ``time``, ``n_treated``, ``band_low``, ``band_high`` ...).
@@ -79,6 +79,26 @@ def tidy_table(
     for name, values in extra.items():
         table[name] = list(values)
     return table
+
+
+@dataclass(frozen=True)
+class Design:
+    """Counts of the sample behind an estimate (``None`` where an estimator does not report one).
+
+    >>> Design(n_units=10).n_units, Design().n_clusters
+    (10, None)
+    """
+
+    n_units: int | None = None
+    n_treated: int | None = None
+    n_control: int | None = None
+    n_clusters: int | None = None
+    n_periods: int | None = None
+    n_params: int | None = None
+
+
+def _count_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 @dataclass(frozen=True, repr=False)
@@ -164,10 +184,36 @@ class Result(Display):
         """Two-sided p-value of the headline term."""
         return float(self._row["p_value"])
 
+    # -- typed views of what other modules read ---------------------------------------
+    # ``info`` keeps each estimator's own extras; these are the few entries that settlement,
+    # plots and reports read, under one name each, so no reader guesses between spellings.
     @property
     def pretest(self) -> Mapping[str, float] | None:
-        """Joint test that all pre-treatment effects are zero, where the estimator made one."""
+        """Joint test that all pre-treatment effects are zero (``statistic``, ``df``, ``p_value``), if made."""
         return self.info.get("pretest")
+
+    @property
+    def design(self) -> Design:
+        """The sample behind the estimate: units, treated, controls, clusters, periods, parameters."""
+        return Design(**{f: _count_or_none(self.info.get(f)) for f in Design.__dataclass_fields__})
+
+    @property
+    def draws(self) -> np.ndarray | None:
+        """Bootstrap draws of the headline estimate (``info["boot_estimates"]``), where the estimator kept them."""
+        draws = self.info.get("boot_estimates")
+        return None if draws is None else np.asarray(draws, dtype=float).ravel()
+
+    @property
+    def comparison_mean(self) -> float | None:
+        """The comparison group's mean of the outcome (``info["comparison_mean"]``), where known."""
+        value = self.info.get("comparison_mean")
+        return None if value is None else float(value)
+
+    @property
+    def reference(self) -> float | None:
+        """The omitted (reference) event time of an event study (``info["reference"]``), if any."""
+        value = self.info.get("reference")
+        return None if value is None else float(value)
 
     # -- reading it ---------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
@@ -211,9 +257,11 @@ class Result(Display):
 
     def _facts(self) -> list[tuple[str, str]]:
         lines = [("Observations", f"{self.nobs:,}")]
+        design = self.design
         for key in ("n_units", "n_treated", "n_control", "n_clusters", "n_periods"):
-            if key in self.info:
-                lines.append((key.replace("n_", "").replace("_", " ").capitalize(), f"{self.info[key]:,}"))
+            value = getattr(design, key)
+            if value is not None:
+                lines.append((key.replace("n_", "").replace("_", " ").capitalize(), f"{value:,}"))
         lines.append(("Inference", self.inference or "."))
         pre = self.pretest
         if pre:
