@@ -81,6 +81,8 @@ _NAMES: dict[str, str] = {
     "FewClustersWarning": "evaluator.errors",
     "SmallCohortWarning": "evaluator.errors",
     "TrimmingWarning": "evaluator.errors",
+    "UnbalancedPanelError": "evaluator.errors",
+    "WeightsError": "evaluator.errors",
 }
 
 #: Module names reachable as attributes (``evaluator.simulate.sick_leave_sib``).
@@ -127,6 +129,8 @@ __all__ = [
     "StaggeredResult",
     "TIDY_COLUMNS",
     "TrimmingWarning",
+    "UnbalancedPanelError",
+    "WeightsError",
     "__version__",
     "contracts",
     "data",
@@ -202,6 +206,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
         ParameterError,
         SmallCohortWarning,
         TrimmingWarning,
+        UnbalancedPanelError,
+        WeightsError,
     )
     from evaluator.estimators.matching import MatchResult, match, matched_did, weighting
     from evaluator.estimators.staggered import StaggeredResult, staggered_did

@@ -106,6 +106,24 @@ class ParameterError(EvaluatorError, ValueError):
     """Parameters, input files or the output folder of a run are not usable; nothing was executed."""
 
 
+class WeightsError(DataError, DesignError):
+    """Regression or sampling weights that cannot be used: negative, or zero everywhere.
+
+    One fault, one error wherever weights are checked. It is a :class:`DataError` (the
+    fault is in the data) and also a :class:`DesignError`, the type the estimators raised
+    for it before validation was shared, so code that catches either keeps working.
+    """
+
+
+class UnbalancedPanelError(DesignError, DataError):
+    """A panel estimator that needs every unit in every period was given an unbalanced panel.
+
+    Raised alike by ``staggered_did`` and ``matched_did``. It is a :class:`DesignError`
+    (the data are valid, the estimator cannot use them as they are) and also a
+    :class:`DataError`, the type ``matched_did`` raised before, so code catching either works.
+    """
+
+
 class EvaluatorWarning(UserWarning):
     """Base class of evaluator's warnings."""
 

@@ -33,6 +33,7 @@ from evaluator.errors import (
     FewClustersWarning,
     SmallCohortWarning,
     TrimmingWarning,
+    UnbalancedPanelError,
     format_examples,
 )
 from evaluator.estimators.design import check_frame, choice
@@ -221,7 +222,7 @@ def _prepare(
             if (counts > 1).any():
                 raise DataError(duplicate_rows(data, [unit, time]))
             gaps = np.nonzero((counts == 0).any(axis=1))[0]
-            raise DesignError(
+            raise UnbalancedPanelError(
                 f"unbalanced panel: {len(gaps)} of {nu} units are not observed in all {nt} periods "
                 f"({where_units(uniq_units[gaps])}); staggered_did needs a balanced panel: "
                 "drop those units or restrict to periods where every unit is observed"

@@ -24,7 +24,7 @@ import pandas as pd
 from scipy import sparse, stats
 
 from evaluator.data.validate import duplicate_rows, where_rows, where_units
-from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, FewClustersWarning, Problem
+from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, FewClustersWarning, Problem, WeightsError
 from evaluator.estimators.design import as_list, check_frame, choice
 from evaluator.inference.bootstrap import wild_cluster_bootstrap, wild_sup_t_critical_value
 from evaluator.inference.sandwich import cr1_vcov, group_sums, hc1_vcov
@@ -98,12 +98,20 @@ def _prepare(
         w = data[weights].to_numpy(dtype=float)
         neg = w < 0
         if neg.any():
-            # DesignError, not DataError as in load_panel: tests/test_did.py pins this type (reported to the lead)
-            raise DesignError(
-                f"weights column '{weights}' has negative values at {where_rows(neg)}; regression weights must be >= 0"
+            raise WeightsError(
+                [
+                    Problem(
+                        f"{int(neg.sum())} negative weight(s); regression weights must be >= 0",
+                        column=weights,
+                        where=where_rows(neg),
+                        hint="weights cannot be negative",
+                    )
+                ]
             )
         if not (w > 0).any():
-            raise DesignError(f"weights column '{weights}' is zero everywhere")
+            raise WeightsError(
+                [Problem("the weights are zero everywhere", column=weights, hint="give positive weights")]
+            )
 
     ucodes, ulabels = pd.factorize(data[unit], sort=False)
     keep = None if w is None else w > 0

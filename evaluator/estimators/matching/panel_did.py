@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from evaluator.data.validate import duplicate_rows, missing_columns, missing_values, where_units
-from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, Problem
+from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, Problem, UnbalancedPanelError
 from evaluator.estimators.design import as_list
 from evaluator.estimators.matching.nearest import Distance, match
 from evaluator.results.base import Result, tidy_table
@@ -100,7 +100,7 @@ def matched_did(
     Y = data.pivot(index=unit, columns=time, values=outcome)
     if Y.isna().any().any():
         bad = Y.index[Y.isna().any(axis=1)]
-        raise DataError(
+        raise UnbalancedPanelError(
             [
                 Problem(
                     "the panel is not balanced",
