@@ -228,3 +228,46 @@ def test_schemas_are_table_schemas():
 def test_unknown_schema():
     with pytest.raises(DataError, match="unknown schema 'pannel'"):
         load_panel(good_panel(), schema="pannel")
+
+
+# -- files written the Nordic way: semicolons and decimal commas ---------------------------------------------------
+NORDIC = "id;t;y;g\n1;1;2,5;2\n1;2;3,25;2\n2;1;1,0;0\n2;2;1,5;0\n"
+NORDIC_COLUMNS = {"unit": "id", "time": "t", "outcome": "y", "cohort": "g"}
+
+
+def test_decimal_commas_get_a_hint_that_names_the_options(tmp_path):
+    path = tmp_path / "dk.csv"
+    path.write_text(NORDIC)
+    with pytest.raises(DataError, match=r"decimal comma.*decimal=','.*sep=';'") as info:
+        load_panel(path, columns=NORDIC_COLUMNS)
+    assert "column 'y'" in str(info.value) and "'2,5'" in str(info.value)
+
+
+def test_sep_and_decimal_read_a_nordic_file(tmp_path):
+    path = tmp_path / "dk.csv"
+    path.write_text(NORDIC)
+    panel = load_panel(path, columns=NORDIC_COLUMNS, sep=";", decimal=",")
+    assert panel["y"].tolist() == [2.5, 3.25, 1.0, 1.5]
+    people = tmp_path / "people.csv"
+    people.write_text("id;treated;age;y\n1;1;30,5;1\n2;0;41,25;0\n")
+    frame = load_individuals(
+        people, columns={"unit": "id", "treat": "treated", "covariates": ["age"], "outcome": "y"}, sep=";", decimal=","
+    )
+    assert frame["age"].tolist() == [30.5, 41.25]
+
+
+def test_bad_sep_and_decimal_are_refused_together(tmp_path):
+    path = tmp_path / "dk.csv"
+    path.write_text(NORDIC)
+    with pytest.raises(DataError, match=r"(?s)2 problems.*sep=''.*decimal='::'"):
+        load_panel(path, columns=NORDIC_COLUMNS, sep="", decimal="::")
+    with pytest.raises(DataError, match="decimal=';' equals sep"):
+        load_panel(path, columns=NORDIC_COLUMNS, sep=";", decimal=";")
+
+
+def test_numbers_that_are_not_decimal_commas_keep_the_plain_hint(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("id,t,y,g\n1,1,abc,2\n1,2,2.5,2\n2,1,1.0,0\n2,2,1.5,0\n")
+    with pytest.raises(DataError, match="fix or remove these values") as info:
+        load_panel(path, columns=NORDIC_COLUMNS)
+    assert "decimal comma" not in str(info.value)

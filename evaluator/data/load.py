@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -175,7 +176,9 @@ def _sniff_parquet(path: Path, label: str) -> None:
         raise _duplicate_error(dup, label)
 
 
-def _read(source: Source, missing_values: Sequence[str]) -> tuple[pd.DataFrame, str]:
+def _read(
+    source: Source, missing_values: Sequence[str], *, sep: str | None = None, decimal: str = "."
+) -> tuple[pd.DataFrame, str]:
     """Read a CSV or Parquet file (or copy a DataFrame); every failure is a DataError."""
     if isinstance(source, pd.DataFrame):
         return source.copy(), "the DataFrame"
@@ -197,15 +200,16 @@ def _read(source: Source, missing_values: Sequence[str]) -> tuple[pd.DataFrame, 
             _sniff_parquet(path, label)
             frame = pd.read_parquet(path)
         elif suffix.startswith(".csv") or suffix in {".txt", ".tsv"}:
-            sep = "\t" if suffix == ".tsv" else None
+            if sep is None and suffix == ".tsv":
+                sep = "\t"
             options: dict[str, Any] = {
-                "sep": sep,
+                "sep": sep,  # None: sniffed (comma, semicolon or tab)
                 "engine": "python" if sep is None else "c",
                 "encoding": "utf-8-sig",
             }
             if suffix in {".csv", ".txt", ".tsv"}:
                 _sniff_csv(path, label)
-            frame = pd.read_csv(path, na_values=list(missing_values), keep_default_na=False, **options)
+            frame = pd.read_csv(path, na_values=list(missing_values), keep_default_na=False, decimal=decimal, **options)
             # pandas renames a repeated header name ('y', 'y.1'); read the header as it is written.
             header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, **options)
             dup = _duplicates(header.iloc[0].tolist()) if len(header) else []
@@ -343,6 +347,30 @@ def _resolve_columns(
     return resolved
 
 
+#: A number written with a decimal comma (``2,5``, ``-1.234,5``), as Nordic spreadsheets export them.
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d{1,3}(?:[.\s]\d{3})*,\d+\s*$|^\s*[-+]?\d+,\d+\s*$")
+
+
+def _decimal_commas(values: pd.Series) -> bool:
+    """Whether most of these unreadable values are numbers with a decimal comma."""
+    text = values.dropna().astype(str)
+    return len(text) > 0 and text.str.match(_DECIMAL_COMMA).mean() >= 0.5
+
+
+def _check_csv_options(sep: str | None, decimal: str) -> None:
+    problems = []
+    if sep is not None and (not isinstance(sep, str) or sep == ""):
+        problems.append(Problem(f"sep={sep!r} is not a separator", hint="give one character, e.g. sep=';', or None"))
+    if not isinstance(decimal, str) or len(decimal) != 1:
+        problems.append(Problem(f"decimal={decimal!r} is not one character", hint="use decimal='.' or decimal=','"))
+    elif sep is not None and decimal == sep:
+        problems.append(
+            Problem(f"decimal={decimal!r} equals sep", hint="they must differ, e.g. sep=';' with decimal=','")
+        )
+    if problems:
+        raise DataError(problems)
+
+
 def _check_fields(
     frame: pd.DataFrame, schema: Mapping[str, Any], resolved: Mapping[str, Any], problems: list[Problem]
 ) -> pd.DataFrame:
@@ -361,12 +389,19 @@ def _check_fields(
                 converted, bad = _numeric(col)
                 if bad.any():
                     examples = format_examples([repr(v) for v in col[bad].unique()[:5]])
+                    hint = "fix or remove these values; write missing values as an empty cell or NA"
+                    if _decimal_commas(col[bad]):
+                        hint = (
+                            "these look like numbers written with a decimal comma, as Danish, Swedish and Finnish "
+                            "exports write them: read the file with decimal=',' (and sep=';' if it is "
+                            "semicolon-separated)"
+                        )
                     problems.append(
                         Problem(
                             f"{role} must be numeric but has {int(bad.sum())} non-numeric value(s) ({examples})",
                             column=name,
                             where=where_rows(bad),
-                            hint="fix or remove these values; write missing values as an empty cell or NA",
+                            hint=hint,
                         )
                     )
                     converted = converted.mask(bad)
@@ -575,11 +610,12 @@ def _drop_no_pre_period(frame: pd.DataFrame, roles: Mapping[str, Any]) -> tuple[
 
 # -- public loaders ---------------------------------------------------------------
 def _load(
-    source: Source, schema: str, columns: Mapping[str, Any] | None
+    source: Source, schema: str, columns: Mapping[str, Any] | None, *, sep: str | None = None, decimal: str = "."
 ) -> tuple[pd.DataFrame, dict[str, Any], str, list[Problem]]:
     """Read, map roles and check fields; return the problems found so far (not raised yet)."""
+    _check_csv_options(sep, decimal)
     spec = read_schema(schema)
-    frame, label = _read(source, spec.get("missingValues", [""]))
+    frame, label = _read(source, spec.get("missingValues", [""]), sep=sep, decimal=decimal)
     if frame.shape[0] == 0:
         raise DataError(
             [
@@ -625,6 +661,8 @@ def load_panel(
     *,
     schema: str = "panel",
     columns: Mapping[str, Any] | None = None,
+    sep: str | None = None,
+    decimal: str = ".",
 ) -> pd.DataFrame:
     """Read a unit-by-period panel and validate it against ``data_schemas/panel.schema.json``.
 
@@ -639,6 +677,11 @@ def load_panel(
         "outcome": "sick_days", "cohort": "first_treated", "cluster": "municipality"}``.
         ``outcome`` and ``covariates`` take a name or a list. Roles not given are
         looked up under their own name.
+    sep : str, optional
+        Field separator of a CSV file; by default sniffed (comma, semicolon or tab).
+    decimal : str
+        Decimal mark of a CSV file's numbers: ``","`` for files written the Danish,
+        Swedish or Finnish way (``2,5``), usually with ``sep=";"``.
 
     Returns
     -------
@@ -668,7 +711,7 @@ def load_panel(
     >>> panel.attrs["evaluator"]["columns"]["unit"]
     'employee'
     """
-    frame, roles, label, problems = _load(source, schema, columns)
+    frame, roles, label, problems = _load(source, schema, columns, sep=sep, decimal=decimal)
     if "unit" in roles and "time" in roles:
         frame, roles = _panel_rules(frame, roles, problems)
     if problems:
@@ -685,6 +728,8 @@ def load_individuals(
     *,
     schema: str = "individuals",
     columns: Mapping[str, Any] | None = None,
+    sep: str | None = None,
+    decimal: str = ".",
 ) -> pd.DataFrame:
     """Read one-row-per-person data and validate it against ``data_schemas/individuals.schema.json``.
 
@@ -697,6 +742,11 @@ def load_individuals(
     columns : mapping, optional
         Role -> column, e.g. ``{"unit": "person_id", "treat": "treated",
         "covariates": ["age", "sex"], "outcome": "employed_12m"}``.
+    sep : str, optional
+        Field separator of a CSV file; by default sniffed (comma, semicolon or tab).
+    decimal : str
+        Decimal mark of a CSV file's numbers: ``","`` for files written the Danish,
+        Swedish or Finnish way (``2,5``), usually with ``sep=";"``.
 
     Returns
     -------
@@ -718,7 +768,7 @@ def load_individuals(
     >>> int(people["treated"].sum())
     300
     """
-    frame, roles, label, problems = _load(source, schema, columns)
+    frame, roles, label, problems = _load(source, schema, columns, sep=sep, decimal=decimal)
     if "unit" in roles:
         problems.extend(duplicate_rows(frame, [roles["unit"]]))
     treat = roles.get("treat")
