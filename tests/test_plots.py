@@ -201,3 +201,29 @@ def test_specification_curve_keeps_placebo_when_asked_and_refuses_bad_tables():
         plots.specification_curve(robustness_table().drop(columns="ci_low"))
     with pytest.raises(ValueError, match="no specification"):
         plots.specification_curve(robustness_table().iloc[[2, 3]])
+
+
+# -- figures show themselves in a kernel, without %matplotlib inline ------------------------------------------------
+def test_a_plot_as_the_last_expression_shows_a_png_in_a_papermill_kernel(tmp_path):
+    import nbformat
+    import papermill
+
+    cells = [
+        "import evaluator\n"
+        "sim = evaluator.simulate.sick_leave_sib(seed=1, n_municipalities=6, employees_per_municipality=10)\n"
+        "r = evaluator.event_study(sim.data, outcome='sick_days', unit='employee', time='month',\n"
+        "                          cohort='first_treated', cluster='municipality')",
+        "r.plot()",
+        "people = evaluator.simulate.employment_sib(seed=1, n_treated=50, n_pool=500).data\n"
+        "m = evaluator.match(people, treat='treated', covariates=['age'])\n"
+        "m.plot_balance()",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src, out = tmp_path / "plot.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    papermill.execute_notebook(str(src), str(out), kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    done = nbformat.read(out, as_version=4)
+    for cell in done.cells[1:]:
+        kinds = {k for o in cell.outputs for k in o.get("data", {})}
+        assert "image/png" in kinds, (cell.source, [o.get("data", {}).get("text/plain") for o in cell.outputs])
