@@ -407,3 +407,15 @@ def test_event_study_reports_no_pretest_beyond_the_cluster_rank():
         narrow = evaluator.event_study(sim.data, leads=3, lags=3, **kw)
     assert wide.pretest is None and any("pre-trend test is not reported" in n for n in wide.notes)
     assert narrow.pretest is not None and 0 <= narrow.pretest["p_value"] <= 1
+
+
+def test_a_list_where_one_column_is_expected_is_named_in_the_error():
+    import evaluator
+
+    sim = sick_leave_sib(n_municipalities=6, employees_per_municipality=10, seed=1)
+    kw = dict(outcome=["sick_days", "age"], unit="employee", time="month", cohort="first_treated")
+    for estimator in (did, event_study, evaluator.staggered_did):
+        with pytest.raises(TypeError, match=r"outcome=\['sick_days', 'age'\] is a list.*one outcome per call"):
+            estimator(sim.data, **kw)
+    with pytest.raises(TypeError, match=r"outcome=.* is a list.*; unit=\['employee'\] is a list.*one column"):
+        did(sim.data, **{**kw, "unit": ["employee"]})

@@ -635,3 +635,14 @@ def test_matched_did_bad_input() -> None:
         mt.matched_did(sim.data, pre_periods=14, **kw)
     with pytest.raises(ValueError, match=r"pre_periods=-1"):
         mt.matched_did(sim.data, pre_periods=-1, **kw)
+
+
+def test_a_list_where_one_column_is_expected_is_named_in_the_error():
+    data = employment_sib(seed=1, n_treated=50, n_pool=500).data
+    with pytest.raises(TypeError, match=r"treat=\['treated'\] is a list, but one column name is expected"):
+        match(data, treat=["treated"], covariates=["age"])
+    with pytest.raises(TypeError, match=r"outcome=\['employed_6m', 'employed_12m'\] is a list.*one outcome per call"):
+        weighting(data, treat="treated", outcome=["employed_6m", "employed_12m"], covariates=["age"])
+    m = match(data, treat="treated", covariates=["age"])
+    with pytest.raises(TypeError, match=r"outcome=\['employed_6m'\] is a list"):
+        m.effect(["employed_6m"])

@@ -8,7 +8,7 @@ one wording whichever door the data came in by.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -16,7 +16,7 @@ import pandas as pd
 from evaluator.data.validate import infinite_values, missing_columns, missing_values, non_numeric, require_frame
 from evaluator.errors import DataError
 
-__all__ = ["as_list", "check_frame", "choice"]
+__all__ = ["as_list", "check_frame", "choice", "one_column"]
 
 
 def choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
@@ -32,6 +32,35 @@ def choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
     """
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not allowed; use one of {', '.join(repr(a) for a in allowed)}")
+
+
+def one_column(**arguments: Any) -> None:
+    """Raise one ``TypeError`` naming every argument that should be one column name and is not.
+
+    ``None`` (an optional column left out) is fine. A list where one column is expected
+    used to surface as pandas' ``unhashable type: 'list'``; this says which argument and
+    what to do.
+
+    Examples
+    --------
+    >>> one_column(outcome="y", cluster=None)
+    >>> one_column(outcome=["y1", "y2"], unit="id")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: outcome=['y1', 'y2'] is a list, but one column name is expected: estimate one outcome per call ...
+    """
+    problems = []
+    for name, value in arguments.items():
+        if value is None or (isinstance(value, Hashable) and not isinstance(value, (tuple, frozenset))):
+            continue
+        what = f"{name}={value!r} is a {type(value).__name__}, but one column name is expected"
+        if name == "outcome":
+            what += ": estimate one outcome per call (a batch file's grid can vary the outcome)"
+        else:
+            what += ": pass the name of one column"
+        problems.append(what)
+    if problems:
+        raise TypeError("; ".join(problems))
 
 
 def as_list(x: str | Sequence[str] | None) -> list[str]:

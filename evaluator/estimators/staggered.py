@@ -36,7 +36,7 @@ from evaluator.errors import (
     UnbalancedPanelError,
     format_examples,
 )
-from evaluator.estimators.design import check_frame, choice
+from evaluator.estimators.design import check_frame, choice, one_column
 from evaluator.estimators.logit import fit_logit
 from evaluator.inference.bootstrap import wild_cluster_bootstrap_cells
 from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
@@ -689,6 +689,7 @@ def staggered_did(
     >>> dyn.headline
     'overall'
     """
+    one_column(outcome=outcome, unit=unit, time=time, cohort=cohort, cluster=cluster)
     choice("control", control, ("never", "not_yet"))
     choice("method", method, ("dr", "ipw", "reg", "unconditional"))
     choice("base_period", base_period, ("varying", "universal"))

@@ -25,7 +25,7 @@ from scipy import sparse, stats
 
 from evaluator.data.validate import duplicate_rows, where_rows, where_units
 from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, FewClustersWarning, Problem, WeightsError
-from evaluator.estimators.design import as_list, check_frame, choice
+from evaluator.estimators.design import as_list, check_frame, choice, one_column
 from evaluator.inference.bootstrap import wild_cluster_bootstrap, wild_sup_t_critical_value
 from evaluator.inference.sandwich import cr1_vcov, group_sums, hc1_vcov
 from evaluator.policy import FEW_CLUSTERS
@@ -477,6 +477,7 @@ def did(
     >>> round(r.estimate, 3)  # (2.0 + 2.5) / 2 - (0.5 + 0.0) / 2
     2.0
     """
+    one_column(outcome=outcome, unit=unit, time=time, cohort=cohort, cluster=cluster, weights=weights)
     panel = _prepare(
         data,
         outcome=outcome,
@@ -608,6 +609,7 @@ def event_study(
     >>> abs(r.estimate - sim.truth["simple"]) < 4 * r.se
     True
     """
+    one_column(outcome=outcome, unit=unit, time=time, cohort=cohort, cluster=cluster, weights=weights)
     panel = _prepare(
         data,
         outcome=outcome,

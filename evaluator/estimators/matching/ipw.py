@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from evaluator.errors import DesignError, TrimmingWarning
-from evaluator.estimators.design import as_list, choice
+from evaluator.estimators.design import as_list, choice, one_column
 from evaluator.estimators.matching.frame import _canonical, _check_columns, _design_array
 from evaluator.estimators.matching.propensity import _fit_ps, _propensity
 from evaluator.results.base import Result, tidy_table
@@ -85,6 +85,7 @@ def weighting(
     >>> r.table["term"].tolist(), r.nobs
     (['att'], 2200)
     """
+    one_column(treat=treat, outcome=outcome)
     choice("estimand", estimand, ("ATT", "ATE"))
     choice("method", method, ("ipw", "aipw"))
     if trim is not None and not (0 < trim < 0.5):

@@ -12,7 +12,7 @@ import pandas as pd
 
 from evaluator.data.validate import missing_columns, require_frame
 from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, format_examples
-from evaluator.estimators.design import as_list, choice
+from evaluator.estimators.design import as_list, choice, one_column
 from evaluator.estimators.matching.frame import _canonical, _check_columns, _design_array
 from evaluator.estimators.matching.neighbours import _nn1d_with, _nn1d_without, _nnkd_with, _nnkd_without
 from evaluator.estimators.matching.propensity import _fit_ps, _whiten
@@ -117,6 +117,7 @@ def match(
     >>> bool((b.loc[b["sample"] == "after", "smd"].abs() < b.loc[b["sample"] == "before", "smd"].abs().max()).all())
     True
     """
+    one_column(treat=treat)
     choice("distance", distance, _DISTANCES)
     choice("caliper_scale", caliper_scale, ("sd", "raw"))
     choice("estimand", estimand, ("ATT", "ATC"))

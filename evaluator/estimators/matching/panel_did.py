@@ -12,7 +12,7 @@ import pandas as pd
 
 from evaluator.data.validate import duplicate_rows, missing_columns, missing_values, where_units
 from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, Problem, UnbalancedPanelError
-from evaluator.estimators.design import as_list
+from evaluator.estimators.design import as_list, one_column
 from evaluator.estimators.matching.nearest import Distance, match
 from evaluator.results.base import Result, tidy_table
 
@@ -83,6 +83,7 @@ def matched_did(
     >>> r.headline, float(r.table["event_time"].min()), float(r.table["event_time"].max())
     ('att', -12.0, 11.0)
     """
+    one_column(outcome=outcome, unit=unit, time=time, cohort=cohort)
     covariates = as_list(covariates)
     cols = [outcome, unit, time, cohort, *covariates, *as_list(exact)]
     absent = missing_columns(data, cols)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from evaluator.errors import DesignError
-from evaluator.estimators.design import as_list, choice
+from evaluator.estimators.design import as_list, choice, one_column
 from evaluator.estimators.matching.frame import _check_columns, _design
 from evaluator.estimators.matching.variance import _abadie_imbens, _bootstrap, _pairs_estimate
 from evaluator.files import jsonable
@@ -332,6 +332,7 @@ class MatchResult(Display):
         >>> r.table["term"].tolist(), r.nobs
         (['att'], 120)
         """
+        one_column(outcome=outcome)
         choice("inference", inference, _INFERENCES)
         d = self.data
         adjust = as_list(adjust)
