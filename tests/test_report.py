@@ -191,3 +191,12 @@ def test_a_report_that_shows_a_small_count_is_flagged_not_published_as_ok(toy, t
     assert (out / "report.html").is_file()  # kept for inspection
     ok = report.run_report(toy, out=tmp_path / "fine", parameters={"label": "120 people"}, progress=False)
     assert ok.manifest["disclosure"] == {"min_cell": 5, "ok": True, "findings": []}
+
+
+def test_a_successful_run_prints_no_kernel_log_lines(toy, tmp_path, capfd):
+    data = tmp_path / "d.csv"
+    pd.DataFrame({"y": range(7)}).to_csv(data, index=False)
+    rec = report.run_report(toy, out=tmp_path / "quiet", parameters={"x": "4"}, data=data, progress=False)
+    assert rec.status == "ok"
+    out, err = capfd.readouterr()
+    assert "[IPKernelApp]" not in out + err, err

@@ -21,6 +21,8 @@ from evaluator.provenance import git_commit, package_versions, utc_now
 from evaluator.runner.parameters import _is_input, check_parameters, notebook_parameters, notebook_path
 
 __all__ = ["RunFailed", "RunRecord", "THREAD_VARS", "fingerprint", "main_report", "run_report"]
+#: Extra arguments of every report kernel: its own log only for critical problems.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 #: Environment variables that set the kernel's BLAS/OpenMP threads (see ``run_report(threads=)``).
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
@@ -261,6 +263,10 @@ def run_report(
             kernel_name=kernel_name,
             request_save_on_cell_execute=False,
             execution_timeout=timeout,
+            # The kernel's own log (a TCP-without-encryption WARNING at start, a KeyboardInterrupt
+            # ERROR at shutdown) is noise on a successful run; a failing cell or a dead kernel is
+            # still reported, through papermill's exceptions below, with the cell that failed.
+            extra_arguments=KERNEL_ARGUMENTS,
         )
     except PapermillExecutionError as exc:
         error = {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue, "source": exc.source}
