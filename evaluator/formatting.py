@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["count", "fmt", "money", "num", "p_phrase", "p_value", "percent"]
+__all__ = ["count", "fmt", "money", "num", "p_decimals", "p_phrase", "p_value", "percent", "sig"]
 
 #: Smallest p-value written as a number; below it readers see "< 0.001".
 P_FLOOR = 0.001
@@ -79,6 +79,32 @@ def p_phrase(p: float) -> str:
     ('p = 0.0412', 'p < 0.001')
     """
     return "< 0.001" if math.isfinite(p) and p < P_FLOOR else f"= {num(p)}"
+
+
+def p_decimals(p: Any, *, below: str = "< 0.001", missing: str = ".") -> str:
+    """A p-value in a figure title or the batch index: three decimals, ``below`` under 0.001.
+
+    Anything that is not a finite number reads ``missing``.
+
+    >>> p_decimals(0.04), p_decimals(0.0004), p_decimals(float("nan")), p_decimals(None, below="<0.001", missing="")
+    ('0.040', '< 0.001', '.', '')
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p):
+        return missing
+    return below if p < P_FLOOR else f"{p:.3f}"
+
+
+def sig(x: Any, digits: int = 4) -> str:
+    """A headline number in the batch index and summary: ``digits`` significant digits.
+
+    ``None`` reads ``""``; anything else that is not a number is shown as it is.
+
+    >>> sig(-2.345), sig(1234567.0), sig(None), sig("n/a")
+    ('-2.345', '1.235e+06', '', 'n/a')
+    """
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return "" if x is None else str(x)
+    return f"{x:.{digits}g}"
 
 
 def count(n: Any, min_cell: int) -> str:

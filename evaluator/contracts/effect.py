@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from evaluator.contracts.schema import contract_error
 from evaluator.contracts.terms import cohort_key
-from evaluator.errors import Problem
+from evaluator.errors import ContractError, Problem
 from evaluator.results.base import Result
 
 __all__ = ["Effect", "cohorts_from_result", "read_effect"]
@@ -63,7 +62,7 @@ def read_effect(x: Any, *, se: float | None, alpha: float, draws: Any, label: st
         try:
             est = float(x)
         except (TypeError, ValueError):
-            raise contract_error(
+            raise ContractError(
                 [
                     Problem(
                         f"{label}: cannot read an estimate from {type(x).__name__}",

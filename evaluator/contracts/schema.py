@@ -23,7 +23,7 @@ from typing import Any
 
 from evaluator.errors import ContractError, Problem
 
-__all__ = ["as_date", "contract_error", "contract_json_schema", "money_hint", "validate_contract"]
+__all__ = ["as_date", "contract_json_schema", "money_hint", "validate_contract"]
 
 #: What to write instead, by the type the schema expects.
 TYPE_HINTS = {
@@ -80,18 +80,6 @@ def money_hint(path: str) -> str:
     if name == "horizon_years":
         return "the horizon is a positive number of years"
     return "check the sign and the unit"
-
-
-def contract_error(problems: Sequence[Problem], source: str | None = None) -> ContractError:
-    """One :class:`~evaluator.errors.ContractError` listing every problem (``raise contract_error(...)``).
-
-    ``problems`` and ``source`` are attributes, as on :class:`~evaluator.errors.DataError`.
-
-    >>> print(contract_error([Problem("field 'x' is required but missing")], "c.yaml"))
-    1 problem found in c.yaml:
-    1. field 'x' is required but missing
-    """
-    return ContractError(problems, source=source)
 
 
 # -- the schema, in JSON Schema ------------------------------------------------------------
@@ -215,10 +203,10 @@ def validate_contract(raw: Mapping[str, Any], *, source: str | None = None) -> N
         fix: money amounts are non-negative; a payment to the commissioner is not an outcome payment
     """
     if not isinstance(raw, Mapping):
-        raise contract_error([Problem(f"a contract is a mapping of fields, found {type(raw).__name__}")], source)
+        raise ContractError([Problem(f"a contract is a mapping of fields, found {type(raw).__name__}")], source=source)
     problems = _schema_problems(raw) + _rule_problems(raw)
     if problems:
-        raise contract_error(problems, source)
+        raise ContractError(problems, source=source)
 
 
 def _schema_problems(raw: Mapping[str, Any]) -> list[Problem]:

@@ -26,9 +26,8 @@ import pandas as pd
 from evaluator.contracts.effect import Effect, cohorts_from_result, read_effect
 from evaluator.contracts.finance import DAYS_PER_YEAR, investor_table
 from evaluator.contracts.rules import SCENARIOS, payment_rows, target_row
-from evaluator.contracts.schema import contract_error
 from evaluator.contracts.terms import FAMILY_LABELS, Contract, cohort_key
-from evaluator.errors import Problem
+from evaluator.errors import ContractError, Problem
 from evaluator.files import jsonable
 from evaluator.formatting import fmt, money
 from evaluator.results.base import Result
@@ -396,7 +395,7 @@ def settle(
                 cohort_effects[cohort_key(key)] = e
     comp = _comparisons(c, comparison, overall, cohort_effects, problems)
     if problems:
-        raise contract_error(problems)
+        raise ContractError(problems)
     rules, pay = payment_rows(c, overall, cohort_effects, comp)
     methods = sorted({r["probability_method"] for r in rules})
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "_pay"} for r in rules])
@@ -485,7 +484,7 @@ def _own_rule(c: Contract, observed: Any) -> dict[str, Any] | None:
         if isinstance(observed, Mapping):
             before = observed.get("before", c.baseline.get("value"))
             if before is None:
-                raise contract_error([Problem("observed= has no 'before' and the contract no payment.baseline.value")])
+                raise ContractError([Problem("observed= has no 'before' and the contract no payment.baseline.value")])
             change = float(observed["after"]) - float(before)
         else:
             change = float(observed)

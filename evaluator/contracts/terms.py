@@ -37,8 +37,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from evaluator.contracts.schema import as_date, contract_error, money_hint, validate_contract
-from evaluator.errors import Problem
+from evaluator.contracts.schema import as_date, money_hint, validate_contract
+from evaluator.errors import ContractError, Problem
 from evaluator.files import jsonable
 
 __all__ = ["FAMILIES", "FAMILY_LABELS", "MAX_RATE", "Contract", "check_rate", "cohort_key", "keyed", "read_contract"]
@@ -66,7 +66,7 @@ def read_contract(path: str | Path) -> dict[str, Any]:
     """Read a YAML (``.yaml``/``.yml``) or JSON contract file into a mapping, unvalidated."""
     path = Path(path)
     if not path.is_file():
-        raise contract_error(
+        raise ContractError(
             [Problem(f"contract file not found: {path}", hint="check the path and the working directory")]
         )
     text = path.read_text(encoding="utf-8")
@@ -78,8 +78,9 @@ def read_contract(path: str | Path) -> dict[str, Any]:
 
             raw = yaml.safe_load(text)
     except Exception as exc:  # any parse failure is a fault of the user's file
-        raise contract_error(
-            [Problem(f"the file could not be parsed: {type(exc).__name__}: {exc}", hint="check its syntax")], str(path)
+        raise ContractError(
+            [Problem(f"the file could not be parsed: {type(exc).__name__}: {exc}", hint="check its syntax")],
+            source=str(path),
         ) from exc
     return raw
 
@@ -237,7 +238,7 @@ class Contract:
         """
         for key in ("price", "cap", "cohort_payment", "final_payment", "horizon_years", "capital"):
             if key in changes and changes[key] is not None and float(changes[key]) < 0:
-                raise contract_error([Problem(f"field '{key}': {changes[key]} is negative", hint=money_hint(key))])
+                raise ContractError([Problem(f"field '{key}': {changes[key]} is negative", hint=money_hint(key))])
         if "discount_rate" in changes:
             check_rate(changes["discount_rate"])
         floats = {
@@ -303,9 +304,9 @@ def check_rate(rate: float, name: str = "discount_rate") -> float:
     """``rate`` as a float, refused (:class:`~evaluator.errors.ContractError`) if negative or above :data:`MAX_RATE`."""
     rate = float(rate)
     if not math.isfinite(rate) or rate < 0:
-        raise contract_error([Problem(f"{name}={rate!r} must be a non-negative fraction", hint="e.g. 0.035 for 3.5%")])
+        raise ContractError([Problem(f"{name}={rate!r} must be a non-negative fraction", hint="e.g. 0.035 for 3.5%")])
     if rate > MAX_RATE:
-        raise contract_error(
+        raise ContractError(
             [
                 Problem(
                     f"{name}={rate:g} is above {MAX_RATE:g}",

@@ -9,7 +9,6 @@ existing axes; the figure returned is then that axes' figure.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+
+from evaluator.formatting import p_decimals
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -66,12 +67,6 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
         return fig, ax  # type: ignore[return-value]
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
-
-
-def _fmt_p(p: float) -> str:
-    if not math.isfinite(p):
-        return "."
-    return f"{p:.3f}" if p >= 0.001 else "< 0.001"
 
 
 def _reference_mask(table: pd.DataFrame, reference: Any) -> np.ndarray:
@@ -139,7 +134,7 @@ def coefficients(
     ref = reference if reference is not None else result.reference
     pretest = result.pretest
     if pretest and "p_value" in pretest:
-        title = f"{title}\npre-trend test p = {_fmt_p(float(pretest['p_value']))}"
+        title = f"{title}\npre-trend test p = {p_decimals(float(pretest['p_value']))}"
 
     if "event_time" in table.columns and table["event_time"].notna().any():
         return _event_plot(table, ax, title=title, outcome=outcome, level=level, reference=ref)

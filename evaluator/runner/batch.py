@@ -69,9 +69,10 @@ from typing import Any, Literal
 
 from evaluator.errors import EvaluatorError
 from evaluator.files import PACKAGE
+from evaluator.formatting import sig
 from evaluator.provenance import utc_now
 from evaluator.runner.batch_file import Batch, BatchError, RunSpec, load_batch
-from evaluator.runner.index import number_text, pvalue_text, read_json, write_index
+from evaluator.runner.index import index_p, read_json, write_index
 from evaluator.runner.processes import Processes, remove_leftovers
 
 __all__ = [
@@ -173,10 +174,8 @@ class BatchSummary:
         header = ["run", "status", "seconds", "estimate", "interval", "p-value"]
         rows = []
         for r in self.runs:
-            interval = f"[{number_text(r.ci[0])}, {number_text(r.ci[1])}]" if r.ci else ""
-            rows.append(
-                [r.name, r.status, f"{r.seconds:.1f}", number_text(r.estimate), interval, pvalue_text(r.pvalue)]
-            )
+            interval = f"[{sig(r.ci[0])}, {sig(r.ci[1])}]" if r.ci else ""
+            rows.append([r.name, r.status, f"{r.seconds:.1f}", sig(r.estimate), interval, index_p(r.pvalue)])
         widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
         right = {2, 3, 5}
 

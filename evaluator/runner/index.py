@@ -14,32 +14,16 @@ from typing import Any
 from urllib.parse import quote
 
 from evaluator.files import atomic_write_text
+from evaluator.formatting import p_decimals, sig
 from evaluator.provenance import utc_now
 from evaluator.runner.batch_file import BatchError
 
-__all__ = ["index_rows", "number_text", "pvalue_text", "read_json", "render_index", "write_index"]
+__all__ = ["index_p", "index_rows", "read_json", "render_index", "write_index"]
 
 
-def number_text(x: Any) -> str:
-    """A headline number in the index and the batch summary: four significant digits.
-
-    >>> number_text(-2.345), number_text(1234567.0), number_text(None), number_text("n/a")
-    ('-2.345', '1.235e+06', '', 'n/a')
-    """
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        return "" if x is None else str(x)
-    return f"{x:.4g}"
-
-
-def pvalue_text(p: Any) -> str:
-    """A p-value in the index and the batch summary: three decimals, or ``<0.001``.
-
-    >>> pvalue_text(0.04), pvalue_text(0.0004), pvalue_text(None)
-    ('0.040', '<0.001', '')
-    """
-    if isinstance(p, bool) or not isinstance(p, (int, float)):
-        return ""
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+def index_p(p: Any) -> str:
+    """A p-value as the index and the batch summary show it (``"<0.001"``, ``"0.040"``, ``""``)."""
+    return p_decimals(p, below="<0.001", missing="")
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -90,9 +74,9 @@ def _row_view(r: Mapping[str, Any]) -> dict[str, str]:
     status = r["status"]
     estimate = label = ""
     if r["estimate"] is not None:
-        estimate = number_text(r["estimate"])
+        estimate = sig(r["estimate"])
         if r["ci"]:
-            estimate += f" [{number_text(r['ci'][0])}, {number_text(r['ci'][1])}]"
+            estimate += f" [{sig(r['ci'][0])}, {sig(r['ci'][1])}]"
         label = str(r["outcome_label"] or r["outcome"] or "")
     return {
         "name": r["name"],
@@ -102,7 +86,7 @@ def _row_view(r: Mapping[str, Any]) -> dict[str, str]:
         "design": str(r["design"] or ""),
         "estimate": estimate,
         "label": label,
-        "pvalue": pvalue_text(r["pvalue"]),
+        "pvalue": index_p(r["pvalue"]),
         "status": status,
         "css": status if status in ("ok", "failed", "timeout") else ("failed" if status == "flagged" else "other"),
         "date": str(r["started"] or "")[:16].replace("T", " "),  # minutes suffice; index.json has the rest
