@@ -21,7 +21,6 @@ __all__ = [
     "RATE_CARD_LESSON",
     "contract_value",
     "contract_verdict",
-    "money",
     "observed_pre_post",
     "settlement_record",
 ]
@@ -258,11 +257,6 @@ def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
     )
 
 
-def money(value: ContractValue, x: float) -> str:
-    """A money amount in the contract's currency, as its settlement shows it."""
-    return value.settlement.money(float(x))
-
-
 def contract_verdict(value: ContractValue | None) -> str:
     """The headline's contract line: whether the target was met and what is owed (plain text).
 
@@ -283,7 +277,7 @@ def contract_verdict(value: ContractValue | None) -> str:
         head = f"no threshold ({value.contract.family.replace('_', ' ')}): paid per outcome"
     lo, hi = sorted([st.payments["ci_low"], st.payments["ci_high"]])
     return (
-        f"{head}; payment due: {money(value, st.due)} (between {money(value, lo)} and {money(value, hi)} across "
+        f"{head}; payment due: {st.money(st.due)} (between {st.money(lo)} and {st.money(hi)} across "
         f"the {level}% interval)."
     )
 
