@@ -151,7 +151,10 @@ def fit_logit(
     maxiter : int
         Most Newton steps.
     arithmetic : {"blocked", "direct"}
-        See the module notes; both take the same steps up to rounding.
+        See the module notes. Both halve a step that would lower the likelihood; the
+        old ``staggered_did`` logit took every full Newton step, so a fit that needs a
+        halving (far starting point, heavy-tailed covariates) now ends at the maximum
+        where that one could overshoot. No reference fit needs one.
 
     Returns
     -------

@@ -35,7 +35,6 @@ from evaluator.formatting import count, money, num, p_phrase, p_value, percent
 __all__ = [
     "Html",
     "esc",
-    "facts_html",
     "figure_html",
     "figure_theme",
     "label",
@@ -227,8 +226,3 @@ def table_html(frame: pd.DataFrame, *, css_class: str = "evaluator-table", index
 def notes_html(notes: Sequence[str], *, title: str = "Notes") -> Html:
     """A short list of notes (caveats, warnings raised by the estimators), each once; empty when there are none."""
     return render("pieces/notes.html.j2", notes=list(notes), title=title)
-
-
-def facts_html(rows: Sequence[tuple[str, Any]]) -> Html:
-    """Label/value pairs as a two-column table (class ``evaluator-table``)."""
-    return render("pieces/facts.html.j2", rows=list(rows))

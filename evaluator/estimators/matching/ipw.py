@@ -13,7 +13,7 @@ import pandas as pd
 from evaluator.errors import DesignError, TrimmingWarning
 from evaluator.estimators.design import as_list, choice, one_column
 from evaluator.estimators.matching.frame import _canonical, _check_columns, _design_array
-from evaluator.estimators.matching.propensity import _fit_ps, _propensity
+from evaluator.estimators.matching.propensity import _propensity
 from evaluator.results.base import Result, tidy_table
 
 __all__ = ["weighting"]
@@ -99,9 +99,9 @@ def weighting(
     if t.sum() < 2 or (1 - t).sum() < 2:
         raise DesignError(f"weighting needs at least 2 treated and 2 control units in '{treat}'")
     n_trim = 0
+    ps, ps_info, Xp = _propensity(df, t, treat, covariates, ps_formula)
     if trim is not None:
-        ps0, _ = _fit_ps(df, t, treat, covariates, ps_formula)
-        keep = (ps0 >= trim) & (ps0 <= 1 - trim)
+        keep = (ps >= trim) & (ps <= 1 - trim)
         n_trim = int((~keep).sum())
         if n_trim:
             warnings.warn(
@@ -111,7 +111,8 @@ def weighting(
                 stacklevel=2,
             )
             df, t = df[keep], t[keep]
-    ps, ps_info, Xp = _propensity(df, t, treat, covariates, ps_formula)
+            # refit on the units kept (with nothing trimmed, the first fit is the one)
+            ps, ps_info, Xp = _propensity(df, t, treat, covariates, ps_formula)
     gamma = np.asarray(list(ps_info["ps_params"].values()))
     y = df[outcome].to_numpy(dtype=float)
     # without a formula the outcome models use the propensity model's design (intercept + covariates)

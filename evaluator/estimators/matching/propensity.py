@@ -68,8 +68,12 @@ def _propensity(
             "the propensity model's covariates are collinear (one is a combination of others); "
             f"design columns: {names}. Fix: drop redundant covariates"
         )
-    slopes = [j for j, c in enumerate(names) if c not in ("const", "Intercept")]
-    culprits = separation_culprits(X[:, slopes], [names[j] for j in slopes], t)
+    intercept = next((j for j, c in enumerate(names) if c in ("const", "Intercept")), None)
+    slopes = [j for j in range(len(names)) if j != intercept]
+    # the slope columns as a view when the intercept comes first (as _design_array puts it): a
+    # register-scale design is not copied just to look at its columns
+    columns = X[:, 1:] if intercept == 0 else X[:, slopes]
+    culprits = separation_culprits(columns, [names[j] for j in slopes], t)
     if culprits:
         raise DesignError(
             "perfect separation in the propensity model: "
@@ -77,7 +81,6 @@ def _propensity(
             + ". Units there have a propensity of 0 or 1 and cannot be matched. Fix: drop or merge that level, "
             "restrict the sample to the region of overlap, or match exactly on that covariate with exact=."
         )
-    intercept = next((j for j, c in enumerate(names) if c in ("const", "Intercept")), None)
     separation = DesignError(
         "perfect separation in the propensity model: a combination of covariates predicts treatment exactly. "
         "Fix: simplify the covariates or restrict the sample to the region of overlap."
