@@ -19,6 +19,16 @@ FEW_CLUSTERS = 20
 #: G - 1 degrees of freedom instead of the normal (the usual small-G correction of Stata and reghdfe).
 T_DF_BELOW_CLUSTERS = 50
 
+
+def t_df(n_clusters: int | None) -> int | None:
+    """Degrees of freedom for critical values: G - 1 below :data:`T_DF_BELOW_CLUSTERS` clusters, else None (normal).
+
+    >>> t_df(8), t_df(120), t_df(None)
+    (7, None, None)
+    """
+    return n_clusters - 1 if n_clusters is not None and n_clusters < T_DF_BELOW_CLUSTERS else None
+
+
 #: Below this many clusters the wild bootstrap draws Webb's six-point weights rather than
 #: Rademacher's two points, which give only 2**G distinct draws (Webb 2014).
 WEBB_BELOW_CLUSTERS = 12
@@ -27,4 +37,4 @@ WEBB_BELOW_CLUSTERS = 12
 #: level get weight zero in inverse-probability and doubly-robust ATT(g,t).
 PS_TRIM_LEVEL = 0.995
 
-__all__ = ["FEW_CLUSTERS", "MIN_CELL", "PS_TRIM_LEVEL", "T_DF_BELOW_CLUSTERS", "WEBB_BELOW_CLUSTERS"]
+__all__ = ["FEW_CLUSTERS", "MIN_CELL", "PS_TRIM_LEVEL", "T_DF_BELOW_CLUSTERS", "WEBB_BELOW_CLUSTERS", "t_df"]

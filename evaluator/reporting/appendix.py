@@ -13,7 +13,7 @@ import pandas as pd
 
 from evaluator.contracts.power import minimum_detectable_effect
 from evaluator.errors import EvaluatorError
-from evaluator.policy import T_DF_BELOW_CLUSTERS
+from evaluator.policy import t_df
 from evaluator.provenance import package_versions
 from evaluator.reporting.contract_value import ContractValue
 from evaluator.reporting.data_chapter import small_cohorts
@@ -81,21 +81,16 @@ def mde_section(
     r, s = fit.result, fit.settings
     if target is None and value is not None and value.cut is not None:
         target = value.cut
-    g = fit.n_clusters
-    df = g - 1 if g is not None and g < T_DF_BELOW_CLUSTERS else None
-    mde = minimum_detectable_effect(r, alpha=r.alpha, power=power, df=df)
+    mde = mde_of(fit, power=power)
     text = mde_sentence(
         mde, estimate=r.estimate, target=target, outcome_label=s.outcome_label, alpha=r.alpha, power=power
     )
-    return render_macro(CHAPTER, "mde", text, mde, df, g)
+    return render_macro(CHAPTER, "mde", text, mde, t_df(fit.n_clusters), fit.n_clusters)
 
 
-def mde_of(fit: DidFit | MatchedFit) -> float:
-    """The minimum detectable effect of the main estimate at 80% power (t with G - 1 df with few clusters)."""
-    g = fit.n_clusters
-    return minimum_detectable_effect(
-        fit.result, alpha=fit.result.alpha, df=g - 1 if g is not None and g < T_DF_BELOW_CLUSTERS else None
-    )
+def mde_of(fit: DidFit | MatchedFit, *, power: float = 0.8) -> float:
+    """The minimum detectable effect of the main estimate (few clusters: :func:`~evaluator.policy.t_df`)."""
+    return minimum_detectable_effect(fit.result, alpha=fit.result.alpha, power=power, df=t_df(fit.n_clusters))
 
 
 # -- appendix ----------------------------------------------------------------------------------------------------------

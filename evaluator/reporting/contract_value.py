@@ -11,7 +11,7 @@ import pandas as pd
 
 from evaluator.errors import EvaluatorError
 from evaluator.formatting import num
-from evaluator.policy import T_DF_BELOW_CLUSTERS
+from evaluator.policy import t_df
 from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings
 from evaluator.reporting.settings import MatchedSettings
 
@@ -201,8 +201,7 @@ def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
         slope = improvement_slope(c, comparison.get("overall"))
         if math.isfinite(slope) and slope != 0:
             cut = float(threshold) / slope
-            g = fit.n_clusters
-            df = g - 1 if g is not None and g < T_DF_BELOW_CLUSTERS else None
+            df = t_df(fit.n_clusters)
             if math.isfinite(r.se) and r.se > 0:
                 tp = power(
                     r.estimate,
