@@ -47,7 +47,7 @@ class EvaluatorError(Exception):
     """Base class of every error evaluator raises on user input."""
 
 
-def problems_message(problems: Sequence[Problem], source: str | None = None) -> str:
+def problems_message(problems: Sequence[Problem | str], source: str | None = None) -> str:
     """The one message listing every problem: a count, where, then one numbered problem a line.
 
     >>> print(problems_message([Problem("duplicate rows", column="id", where="rows 3, 4")], "panel.csv"))

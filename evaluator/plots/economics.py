@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from evaluator.formatting import fmt
+from evaluator.plots.figures import new_axes
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -27,13 +28,6 @@ __all__ = ["cumulative_cash_flow", "payments", "tornado"]
 
 #: Payment at the estimate, at the interval's two ends, and under the contract's own rule.
 _PAYMENT_COLOURS = ("#1f77b4", "#9ecae1", "#9ecae1", "#d62728")
-
-
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
-    if ax is not None:
-        return ax.figure, ax  # type: ignore[return-value]
-    fig = Figure(figsize=figsize)
-    return fig, fig.add_subplot()
 
 
 def payments(frame: pd.DataFrame, *, currency: str = "", title: str = "", ax: Axes | None = None) -> Figure:
@@ -57,7 +51,7 @@ def payments(frame: pd.DataFrame, *, currency: str = "", title: str = "", ax: Ax
     >>> type(payments(f, currency="EUR")).__name__
     'Figure'
     """
-    fig, ax = _axes(ax, (6.5, 0.6 * len(frame) + 1.2))
+    fig, ax = new_axes(ax, (6.5, 0.6 * len(frame) + 1.2), layout=None)
     ax.barh(frame["basis"], frame["payment"], color=list(_PAYMENT_COLOURS[: len(frame)]))
     ax.invert_yaxis()
     ax.set_xlabel(f"payment ({currency})" if currency else "payment")
@@ -97,7 +91,7 @@ def cumulative_cash_flow(
     >>> type(cumulative_cash_flow(t, break_even_year=1)).__name__
     'Figure'
     """
-    fig, ax = _axes(ax, (6.5, 4))
+    fig, ax = new_axes(ax, (6.5, 4), layout=None)
     for payer, part in table.groupby("payer", sort=False):
         is_total = payer == total
         ax.plot(
@@ -142,7 +136,7 @@ def tornado(table: pd.DataFrame, *, ax: Axes | None = None, title: str = "", lab
     'Figure'
     """
     base = table.attrs.get("base", float(np.mean(table[["result_low", "result_high"]].to_numpy())))
-    fig, ax = _axes(ax, (6.5, 0.55 * len(table) + 1.4))
+    fig, ax = new_axes(ax, (6.5, 0.55 * len(table) + 1.4), layout=None)
     y = np.arange(len(table))
     lo, hi = table["result_low"].to_numpy(float), table["result_high"].to_numpy(float)
     ax.barh(y, lo - base, left=base, color="#d62728", alpha=0.8, label="low value")

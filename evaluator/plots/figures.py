@@ -59,13 +59,16 @@ def report_theme(style: str = "whitegrid", context: str = "notebook", palette: s
         yield
 
 
-def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+def new_axes(
+    ax: Axes | None, figsize: tuple[float, float], *, layout: str | None = "constrained"
+) -> tuple[Figure, Axes]:
+    """``ax`` and its figure, or a new figure (no pyplot state) with one axes of ``figsize``."""
     if ax is not None:
         fig = ax.get_figure()
         if fig is None:  # pragma: no cover - an axes always belongs to a figure in practice
             raise ValueError("ax does not belong to a figure")
         return fig, ax  # type: ignore[return-value]
-    fig = Figure(figsize=figsize, layout="constrained")
+    fig = Figure(figsize=figsize, layout=layout)
     return fig, fig.add_subplot()
 
 
@@ -152,7 +155,7 @@ def _event_plot(
     is_ref = _reference_mask(table, reference)
     # the reference period is normalised to zero; some tables leave its estimate missing
     est = np.where(is_ref & np.isnan(est), 0.0, est)
-    fig, ax = _axes(ax, (max(5.0, 0.45 * len(x) + 3.0), 4.0))
+    fig, ax = new_axes(ax, (max(5.0, 0.45 * len(x) + 3.0), 4.0))
 
     if {"band_low", "band_high"} <= set(table.columns) and table["band_low"].notna().any():
         ax.fill_between(
@@ -221,7 +224,7 @@ def _event_plot(
 
 def _forest_plot(table: pd.DataFrame, ax: Axes | None, *, title: str, outcome: str, level: int) -> Figure:
     n = len(table)
-    fig, ax = _axes(ax, (6.0, max(2.0, 0.45 * n + 1.4)))
+    fig, ax = new_axes(ax, (6.0, max(2.0, 0.45 * n + 1.4)))
     y = np.arange(n)[::-1].astype(float)  # first term on top
     est = table["estimate"].to_numpy(dtype=float)
     lo = table["ci_low"].to_numpy(dtype=float)
@@ -321,7 +324,7 @@ def trends(
 
     cohorts = sorted(c for c in means.index.get_level_values(0).unique() if pd.notna(c))
     has_never = bool(never.any())
-    fig, ax = _axes(ax, (7.0, 4.2))
+    fig, ax = new_axes(ax, (7.0, 4.2))
     cmap = _cohort_colors(len(cohorts))
 
     def label(name: str, c: Hashable) -> str:
@@ -414,7 +417,7 @@ def specification_curve(
         raise ValueError("no specification with an estimate to plot")
     t = t.sort_values("estimate", kind="stable").reset_index(drop=True)
     is_main = (t["kind"] == "main").to_numpy() if "kind" in t.columns else np.zeros(len(t), bool)
-    fig, ax = _axes(ax, (7.5, max(2.2, 0.42 * len(t) + 1.3)))
+    fig, ax = new_axes(ax, (7.5, max(2.2, 0.42 * len(t) + 1.3)))
     y = np.arange(len(t), dtype=float)
     est = t["estimate"].to_numpy(dtype=float)
     lo = t["ci_low"].to_numpy(dtype=float)

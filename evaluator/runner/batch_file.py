@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from evaluator.errors import EvaluatorError
+from evaluator.errors import EvaluatorError, problems_message
 from evaluator.files import shipped
 
 __all__ = ["MAX_RUNS", "NAME_RE", "Batch", "BatchError", "RunSpec", "batch_schema", "load_batch"]
@@ -52,10 +52,7 @@ class BatchError(EvaluatorError, ValueError):
             problems = [problems]
         self.problems: tuple[str, ...] = tuple(problems)
         self.source = str(source) if source is not None else None
-        n = len(self.problems)
-        where = f" in {source}" if source is not None else ""
-        body = "\n".join(f"{i}. {p}" for i, p in enumerate(self.problems, 1))
-        super().__init__(f"{n} problem{'s' if n != 1 else ''} found{where}:\n{body}")
+        super().__init__(problems_message(self.problems, self.source))
 
 
 @dataclass(frozen=True)
