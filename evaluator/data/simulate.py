@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["Simulation", "sick_leave_sib", "employment_sib", "reoffending_sib", "SCENARIOS"]
+__all__ = ["Simulation", "sick_leave_sib", "employment_sib", "reoffending_sib", "castle_like", "SCENARIOS"]
 
 
 @dataclass(frozen=True)
@@ -488,6 +488,109 @@ def reoffending_sib(
         },
         schema="individuals",
         params=dict(n_cohorts=n_cohorts, cohort_size=cohort_size, n_pool=n_pool, effect=effect, seed=seed),
+    )
+
+
+def castle_like(
+    *,
+    cohort_sizes: dict[int, int] | None = None,
+    n_never: int = 29,
+    years: tuple[int, int] = (2000, 2010),
+    effect: float = 0.08,
+    pretrend: float = 0.0,
+    noise_sd: float = 0.1,
+    seed: int = 0,
+) -> Simulation:
+    """A state-by-year panel shaped like the castle-doctrine data: few states per adoption cohort.
+
+    The castle-doctrine panel (Cheng and Hoekstra 2013) has 50 states over 2000-2010,
+    with cohorts that adopted the law of one to thirteen states each. That shape is
+    what breaks careless reporting: cells ATT(g, t) that rest on one state, joint
+    pre-trend tests driven by them, and bootstrap bands built on single clusters.
+    The outcome is a log rate with state and year effects and AR-free noise; the law
+    adds ``effect`` from its first year on. ``pretrend`` adds a linear trend of that
+    slope per year, before adoption, to every cohort of a single state (so a failed
+    pre-trend test rests on one-state cells, as on the real data).
+
+    Parameters
+    ----------
+    cohort_sizes : dict, optional
+        Adoption year -> number of states. Default ``{2005: 1, 2006: 13, 2007: 4,
+        2008: 2, 2009: 1}``.
+    n_never : int
+        States that never adopt.
+    years : tuple of int
+        First and last year.
+    effect : float
+        The true effect on the log rate (constant from the first year on).
+    pretrend : float
+        Slope of the pre-adoption trend of the one-state cohorts.
+    noise_sd : float
+        SD of the state-year noise.
+    seed : int
+        Seed of the random generator.
+
+    Returns
+    -------
+    Simulation
+        ``data`` columns: ``state``, ``year``, ``effyear`` (adoption year, 0 for never),
+        ``region`` (4 regions), ``population``, ``l_homicide``. ``truth`` keys as
+        :func:`sick_leave_sib` (``att_gt``, ``simple``, ``dynamic``, ``group`` ...).
+
+    Examples
+    --------
+    >>> sim = castle_like(seed=1)
+    >>> sim.data.groupby("effyear")["state"].nunique().to_dict()
+    {0: 29, 2005: 1, 2006: 13, 2007: 4, 2008: 2, 2009: 1}
+    """
+    sizes = dict(cohort_sizes or {2005: 1, 2006: 13, 2007: 4, 2008: 2, 2009: 1})
+    _check_positive(n_never=n_never, **{f"cohort_{g}": k for g, k in sizes.items()})
+    first, last = years
+    if last <= first:
+        raise ValueError(f"years={years}: the last year must come after the first")
+    rng = np.random.default_rng(seed)
+    cohort = np.concatenate(
+        [np.zeros(n_never, dtype=np.int64), *[np.full(k, g, dtype=np.int64) for g, k in sizes.items()]]
+    )
+    n_states = len(cohort)
+    year = np.arange(first, last + 1)
+    n_years = len(year)
+    state_fe = rng.normal(1.5, 0.5, size=n_states)
+    year_fe = np.cumsum(rng.normal(0.0, 0.03, size=n_years))
+    g = np.repeat(cohort, n_years)
+    t = np.tile(year, n_states)
+    treated_now = (g > 0) & (t >= g)
+    single = np.isin(g, [c for c, k in sizes.items() if k == 1])
+    trend = np.where(single & (t < g), pretrend * (t - g), 0.0)
+    true_effect = np.where(treated_now, effect, 0.0)
+    y = np.repeat(state_fe, n_years) + np.tile(year_fe, n_states) + trend + true_effect
+    y = y + rng.normal(0.0, noise_sd, size=len(y))
+    data = pd.DataFrame(
+        {
+            "state": np.repeat(np.arange(1, n_states + 1), n_years),
+            "year": t,
+            "effyear": g,
+            "region": np.repeat(rng.integers(1, 5, size=n_states), n_years),
+            "population": np.repeat(rng.integers(500_000, 20_000_000, size=n_states), n_years),
+            "l_homicide": y,
+        }
+    )
+    truth = _staggered_truth(g, t, true_effect)
+    truth["effect"] = effect
+    return Simulation(
+        data=data,
+        truth=truth,
+        columns={"unit": "state", "time": "year", "outcome": "l_homicide", "cohort": "effyear", "cluster": "state"},
+        schema="panel",
+        params=dict(
+            cohort_sizes=sizes,
+            n_never=n_never,
+            years=years,
+            effect=effect,
+            pretrend=pretrend,
+            noise_sd=noise_sd,
+            seed=seed,
+        ),
     )
 
 

@@ -38,7 +38,7 @@ from evaluator.errors import (
 )
 from evaluator.estimators.design import check_frame, choice, one_column
 from evaluator.estimators.logit import fit_logit
-from evaluator.inference.bootstrap import wild_cluster_bootstrap_cells
+from evaluator.inference.bootstrap import simultaneous_band, wild_cluster_bootstrap_cells
 from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
 from evaluator.results.base import Result, tidy_table
 
@@ -75,6 +75,8 @@ class StaggeredResult(Result):
     _t_range: tuple[float, float] = (0.0, 0.0)
     _wcr: dict[str, Any] | None = field(default=None, repr=False)
     _scale: float = 1.0  # the outcome's standard deviation: the unit of "numerically zero" standard errors
+    # per cell: up to two distinct clusters (units without clusters) of its treated and of its control units
+    _cell_clusters: tuple[tuple[np.ndarray, np.ndarray], ...] = field(default=(), repr=False)
 
     @property
     def _row(self) -> pd.Series:
@@ -140,7 +142,11 @@ class StaggeredResult(Result):
         Result
             Headline term ``"overall"``; the other rows are per e, g or t (with
             ``event_time``, ``cohort`` or ``time`` columns). Standard errors include
-            the estimation effect of the cohort-size weights.
+            the estimation effect of the cohort-size weights. With the bootstrap the per-e/g/t
+            rows (not ``overall``) have a sup-t simultaneous band ``band_low``/``band_high`` that
+            contains each row's pointwise interval (widened rows are named in a
+            :class:`~evaluator.errors.FewClustersWarning` and ``info["bands_widened"]``);
+            ``info["crit_value"]`` is the critical value used.
         """
         return _aggregate(self, kind, min_e=min_e, max_e=max_e, balance_e=balance_e)
 
@@ -404,6 +410,94 @@ def _sup_t(draws: np.ndarray, se: np.ndarray, alpha: float) -> float:
     return float(np.quantile(t, 1 - alpha, method="inverted_cdf"))
 
 
+def _two_clusters(mask: np.ndarray, cl: np.ndarray | None) -> np.ndarray:
+    """Up to two distinct clusters (units when ``cl`` is None) of the units in ``mask``: enough for "fewer than 2"."""
+    if cl is None:
+        return np.flatnonzero(mask)[:2]
+    ids = cl[mask]
+    if ids.size == 0:
+        return ids
+    return np.concatenate([ids[:1], ids[ids != ids[0]][:1]])
+
+
+def _single_cluster_rows(coefs: np.ndarray, cell_clusters: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Rows (columns of ``coefs``, cells x rows) whose treated or control units all lie in fewer than 2 clusters."""
+    out = np.zeros(coefs.shape[1], dtype=bool)
+    if not cell_clusters:
+        return out
+    for j in range(coefs.shape[1]):
+        used = np.flatnonzero(coefs[:, j] != 0)
+        if used.size:
+            treated = np.unique(np.concatenate([cell_clusters[c][0] for c in used]))
+            control = np.unique(np.concatenate([cell_clusters[c][1] for c in used]))
+            out[j] = treated.size < 2 or control.size < 2
+    return out
+
+
+def _bands(
+    table: pd.DataFrame,
+    ests: np.ndarray,
+    se: np.ndarray,
+    crit: float,
+    alpha: float,
+    df: float | None,
+    rows: np.ndarray,
+    single: np.ndarray,
+    *,
+    clustered: bool,
+    where: str,
+) -> tuple[float, str | None, list[str], bool]:
+    """Write the sup-t bands into ``table`` (in place); return the critical value used, a note, widened rows and
+    whether the note deserves a warning.
+
+    Only a raised critical value or a widened row resting on fewer than 2 clusters warns: a band that
+    merely takes the end of an asymmetric (test-inverted) interval on a regular panel is a note, not news.
+
+    The band is ``est +- crit * se`` with ``crit`` from :func:`_sup_t`, never below the pointwise
+    critical value (R did's guard), and it contains every row's pointwise interval: with clusters
+    that interval is the restricted wild cluster bootstrap one, built from other draws (see
+    :func:`evaluator.inference.bootstrap.simultaneous_band`).
+    """
+    pointwise = float(stats.norm.ppf(1 - alpha / 2) if df is None else stats.t.ppf(1 - alpha / 2, df))
+    band = simultaneous_band(
+        ests,
+        se,
+        crit,
+        table["ci_low"].to_numpy(dtype=float),
+        table["ci_high"].to_numpy(dtype=float),
+        rows=rows,
+        pointwise_critical_value=pointwise,
+    )
+    table["band_low"] = band.low
+    table["band_high"] = band.high
+    terms = table["term"].to_numpy()
+    parts = []
+    if band.raised:
+        parts.append(
+            f"the sup-t critical value {crit:.3f} fell below the pointwise one {pointwise:.3f} (too few distinct "
+            "bootstrap draws: few clusters, or cells resting on one unit or cluster) and was raised to it, as in R did"
+        )
+    if band.widened.any():
+        lone = band.widened & single
+        how = (
+            " (restricted wild cluster bootstrap, test inversion), which the sup-t band (multiplier bootstrap) did "
+            "not contain"
+            if clustered
+            else ""
+        )
+        msg = f"the bands of {format_examples(terms[band.widened])} were widened to their pointwise intervals{how}"
+        if lone.any():
+            msg += (
+                f"; of these, {int(lone.sum())} rest on fewer than 2 clusters ({format_examples(terms[lone])}): the "
+                "multiplier draws miss the variance of their one-cluster side, so their bootstrap standard errors "
+                "understate the uncertainty"
+            )
+        parts.append(msg)
+    note = f"simultaneous bands{where}: " + "; ".join(parts) if parts else None
+    serious = bool(band.raised or (band.widened & single).any())
+    return band.critical_value, note, [str(t) for t in terms[band.widened]], serious
+
+
 def _wcr_columns(table: pd.DataFrame, wcr: dict[str, Any], coefs: np.ndarray, ests: np.ndarray, alpha: float):
     """Replace p-values and intervals by restricted wild cluster bootstrap ones, row by row.
 
@@ -531,6 +625,8 @@ def _aggregate(res: StaggeredResult, kind: str, *, min_e: float, max_e: float, b
     if label is not None:
         extra[label] = [_num(r[0]) for r in rows] + [np.nan]
     crit_agg = math.nan
+    band_note = None
+    extra_info: dict[str, Any] = {}
     if res._draws is not None:
         d = res._draws @ C
         se = _boot_se(d, res._scale)
@@ -539,9 +635,23 @@ def _aggregate(res: StaggeredResult, kind: str, *, min_e: float, max_e: float, b
         if res._wcr is not None:
             table = _wcr_columns(table, res._wcr, C[:k], ests, res.alpha)
         if rows:
-            crit_agg = _sup_t(d[:, :-1], se[:-1], res.alpha)
-            table["band_low"] = np.append(ests[:-1] - crit_agg * se[:-1], np.nan)
-            table["band_high"] = np.append(ests[:-1] + crit_agg * se[:-1], np.nan)
+            has_band = np.arange(len(ests)) < len(rows)  # not the overall row
+            crit_agg, band_note, widened, serious = _bands(
+                table,
+                ests,
+                se,
+                _sup_t(d[:, :-1], se[:-1], res.alpha),
+                res.alpha,
+                res.info.get("boot_df"),
+                has_band,
+                _single_cluster_rows(C[:k], res._cell_clusters),
+                clustered=res._wcr is not None,
+                where=f" of aggregate({kind!r})",
+            )
+            if band_note is not None and serious:
+                warnings.warn(band_note, FewClustersWarning, stacklevel=3)
+            if widened:
+                extra_info["bands_widened"] = widened
         inference = res.inference
     else:
         table = tidy_table(terms, ests, se_an, alpha=res.alpha, **extra)
@@ -552,7 +662,8 @@ def _aggregate(res: StaggeredResult, kind: str, *, min_e: float, max_e: float, b
         "group": "by cohort",
         "calendar": "by calendar period",
     }
-    info = {k2: v for k2, v in res.info.items() if k2 != "pretest" or kind == "dynamic"}
+    info = {k2: v for k2, v in res.info.items() if (k2 != "pretest" or kind == "dynamic") and k2 != "bands_widened"}
+    info.update(extra_info)
     info["aggregation"] = kind
     info["crit_value"] = crit_agg  # sup-t critical value of the per-e/g/t rows (NaN without bootstrap)
     if kind == "dynamic":
@@ -565,7 +676,8 @@ def _aggregate(res: StaggeredResult, kind: str, *, min_e: float, max_e: float, b
         alpha=res.alpha,
         inference=inference,
         outcome=res.outcome,
-        notes=tuple(n for n in res.notes if not n.startswith("estimate, SE, CI")),
+        notes=tuple(n for n in res.notes if not n.startswith(("estimate, SE, CI", "simultaneous bands")))
+        + ((band_note,) if band_note is not None else ()),
         info=info,
     )
 
@@ -619,13 +731,15 @@ def staggered_did(
         ``"universal"``: every cell compares with ``g - anticipation - 1`` (that cell is 0).
     cluster : str, optional
         Column of clusters containing whole units: the influence function is summed
-        within clusters, and the bootstrap draws one weight per cluster. With clusters the
-        bootstrap draws are scaled by ``sqrt(G/(G-1))`` and pointwise intervals use t(G-1);
-        analytic clustered intervals are normal (R-style) and warn below 20 clusters.
+        within clusters, and the bootstrap draws one weight per cluster. With clusters and
+        ``n_boot > 0`` p-values and pointwise intervals come from the restricted wild cluster
+        bootstrap (test inversion, Webb weights below 12 clusters); analytic clustered intervals
+        are normal (R-style) and warn below 20 clusters.
     n_boot : int
         Multiplier-bootstrap draws (Rademacher weights). With ``n_boot > 0`` the reported
         standard errors are bootstrap ones (IQR-based, as R ``did``) and the tables
-        get simultaneous bands ``band_low``/``band_high``; ``0`` gives analytic only.
+        get simultaneous bands ``band_low``/``band_high``, which always contain the pointwise
+        intervals (see Notes); ``0`` gives analytic only.
     seed : int or numpy.random.Generator, optional
         Makes the bootstrap exactly reproducible.
     alpha : float
@@ -673,7 +787,16 @@ def staggered_did(
     :math:`\sum w_{gt}\psi_{gt} + \sum ATT(g,t)\,\partial w_{gt}/\partial \hat P` (the "wif"
     term of R ``did``). The multiplier bootstrap draws
     :math:`\hat\theta^* - \hat\theta = n^{-1}\sum_i v_i\psi_i` with Rademacher weights :math:`v_i` (R did: Mammen);
-    the uniform band uses the :math:`1-\alpha` quantile of :math:`\max_j |\hat\theta_j^*-\hat\theta_j|/se_j`.
+    the uniform band uses the :math:`1-\alpha` quantile :math:`c` of
+    :math:`\max_j |\hat\theta_j^*-\hat\theta_j|/se_j`, never below the pointwise normal critical
+    value (R ``did``'s guard: with few clusters or one-unit cells the draws take few values and
+    :math:`c` can fall below 1.96), and each row's band is the union of :math:`\hat\theta_j \pm c\,se_j`
+    with its pointwise interval. That matters with ``cluster``: the pointwise interval then comes
+    from the restricted wild cluster bootstrap, and a cell whose treated units lie in one cluster
+    has a cluster-summed influence function of zero on that side, so its multiplier draws (and IQR
+    standard error) understate the uncertainty the restricted bootstrap shows. Rows widened this way
+    are named in a :class:`~evaluator.errors.FewClustersWarning`, a note and ``info["bands_widened"]``;
+    the other rows keep ``est +- c se``. See :func:`evaluator.inference.bootstrap.simultaneous_band`.
     The pre-test is the Wald statistic :math:`\hat\theta_{pre}'\hat V_{pre}^{+}\hat\theta_{pre}`
     over pre-treatment cells (``t < g - anticipation``), chi-squared with rank(V) df.
 
@@ -816,6 +939,14 @@ def staggered_did(
     if not plan:
         raise DesignError("no (cohort, period) cell has both treated and control units")
     k = len(plan)
+    two_t: dict[int, np.ndarray] = {}
+    two_c: dict[int, np.ndarray] = {}
+    for gi, gv, _, _, ctrl in plan:  # shared masks: each computed once
+        if gi not in two_t:
+            two_t[gi] = _two_clusters(Gmask[gv], cl)
+        if id(ctrl) not in two_c:
+            two_c[id(ctrl)] = _two_clusters(ctrl, cl)
+    cell_clusters = tuple((two_t[gi], two_c[id(ctrl)]) for gi, _, _, _, ctrl in plan)
     pg = np.array([sizes[gv] / n for gv in glist])
     # base columns: cell influence functions, then cohort-share influence functions 1{G=g} - P(G=g)
     Bcols = np.zeros((n, k + len(glist)))
@@ -914,9 +1045,22 @@ def staggered_did(
         table = tidy_table(terms, att, se_b, alpha=alpha, df=boot_df, **extra)
         if wcr is not None:
             table = _wcr_columns(table, wcr, np.eye(k), att, alpha)
-        crit = _sup_t(draws[:, :k], se_b, alpha)
-        table["band_low"] = att - crit * se_b
-        table["band_high"] = att + crit * se_b
+        crit, band_note, bands_widened, serious = _bands(
+            table,
+            att,
+            se_b,
+            _sup_t(draws[:, :k], se_b, alpha),
+            alpha,
+            boot_df,
+            np.ones(k, dtype=bool),
+            _single_cluster_rows(np.eye(k), cell_clusters),
+            clustered=wcr is not None,
+            where="",
+        )
+        if band_note is not None:
+            if serious:
+                warnings.warn(band_note, FewClustersWarning, stacklevel=2)
+            notes.append(band_note)
         kind_w = f"cluster ({n_clusters} clusters of {cluster!r})" if cluster is not None else "unit"
         inference = (
             f"multiplier bootstrap ({n_boot} draws, Rademacher weights, {kind_w} level): IQR-based standard errors"
@@ -930,6 +1074,7 @@ def staggered_did(
         )
     else:
         crit = math.nan
+        bands_widened = []
         table = tidy_table(terms, att, se_an, alpha=alpha, **extra)
         inference = (
             "analytic, influence function"
@@ -975,6 +1120,8 @@ def staggered_did(
         "crit_value": crit,
         "boot_df": boot_df,
     }
+    if bands_widened:
+        info["bands_widened"] = bands_widened
     if cluster is not None:
         info["n_clusters"] = n_clusters
         info["cluster"] = cluster
@@ -1002,6 +1149,7 @@ def staggered_did(
         _t_range=(float(times[0]), float(times[-1])),
         _wcr=wcr,
         _scale=scale,
+        _cell_clusters=cell_clusters,
     )
     try:
         simple = res.aggregate("simple")

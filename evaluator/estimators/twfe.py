@@ -24,9 +24,17 @@ import pandas as pd
 from scipy import sparse, stats
 
 from evaluator.data.validate import duplicate_rows, where_rows, where_units
-from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, FewClustersWarning, Problem, WeightsError
+from evaluator.errors import (
+    DataError,
+    DesignError,
+    DroppedUnitsWarning,
+    FewClustersWarning,
+    Problem,
+    WeightsError,
+    format_examples,
+)
 from evaluator.estimators.design import as_list, check_frame, choice, one_column
-from evaluator.inference.bootstrap import wild_cluster_bootstrap, wild_sup_t_critical_value
+from evaluator.inference.bootstrap import simultaneous_band, wild_cluster_bootstrap, wild_sup_t_critical_value
 from evaluator.inference.sandwich import cr1_vcov, group_sums, hc1_vcov
 from evaluator.policy import FEW_CLUSTERS
 from evaluator.results.base import Result, tidy_table
@@ -571,7 +579,13 @@ def event_study(
         ``post_avg`` (the headline), then covariates. ``info["pretest"]`` holds the
         joint pre-trend test; ``info["reference"]`` the omitted event time; with
         ``inference="wild"`` the table also has ``band_low``/``band_high``, a sup-t
-        uniform band, and ``info["sup_t_critical_value"]``.
+        uniform band, and ``info["sup_t_critical_value"]``. The band is
+        :math:`\hat\beta_e \pm c\,\mathrm{se}_e` (CR1 se, :math:`c` from the unrestricted wild
+        bootstrap), extended where needed to contain the row's pointwise interval (restricted wild
+        bootstrap, test inversion): an event time carried by one treated cluster has an
+        understated CR1 se (that cluster's residuals sum to zero there) but a wide restricted
+        interval. Widened rows are named in a :class:`~evaluator.errors.FewClustersWarning`, a note
+        and ``info["bands_widened"]``; see ``docs/inference.md``.
 
     Notes
     -----
@@ -696,6 +710,7 @@ def event_study(
     table = tidy_table(terms, est, ses, alpha=alpha, df=fit.df, event_time=event_time)
     info = _info(panel, fit)
     info.update(reference=reference, leads=L, lags=Mlag, post_terms=[ev_names[i] for i in post])
+    band_note = None
     if fit.boot is not None:
         b = fit.boot
         idx = list(range(nev)) + [None, nev] + [None] * len(panel.cov_names)
@@ -707,9 +722,37 @@ def event_study(
         for colname in ("p_value", "ci_low", "ci_high"):
             table.loc[cov_rows, colname] = analytic.loc[cov_rows, colname]
         crit = fit.sup_t
-        table["band_low"] = np.where(np.arange(len(terms)) < nev, est - crit * ses, np.nan)
-        table["band_high"] = np.where(np.arange(len(terms)) < nev, est + crit * ses, np.nan)
+        # The band is beta_j +- crit * se_j (CR1 se, unrestricted wild bootstrap); the pointwise intervals are the
+        # restricted bootstrap's test inversion. Where one sticks out, the band takes its end points.
+        band = simultaneous_band(
+            est,
+            ses,
+            crit,
+            table["ci_low"].to_numpy(dtype=float),
+            table["ci_high"].to_numpy(dtype=float),
+            rows=np.arange(len(terms)) < nev,
+        )
+        table["band_low"] = band.low
+        table["band_high"] = band.high
         info.update(n_boot=b.n_boot, boot_weights=b.weights, enumerated=b.enumerated, sup_t_critical_value=crit)
+        if band.widened.any():
+            widened = [terms[i] for i in np.flatnonzero(band.widened)]
+            n_cl = [np.unique(panel.g[X[:, j] != 0]).size for j in range(nev)]
+            lone = [ev_names[j] for j in range(nev) if band.widened[j] and n_cl[j] < 2]
+            band_note = (
+                f"simultaneous bands: the bands of {format_examples(widened)} were widened to their pointwise "
+                "intervals (restricted wild cluster bootstrap, test inversion), which the sup-t band (CR1 standard "
+                "errors, unrestricted wild bootstrap) did not contain"
+            )
+            if lone:
+                band_note += (
+                    f"; of these, {len(lone)} rest on fewer than 2 clusters of '{panel.cluster_name}' "
+                    f"({format_examples(lone)}): the residuals of their one treated cluster sum to zero there, so "
+                    "their CR1 standard errors understate the uncertainty"
+                )
+            info["bands_widened"] = widened
+            if lone:  # a regular panel's band taking an asymmetric interval's end is a note, not a warning
+                warnings.warn(band_note, FewClustersWarning, stacklevel=2)
     if pre and fit.df is not None and len(pre) > fit.df:
         # CR1 with G clusters has rank at most G-1: more restrictions than that make the F statistic
         # divide by numerical noise (negative values of -1e13 were seen), so report none.
@@ -744,6 +787,8 @@ def event_study(
                 "test": f"Wald chi2({q}) with HC1 covariance: all pre-treatment coefficients are zero",
             }
     notes = list(fit.notes) + _staggered_note(panel)
+    if band_note is not None:
+        notes.append(band_note)
     if "pretest_unavailable" in info:
         notes.append(info["pretest_unavailable"])
     if leads is not None and lo_obs < -L or lags is not None and hi_obs > Mlag:

@@ -14,10 +14,12 @@ from evaluator.inference.sandwich import _bread, _codes, cr1_factor, group_sums
 from evaluator.policy import WEBB_BELOW_CLUSTERS
 
 __all__ = [
+    "Band",
     "CellBootstrap",
     "WeightKind",
     "WildBootstrapTest",
     "draw_weights",
+    "simultaneous_band",
     "wild_cluster_bootstrap",
     "wild_cluster_bootstrap_cells",
     "wild_sup_t_critical_value",
@@ -343,7 +345,9 @@ def wild_sup_t_critical_value(
     the :math:`1-\alpha` quantile of :math:`\max_j |\beta^*_j - \hat\beta_j| / \sigma_j`,
     where :math:`\sigma_j^2 = \sum_g (a_j'X_g'\hat e_g)^2` is the exact bootstrap
     variance. The band is :math:`\hat\beta_j \pm c\,\mathrm{se}_j` (Montiel Olea and
-    Plagborg-Moller 2019).
+    Plagborg-Moller 2019). The draws are unrestricted, so a coefficient resting on one cluster
+    (whose residuals there sum to zero) gets a band narrower than its restricted test-inversion
+    interval; :func:`simultaneous_band` extends the band to contain it.
 
     Examples
     --------
@@ -370,6 +374,113 @@ def wild_sup_t_critical_value(
             t = np.abs(alpha_g.T @ V) / sd[:, None]
         tmax.append(np.nanmax(np.where(np.isfinite(t), t, np.nan), axis=0))
     return float(np.quantile(np.concatenate(tmax), 1.0 - alpha))
+
+
+class Band(NamedTuple):
+    """Outcome of :func:`simultaneous_band`; one entry per row of a table.
+
+    Attributes
+    ----------
+    low, high : numpy.ndarray
+        The simultaneous band, ``NaN`` on rows without one.
+    critical_value : float
+        The critical value used: the sup-t one, or the pointwise one where that was larger.
+    raised : bool
+        Whether the sup-t critical value fell below the pointwise one and was raised to it.
+    widened : numpy.ndarray of bool
+        Rows whose band was extended to contain their pointwise interval (beyond
+        ``estimate +- critical_value * std_error``).
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+    critical_value: float
+    raised: bool
+    widened: np.ndarray
+
+
+def simultaneous_band(
+    estimate: np.ndarray,
+    std_error: np.ndarray,
+    critical_value: float,
+    ci_low: np.ndarray,
+    ci_high: np.ndarray,
+    *,
+    rows: np.ndarray | None = None,
+    pointwise_critical_value: float | None = None,
+) -> Band:
+    r"""A sup-t simultaneous band that contains every row's pointwise interval.
+
+    The band is :math:`\hat\theta_j \pm c\,\mathrm{se}_j`, with :math:`c` the sup-t critical
+    value, then extended row by row to the union with the pointwise interval
+    ``[ci_low, ci_high]``. A simultaneous band covers every row at once, so it can never be
+    narrower than the pointwise interval of any row; two things can make the plain band
+    narrower, and each is repaired here:
+
+    - ``pointwise_critical_value`` (when the pointwise interval is
+      :math:`\hat\theta_j \pm z\,\mathrm{se}_j` with the same standard errors): a sup-t
+      critical value below it comes from discrete or degenerate bootstrap draws (few clusters,
+      cells resting on one cluster). It is raised to the pointwise value, as R ``did`` does;
+    - pointwise intervals built from other ingredients (the restricted wild cluster bootstrap by
+      test inversion, asymmetric, while the band uses an unrestricted bootstrap's standard
+      errors): where such an interval sticks out of the band, the band takes its end points.
+      When a row rests on a single cluster the unrestricted draws miss the treated side's
+      variance (its residuals are zero), so its standard error understates the uncertainty
+      that the restricted bootstrap, which imposes the null on that cluster, reflects.
+
+    Widening can only raise the band's joint coverage; rows where the band already contained
+    the pointwise interval are unchanged.
+
+    Parameters
+    ----------
+    estimate, std_error : (m,) array
+        Estimates and the standard errors the sup-t critical value was calibrated with.
+    critical_value : float
+        Sup-t critical value (``NaN`` when there is none).
+    ci_low, ci_high : (m,) array
+        Pointwise interval of each row (``NaN`` where there is none, ``+-inf`` allowed).
+    rows : (m,) boolean array, optional
+        Rows that get a band (all by default); the others are ``NaN``.
+    pointwise_critical_value : float, optional
+        Critical value of the pointwise intervals when they are symmetric with the same
+        standard errors (e.g. the normal quantile); the sup-t value is not let below it.
+
+    Returns
+    -------
+    Band
+
+    Examples
+    --------
+    >>> b = simultaneous_band(np.array([0.0, 1.0]), np.array([1.0, 0.1]), 2.5,
+    ...                       np.array([-2.0, -1.0]), np.array([2.0, 3.0]))
+    >>> b.low.tolist(), b.high.tolist(), b.widened.tolist()
+    ([-2.5, -1.0], [2.5, 3.0], [False, True])
+    >>> simultaneous_band(np.zeros(1), np.ones(1), 1.5, -np.ones(1) * 1.96, np.ones(1) * 1.96,
+    ...                   pointwise_critical_value=1.96).critical_value
+    1.96
+    """
+    est = np.asarray(estimate, dtype=float)
+    se = np.asarray(std_error, dtype=float)
+    lo_ci = np.broadcast_to(np.asarray(ci_low, dtype=float), est.shape)
+    hi_ci = np.broadcast_to(np.asarray(ci_high, dtype=float), est.shape)
+    rows = np.ones(est.shape, dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+    crit = float(critical_value)
+    raised = False
+    if pointwise_critical_value is not None and math.isfinite(crit) and crit < pointwise_critical_value:
+        crit, raised = float(pointwise_critical_value), True
+    low = np.where(rows, est - crit * se, np.nan)
+    high = np.where(rows, est + crit * se, np.nan)
+    # fmin/fmax skip NaN: a row whose band is missing but whose pointwise interval exists gets that interval.
+    new_low = np.where(rows, np.fmin(low, lo_ci), np.nan)
+    new_high = np.where(rows, np.fmax(high, hi_ci), np.nan)
+    with np.errstate(invalid="ignore"):
+        widened = rows & (
+            (new_low < low)
+            | (new_high > high)
+            | (np.isnan(low) & ~np.isnan(new_low))
+            | (np.isnan(high) & ~np.isnan(new_high))
+        )
+    return Band(new_low, new_high, crit, raised, widened)
 
 
 class CellBootstrap(NamedTuple):
