@@ -273,7 +273,8 @@ def test_index_lists_every_run_folder_escaped_with_relative_links(tmp_path):
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert 'href="alpha/report.html"' in page and 'href="from-another-batch/report.html"' in page
     assert 'href="beta/report.ipynb"' in page and "ValueError: &lt;bad&gt; &amp; worse" in page
-    assert "-2.345 [-3.1, -1.5]" in page and "days &lt;off&gt;" in page and "&lt;0.001" in page
+    # issue 12: three significant figures and "< 0.001" in the index, as in the reports
+    assert "-2.35 [-3.1, -1.5]" in page and "days &lt;off&gt;" in page and "&lt; 0.001" in page
     assert "not-a-run" not in page and "partial" not in page
     assert "http" not in page.replace("http-equiv", "")  # self-contained: nothing fetched
     rows = json.loads((out / "index.json").read_text())["runs"]

@@ -60,13 +60,15 @@ def small_people(tmp_path_factory) -> Path:
 
 
 def _did(path: Path, out: Path, **extra):
-    params = {"data_path": str(path), "n_boot": 99, **extra}
+    # the data is not the notebook's own: its labels must be given (issue 12)
+    params = {"data_path": str(path), "n_boot": 99, "title": "Small panel", "outcome_label": "days", **extra}
     return run_report(notebook_path("did_evaluation"), out=out, parameters=params, progress=False)
 
 
 def _matched(path: Path, out: Path, **extra):
     params = {
         "data_path": str(path),
+        "title": "Small cohorts",
         "unit": "prisoner_id",
         "treat": "treated",
         "outcome": "reconvictions_12m",

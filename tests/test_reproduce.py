@@ -26,6 +26,7 @@ def data_file(tmp_path_factory):
 
 def test_reproduce_gives_identical_numbers_and_refuses_a_changed_input(data_file, tmp_path):
     params = {"data_path": str(data_file), "inference": "bootstrap", "n_boot": 49, "seed": 7}
+    params |= {"title": "Employment (own copy)", "outcome_label": "share employed"}  # not the notebook's own file
     first = report.run_report(MATCHED, out=tmp_path / "r", parameters=params, progress=False)
     rep = report.reproduce(first.out / "manifest.json", out=tmp_path / "again", progress=False)
     assert rep.identical, str(rep)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -9,7 +12,51 @@ from typing import Any
 from evaluator.data.datasets import resolve_data
 from evaluator.errors import ContractError, ParameterError
 
-__all__ = ["DidSettings", "MatchedSettings", "did_settings", "matched_settings"]
+__all__ = [
+    "ALPHA_RANGE",
+    "CONTROL_GROUPS",
+    "DID_INFERENCE",
+    "DID_METHODS",
+    "DID_MIN_DRAWS",
+    "DISTANCES",
+    "ESTIMATORS",
+    "FORMER_SPELLINGS",
+    "MATCHED_INFERENCE",
+    "MATCHED_MIN_DRAWS",
+    "DidSettings",
+    "MatchedSettings",
+    "did_settings",
+    "matched_settings",
+]
+
+# -- the rules -----------------------------------------------------------------------------------------------------
+# One place for each rule of a report parameter. The notebooks' parameters cells declare the same rules in their
+# comments (``# one of: ...``, ``# range: ...``; grammar in evaluator.runner.parameters), so that a run is checked
+# before its kernel starts; tests/test_parameter_checks.py checks that both accept and refuse the same values.
+
+#: Difference-in-differences estimators: Callaway and Sant'Anna (2021) group-time effects, two-way fixed effects.
+ESTIMATORS = ("callaway_santanna", "twfe")
+#: Comparison units of Callaway-Sant'Anna, spelt as :func:`evaluator.staggered_did` (``control=``) spells them.
+CONTROL_GROUPS = ("never", "not_yet")
+#: Former spellings still accepted, with a :class:`FutureWarning`: parameter -> {old: current}.
+FORMER_SPELLINGS: Mapping[str, Mapping[str, str]] = {"control_group": {"notyet": "not_yet"}}
+#: Callaway-Sant'Anna with covariates: doubly robust, inverse probability weighting, outcome regression.
+DID_METHODS = ("dr", "ipw", "reg")
+#: Inference schemes of each estimator; the first is the default.
+DID_INFERENCE: Mapping[str, tuple[str, ...]] = {
+    "callaway_santanna": ("bootstrap", "analytic"),
+    "twfe": ("cluster", "wild"),
+}
+#: Fewest draws of a difference-in-differences bootstrap (inference "bootstrap" or "wild"); 999 is usual.
+DID_MIN_DRAWS = 99
+#: Matching distances: logit of the propensity score, the score, Mahalanobis distance.
+DISTANCES = ("logit", "ps", "mahalanobis")
+#: Inference of a matched comparison (see :meth:`evaluator.MatchResult.effect`).
+MATCHED_INFERENCE = ("pairs", "abadie_imbens", "bootstrap")
+#: Fewest bootstrap replications of a matched comparison.
+MATCHED_MIN_DRAWS = 2
+#: ``alpha`` lies strictly between these (0.05 gives 95% intervals).
+ALPHA_RANGE = (0.0, 0.5)
 
 
 # -- parameters --------------------------------------------------------------------------------------------------------
@@ -20,7 +67,22 @@ def _text(problems: list[str], name: str, value: Any, *, empty: bool = False) ->
 
 def _one_of(problems: list[str], name: str, value: Any, allowed: Sequence[Any]) -> None:
     if value not in allowed:
-        problems.append(f"{name}={value!r}: choose one of {list(allowed)}")
+        close = difflib.get_close_matches(value.lower(), list(allowed), n=1) if isinstance(value, str) else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(f"{name}={value!r}: choose one of {list(allowed)}{hint}")
+
+
+def _current(name: str, value: Any) -> Any:
+    """``value`` in its current spelling; a former one (:data:`FORMER_SPELLINGS`) with a FutureWarning."""
+    new = FORMER_SPELLINGS.get(name, {}).get(value) if isinstance(value, str) else None
+    if new is None:
+        return value
+    warnings.warn(
+        f"{name}={value!r} is deprecated, a former spelling of {new!r}: write {name}={new!r}",
+        FutureWarning,
+        stacklevel=3,
+    )
+    return new
 
 
 def _columns_list(problems: list[str], name: str, value: Any) -> list[str]:
@@ -35,9 +97,9 @@ def _columns_list(problems: list[str], name: str, value: Any) -> list[str]:
 
 
 def _common(problems: list[str], p: Mapping[str, Any]) -> None:
-    a = p["alpha"]
-    if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 < a < 0.5:
-        problems.append(f"alpha={a!r}: expected a number between 0 and 0.5 (0.05 gives 95% intervals)")
+    a, (low, high) = p["alpha"], ALPHA_RANGE
+    if isinstance(a, bool) or not isinstance(a, (int, float)) or not low < a < high:
+        problems.append(f"alpha={a!r}: expected a number between {low:g} and {high:g} (0.05 gives 95% intervals)")
     for name in ("seed", "min_cell"):
         v = p[name]
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -135,10 +197,11 @@ def did_settings(
     ----------
     estimator : {"callaway_santanna", "twfe"}
         Callaway and Sant'Anna (2021) group-time effects, or two-way fixed effects.
-    control_group : {"never", "notyet"}
-        Comparison units for Callaway-Sant'Anna: never treated, or not yet treated.
-        Two-way fixed effects always compares with every unit not (yet) treated and
-        accepts only ``"notyet"`` or the default ``"never"`` (recorded with a note).
+    control_group : {"never", "not_yet"}
+        Comparison units for Callaway-Sant'Anna: never treated, or not yet treated
+        (spelt as ``staggered_did(control=...)``; the former ``"notyet"`` is still
+        accepted, with a :class:`FutureWarning`). Two-way fixed effects always compares
+        with every unit not (yet) treated; the default ``"never"`` is recorded with a note.
     method : {"dr", "ipw", "reg"}
         Callaway-Sant'Anna with covariates: doubly robust, weighting or regression.
     inference : str, optional
@@ -155,6 +218,11 @@ def did_settings(
         When the file ``contract_path`` names is not a valid contract (the message
         names the field), or pays on another metric than ``outcome``.
 
+    Warns
+    -----
+    FutureWarning
+        ``control_group="notyet"``: write ``"not_yet"``.
+
     Examples
     --------
     >>> did_settings(data_path="x.csv", unit="id", time="t", outcome="y", cohort="g",
@@ -163,6 +231,12 @@ def did_settings(
     ...
     evaluator.errors.ParameterError: the report's parameters have problems:
       - inference='bootstrap': with estimator='twfe' choose one of ['cluster', 'wild']
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     s = did_settings(data_path="x.csv", unit="id", time="t", outcome="y", cohort="g", control_group="notyet")
+    >>> s.control_group, caught[0].category.__name__
+    ('not_yet', 'FutureWarning')
     """
     problems: list[str] = []
     p = dict(locals())
@@ -173,10 +247,11 @@ def did_settings(
     if cluster is not None and not isinstance(cluster, str):
         problems.append(f"cluster={cluster!r}: expected a column name, or '' for clustering on units")
     covs = _columns_list(problems, "covariates", covariates)
-    _one_of(problems, "estimator", estimator, ("callaway_santanna", "twfe"))
-    _one_of(problems, "control_group", control_group, ("never", "notyet"))
-    _one_of(problems, "method", method, ("dr", "ipw", "reg"))
-    schemes = {"callaway_santanna": ("bootstrap", "analytic"), "twfe": ("cluster", "wild")}
+    _one_of(problems, "estimator", estimator, ESTIMATORS)
+    control_group = _current("control_group", control_group)
+    _one_of(problems, "control_group", control_group, CONTROL_GROUPS)
+    _one_of(problems, "method", method, DID_METHODS)
+    schemes = DID_INFERENCE
     if estimator in schemes:
         if inference is None:
             inference = schemes[estimator][0]
@@ -186,8 +261,8 @@ def did_settings(
             )
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
         problems.append(f"n_boot={n_boot!r}: expected a whole number of bootstrap draws >= 0")
-    elif n_boot < 99 and inference in ("bootstrap", "wild"):
-        problems.append(f"n_boot={n_boot!r}: a bootstrap needs at least 99 draws (999 is usual)")
+    elif n_boot < DID_MIN_DRAWS and inference in ("bootstrap", "wild"):
+        problems.append(f"n_boot={n_boot!r}: a bootstrap needs at least {DID_MIN_DRAWS} draws (999 is usual)")
     contract = _finish(problems, contract_path, outcome)
     return DidSettings(
         data_path=data_path,
@@ -309,23 +384,23 @@ def matched_settings(
     if not covs and "covariates" not in " ".join(problems):
         problems.append("covariates=[]: name at least one covariate to match on")
     exact_cols = _columns_list(problems, "exact", exact)
-    _one_of(problems, "distance", distance, ("logit", "ps", "mahalanobis"))
-    _one_of(problems, "inference", inference, ("pairs", "abadie_imbens", "bootstrap"))
+    _one_of(problems, "distance", distance, DISTANCES)
+    _one_of(problems, "inference", inference, MATCHED_INFERENCE)
     if isinstance(ratio, bool) or not isinstance(ratio, int) or ratio < 1:
         problems.append(f"ratio={ratio!r}: expected a whole number of controls per treated unit >= 1")
     for name, value in (("replace", replace), ("adjust", adjust)):
         if not isinstance(value, bool):
             problems.append(f"{name}={value!r}: expected True or False")
     if caliper is not None:
-        if isinstance(caliper, bool) or not isinstance(caliper, (int, float)) or caliper <= 0:
+        if isinstance(caliper, bool) or not isinstance(caliper, (int, float)) or not 0 < caliper < math.inf:
             problems.append(f"caliper={caliper!r}: expected a positive number or None")
         elif distance == "mahalanobis":
             problems.append(
                 f"caliper={caliper!r}: a caliper is in standard deviations of the propensity score and cannot be "
                 "used with distance='mahalanobis'; set caliper = None"
             )
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 2:
-        problems.append(f"n_boot={n_boot!r}: expected a whole number of bootstrap replications >= 2")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < MATCHED_MIN_DRAWS:
+        problems.append(f"n_boot={n_boot!r}: expected a whole number of bootstrap replications >= {MATCHED_MIN_DRAWS}")
     _text(problems, "cohort", cohort, empty=True)
     contract = _finish(problems, contract_path, outcome)
     return MatchedSettings(

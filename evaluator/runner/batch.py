@@ -16,9 +16,9 @@ without a folder (``did_evaluation``) also finds the notebooks shipped with eval
         data: ../data/x.parquet          # optional; sets the notebook's data_path
         parameters: {estimator: callaway_santanna}
     grid:                                # optional: one run per combination (cartesian product)
-      - name: "employment-{outcome}"     # str.format with the grid values
+      - name: "employment-{outcome}"     # str.format with the grid values (the name only)
         notebook: matched_evaluation.ipynb
-        parameters: {data_path: "bundled:employment_sib"}
+        parameters: {data_path: "bundled:employment_sib", outcome_label: "share in work (0 to 1)"}
         vary: {outcome: [employed_6m, employed_12m, employed_24m]}
 
 A run's parameters are, later winning: ``defaults.parameters``, ``defaults.data``,
@@ -45,6 +45,7 @@ Examples
 ... grid:
 ...   - name: "employment-{outcome}"
 ...     notebook: matched_evaluation
+...     parameters: {outcome_label: "share in work (0 to 1)"}
 ...     vary: {outcome: [employed_6m, employed_12m]}
 ... ''')
 >>> [run.name for run in load_batch(folder / "batch.yaml").runs]
@@ -69,10 +70,9 @@ from typing import Any, Literal
 
 from evaluator.errors import EvaluatorError
 from evaluator.files import PACKAGE
-from evaluator.formatting import sig
 from evaluator.provenance import utc_now
 from evaluator.runner.batch_file import Batch, BatchError, RunSpec, load_batch
-from evaluator.runner.index import index_p, read_json, write_index
+from evaluator.runner.index import index_interval, index_number, index_p, index_seconds, read_json, write_index
 from evaluator.runner.processes import Processes, remove_leftovers
 
 __all__ = [
@@ -104,7 +104,11 @@ class RunOutcome:
     status : {"ok", "failed", "skipped", "timeout"}
         ``skipped``: the folder already held an ok report with the same fingerprint.
     seconds : float
-        Wall time of the run's process (0 when skipped).
+        How long the run took: the ``duration_s`` of the run's own ``manifest.json``, the
+        number ``index.html`` shows (for a skipped run, that of the run that made the
+        report). A run that left no manifest (killed, timed out, or failed before the
+        report started) is timed around its process, and that time is written into the
+        ``manifest.json`` recorded for it, so the index shows the same number.
     estimate, ci, pvalue
         Headline numbers from the run's ``results.json`` (None when absent).
     message : str
@@ -151,7 +155,10 @@ class BatchSummary:
         return out
 
     def table(self) -> Any:
-        """The runs as a DataFrame (columns name, status, seconds, estimate, ci_low, ci_high, pvalue, message)."""
+        """The runs as a DataFrame (columns name, status, seconds, estimate, ci_low, ci_high, pvalue, message).
+
+        ``seconds`` is each run's ``duration_s`` in ``index.json`` (see :attr:`RunOutcome.seconds`).
+        """
         import pandas as pd
 
         rows = [
@@ -171,11 +178,11 @@ class BatchSummary:
         return pd.DataFrame(rows, columns=columns)
 
     def __str__(self) -> str:
-        header = ["run", "status", "seconds", "estimate", "interval", "p-value"]
+        header = ["run", "status", "duration", "estimate", "interval", "p-value"]
         rows = []
-        for r in self.runs:
-            interval = f"[{sig(r.ci[0])}, {sig(r.ci[1])}]" if r.ci else ""
-            rows.append([r.name, r.status, f"{r.seconds:.1f}", sig(r.estimate), interval, index_p(r.pvalue)])
+        for r in self.runs:  # the numbers as index.html writes them (evaluator.runner.index)
+            row = [r.name, r.status, index_seconds(r.seconds), index_number(r.estimate), index_interval(r.ci)]
+            rows.append([*row, index_p(r.pvalue)])
         widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
         right = {2, 3, 5}
 
@@ -231,15 +238,31 @@ def _tail(text: str, n: int = 5) -> str:
     return " | ".join(ln.strip() for ln in lines[-n:])
 
 
+def _duration(manifest: Mapping[str, Any] | None) -> float | None:
+    """A manifest's ``duration_s`` (the run's own measure, and what the index shows), None when it has none."""
+    value = (manifest or {}).get("duration_s")
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    return float(value) if ok else None
+
+
+def _own_manifest(folder: Path, started: str) -> dict[str, Any] | None:
+    """The manifest the run started at ``started`` wrote, or None: the folder may still hold an older run's."""
+    manifest = read_json(folder / "manifest.json")
+    if manifest is None or str(manifest.get("started") or "") < started:  # ISO 8601 UTC, comparable as text
+        return None
+    return manifest
+
+
 def _outcome_from_folder(
     name: str, folder: Path, status: Status, seconds: float, message: str = "", exit_code: int | None = None
 ) -> RunOutcome:
+    """The outcome of the report in ``folder``; its duration is the manifest's, else ``seconds``."""
     results = read_json(folder / "results.json") or {}
     ci = results.get("ci")
     ci_t = (ci[0], ci[1]) if isinstance(ci, list) and len(ci) == 2 else None
-    return RunOutcome(
-        name, status, round(seconds, 3), results.get("estimate"), ci_t, results.get("pvalue"), message, exit_code
-    )
+    recorded = _duration(read_json(folder / "manifest.json"))
+    seconds = recorded if recorded is not None else round(seconds, 3)
+    return RunOutcome(name, status, seconds, results.get("estimate"), ci_t, results.get("pvalue"), message, exit_code)
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -255,38 +278,53 @@ def _execute(
     if proc is None:
         return RunOutcome(run.name, "failed", message="not started: the batch was interrupted")
     stderr, timed_out = procs.wait(proc, timeout)
+    seconds = round(time.perf_counter() - t0, 3)  # only used when the run left no manifest of its own
     if timed_out:
-        seconds = time.perf_counter() - t0
         remove_leftovers(folder.parent, proc.pid)
         message = f"killed after {timeout:g} s (the run's timeout), kernel included"
-        _write_record(
-            folder,
-            {
-                "status": "timeout",
-                "notebook": str(run.notebook),
-                "parameters": run.parameters,
-                "fingerprint": fp,
-                "started": started,
-                "ended": utc_now(),
-                "duration_s": round(seconds, 3),
-                "error": {"cell_index": None, "ename": "Timeout", "evalue": message, "notebook": None},
-            },
-        )
-        return RunOutcome(run.name, "timeout", round(seconds, 3), message=message)
-    seconds = time.perf_counter() - t0
-    if proc.returncode == 0:
+        _write_failure(folder, run, fp, "timeout", started, seconds, "Timeout", message)
+        return RunOutcome(run.name, "timeout", seconds, message=message)
+    manifest = _own_manifest(folder, started)
+    if proc.returncode == 0 and manifest is not None:
         return _outcome_from_folder(run.name, folder, "ok", seconds, exit_code=0)
     message = ""
-    manifest = read_json(folder / "manifest.json")
     if proc.returncode == 1 and manifest and manifest.get("status") in ("failed", "flagged") and manifest.get("error"):
         err = manifest["error"]
         cell = f"cell {err['cell_index']}" if err.get("cell_index") is not None else "the kernel"
         message = f"{cell}: {err.get('ename')}: {err.get('evalue')} (notebook: {err.get('notebook')})"
     if not message and proc.returncode < 0:
         message = f"killed by signal {-proc.returncode}"
+    if not message and proc.returncode == 0:
+        message = "the report process ended without writing its manifest.json"
     if not message:
         message = _tail(stderr) or f"exit status {proc.returncode}"
-    return RunOutcome(run.name, "failed", round(seconds, 3), message=message, exit_code=proc.returncode)
+    recorded = _duration(manifest)
+    if recorded is not None:
+        seconds = recorded
+    elif not procs.stopping:  # an interrupted batch leaves the folder as it was (an older report stays)
+        if proc.returncode < 0:
+            remove_leftovers(folder.parent, proc.pid)
+        _write_failure(folder, run, fp, "failed", started, seconds, "RunFailed", message)
+    return RunOutcome(run.name, "failed", seconds, message=message, exit_code=proc.returncode)
+
+
+def _write_failure(
+    folder: Path, run: RunSpec, fp: str | None, status: Status, started: str, seconds: float, ename: str, message: str
+) -> None:
+    """Record a run that left no manifest of its own, with the batch's measure of its duration (as the index shows)."""
+    _write_record(
+        folder,
+        {
+            "status": status,
+            "notebook": str(run.notebook),
+            "parameters": run.parameters,
+            "fingerprint": fp,
+            "started": started,
+            "ended": utc_now(),
+            "duration_s": seconds,
+            "error": {"cell_index": None, "ename": ename, "evalue": message, "notebook": None},
+        },
+    )
 
 
 def _child_env(jobs: int) -> dict[str, str]:
@@ -364,6 +402,8 @@ def run_batch(
             fp = fingerprint(run.notebook, run.parameters)
         except EvaluatorError as exc:  # an input changed or vanished since load_batch
             outcomes[run.name] = RunOutcome(run.name, "failed", message=str(exc))
+            # recorded, so that the index does not go on showing an older report of this run as its result
+            _write_failure(out / run.name, run, None, "failed", utc_now(), 0.0, type(exc).__name__, str(exc))
             continue
         manifest = read_json(out / run.name / "manifest.json")
         if (

@@ -47,6 +47,12 @@ def match(
 ) -> MatchResult:
     """Nearest-neighbour matching of treated units to controls.
 
+    The match is the comparison sample, not yet an effect: check its balance
+    (``m.balance()``, ``m.plot_balance()``), then estimate the effect on an outcome
+    with ``m.effect(outcome, adjust=..., inference=...)``
+    (:meth:`MatchResult.effect`), which returns a :class:`~evaluator.results.base.Result`
+    with the estimate, its standard error, interval and p-value.
+
     Parameters
     ----------
     data : pandas.DataFrame
@@ -95,6 +101,7 @@ def match(
     Returns
     -------
     MatchResult
+        The matched sample, its counts and balance; ``.effect(outcome, ...)`` gives the effect.
 
     Raises
     ------
@@ -106,6 +113,12 @@ def match(
     ValueError
         An unknown parameter value.
 
+    See Also
+    --------
+    MatchResult.effect : the effect on an outcome in the matched sample.
+    weighting : the same effect by inverse-probability weighting.
+    matched_did : matching within each cohort of a panel, then difference-in-differences.
+
     Examples
     --------
     >>> from evaluator.data.simulate import employment_sib
@@ -115,6 +128,16 @@ def match(
     [60, 60, 60]
     >>> b = m.balance()
     >>> bool((b.loc[b["sample"] == "after", "smd"].abs() < b.loc[b["sample"] == "before", "smd"].abs().max()).all())
+    True
+
+    From the match to an effect: the effect on the treated of being in the programme
+    on employment 12 months after starting, with its 95% interval.
+
+    >>> effect = m.effect("employed_12m")
+    >>> effect.table["term"].tolist(), effect.nobs
+    (['att'], 120)
+    >>> lo, hi = effect.ci
+    >>> bool(lo < effect.estimate < hi)
     True
     """
     one_column(treat=treat)
