@@ -121,7 +121,7 @@ def cmd_disclosure(args: argparse.Namespace) -> int:
 
     failed = 0
     for path in args.paths:
-        if not Path(path).is_file():
+        if not Path(path).exists():  # a report file, a sidecar or a report folder
             print(f"evaluator disclosure-check: no such file {path}", file=sys.stderr)
             return 2
         rep = disclosure_check(Path(path), min_cell=args.min_cell)

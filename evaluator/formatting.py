@@ -7,6 +7,9 @@ One family, so a number reads the same in a result's summary and in the report a
 - :func:`p_value` (a p-value in a table cell) and :func:`p_phrase` (a p-value in a sentence: ``"p = 0.04"``).
 - :func:`count`: a count of people, hidden below the small-cell threshold.
 - :func:`money`: an amount of money, with its currency code; :func:`percent`: a share as a percentage.
+- In figures: :func:`tick_labels` (plain numbers on an axis), :func:`money_ticks` and :func:`money_short`
+  (money on an axis: ``"EUR 250,000"``, ``"EUR 1.5 million"``), :func:`percent_short` (``"3.5%"``) and
+  :func:`qualified` (``"Event study (two-way fixed effects)"``, never doubled).
 """
 
 from __future__ import annotations
@@ -16,7 +19,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["count", "fmt", "money", "num", "p_decimals", "p_phrase", "p_value", "percent", "sig"]
+__all__ = [
+    "count",
+    "fmt",
+    "money",
+    "money_short",
+    "money_ticks",
+    "num",
+    "p_decimals",
+    "p_phrase",
+    "p_value",
+    "percent",
+    "percent_short",
+    "qualified",
+    "sig",
+    "tick_labels",
+]
 
 #: Smallest p-value written as a number; below it readers see "< 0.001".
 P_FLOOR = 0.001
@@ -73,12 +91,12 @@ def p_value(p: Any, digits: int = 4) -> str:
 
 
 def p_phrase(p: float) -> str:
-    """A p-value for a sentence, after "p": 3 significant digits (``"= 0.0412"``), ``"< 0.001"`` below that.
+    """A p-value for a sentence, after "p": 2 significant digits (``"= 0.041"``), ``"< 0.001"`` below that.
 
-    >>> "p " + p_phrase(0.04123), "p " + p_phrase(1e-5)
-    ('p = 0.0412', 'p < 0.001')
+    >>> "p " + p_phrase(0.04123), "p " + p_phrase(1e-5), "p " + p_phrase(0.00701)
+    ('p = 0.041', 'p < 0.001', 'p = 0.007')
     """
-    return "< 0.001" if math.isfinite(p) and p < P_FLOOR else f"= {num(p)}"
+    return "< 0.001" if math.isfinite(p) and p < P_FLOOR else f"= {num(p, 2)}"
 
 
 def p_decimals(p: Any, *, below: str = "< 0.001", missing: str = ".") -> str:
@@ -118,14 +136,19 @@ def count(n: Any, min_cell: int) -> str:
 
 
 def money(x: float, currency: str = "") -> str:
-    """An amount with its currency code: whole units from 100 up, cents below.
+    """An amount with its currency code: whole units from 100 up and for whole amounts, cents below.
 
-    >>> money(1500000, "EUR"), money(-42.5, "SEK"), money(99.999)
-    ('EUR 1,500,000', 'SEK -42.50', '100.00')
+    Never in scientific notation; a missing amount reads "not defined".
+
+    >>> money(1500000, "EUR"), money(-42.5, "SEK"), money(99.999), money(0, "EUR"), money(2.5e12, "DKK")
+    ('EUR 1,500,000', 'SEK -42.50', '100.00', 'EUR 0', 'DKK 2,500,000,000,000')
     """
     cur = f"{currency} " if currency else ""
     x = float(x)
-    return f"{cur}{x:,.0f}" if abs(x) >= 100 else f"{cur}{x:,.2f}"
+    if not math.isfinite(x):
+        return "not defined"
+    whole = abs(x) >= 100 or x == round(x)
+    return f"{cur}{x:,.0f}" if whole else f"{cur}{x:,.2f}"
 
 
 def percent(x: float, decimals: int = 0) -> str:
@@ -135,3 +158,128 @@ def percent(x: float, decimals: int = 0) -> str:
     ('85%', '4.5%', '-5.4%')
     """
     return f"{float(x):.{decimals}%}"
+
+
+# -- figures: tick labels, amounts of money on an axis, short percentages ---------------------------------------------
+#: Amounts of money from these sizes up are written in millions / billions (``"EUR 1.5 million"``).
+MONEY_SCALES = ((1e9, "billion"), (1e6, "million"))
+
+
+def tick_labels(values: Any, *, thousands: bool = True) -> list[str]:
+    """Tick labels for a numeric axis: plain numbers, never scientific notation and never an offset.
+
+    All labels share the fewest decimals that show every value exactly (up to float noise),
+    with thousands separators unless ``thousands=False`` (years, event times).
+
+    Parameters
+    ----------
+    values : sequence of float
+        The tick positions.
+    thousands : bool
+        Write ``1,500`` rather than ``1500``.
+
+    Returns
+    -------
+    list of str
+        One label per value; missing values read ``""``.
+
+    Examples
+    --------
+    >>> tick_labels([0.0, 500000.0, 1000000.0, 1500000.0])
+    ['0', '500,000', '1,000,000', '1,500,000']
+    >>> tick_labels([-0.1, 0.1 + 0.2, 0.5]), tick_labels([2000, 2005, 2010], thousands=False)
+    (['-0.1', '0.3', '0.5'], ['2000', '2005', '2010'])
+    """
+    vals = [float(v) for v in values]
+    finite = sorted({v for v in vals if math.isfinite(v)})
+    if not finite:
+        return ["" for _ in vals]
+    steps = [b - a for a, b in zip(finite, finite[1:], strict=False) if b > a]
+    scale = min(steps) if steps else max(abs(finite[0]), 1e-300)
+    tol = 1e-6 * scale
+    decimals = next((d for d in range(13) if all(abs(round(v, d) - v) <= tol for v in finite)), 12)
+    sep = "," if thousands else ""
+    out = []
+    for v in vals:
+        if not math.isfinite(v):
+            out.append("")
+            continue
+        text = f"{round(v, decimals):{sep}.{decimals}f}"
+        out.append("0" if text.strip("-0.,") == "" else text)
+    return out
+
+
+def money_ticks(values: Any, currency: str = "") -> list[str]:
+    """Tick labels for an axis of money: the currency, thousands separators, millions and billions in words.
+
+    One rule for every figure: the largest amount on the axis sets the scale, so all labels
+    share it. Below a million the amounts are written in full (``"EUR 250,000"``); from a
+    million up in millions (``"EUR 1.5 million"``), from a billion up in billions. Never
+    scientific notation, never an offset. Zero reads ``"EUR 0"``; in millions and billions
+    each label drops its trailing zeros (``"EUR 1 million"`` beside ``"EUR 1.5 million"``).
+
+    Parameters
+    ----------
+    values : sequence of float
+        The amounts (tick positions).
+    currency : str
+        Currency code written before each amount, e.g. ``"EUR"``; none when empty.
+
+    Examples
+    --------
+    >>> money_ticks([0, 500000, 1000000, 1500000], "EUR")
+    ['EUR 0', 'EUR 0.5 million', 'EUR 1 million', 'EUR 1.5 million']
+    >>> money_ticks([-20000, 0, 20000, 40000], "DKK"), money_ticks([2.5e9])
+    (['DKK -20,000', 'DKK 0', 'DKK 20,000', 'DKK 40,000'], ['2.5 billion'])
+    """
+    vals = [float(v) for v in values]
+    finite = [abs(v) for v in vals if math.isfinite(v)]
+    largest = max(finite, default=0.0)
+    div, word = next(((d, w) for d, w in MONEY_SCALES if largest >= d), (1.0, ""))
+    cur = f"{currency} " if currency else ""
+    out = []
+    for text in tick_labels([v / div for v in vals]):
+        if not text:
+            out.append("")
+        elif text == "0" or not word:
+            out.append(f"{cur}{text}")
+        else:  # "1 million" beside "1.5 million" reads better than "1.0 million"
+            out.append(f"{cur}{text.rstrip('0').rstrip('.') if '.' in text else text} {word}")
+    return out
+
+
+def money_short(x: float, currency: str = "") -> str:
+    """One amount as a figure shows it: the rule of :func:`money_ticks` for a single value.
+
+    >>> money_short(1_500_000, "EUR"), money_short(250_000, "EUR"), money_short(12.5)
+    ('EUR 1.5 million', 'EUR 250,000', '12.5')
+    """
+    return money_ticks([x], currency)[0]
+
+
+def percent_short(x: float, max_decimals: int = 2) -> str:
+    """A share as a percentage with as few decimals as it needs (at most ``max_decimals``).
+
+    >>> percent_short(0.035), percent_short(0.07), percent_short(0.0), percent_short(0.12345)
+    ('3.5%', '7%', '0%', '12.35%')
+    """
+    v = 100 * float(x)
+    if not math.isfinite(v):
+        return "."
+    d = next((d for d in range(max_decimals + 1) if abs(round(v, d) - v) < 1e-9), max_decimals)
+    return f"{v:.{d}f}%"
+
+
+def qualified(kind: str, name: str) -> str:
+    """``"kind (name)"``, or ``name`` alone when it already says what kind it is (no doubled titles).
+
+    >>> qualified("Event study", "two-way fixed effects")
+    'Event study (two-way fixed effects)'
+    >>> qualified("Event study", "Event study (two-way fixed effects)")
+    'Event study (two-way fixed effects)'
+    """
+    if not name:
+        return kind
+    if not kind or name.lower().startswith(kind.lower()):
+        return name
+    return f"{kind} ({name})"

@@ -96,3 +96,25 @@ def test_love_plot_leaves_out_excluded_levels():
     fig = m.plot_balance(exclude=hidden)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert hidden[0] not in labels and len(labels) == len(terms) - 1
+
+
+def test_one_report_lists_every_problem_of_tables_text_and_figures():
+    page = (
+        "<table><tr><th>cohort</th><th>units</th></tr><tr><td>2005</td><td>1</td></tr></table>"
+        "<p>Cohorts [2005, 2009] have a single unit.</p>"
+        "<figure class='raw-trends' data-counts='{&quot;cohorts&quot;: [29, 1, 13]}'><img src='x'/></figure>"
+    )
+    rep = disclosure_check(page)
+    reasons = [f.reason for f in rep.findings]
+    assert reasons == [
+        "count below 5",
+        "count below 5 behind a figure",
+        "a group resting on fewer than 5 units in the text",
+    ]
+    assert "3 possible disclosure(s)" in str(rep)
+    assert disclosure_check(page, min_cell=0).ok
+
+
+def test_unreadable_figure_counts_are_a_finding():
+    rep = disclosure_check("<figure data-counts='not json'></figure>")
+    assert [f.reason for f in rep.findings] == ["the counts behind a figure cannot be read"]

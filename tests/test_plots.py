@@ -227,3 +227,249 @@ def test_a_plot_as_the_last_expression_shows_a_png_in_a_papermill_kernel(tmp_pat
     for cell in done.cells[1:]:
         kinds = {k for o in cell.outputs for k in o.get("data", {})}
         assert "image/png" in kinds, (cell.source, [o.get("data", {}).get("text/plain") for o in cell.outputs])
+
+
+# -- numbers and labels for people, legends that cover no data, the counts behind a figure -------------------------
+def _tornado_table() -> pd.DataFrame:
+    t = pd.DataFrame(
+        {
+            "parameter": ["effect", "horizon_years", "discount_rate", "decay"],
+            "low": [-0.7, 2.0, 0.03, 0.0],
+            "high": [-0.3, 8.0, 0.05, 0.5],
+            "result_low": [1.1e6, 1.3e6, 2.6e6, 1.9e6],
+            "result_high": [4.2e6, 3.9e6, 2.2e6, 2.5e6],
+        }
+    )
+    t.attrs["base"] = 2.4e6
+    return t
+
+
+def _cash_table() -> pd.DataFrame:
+    years = list(range(6))
+    return pd.DataFrame(
+        {
+            "year": years * 3,
+            "payer": ["kommune"] * 6 + ["state"] * 6 + ["total"] * 6,
+            "cumulative": [*np.linspace(-2e6, 3e6, 6), *np.linspace(-1e6, 1e6, 6), *np.linspace(-3e6, 4e6, 6)],
+        }
+    )
+
+
+def _balance_table() -> pd.DataFrame:
+    terms = ["distance", "age", "female", "prior earnings"]
+    before, after = [0.9, -0.4, 0.25, 0.6], [0.04, 0.02, -0.05, 0.08]
+    return pd.DataFrame(
+        {
+            "term": np.repeat(terms, 2),
+            "sample": ["before", "after"] * len(terms),
+            "smd": [v for pair in zip(before, after, strict=True) for v in pair],
+        }
+    )
+
+
+def _overlap_inputs(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    score = rng.beta(2, 5, size=n)
+    focal = rng.uniform(size=n) < score
+    weights = np.where(focal, 1.0, rng.uniform(size=n) < 0.3).astype(float)
+    return score, focal, weights
+
+
+def _make(name: str, panel: pd.DataFrame) -> Figure:
+    from evaluator.plots import economics, matching
+
+    if name == "event":
+        return plots.coefficients(event_result())
+    if name == "forest":
+        return plots.coefficients(forest_result())
+    if name == "trends":
+        big = panel.assign(y=panel["y"] * 1e6 + 3e7)  # large raw means: no offset, no 1e7
+        return plots.trends(big, outcome="y", time="t", cohort="g", unit="id")
+    if name == "specification_curve":
+        return plots.specification_curve(robustness_table(), outcome="sick days")
+    if name == "payments":
+        frame = pd.DataFrame(
+            {
+                "basis": ["counterfactual (estimate)", "counterfactual (ci low)", "counterfactual (ci high)"],
+                "payment": [1.5e6, 2.5e5, 3.1e6],
+            }
+        )
+        return economics.payments(frame, currency="EUR", title="Contract")
+    if name == "cash_flow":
+        return economics.cumulative_cash_flow(_cash_table(), break_even_year=2, currency="DKK")
+    if name == "tornado":
+        return economics.tornado(_tornado_table(), label="present value of payments (EUR)", currency="EUR")
+    if name == "balance":
+        return matching.balance_plot(_balance_table())
+    if name == "overlap":
+        return matching.overlap_plot(*_overlap_inputs())
+    raise AssertionError(name)
+
+
+FIGURES = [
+    "event",
+    "forest",
+    "trends",
+    "specification_curve",
+    "payments",
+    "cash_flow",
+    "tornado",
+    "balance",
+    "overlap",
+]
+
+
+def _draw(fig: Figure):
+    """Draw ``fig`` for real (a figure made without pyplot gets an Agg canvas) and return its renderer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_no_legend_covers_the_data(name, panel) -> None:
+    fig = _make(name, panel)
+    assert not plots.legend_overlaps_data(fig)
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_no_axis_shows_an_offset_or_scientific_notation(name, panel) -> None:
+    fig = _make(name, panel)
+    _draw(fig)
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            assert axis.get_offset_text().get_text() == "", (name, axis.get_offset_text().get_text())
+            labels = [t.get_text() for t in axis.get_ticklabels()]
+            assert not [t for t in labels if "e+" in t or "e-" in t or "1e" in t or "×10" in t], (name, labels)
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_numeric_axis_has_a_human_label(name, panel) -> None:
+    fig = _make(name, panel)
+    for ax in fig.axes:
+        assert ax.get_xlabel(), (name, "x")
+        if ax is fig.axes[0]:
+            assert ax.get_ylabel(), (name, "y")
+
+
+@pytest.mark.parametrize("name", ["payments", "tornado"])
+def test_money_tick_labels_have_room_and_the_currency(name, panel) -> None:
+    fig = _make(name, panel)
+    renderer = _draw(fig)
+    ax = fig.axes[0]
+    ticks = [t for t in ax.xaxis.get_ticklabels() if t.get_visible() and t.get_text()]
+    assert len(ticks) >= 2
+    assert all(t.get_text().startswith("EUR ") for t in ticks)
+    boxes = sorted((t.get_window_extent(renderer) for t in ticks), key=lambda b: b.x0)
+    assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:], strict=False)), [t.get_text() for t in ticks]
+
+
+def test_legend_overlaps_data_sees_a_legend_over_points_lines_bars_and_bands() -> None:
+    x = np.linspace(0, 1, 41)
+    draws = [
+        lambda ax: ax.plot(x, np.full_like(x, 0.5), label="flat line"),
+        lambda ax: ax.plot(x, np.full_like(x, 0.5), "o", label="points"),
+        lambda ax: ax.scatter(x, np.full_like(x, 0.5), label="scatter"),
+        lambda ax: ax.bar(x, np.ones_like(x), width=0.02, label="bars"),
+        lambda ax: ax.errorbar(x, np.full_like(x, 0.5), yerr=0.4, fmt="none", label="error bars"),
+        lambda ax: ax.fill_between(x, 0.2, 0.8, label="band"),
+    ]
+    for draw in draws:
+        fig = Figure()
+        ax = fig.add_subplot()
+        draw(ax)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(loc="center")
+        assert plots.legend_overlaps_data(fig)
+        plots.place_legend(ax)
+        assert not plots.legend_overlaps_data(fig)
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.axhline(0.5, label="reference line")
+    ax.legend(loc="center")
+    assert not plots.legend_overlaps_data(fig)  # a line across the axes is not data
+    assert not plots.legend_overlaps_data(Figure())
+
+
+def test_titles_read_p_less_than_and_are_never_doubled() -> None:
+    r = event_result()
+    r.info["pretest"] = {"statistic": 40.0, "df": 2, "p_value": 1e-6}
+    title = plots.coefficients(r).axes[0].get_title()
+    assert "p < 0.001" in title and "= <" not in title
+    doubled = plots.coefficients(event_result(), title="Event study (Event study (two-way fixed effects))")
+    assert doubled.axes[0].get_title().split("\n")[0] == "Event study (two-way fixed effects)"
+
+
+def test_outcome_and_time_labels_in_words(panel) -> None:
+    ax = plots.coefficients(event_result(), outcome_label="yearly earnings (EUR)").axes[0]
+    assert ax.get_ylabel() == "Effect on yearly earnings (EUR)"
+    ax = plots.coefficients(forest_result(), outcome_label="employment rate").axes[0]
+    assert ax.get_xlabel() == "Effect on employment rate"
+    ax = plots.trends(panel, outcome="y", time="t", cohort="g", outcome_label="sick days", time_label="month").axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("month", "Mean sick days")
+    assert "sick days" in ax.get_title()
+
+
+def test_forest_term_labels() -> None:
+    ax = plots.coefficients(forest_result(), term_labels={"treated x post": "effect of the programme"}).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()][0] == "effect of the programme"
+
+
+def test_counts_are_recorded_from_arguments_and_columns(panel) -> None:
+    assert plots.recorded_counts(plots.coefficients(event_result())) == {}
+    by_time = {e: 40 + e for e in range(-3, 4)}
+    fig = plots.coefficients(event_result(), counts=by_time)
+    assert plots.recorded_counts(fig) == {"points": [37, 38, 39, 40, 41, 42, 43]}
+    fig = plots.coefficients(event_result(), counts=[10, 11, 12, 13, 14, 15, 16])  # one per row
+    assert plots.recorded_counts(fig) == {"points": [10, 11, 12, 13, 14, 15, 16]}
+    with pytest.raises(ValueError, match="counts has 2 values"):
+        plots.coefficients(event_result(), counts=[1, 2])
+    r = forest_result()
+    r.table["n_units"] = [300, 300, 120]
+    assert plots.recorded_counts(plots.coefficients(r)) == {"points": [300, 300, 120]}
+    assert plots.recorded_counts(plots.coefficients(r, counts={"age": 280})) == {"points": [280]}
+    fig = plots.trends(panel, outcome="y", time="t", cohort="g", unit="id")
+    assert plots.recorded_counts(fig) == {"cohorts": [20, 10, 10]}  # never treated, cohort 3, cohort 5
+    tab = robustness_table().assign(n=[500, 480, 0, 500, 3])
+    fig = plots.specification_curve(tab, n_column="n")
+    assert plots.recorded_counts(fig) == {"points": [3, 500, 480]}  # in the order drawn: twfe, main, other
+    fig = Figure()
+    plots.record_counts(fig, "bars", np.array([4, 9]))
+    assert fig.evaluator_counts == {"bars": [4, 9]}
+
+
+def test_balance_plot_says_matching_score_and_records_group_sizes() -> None:
+    from evaluator.plots.matching import balance_plot
+
+    fig = balance_plot(_balance_table(), counts={"programme": 80, "comparison": 800})
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert "matching score" in labels and "distance" not in labels
+    assert plots.recorded_counts(fig) == {"groups": [80, 800]}
+    fig = balance_plot(_balance_table(), labels={"prior earnings": "earnings the year before"})
+    assert "earnings the year before" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
+
+
+def test_overlap_histograms_merge_small_bins_and_record_people_per_bin() -> None:
+    from evaluator.plots.matching import merge_small_bins, overlap_plot
+
+    score, focal, weights = _overlap_inputs(n=300, seed=4)
+    fig = overlap_plot(score, focal, weights, bins=60)
+    counts = plots.recorded_counts(fig)
+    assert set(counts) == {f"{g} {s} matching" for g in ("treated", "control") for s in ("before", "after")}
+    lengths = {len(v) for v in counts.values()}
+    assert len(lengths) == 1 and lengths.pop() < 60  # bins were merged, the same edges for all groups
+    assert all(n == 0 or n >= 5 for v in counts.values() for n in v)
+    assert sum(counts["treated before matching"]) == int(focal.sum())
+    # the bars drawn rest on those bins
+    ax = fig.axes[0]
+    assert len(ax.patches) == 2 * len(counts["treated before matching"])
+    # min_cell=0 merges nothing
+    fig = overlap_plot(score, focal, weights, bins=60, min_cell=0)
+    assert len(plots.recorded_counts(fig)["treated before matching"]) == 60
+    # a remainder on the right joins the bins before it until every group is empty or large enough
+    edges = merge_small_bins([0, 1, 2, 3, 4, 5], [[9, 9, 0, 1, 2], [9, 9, 9, 0, 0]], min_cell=5)
+    assert edges.tolist() == [0, 1, 5]

@@ -25,12 +25,13 @@ data_path = ""  # a CSV file; empty for none
 caliper = None  # optional number
 """
 
+# nobs=100 without data: results.json is checked for small counts too (issue 12), and a toy of 1 would be one
 BODY = """
 import json, evaluator, pandas as pd
 n = len(pd.read_csv(data_path)) if data_path else 0
 if x == 0:
     raise ValueError("x must not be 0")
-r = evaluator.Result("Toy", evaluator.tidy_table(["att"], [x * scale], [0.5]), nobs=n or 1, outcome="y")
+r = evaluator.Result("Toy", evaluator.tidy_table(["att"], [x * scale], [0.5]), nobs=n or 100, outcome="y")
 evaluator.reporting.save_results(r, title=label, design="difference-in-differences", outcome_label="days")
 print("estimate", r.estimate, "rows", n, "flag", flag, "items", items, "caliper", caliper)
 print(label)

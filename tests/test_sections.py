@@ -6,6 +6,7 @@ import json
 import math
 import re
 from dataclasses import replace
+from html import escape as html_escape
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +115,12 @@ def test_contract_section_did(did_fit):
     for css in ("settlement", "economic-return", "tornado"):
         assert f"<figure class='{css}'>" in html
     box = sections.headline_box(fit, value)
-    assert "Contract target met?</b> yes" in box and "payment due: EUR 1,500,000" in box
+    # issue 12: one verdict. The old headline said "yes ... payment due: EUR 1,500,000" while the contract section
+    # said the target could not be confirmed; now both show the verdict's own sentence, word for word.
+    verdict = sections.verdict(fit, value)
+    assert verdict.status == "met_unconfirmed" and verdict.due == 1_500_000
+    assert f"Contract target met?</b> {html_escape(verdict.payment)}" in box and "EUR 1,500,000" in box
+    assert html_escape(verdict.payment) in html
     rec = sections.settlement_record(value)
     assert {"npv", "npv_by_payer", "payments"} <= set(rec)
     json.dumps(rec)
@@ -167,7 +173,7 @@ def test_html_helpers_escape_text():
     assert sections.Html("<b>x</b>")._repr_html_() == "<b>x</b>"
     t = sections.table_html(pd.DataFrame({"<col>": ["<script>"], "p_value": [1e-9], "x": [1234.5678]}))
     assert "&lt;script&gt;" in t and "&lt;col&gt;" in t and "<script>" not in t
-    assert "&lt; 0.001" in t and "1,235" in t
+    assert "&lt;\xa00.001" in t and "1,235" in t  # a no-break space: "< 0.001" never wraps in a narrow column
     assert sections.notes_html([]) == ""
     assert "&lt;b&gt;" in sections.notes_html(["<b>", "<b>"]) and sections.notes_html(["a", "a"]).count("<li>") == 1
 
@@ -287,7 +293,7 @@ def test_robustness_did_from_twfe(twfe_fit):
     rob = sections.robustness_did(twfe_fit, placebo_shift=3)
     specs = rob["specification"].tolist()
     assert "Callaway-Sant'Anna, never-treated comparison" in specs
-    assert "Two-way fixed effects, wild inference" in specs
+    assert "Two-way fixed effects, wild cluster bootstrap" in specs  # plain words (issue 12)
     assert "Placebo: start 3 periods early (pre-programme data only)" in specs
 
 
@@ -318,7 +324,9 @@ def test_appendix_shows_parameters_versions_and_a_manifest(did_fit, tmp_path, mo
     out = sections.appendix(did_fit)
     assert "Parameters" in out and "numpy" in out and "written beside this report" in out
     (tmp_path / "manifest.json").write_text(json.dumps({"status": "ok", "seed": 1}))
-    assert "Run manifest" in sections.appendix(did_fit) and "&quot;status&quot;" in sections.appendix(did_fit)
+    # issue 12: the manifest is a table in a collapsible section, not a JSON dump
+    out = sections.appendix(did_fit)
+    assert "Run manifest" in out and "<th style='text-align:left'>status</th><td>ok</td>" in out
 
 
 def test_appendix_reproduces_the_twfe_estimate_with_linearmodels(twfe_fit, did_fit):

@@ -637,7 +637,9 @@ def tornado_table(
     return table
 
 
-def plot_tornado(table: pd.DataFrame, *, ax: Any = None, title: str = "", label: str = "result") -> Any:
+def plot_tornado(
+    table: pd.DataFrame, *, ax: Any = None, title: str = "", label: str = "result", currency: str = ""
+) -> Any:
     """Tornado plot of a :func:`tornado_table`: one bar per parameter from its low to its high result.
 
     Drawn by :func:`evaluator.plots.economics.tornado`; returns a matplotlib Figure.
@@ -650,4 +652,4 @@ def plot_tornado(table: pd.DataFrame, *, ax: Any = None, title: str = "", label:
     """
     from evaluator.plots.economics import tornado
 
-    return tornado(table, ax=ax, title=title, label=label)
+    return tornado(table, ax=ax, title=title, label=label, currency=currency)

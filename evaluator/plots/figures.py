@@ -9,22 +9,40 @@ existing axes; the figure returned is then that axes' figure.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+import re
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import Formatter, MaxNLocator, ScalarFormatter
 
-from evaluator.formatting import p_decimals
+from evaluator.formatting import money_ticks, p_decimals, tick_labels
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
+    from matplotlib.legend import Legend
 
     from evaluator.results.base import Result
 
-__all__ = ["coefficients", "report_theme", "specification_curve", "trends"]
+__all__ = [
+    "AxisNumbers",
+    "coefficients",
+    "human_ticks",
+    "legend_overlaps_data",
+    "place_legend",
+    "record_counts",
+    "recorded_counts",
+    "report_theme",
+    "specification_curve",
+    "trends",
+]
+
+#: Name of the Figure attribute that holds the counts behind a figure (:func:`record_counts`).
+COUNTS_ATTRIBUTE = "evaluator_counts"
 
 _POINT_COLOR = "#1f4e79"
 _BAND_COLOR = "#9ecae1"
@@ -72,6 +90,352 @@ def new_axes(
     return fig, fig.add_subplot()
 
 
+# -- numbers on the axes -----------------------------------------------------------------------------------------------
+class AxisNumbers(Formatter):
+    """Tick labels for people: plain numbers or amounts of money, never scientific notation, never an offset.
+
+    The labels are :func:`evaluator.formatting.tick_labels` (``currency=None``) or
+    :func:`evaluator.formatting.money_ticks` (``currency`` a code, or ``""`` for money
+    without one), computed over all ticks at once so they share decimals and scale.
+
+    Parameters
+    ----------
+    currency : str or None
+        ``None``: the axis is not money. Otherwise the currency code written on each tick.
+    thousands : bool
+        Thousands separators on plain numbers (off for years).
+
+    Examples
+    --------
+    >>> fig = Figure(); ax = fig.add_subplot(); _ = ax.plot([0, 3e6], [0, 1])
+    >>> ax.xaxis.set_major_formatter(AxisNumbers("EUR"))
+    >>> ax.xaxis.get_major_formatter().format_ticks([0, 1e6, 2e6])
+    ['EUR 0', 'EUR 1 million', 'EUR 2 million']
+    """
+
+    def __init__(self, currency: str | None = None, *, thousands: bool = True) -> None:
+        self.currency = currency
+        self.thousands = thousands
+
+    def _labels(self, values: Sequence[float]) -> list[str]:
+        if self.currency is not None:
+            return money_ticks(values, self.currency)
+        return tick_labels(values, thousands=self.thousands)
+
+    def format_ticks(self, values: Any) -> list[str]:
+        self.set_locs(values)
+        return self._labels(list(values))
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        locs = [float(v) for v in self.locs]
+        if x in locs:
+            return self._labels(locs)[locs.index(x)]
+        return self._labels([x])[0]
+
+    def get_offset(self) -> str:
+        return ""
+
+
+class _FittingLocator(MaxNLocator):
+    """Nice ticks along a horizontal axis, no more than its long labels ("EUR 1.5 million") leave room for."""
+
+    def __init__(self, formatter: AxisNumbers, nbins: int = 6) -> None:
+        super().__init__(nbins=nbins, steps=[1, 2, 2.5, 5, 10])
+        self._formatter = formatter
+        self._most = nbins
+
+    def tick_values(self, vmin: float, vmax: float) -> Any:
+        axis = self.axis
+        if axis is None or getattr(axis, "axes", None) is None:
+            return super().tick_values(vmin, vmax)
+        from matplotlib import rcParams
+        from matplotlib.font_manager import FontProperties
+        from matplotlib.textpath import TextToPath
+
+        width_px = axis.axes.bbox.width
+        dpi = axis.axes.figure.dpi if axis.axes.figure is not None else 72.0
+        prop = FontProperties(size=rcParams["xtick.labelsize"])
+        size = prop.get_size_in_points()
+        measure = TextToPath()
+        slack = 1e-9 * abs(vmax - vmin)
+        for n in range(self._most, 1, -1):
+            self.set_params(nbins=n)
+            ticks = super().tick_values(vmin, vmax)
+            shown = [t for t in ticks if vmin - slack <= t <= vmax + slack]
+            widths = [
+                measure.get_text_width_height_descent(t, prop, ismath=False)[0] for t in self._formatter._labels(shown)
+            ]
+            needed_px = (sum(widths) + size * len(widths)) * dpi / 72.0  # labels and a gap of 1 em each
+            if len(shown) <= 1 or needed_px <= width_px:
+                return ticks
+        return ticks
+
+
+def human_ticks(
+    ax: Axes,
+    *,
+    money_x: str | None = None,
+    money_y: str | None = None,
+    thousands_x: bool = True,
+    thousands_y: bool = True,
+) -> None:
+    """Give every numeric axis of ``ax`` plain tick labels (:class:`AxisNumbers`): no ``1e6``, no offset.
+
+    Axes with labelled ticks (terms, categories, dates) keep theirs; only matplotlib's default
+    number formatter is replaced.
+
+    Parameters
+    ----------
+    ax
+        The axes.
+    money_x, money_y
+        Currency code of an axis of money (``""``: money without a code); ``None``: not money.
+        A horizontal axis of money gets only as many ticks as its labels leave room for.
+    thousands_x, thousands_y
+        Thousands separators on plain numbers (off for an axis of years).
+
+    Examples
+    --------
+    >>> fig = Figure(); ax = fig.add_subplot(); _ = ax.plot([0, 1], [1_000_000, 1_000_002])
+    >>> human_ticks(ax); fig.canvas.draw()
+    >>> ax.yaxis.get_major_formatter().get_offset(), ax.yaxis.get_major_formatter().format_ticks([1e6, 1000001.5])
+    ('', ['1,000,000.0', '1,000,001.5'])
+    """
+    for axis, money, thousands in ((ax.xaxis, money_x, thousands_x), (ax.yaxis, money_y, thousands_y)):
+        if money is not None:
+            formatter = AxisNumbers(money)
+            axis.set_major_formatter(formatter)
+            if axis is ax.xaxis:  # long labels side by side: only as many ticks as fit
+                axis.set_major_locator(_FittingLocator(formatter))
+        elif isinstance(axis.get_major_formatter(), ScalarFormatter):
+            axis.set_major_formatter(AxisNumbers(None, thousands=thousands))
+
+
+def _integer_axis(axis: Axis, values: Any) -> None:
+    """Ticks at whole numbers only, where every value is whole (years, periods)."""
+    v = pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce").dropna().to_numpy(dtype=float)
+    if len(v) and np.allclose(v, np.round(v)):
+        axis.set_major_locator(MaxNLocator(integer=True))
+
+
+# -- legends -----------------------------------------------------------------------------------------------------------
+def place_legend(ax: Axes, **kwargs: Any) -> Legend | None:
+    """The legend of ``ax`` outside the axes, to the right of the plotting area, where it covers no data.
+
+    Call it again after adding lines (instead of ``ax.legend()``, whose default placement may
+    cover points). ``kwargs`` go to :meth:`matplotlib.axes.Axes.legend`. None when nothing is labelled.
+
+    Examples
+    --------
+    >>> fig = Figure(layout="constrained"); ax = fig.add_subplot(); _ = ax.plot([0, 1], label="a line")
+    >>> place_legend(ax) is ax.get_legend(), legend_overlaps_data(fig)
+    (True, False)
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    options: dict[str, Any] = {
+        "loc": "upper left",
+        "bbox_to_anchor": (1.02, 1.0),
+        "borderaxespad": 0.0,
+        "fontsize": 8,
+        "frameon": False,
+    }
+    options.update(kwargs)
+    return ax.legend(handles, labels, **options)
+
+
+def _renderer(fig: Figure) -> Any:
+    """Draw ``fig`` (laying it out) and return its renderer; a figure made without pyplot gets an Agg canvas."""
+    if not hasattr(fig.canvas, "get_renderer"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def _is_data(transform: Any, ax: Axes) -> bool:
+    return bool(transform.contains_branch(ax.transData))
+
+
+def _artist_hits(artist: Any, box: Any, ax: Axes, renderer: Any) -> bool:
+    """Whether a data artist of ``ax`` (line, points, bars, error bars, bands) reaches into ``box``."""
+    from matplotlib.collections import Collection, PathCollection, PolyCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if not artist.get_visible():
+        return False
+    px = renderer.points_to_pixels(1.0)
+    if isinstance(artist, Line2D):
+        if not _is_data(artist.get_transform(), ax):
+            return False  # reference lines across the axes (axhline, axvline) are not data
+        xy = artist.get_xydata()
+        if not len(xy):
+            return False
+        pts = artist.get_transform().transform(np.asarray(xy, dtype=float))
+        pts = pts[np.isfinite(pts).all(axis=1)]
+        marker = artist.get_marker() not in (None, "None", "none", "", " ")
+        if marker and len(pts):
+            r = artist.get_markersize() * px / 2
+            if box.padded(r).count_contains(pts) > 0:
+                return True
+        if artist.get_linestyle() in ("None", "none", "", " ") or len(pts) < 2:
+            return False
+        path = artist.get_transform().transform_path(artist.get_path())
+        return bool(path.intersects_bbox(box, filled=False))
+    if isinstance(artist, PathCollection):  # scatter: markers at offsets
+        if not _is_data(artist.get_offset_transform(), ax):
+            return False
+        offsets = np.asarray(artist.get_offsets(), dtype=float)
+        if not len(offsets):
+            return False
+        pts = artist.get_offset_transform().transform(offsets)
+        sizes = artist.get_sizes()
+        r = float(np.sqrt(np.max(sizes)) * px / 2) if len(sizes) else 0.0
+        return box.padded(r).count_contains(pts[np.isfinite(pts).all(axis=1)]) > 0
+    if isinstance(artist, Collection):  # error bars (LineCollection), bands (PolyCollection)
+        if not _is_data(artist.get_transform(), ax):
+            return False
+        filled = isinstance(artist, PolyCollection)
+        return any(
+            artist.get_transform().transform_path(p).intersects_bbox(box, filled=filled) for p in artist.get_paths()
+        )
+    if isinstance(artist, Patch):  # bars, histogram bins
+        if not _is_data(artist.get_transform(), ax):
+            return False
+        ext = artist.get_window_extent(renderer)
+        if ext.width <= 0.5 or ext.height <= 0.5:  # an empty bar is not drawn
+            return False
+        return bool(box.overlaps(ext))
+    return False
+
+
+def legend_overlaps_data(fig: Figure) -> bool:
+    """True when a legend of ``fig`` (on an axes or the figure) covers plotted data.
+
+    The figure is drawn (so a constrained layout is applied) and each legend's box is compared
+    with every data artist of every axes: lines and their markers, scatter points, bars and
+    histogram bins, error bars and bands. Reference lines spanning the axes (a zero line, the
+    start of treatment) are not data and may pass behind a legend.
+
+    Examples
+    --------
+    >>> fig = Figure(); ax = fig.add_subplot()
+    >>> _ = ax.plot([0, 1], [0, 1], marker="o", label="rising"); _ = ax.legend(loc="center")
+    >>> legend_overlaps_data(fig)
+    True
+    >>> _ = ax.legend(loc="upper left"); legend_overlaps_data(fig)
+    False
+    """
+    renderer = _renderer(fig)
+    legends = [lg for lg in [*(a.get_legend() for a in fig.axes), *fig.legends] if lg is not None]
+    boxes = [lg.get_window_extent(renderer) for lg in legends if lg.get_visible()]
+    if not boxes:
+        return False
+    for ax in fig.axes:
+        artists = [*ax.lines, *ax.collections, *ax.patches]
+        for artist in artists:
+            if any(_artist_hits(artist, box, ax, renderer) for box in boxes):
+                return True
+    return False
+
+
+# -- the counts behind a figure (statistical disclosure control) -------------------------------------------------------
+def _root(fig: Any) -> Any:
+    root = getattr(fig, "figure", None)
+    return fig if root is None else root
+
+
+def record_counts(fig: Any, what: str, counts: Iterable[Any]) -> None:
+    """Record the numbers of people behind the points, bars or bins ``what`` of ``fig``.
+
+    The counts are kept on the figure (attribute ``evaluator_counts``); the report writes them
+    beside the picture (``data-counts`` on its ``<figure>``), where
+    :func:`evaluator.reporting.disclosure.disclosure_check` flags any below ``min_cell``.
+    Recording ``what`` again adds to its list. Missing values are left out.
+
+    Parameters
+    ----------
+    fig
+        The figure (or an axes' subfigure: the counts go to the figure holding it).
+    what
+        What the counts are of, e.g. ``"points"``, ``"cohorts"``, ``"treated before matching"``.
+    counts
+        One count per point, bar or bin.
+
+    Examples
+    --------
+    >>> fig = Figure()
+    >>> record_counts(fig, "points", [120, 45.0, None]); record_counts(fig, "points", [7])
+    >>> recorded_counts(fig)
+    {'points': [120, 45, 7]}
+    """
+    values = []
+    for c in counts:
+        if c is None:
+            continue
+        v = float(c)
+        if np.isfinite(v):
+            values.append(round(v))
+    root = _root(fig)
+    store: dict[str, list[int]] = getattr(root, COUNTS_ATTRIBUTE, None) or {}
+    store.setdefault(str(what), []).extend(values)
+    setattr(root, COUNTS_ATTRIBUTE, store)
+
+
+def recorded_counts(fig: Any) -> dict[str, list[int]]:
+    """The counts recorded on ``fig`` by :func:`record_counts` (a copy; empty when none were).
+
+    Examples
+    --------
+    >>> recorded_counts(Figure())
+    {}
+    """
+    store = getattr(_root(fig), COUNTS_ATTRIBUTE, None) or {}
+    return {k: list(v) for k, v in store.items()}
+
+
+def _counts_for(
+    table: pd.DataFrame, keys: Sequence[Any], counts: Sequence[Any] | Mapping[Any, Any] | None, n_column: str | None
+) -> list[Any] | None:
+    """Counts aligned with ``table``'s rows: from ``counts`` (by position, or by ``keys`` for a mapping) or a column."""
+    if counts is not None:
+        if isinstance(counts, Mapping):
+
+            def look(k: Any) -> Any:
+                if k in counts:
+                    return counts[k]
+                if isinstance(k, float) and k.is_integer() and int(k) in counts:
+                    return counts[int(k)]
+                return None
+
+            return [look(k) for k in keys]
+        values = list(counts)
+        if len(values) != len(table):
+            raise ValueError(f"counts has {len(values)} values for {len(table)} rows of the table")
+        return values
+    if n_column is not None and n_column in table.columns:
+        return list(table[n_column])
+    return None
+
+
+def _p_text(p: Any) -> str:
+    """``"p = 0.548"`` or ``"p < 0.001"`` (never ``"p = < 0.001"``), three decimals as in the batch index."""
+    shown = p_decimals(float(p))
+    return f"p {shown}" if shown.startswith("<") else f"p = {shown}"
+
+
+_DOUBLED = re.compile(r"^(?P<kind>[^()]+?) \((?P=kind) \((?P<name>.*)\)\)$")
+
+
+def _undoubled(title: str) -> str:
+    """``"Event study (Event study (two-way fixed effects))"`` -> ``"Event study (two-way fixed effects)"``."""
+    lines = title.split("\n")
+    return "\n".join(_DOUBLED.sub(r"\g<kind> (\g<name>)", ln) for ln in lines)
+
+
 def _reference_mask(table: pd.DataFrame, reference: Any) -> np.ndarray:
     """Rows that are the omitted/normalised reference period."""
     mask = table["std_error"].isna().to_numpy() & table["estimate"].notna().to_numpy()
@@ -86,6 +450,10 @@ def coefficients(
     *,
     title: str | None = None,
     reference: float | None = None,
+    outcome_label: str | None = None,
+    counts: Sequence[Any] | Mapping[Any, Any] | None = None,
+    n_column: str | None = "n_units",
+    term_labels: Mapping[str, str] | None = None,
 ) -> Figure:
     """Coefficient plot of a result's tidy table.
 
@@ -94,7 +462,8 @@ def coefficients(
     area where the table has ``band_low``/``band_high``, a zero line, a dashed line
     between event times -1 and 0 where treatment starts, and the reference period
     drawn as a hollow marker labelled "reference". The pre-trend test p-value
-    (``result.info["pretest"]``) is shown in the title when there is one.
+    (``result.info["pretest"]``) is shown in the title when there is one
+    ("p = 0.548", "p < 0.001"). The legend sits outside the axes, beside the data.
 
     Without ``event_time`` it is a horizontal forest plot, one row per term.
 
@@ -105,11 +474,25 @@ def coefficients(
     ax
         Axes to draw into; a new figure is made when ``None``.
     title
-        Plot title; defaults to ``result.estimator``.
+        Plot title; defaults to ``result.estimator``. A doubled title such as
+        ``"Event study (Event study (two-way fixed effects))"`` is written once.
     reference
         Event time of the reference (normalised) period. Defaults to
         ``result.reference``; rows with a missing standard error are always
         treated as reference rows.
+    outcome_label
+        What the outcome is, in words, for the axis ("homicides per 100,000, log");
+        defaults to ``result.outcome`` (the column name).
+    counts
+        Numbers of units behind each point, recorded on the figure
+        (:func:`record_counts`, ``"points"``) so the report's disclosure check can see
+        them: one per row of the table, or a mapping from event time (event study) or
+        term (forest plot) to a count.
+    n_column
+        Column of the table holding those counts, used when ``counts`` is not given
+        and the table has it.
+    term_labels
+        Names to show for terms of a forest plot (``{"treated x post": "effect"}``).
 
     Returns
     -------
@@ -124,29 +507,57 @@ def coefficients(
     ...     event_time=[-2, -1, 0, 1],
     ... )
     >>> result = Result("Event study", table, nobs=400, outcome="earnings", info={"reference": -1})
-    >>> fig = coefficients(result)
-    >>> fig.axes[0].get_xlabel()
-    'Periods since treatment start'
+    >>> fig = coefficients(result, outcome_label="yearly earnings", counts={-2: 40, -1: 40, 0: 40, 1: 31})
+    >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
+    ('Periods since treatment start', 'Effect on yearly earnings')
+    >>> recorded_counts(fig)
+    {'points': [40, 40, 40, 31]}
     >>> fig.savefig("event_study.png")  # doctest: +SKIP
     """
     table = result.to_frame()
-    outcome = result.outcome or "outcome"
+    outcome = outcome_label or result.outcome or "the outcome"
     level = round(100 * (1 - result.alpha))
     if title is None:
         title = result.estimator
+    title = _undoubled(title)
     ref = reference if reference is not None else result.reference
     pretest = result.pretest
     if pretest and "p_value" in pretest:
-        title = f"{title}\npre-trend test p = {p_decimals(float(pretest['p_value']))}"
+        title = f"{title}\npre-trend test {_p_text(pretest['p_value'])}"
 
     if "event_time" in table.columns and table["event_time"].notna().any():
-        return _event_plot(table, ax, title=title, outcome=outcome, level=level, reference=ref)
-    return _forest_plot(table, ax, title=title, outcome=outcome, level=level)
+        return _event_plot(
+            table, ax, title=title, outcome=outcome, level=level, reference=ref, counts=counts, n_column=n_column
+        )
+    return _forest_plot(
+        table,
+        ax,
+        title=title,
+        outcome=outcome,
+        level=level,
+        counts=counts,
+        n_column=n_column,
+        term_labels=term_labels or {},
+    )
 
 
 def _event_plot(
-    table: pd.DataFrame, ax: Axes | None, *, title: str, outcome: str, level: int, reference: Any
+    table: pd.DataFrame,
+    ax: Axes | None,
+    *,
+    title: str,
+    outcome: str,
+    level: int,
+    reference: Any,
+    counts: Sequence[Any] | Mapping[Any, Any] | None,
+    n_column: str | None,
 ) -> Figure:
+    if counts is not None and not isinstance(counts, Mapping):
+        values = list(counts)
+        if len(values) != len(table):
+            raise ValueError(f"counts has {len(values)} values for {len(table)} rows of the table")
+        table = table.assign(_n=values)
+        counts, n_column = None, "_n"
     table = table.loc[table["event_time"].notna()].sort_values("event_time")
     x = table["event_time"].to_numpy(dtype=float)
     est = table["estimate"].to_numpy(dtype=float)
@@ -214,15 +625,31 @@ def _event_plot(
     if np.allclose(x, np.round(x)) and len(x) <= 25:
         ax.set_xticks(x)
         ax.set_xticklabels([f"{int(v)}" for v in x])
+    else:
+        _integer_axis(ax.xaxis, x)
     ax.set_xlabel("Periods since treatment start")
     ax.set_ylabel(f"Effect on {outcome}")
     ax.set_title(title, fontsize=11)
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    place_legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
+    human_ticks(ax, thousands_x=False)
+    n = _counts_for(table, list(x), counts, n_column)
+    if n is not None:
+        record_counts(fig, "points", n)
     return fig
 
 
-def _forest_plot(table: pd.DataFrame, ax: Axes | None, *, title: str, outcome: str, level: int) -> Figure:
+def _forest_plot(
+    table: pd.DataFrame,
+    ax: Axes | None,
+    *,
+    title: str,
+    outcome: str,
+    level: int,
+    counts: Sequence[Any] | Mapping[Any, Any] | None,
+    n_column: str | None,
+    term_labels: Mapping[str, str],
+) -> Figure:
     n = len(table)
     fig, ax = new_axes(ax, (6.0, max(2.0, 0.45 * n + 1.4)))
     y = np.arange(n)[::-1].astype(float)  # first term on top
@@ -255,11 +682,16 @@ def _forest_plot(table: pd.DataFrame, ax: Axes | None, *, title: str, outcome: s
             zorder=3,
         )
     ax.set_yticks(y)
-    ax.set_yticklabels([str(t) for t in table["term"]])
+    ax.set_yticklabels([term_labels.get(str(t), str(t)) for t in table["term"]])
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel(f"Effect on {outcome}")
+    ax.set_ylabel("model term")
     ax.set_title(title, fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
+    human_ticks(ax)
+    counted = _counts_for(table, [str(t) for t in table["term"]], counts, n_column)
+    if counted is not None:
+        record_counts(fig, "points", counted)
     return fig
 
 
@@ -272,13 +704,16 @@ def trends(
     unit: str | None = None,
     ax: Axes | None = None,
     never_label: str = "never treated",
+    outcome_label: str | None = None,
+    time_label: str | None = None,
 ) -> Figure:
     """Raw mean outcome by treatment cohort over time.
 
     One line per cohort (the period a unit is first treated); never-treated units
     (cohort 0 or missing) form their own grey line. A dotted vertical line in each
     cohort's colour marks its first treated period. Looking at this before fitting
-    anything shows whether cohorts trended in parallel before treatment.
+    anything shows whether cohorts trended in parallel before treatment. The legend
+    sits outside the axes, to the right.
 
     Parameters
     ----------
@@ -289,11 +724,15 @@ def trends(
         never-treated units.
     unit
         Unit identifier column. When given, the legend shows the number of units in
-        each cohort.
+        each cohort, and those numbers are recorded on the figure (:func:`record_counts`,
+        ``"cohorts"``: never treated first, then the cohorts in order) for the report's
+        disclosure check.
     ax
         Axes to draw into; a new figure is made when ``None``.
     never_label
         Legend label of the never-treated line.
+    outcome_label, time_label
+        The outcome and the time axis in words; default to the column names.
 
     Returns
     -------
@@ -306,9 +745,11 @@ def trends(
     ...     "id": np.repeat([1, 2, 3], 4), "year": np.tile([2019, 2020, 2021, 2022], 3),
     ...     "first": np.repeat([2021, 0, 2022], 4), "y": np.arange(12.0),
     ... })
-    >>> fig = trends(df, outcome="y", time="year", cohort="first", unit="id")
+    >>> fig = trends(df, outcome="y", time="year", cohort="first", unit="id", outcome_label="earnings")
     >>> len(fig.axes[0].get_lines())  # 3 cohort lines + 2 treatment-start markers
     5
+    >>> fig.axes[0].get_ylabel(), recorded_counts(fig)
+    ('Mean earnings', {'cohorts': [1, 1, 1]})
     """
     missing = [c for c in (outcome, time, cohort, unit) if c is not None and c not in data.columns]
     if missing:
@@ -326,13 +767,20 @@ def trends(
     has_never = bool(never.any())
     fig, ax = new_axes(ax, (7.0, 4.2))
     cmap = _cohort_colors(len(cohorts))
+    shown: list[int] = []
+
+    def n_of(c: Hashable) -> int:
+        assert counts is not None
+        n = counts.get(c)
+        if n is None:  # NaN keys do not compare equal; look them up by position
+            n = next((v for k, v in counts.items() if pd.isna(k)), 0) if pd.isna(c) else 0
+        return int(n)
 
     def label(name: str, c: Hashable) -> str:
         if counts is None:
             return name
-        n = counts.get(c)
-        if n is None:  # NaN keys do not compare equal; look them up by position
-            n = next((v for k, v in counts.items() if pd.isna(k)), 0) if pd.isna(c) else 0
+        n = n_of(c)
+        shown.append(n)
         return f"{name} (n={n:,})"
 
     if has_never:
@@ -359,11 +807,16 @@ def trends(
         )
     for color, c in zip(cmap, cohorts, strict=True):
         ax.axvline(c, color=color, linestyle=":", linewidth=1.3, alpha=0.9)
-    ax.set_xlabel(time)
-    ax.set_ylabel(f"Mean {outcome}")
-    ax.set_title(f"Mean {outcome} by treatment cohort (dotted: first treated period)", fontsize=11)
-    ax.legend(fontsize=8, frameon=False, loc="best")
+    shown_outcome = outcome_label or outcome
+    ax.set_xlabel(time_label or time)
+    ax.set_ylabel(f"Mean {shown_outcome}")
+    ax.set_title(f"Mean {shown_outcome} by treatment cohort (dotted: first treated period)", fontsize=11)
+    place_legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
+    _integer_axis(ax.xaxis, frame["_t"])
+    human_ticks(ax, thousands_x=False)
+    if counts is not None:
+        record_counts(fig, "cohorts", shown)
     return fig
 
 
@@ -374,8 +827,13 @@ def specification_curve(
     outcome: str = "",
     exclude_kinds: tuple[str, ...] = ("placebo",),
     title: str = "Estimates across specifications",
+    counts: Sequence[Any] | None = None,
+    n_column: str | None = None,
 ) -> Figure:
     """Specification curve: estimates and confidence intervals across specifications, sorted by size.
+
+    The legend sits below the axes' title line, outside the plotting area, so it never covers
+    an interval.
 
     Parameters
     ----------
@@ -387,11 +845,15 @@ def specification_curve(
     ax
         Axes to draw into; a new figure is made when ``None``.
     outcome
-        Shown in the axis label.
+        Shown in the axis label (the outcome in words).
     exclude_kinds
         Kinds left out (placebo estimates answer a different question).
     title
         Plot title.
+    counts, n_column
+        Numbers of units behind each specification's estimate (one per row of ``table``,
+        or the column holding them), recorded on the figure (:func:`record_counts`,
+        ``"points"``) for the points drawn.
 
     Returns
     -------
@@ -406,10 +868,18 @@ def specification_curve(
     >>> fig = specification_curve(tab)
     >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
     ['other', 'main']
+    >>> legend_overlaps_data(fig)
+    False
     """
     missing = [c for c in ("specification", "estimate", "ci_low", "ci_high") if c not in table.columns]
     if missing:
         raise KeyError(f"columns not in table: {missing}")
+    if counts is not None:
+        values = list(counts)
+        if len(values) != len(table):
+            raise ValueError(f"counts has {len(values)} values for {len(table)} rows of the table")
+        table = table.assign(_n=values)
+        n_column = "_n"
     t = table.loc[table["estimate"].notna()]
     if "kind" in t.columns:
         t = t.loc[~t["kind"].isin(exclude_kinds)]
@@ -439,9 +909,13 @@ def specification_curve(
     ax.axvline(0.0, color="0.3", linewidth=0.8)
     ax.set_yticks(y, [str(s) for s in t["specification"]])
     ax.set_xlabel(f"Estimated effect{f' on {outcome}' if outcome else ''} (with confidence interval)")
+    ax.set_ylabel("specification")
     ax.set_title(title, fontsize=11)
-    ax.legend(fontsize=8, frameon=False, loc="best")
+    place_legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
+    human_ticks(ax)
+    if n_column is not None and n_column in t.columns:
+        record_counts(fig, "points", list(t[n_column]))
     return fig
 
 

@@ -4,7 +4,10 @@ In reading order:
 
 - ``settings``: the notebook's parameters checked into settings.
 - ``pipeline``: load and fit once (``load_did`` / ``fit_did``, ``load_matched`` / ``fit_matched``).
-- ``headline``: title and the verdict box.
+- ``checks``: the design checks (pre-trends, placebo, balance, clusters, small groups).
+- ``verdict``: the one place that decides what the page says about payment and evidence.
+- ``headline``: title and the headline box (reads the verdict).
+- ``glossary``: the technical terms explained at the end of the page.
 - ``data_chapter``: data summary, trends, event study, overlap, balance, the main estimate table.
 - ``robustness``: robustness table and specification curve.
 - ``contract_chapter``: settlement and socio-economic return.
@@ -24,6 +27,7 @@ template in ``templates/chapters/``, and one cell in each notebook that calls it
 """
 
 from evaluator.reporting.appendix import appendix, mde_section, mde_sentence, results_extra
+from evaluator.reporting.checks import Check, design_checks
 from evaluator.reporting.contract_chapter import contract_section
 from evaluator.reporting.contract_value import contract_value, settlement_record
 from evaluator.reporting.data_chapter import (
@@ -36,6 +40,7 @@ from evaluator.reporting.data_chapter import (
     overlap_figure,
     trends_figure,
 )
+from evaluator.reporting.glossary import glossary
 from evaluator.reporting.headline import SMS, check_line, effect_sentence, headline_box, title_block
 from evaluator.reporting.html import Html, esc, figure_html, notes_html, table_html
 from evaluator.reporting.pipeline import DidFit, MatchedFit, fit_did, fit_matched, load_did, load_matched
@@ -48,10 +53,15 @@ from evaluator.reporting.robustness import (
     robustness_table,
 )
 from evaluator.reporting.settings import DidSettings, MatchedSettings, did_settings, matched_settings
+from evaluator.reporting.verdict import Verdict, verdict
 
 __all__ = [
     "ROBUSTNESS_COLUMNS",
     "SMS",
+    "Check",
+    "Verdict",
+    "design_checks",
+    "verdict",
     "DidFit",
     "DidSettings",
     "Html",
@@ -70,6 +80,7 @@ __all__ = [
     "estimate_table",
     "event_study_figure",
     "figure_html",
+    "glossary",
     "fit_did",
     "fit_matched",
     "headline_box",

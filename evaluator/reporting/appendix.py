@@ -17,9 +17,10 @@ from evaluator.policy import t_df
 from evaluator.provenance import package_versions
 from evaluator.reporting.contract_value import ContractValue
 from evaluator.reporting.data_chapter import small_cohorts
-from evaluator.reporting.disclosure import mask_notes, mask_small
-from evaluator.reporting.html import Html, render_macro, render_text
-from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings, estimate_did
+from evaluator.reporting.disclosure import mask_notes
+from evaluator.reporting.html import Html, labels, render_macro, render_text, table_html
+from evaluator.reporting.methods import display_parameters, method_words
+from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings, estimate_did, page_notes
 
 #: The template of this chapter (the MDE section, the TWFE check and the appendix).
 CHAPTER = "chapters/appendix.html.j2"
@@ -45,6 +46,7 @@ def mde_sentence(
     outcome_label: str = "",
     alpha: float = 0.05,
     power: float = 0.8,
+    significant: bool | None = None,
 ) -> str:
     """What the minimum detectable effect means for this evaluation, in words.
 
@@ -54,7 +56,7 @@ def mde_sentence(
     Examples
     --------
     >>> mde_sentence(0.3, estimate=-0.45, target=0.2, outcome_label="days")  # doctest: +ELLIPSIS
-    'With this data... The contract target of 0.2 days is smaller than the MDE: ... could not reliably tell an...'
+    'With this data... The contract target of 0.2 days is smaller than the MDE: this evaluation could not reliably...'
     """
     return render_text(
         "sentences/mde.txt.j2",
@@ -64,6 +66,7 @@ def mde_sentence(
         power_pct=round(100 * power),
         estimate=estimate,
         target=target,
+        significant=significant,
     )
 
 
@@ -83,7 +86,13 @@ def mde_section(
         target = value.cut
     mde = mde_of(fit, power=power)
     text = mde_sentence(
-        mde, estimate=r.estimate, target=target, outcome_label=s.outcome_label, alpha=r.alpha, power=power
+        mde,
+        estimate=r.estimate,
+        target=target,
+        outcome_label=s.outcome_label,
+        alpha=r.alpha,
+        power=power,
+        significant=bool(r.pvalue < r.alpha),
     )
     return render_macro(CHAPTER, "mde", text, mde, t_df(fit.n_clusters), fit.n_clusters)
 
@@ -94,42 +103,78 @@ def mde_of(fit: DidFit | MatchedFit, *, power: float = 0.8) -> float:
 
 
 # -- appendix ----------------------------------------------------------------------------------------------------------
+def _plain(v: Any) -> str:
+    if v is None or v == "":
+        return "none"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(str(x) for x in v) or "none"
+    return str(v)
+
+
+def _frame(table: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    keep = [c for c in columns if c in table.columns]
+    out = table[keep].rename(columns=columns)
+    for c in out.columns:
+        if out[c].dtype.kind == "f" and c in (columns.get("cohort"), columns.get("time"), columns.get("event_time")):
+            out[c] = out[c].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
+    return out
+
+
 def appendix(fit: DidFit | MatchedFit, *, manifest: str | Path = "manifest.json") -> Html:
-    """Technical appendix: estimator and inference, the full result summary, parameters, versions, manifest."""
+    """Technical appendix, in collapsible sections: method, every estimate as a table, checks, parameters, versions.
+
+    Nothing is a preformatted dump: the group-time effects and the event study are
+    HTML tables, without the cells of cohorts below ``min_cell`` units.
+    """
     r, s = fit.result, fit.settings
     mc = s.min_cell
-    shown, n_small = r, 0
+    words = labels()
+    cells = event = None
+    n_small = n_hidden = 0
+    check = None
     if isinstance(fit, DidFit):
-        small = small_cohorts(fit)
-        if small and "cohort" in r.table.columns:
-            keep = ~r.table["cohort"].isin(small)
-            shown = replace(r, table=r.table.loc[keep].reset_index(drop=True))
+        from evaluator.reporting.data_chapter import shown_event_table
+
+        t = r.table
+        if "cohort" in t.columns:
+            small = small_cohorts(fit)
+            keep = ~t["cohort"].isin(small) & t["cohort"].notna()
             n_small = len(small)
-    event = check = None
-    if isinstance(fit, DidFit):
-        event = {"estimator": fit.event.estimator, "summary": mask_small(fit.event.summary(), mc)}
+            cells = table_html(_frame(t.loc[keep], words.cell_columns), css_class="evaluator-table att-gt")
+        et, n_hidden = shown_event_table(fit)
+        et = et.loc[et["event_time"].notna()]
+        event = table_html(_frame(et, words.event_columns), css_class="evaluator-table event-table")
         check = render_macro(CHAPTER, "twfe_check", reproduce_twfe(fit), s.estimator == "twfe")
     path = Path(manifest)
-    text = None
+    facts_ = None
     if path.is_file():
         try:
-            text = json.dumps(json.loads(path.read_text(encoding="utf-8")), indent=2)
-        except (OSError, ValueError) as exc:
-            text = f"manifest.json could not be read: {exc}"
+            m = json.loads(path.read_text(encoding="utf-8"))
+            keys = ("status", "started", "finished", "duration_s", "seed", "git_commit")
+            facts_ = [(k, _plain(m.get(k))) for k in keys]
+            facts_ = [(k, v) for k, v in facts_ if v != "none"]
+        except (OSError, ValueError):
+            facts_ = None
     return render_macro(
         CHAPTER,
         "appendix",
-        r=r,
+        method=method_words(fit),
         design=fit.design,
-        notes=mask_notes(list(r.notes), mc),
-        summary=mask_small(shown.summary(), mc),
+        notes=mask_notes(page_notes(fit.notes), mc),
+        cells=cells,
         small=n_small,
+        hidden=n_hidden,
         min_cell=mc,
         event=event,
         check=check or Html(""),
-        parameters=[(k, json.dumps(v)) for k, v in s.as_dict().items()],
+        parameters=[
+            (words.parameter_names.get(k, k), words.parameter_values.get(f"{k}={v}", _plain(v)))
+            for k, v in display_parameters(s).items()
+        ],
         versions=list(package_versions().items()),
-        manifest=text,
+        manifest=facts_,
     )
 
 
@@ -216,16 +261,21 @@ def reproduce_twfe(fit: DidFit) -> TwfeCheck:
 def results_extra(fit: DidFit | MatchedFit, robustness: pd.DataFrame | None = None) -> dict[str, Any]:
     """Extra numbers for ``results.json``: parameters, MDE, pre-trend check, robustness and notes."""
     extra: dict[str, Any] = {
-        "parameters": fit.settings.as_dict(),
+        "parameters": display_parameters(fit.settings),
         "mde": mde_of(fit),
-        "notes": list(fit.notes),
+        "notes": page_notes(fit.notes),
         "min_cell": fit.settings.min_cell,
     }
     if isinstance(fit, DidFit):
         extra["pretrend"] = {k: v for k, v in fit.pretrend.items() if k != "sentence"}
         extra["n_clusters"] = fit.n_clusters
     else:
-        extra["match"] = {k: int(v) if float(v).is_integer() else float(v) for k, v in fit.match.counts().items()}
+        mc = fit.settings.min_cell
+        # counts of people below min_cell are written as "<5", as on the page (disclosure control)
+        extra["match"] = {
+            k: (f"<{mc}" if k != "control_reuse_max" and 0 < v < mc else int(v)) if float(v).is_integer() else float(v)
+            for k, v in fit.match.counts().items()
+        }
     if robustness is not None:
         extra["robustness"] = robustness.replace({np.nan: None}).to_dict(orient="records")
     return extra

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from evaluator.errors import EvaluatorError
-from evaluator.reporting.appendix import mde_of
+from evaluator.formatting import money, num, percent
 from evaluator.reporting.contract_value import FINNISH_LESSON, RATE_CARD_LESSON, ContractValue
-from evaluator.reporting.html import Html, figure_html, figure_theme, label, render_macro, table_html
+from evaluator.reporting.html import Html, figure_html, figure_theme, label, labels, render_macro, table_html
 from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings
+
+if TYPE_CHECKING:
+    from evaluator.reporting.verdict import Verdict
 
 __all__ = ["contract_section"]
 
@@ -19,34 +22,91 @@ __all__ = ["contract_section"]
 CHAPTER = "chapters/contract.html.j2"
 
 
-def _tornado(table: pd.DataFrame, caption: str, axis: str) -> Html:
+def _tornado(table: pd.DataFrame, caption: str, axis: str, currency: str = "") -> Html:
     from evaluator.contracts.economics import plot_tornado
 
     with figure_theme():
-        return figure_html(plot_tornado(table, label=axis), caption, css_class="tornado")
+        return figure_html(plot_tornado(table, label=axis, currency=currency), caption, css_class="tornado")
 
 
 def _macro(name: str, *args: Any) -> Html:
     return render_macro(CHAPTER, name, *args)
 
 
-def contract_section(fit: DidFit | MatchedFit, value: ContractValue | None) -> Html:
-    """The "Contract and value" section: settlement, own rule, power to cross the threshold, economic return.
+def _rules_table(value: ContractValue) -> pd.DataFrame:
+    """The settlement's rules for readers: improvement and target in the contract's terms, met, payments as money."""
+    st, c = value.settlement, value.contract
+    cur = c.currency or ""
+    words = labels().rules_columns
+    relative = c.measure == "relative"
 
-    One line ("No contract terms were given.") without a contract.
+    def terms(v: Any) -> str:
+        if v is None or not math.isfinite(float(v)):
+            return "not defined"
+        return percent(float(v), 1) if relative else num(float(v))
+
+    rows = []
+    early_paid = 0.0
+    for _, row in st.rules.iterrows():
+        pays = [float(row.get(k, math.nan)) for k in ("payment", "payment_ci_low", "payment_ci_high")]
+        lo, hi = min(pays[1:]), max(pays[1:])
+        meaning = ""
+        is_final = str(row["rule"]).startswith("overall (final)")
+        if is_final and bool(row["met"]) and pays[0] == 0 and early_paid > 0:
+            meaning = label("final_covered")
+        if not is_final:
+            early_paid += pays[0]
+        p = row.get("p_met")
+        rows.append(
+            {
+                words["rule"]: str(row["rule"]),
+                words["improvement"]: terms(row["improvement"]),
+                words["threshold"]: terms(row["threshold"]) if pd.notna(row.get("threshold")) else "none",
+                words["met"]: label("yes_no", bool(row["met"])),
+                words["p_met"]: percent(float(p), 0) if p is not None and pd.notna(p) else "not available",
+                words["payment"]: money(pays[0], cur),
+                words["range"]: f"{money(lo, cur)} to {money(hi, cur)}",
+                words["meaning"]: meaning,
+            }
+        )
+    table = pd.DataFrame(rows)
+    if not table[words["meaning"]].astype(bool).any():
+        table = table.drop(columns=[words["meaning"]])
+    return table
+
+
+def _comparison_table(value: ContractValue) -> pd.DataFrame:
+    """What the counterfactual estimate and the contract's own rule pay, in money."""
+    st = value.settlement
+    cur = st.contract.currency or ""
+    t = st.to_frame("comparison")
+    words = labels().comparison_columns
+    bases = labels().comparison_bases
+    return pd.DataFrame(
+        {
+            words["basis"]: [bases.get(str(b), str(b)) for b in t["basis"]],
+            words["improvement"]: [num(float(v)) for v in t["improvement"]],
+            words["payment"]: [money(float(v), cur) for v in t["payment"]],
+        }
+    )
+
+
+def contract_section(fit: DidFit | MatchedFit, value: ContractValue | None, verdict: Verdict | None = None) -> Html:
+    """The "Contract and value" section: the payment verdict, the rules, own rule, power, economic return.
+
+    The payment sentence is ``verdict.payment`` (:func:`evaluator.reporting.verdict`),
+    the same as in the headline box, ``results.json`` and the batch index. One line
+    without a contract.
     """
     from evaluator.contracts import settlement_sensitivity
+    from evaluator.reporting.verdict import verdict as make_verdict
 
+    if verdict is None:
+        verdict = make_verdict(fit, value)
     if value is None:
-        return _macro("no_contract")
+        return _macro("no_contract", verdict.payment)
     s, r, c, st = fit.settings, fit.result, value.contract, value.settlement
     units = s.outcome_label or s.outcome
-    rules = st.rules
-    probabilities = [
-        (row["rule"], float(row["p_met"]))
-        for _, row in rules.iterrows()
-        if row.get("p_met") is not None and pd.notna(row.get("p_met"))
-    ]
     investor = None
     if st.investor is not None and len(st.investor):
         inv = st.investor.iloc[0]
@@ -56,35 +116,33 @@ def contract_section(fit: DidFit | MatchedFit, value: ContractValue | None) -> H
             "irr_finite": math.isfinite(inv["irr"]),
             "irr_note": inv.get("irr_note", ""),
         }
-    own_rule = table_html(st.to_frame("comparison")) if st.own_rule is not None else None
+    probabilities = [
+        (row["rule"], float(row["p_met"]))
+        for _, row in st.rules.iterrows()
+        if row.get("p_met") is not None and pd.notna(row.get("p_met"))
+    ]
+    own_rule = table_html(_comparison_table(value)) if st.own_rule is not None else None
     lesson = FINNISH_LESSON if c.family == "pre_post_target" else RATE_CARD_LESSON
     with figure_theme():
         settlement_figure = figure_html(st.plot(), _macro("settlement_caption"), css_class="settlement")
     threshold = None
     if value.cut is not None:
-        from evaluator.contracts.power import threshold_sentence
-
-        threshold = {
-            "cut": value.cut,
-            "label": units,
-            "power": value.threshold_power,
-            "estimate": r.estimate,
-            "sentence": threshold_sentence(value.cut, mde_of(fit), label=units),
-        }
+        threshold = {"cut": value.cut, "label": units, "power": value.threshold_power, "estimate": r.estimate}
     sensitivity = Html("")
     try:
         with collect_warnings([]):
             sens = settlement_sensitivity(c, r, **value.settle_kwargs)
         axis = label("settlement_axis", c.currency)
-        sensitivity = _tornado(sens, _macro("settlement_sensitivity_caption"), axis)
+        sensitivity = _tornado(sens, _macro("settlement_sensitivity_caption"), axis, c.currency or "")
     except (EvaluatorError, ValueError) as exc:
         value.notes.append(f"the settlement's sensitivity could not be computed: {exc}")
     economic = None if value.economic is None else _economic(value)
     describe = c.describe()
     return _macro(
         "section",
+        verdict.payment,
         describe[0].upper() + describe[1:],
-        Html(st._repr_html_()),
+        table_html(_rules_table(value), css_class="evaluator-table contract-rules"),
         st,
         c,
         round(100 * (1 - st.alpha)),
@@ -105,14 +163,16 @@ def _economic(value: ContractValue) -> dict[str, Any]:
     """The socio-economic return's pieces: NPV by payer, the cumulative figure and its sensitivity."""
     ser = value.economic
     cur = ser.params.get("currency") or ""
-    npv = pd.DataFrame({"payer": list(ser.npv), label("npv_column", cur): [f"{v:,.0f}" for v in ser.npv.values()]})
+    npv = pd.DataFrame({"payer": list(ser.npv), label("npv_column", cur): [money(v) for v in ser.npv.values()]})
     with figure_theme():
-        figure = figure_html(ser.plot(), _macro("economic_caption"), css_class="economic-return")
+        fig = ser.plot()
+        fig.set_size_inches(7, 3.2)
+        figure = figure_html(fig, _macro("economic_caption"), css_class="economic-return")
     sensitivity = Html("")
     try:
         with collect_warnings([]):
             table = ser.sensitivity()
-        sensitivity = _tornado(table, _macro("economic_sensitivity_caption"), label("economic_axis", cur))
+        sensitivity = _tornado(table, _macro("economic_sensitivity_caption"), label("economic_axis", cur), cur)
     except (EvaluatorError, ValueError) as exc:
         value.notes.append(f"the socio-economic sensitivity could not be computed: {exc}")
     return {

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from evaluator.errors import EvaluatorError
 from evaluator.formatting import num
@@ -17,10 +16,10 @@ from evaluator.reporting.settings import MatchedSettings
 
 __all__ = [
     "ContractValue",
+    "comparison_level",
     "FINNISH_LESSON",
     "RATE_CARD_LESSON",
     "contract_value",
-    "contract_verdict",
     "observed_pre_post",
     "settlement_record",
 ]
@@ -83,7 +82,7 @@ def observed_pre_post(fit: DidFit, *, periods: int = 12) -> dict[str, float] | N
     return {"before": float(before[both].mean()), "after": float(after[both].mean()), "units": int(len(both))}
 
 
-def _comparison_level(m: Any, s: MatchedSettings) -> float | None:
+def comparison_level(m: Any, s: MatchedSettings) -> float | None:
     """Matched comparison group's (weighted) mean outcome: the counterfactual level."""
     d = m.data
     if "match_weight" not in d.columns or s.outcome not in d.columns:
@@ -164,14 +163,14 @@ def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
             kwargs["observed"] = level
             observed_text = f"Observed among the programme group after its start: mean {s.outcome} {num(level)}."
     else:
-        level = _comparison_level(fit.match, s)
+        level = comparison_level(fit.match, s)
         if level is not None:
             comparison["overall"] = level
         if per_cohort:
             if fit.by_cohort:
                 kwargs["cohorts"] = {g: res for g, (_, res) in fit.by_cohort.items()}
                 for g, (m, _) in fit.by_cohort.items():
-                    lv = _comparison_level(m, s)
+                    lv = comparison_level(m, s)
                     if lv is not None:
                         comparison[g] = lv
             else:
@@ -253,31 +252,6 @@ def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
         country=country,
         observed_text=observed_text,
         notes=notes,
-    )
-
-
-def contract_verdict(value: ContractValue | None) -> str:
-    """The headline's contract line: whether the target was met and what is owed (plain text).
-
-    "yes/no: ... ; payment due: X (between A and B across the 95% interval)".
-    """
-    if value is None:
-        return "no contract terms given."
-    st = value.settlement
-    rules = st.rules
-    level = round(100 * (1 - st.alpha))
-    has_threshold = "threshold" in rules and rules["threshold"].notna().any()
-    met = rules["met"].dropna() if "met" in rules and has_threshold else pd.Series(dtype=object)
-    if len(met):
-        last = bool(rules["met"].iloc[-1]) if pd.notna(rules["met"].iloc[-1]) else bool(met.any())
-        each = "; ".join(f"{row['rule']}: {'met' if row['met'] else 'not met'}" for _, row in rules.iterrows())
-        head = f"{'yes' if last else 'no'}: {each}"
-    else:
-        head = f"no threshold ({value.contract.family.replace('_', ' ')}): paid per outcome"
-    lo, hi = sorted([st.payments["ci_low"], st.payments["ci_high"]])
-    return (
-        f"{head}; payment due: {st.money(st.due)} (between {st.money(lo)} and {st.money(hi)} across "
-        f"the {level}% interval)."
     )
 
 

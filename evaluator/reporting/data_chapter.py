@@ -11,7 +11,8 @@ import pandas as pd
 from evaluator.formatting import count
 from evaluator.reporting.disclosure import mask_notes, small_groups, suppress_counts
 from evaluator.reporting.html import Html, figure_html, figure_theme, label, labels, render_macro, table_html
-from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings
+from evaluator.reporting.methods import shown_path
+from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings, page_notes
 
 #: The template of this chapter: one macro per piece (summaries, captions, balance verdict, estimate).
 CHAPTER = "chapters/data.html.j2"
@@ -50,19 +51,44 @@ def small_cohorts(fit: DidFit) -> list[Any]:
     return [g for g in small_groups(sizes[sizes.index != 0], fit.settings.min_cell)]
 
 
+def pooled_cohorts(fit: DidFit) -> pd.DataFrame:
+    """Units and clusters by cohort, with the cohorts below ``min_cell`` units pooled into one unnamed row.
+
+    The pooled row says how many cohorts it holds, never which: naming a cohort of
+    one state tells the reader that state's numbers.
+    """
+    mc = fit.settings.min_cell
+    c = fit.cohorts.copy()
+    small = (c["first treated period"] != 0) & (c["units"] < mc) if mc > 1 else c["units"] < 0
+    shown = c.loc[~small].astype({"first treated period": object})
+    shown["first treated period"] = shown["first treated period"].map(lambda g: label("never") if g == 0 else g)
+    if small.any():
+        pool = c.loc[small]
+        row = {
+            "first treated period": label("pooled_cohorts", int(small.sum()), mc),
+            "units": int(pool["units"].sum()),
+            "clusters": int(
+                fit.panel.loc[fit.panel[fit.settings.cohort].isin(pool["first treated period"])][
+                    fit.settings.cluster or fit.settings.unit
+                ].nunique()
+            ),
+        }
+        shown = pd.concat([shown, pd.DataFrame([row])], ignore_index=True)
+    return shown.reset_index(drop=True)
+
+
 def data_summary_did(fit: DidFit) -> Html:
     """Units, periods, cohorts with unit counts, clusters, anything dropped and why."""
     s, p = fit.settings, fit.panel
     times = p[s.time]
     mc = s.min_cell
-    cohorts = fit.cohorts.copy()
-    cohorts["first treated period"] = cohorts["first treated period"].map(lambda g: "never" if g == 0 else g)
-    shown = suppress_counts(cohorts, counts=["units"], statistics=["clusters"], min_cell=mc)
-    data_notes = mask_notes([n for n in fit.notes if "dropped" in n.lower()], mc)
+    shown = suppress_counts(pooled_cohorts(fit), counts=["units"], statistics=["clusters"], min_cell=mc)
+    data_notes = mask_notes(page_notes([n for n in fit.notes if "dropped" in n.lower()]), mc)
     return render_macro(
         CHAPTER,
         "did_summary",
         s=s,
+        data=shown_path(s.data_path),
         n_obs=len(p),
         n_units=count(fit.n_units, mc),
         n_treated=count(fit.n_treated, mc),
@@ -101,11 +127,12 @@ def data_summary_matched(fit: MatchedFit) -> Html:
         CHAPTER,
         "matched_summary",
         s=s,
+        data=shown_path(s.data_path),
         c=c,
         n_people=count(len(fit.data), mc),
         cohorts=table,
         foot=foot,
-        notes=mask_notes(fit.notes, mc),
+        notes=mask_notes(page_notes(fit.notes), mc),
     )
 
 
@@ -113,12 +140,21 @@ def data_summary_matched(fit: MatchedFit) -> Html:
 def trends_figure(fit: DidFit) -> Html:
     """Raw mean outcome by cohort over time."""
     from evaluator import plots
+    from evaluator.plots.figures import place_legend, record_counts, recorded_counts
 
     s = fit.settings
     small = small_cohorts(fit)
     panel = fit.panel.loc[~fit.panel[s.cohort].isin(small)] if small else fit.panel
     with figure_theme():
-        fig = plots.trends(panel, outcome=s.outcome, time=s.time, cohort=s.cohort, unit=s.unit)
+        fig = plots.trends(
+            panel,
+            outcome=s.outcome,
+            time=s.time,
+            cohort=s.cohort,
+            unit=s.unit,
+            outcome_label=s.outcome_label or None,
+            time_label=label("time_axis", s.time),
+        )
         fig.set_size_inches(8, 4.2)
         merged_n = 0
         if small:
@@ -129,7 +165,8 @@ def trends_figure(fit: DidFit) -> Html:
                 means = merged.groupby(s.time)[s.outcome].mean()
                 label_ = label("merged_cohorts", n)
                 ax.plot(means.index, means.to_numpy(), color="black", ls=":", lw=1.2, label=label_)
-                ax.legend(fontsize=8)
+                place_legend(ax)
+                record_counts(fig, "cohorts", [*recorded_counts(fig).get("cohorts", []), n])
                 merged_n = n
         caption = render_macro(CHAPTER, "trends_caption", s, bool(merged_n), merged_n, len(small))
         return figure_html(fig, caption, css_class="raw-trends")
@@ -142,15 +179,41 @@ def event_study_figure(fit: DidFit) -> Html:
     from evaluator import plots
 
     s, ev = fit.settings, fit.event
-    shown = replace(ev, info={k: v for k, v in ev.info.items() if k != "pretest"})
+    table, n_hidden = shown_event_table(fit)
+    shown = replace(ev, table=table, info={k: v for k, v in ev.info.items() if k != "pretest"})
     with figure_theme():
-        fig = Figure(figsize=(9, 4.4), layout="constrained")
+        fig = Figure(figsize=(9, 4.2), layout="constrained")
         title = label("event_title")
-        plots.coefficients(shown, ax=fig.add_subplot(), title=title)
+        # the table's n_units column is recorded on the figure for the disclosure check
+        plots.coefficients(shown, ax=fig.add_subplot(), title=title, outcome_label=s.outcome_label or s.outcome)
         caption = render_macro(
-            CHAPTER, "event_caption", s.estimator == "callaway_santanna", fit.pretrend.get("sentence", "")
+            CHAPTER,
+            "event_caption",
+            s.estimator == "callaway_santanna",
+            fit.pretrend.get("sentence", ""),
+            n_hidden,
+            s.min_cell,
         )
         return figure_html(fig, caption, css_class="event-study")
+
+
+def shown_event_table(fit: DidFit) -> tuple[pd.DataFrame, int]:
+    """The event-study rows a reader may see, with their unit counts (``n_units``), and how many were left out.
+
+    Rows resting on fewer than ``min_cell`` programme units are left out
+    (disclosure control); the reference period and aggregates are kept.
+    """
+    t = fit.event.table.copy()
+    if "event_time" not in t:
+        return t, 0
+    e = t["event_time"]
+    n = e.map(lambda v: fit.event_counts.get(int(v), 0) if pd.notna(v) else np.nan)
+    t["n_units"] = n
+    mc = fit.settings.min_cell
+    if mc <= 1:
+        return t, 0
+    hide = e.notna() & (n < mc) & t["std_error"].notna()
+    return t.loc[~hide].reset_index(drop=True), int(hide.sum())
 
 
 def overlap_figure(fit: MatchedFit) -> Html:
@@ -164,14 +227,21 @@ def overlap_figure(fit: MatchedFit) -> Html:
             m = match(fit.data, treat=s.treat, covariates=list(s.covariates), unit=s.unit, distance="ps")
         m = replace(m, data=m.data.assign(match_weight=fit.match.data["match_weight"].to_numpy()))
     with figure_theme():
-        return figure_html(m.plot_overlap(), render_macro(CHAPTER, "overlap_caption"), css_class="overlap")
+        fig = m.plot_overlap(min_cell=fit.settings.min_cell)
+        return figure_html(fig, render_macro(CHAPTER, "overlap_caption"), css_class="overlap")
 
 
 def love_plot(fit: MatchedFit) -> Html:
     """Love plot: absolute standardised mean differences before and after matching."""
     small = _small_levels(fit, fit.match.balance())
     with figure_theme():
-        fig = fit.match.plot_balance(exclude=small)
+        c = fit.match.counts()
+        groups = {
+            "programme": c["treated_matched"],
+            "comparison before": c["controls"],
+            "comparison after": c["controls_used"],
+        }
+        fig = fit.match.plot_balance(exclude=small, counts=groups)
         caption = render_macro(CHAPTER, "love_caption", len(small), fit.settings.min_cell)
         return figure_html(fig, caption, css_class="love-plot")
 
@@ -255,8 +325,9 @@ def estimate_table(fit: DidFit | MatchedFit) -> Html:
     words = labels()
     rows = [(words.estimate_rows["main"], r)]
     if isinstance(fit, DidFit) and fit.settings.estimator == "callaway_santanna":
-        for kind in ("dynamic", "group"):
-            rows.append((words.estimate_rows[kind], r.aggregate(kind)))  # type: ignore[attr-defined]
+        with collect_warnings([]):  # said already when the fit was made
+            for kind in ("dynamic", "group"):
+                rows.append((words.estimate_rows[kind], r.aggregate(kind)))  # type: ignore[attr-defined]
     if isinstance(fit, MatchedFit):
         for g, (_, res) in fit.by_cohort.items():
             rows.append((label("cohort_row", g), res))
@@ -269,12 +340,14 @@ def estimate_table(fit: DidFit | MatchedFit) -> Html:
         "p_value": [x.pvalue for _, x in rows],
     }
     table = pd.DataFrame({label("estimate_column", k, level): v for k, v in columns.items()})
-    notes = mask_notes(fit.notes, fit.settings.min_cell)
+    from evaluator.reporting.methods import method_words
+
     return render_macro(
         CHAPTER,
         "estimate",
         table_html(table),
         r,
         fit.settings.outcome_label,
-        notes,
+        method_words(fit),
+        isinstance(fit, DidFit) and fit.settings.estimator == "callaway_santanna",
     )

@@ -8,13 +8,23 @@ fewer than (typically) 5 people. This module does two things:
   threshold (and the statistics computed from them) by ``"<5"`` and says so in a
   footnote; :func:`small_groups` names the groups too small to show on their own.
 * **Check** after rendering: :func:`disclosure_check` scans a rendered report (HTML
-  or executed notebook) for counts below the threshold in tables and text, and for
-  tables that look like individual-level rows; ``evaluator disclosure-check PATH``
+  or executed notebook) for counts below the threshold in tables, text and figures,
+  and for tables that look like individual-level rows; given a report folder (or a
+  ``results.json``) it also reads the JSON sidecars. ``evaluator disclosure-check PATH``
   exits non-zero when it finds any. The batch runner runs it on every report.
 
-The check is a safety net with rules a reader can predict, not a proof: it reads
-tables whose column names say they hold counts (``n``, ``units``, ``treated`` ...),
-phrases such as ``n = 3`` or ``3 units``, and tables with an identifier column.
+The check is a safety net with rules a reader can predict, not a proof. It reads
+
+* tables whose column names say they hold counts (``n``, ``units``, ``treated`` ...)
+  and tables with an identifier column;
+* phrases such as ``n = 3`` or ``3 units``, and sentences naming a group that rests on
+  one or a few units: "cohorts [2006, 2010] have a single unit", "cohort 2005 has 3
+  units", "rests on one state", "single-unit cohorts" (:data:`FEW_UNITS_TEXT`);
+* the counts behind each figure, written by the report as ``data-counts`` on its
+  ``<figure>`` (:func:`evaluator.plots.figures.record_counts`);
+* in ``results.json`` and ``index.json``, every count-like key (``n``, ``n_units``,
+  ``units``, ``treated``, ``size``, ``count`` ...; :data:`JSON_COUNT_KEY`), reported
+  with its JSON path.
 
 Examples
 --------
@@ -42,12 +52,16 @@ import pandas as pd
 from evaluator.policy import MIN_CELL
 
 __all__ = [
+    "FEW_UNITS_TEXT",
+    "JSON_COUNT_KEY",
     "MIN_CELL",
+    "SIDECARS",
     "Finding",
     "DisclosureReport",
     "HtmlTables",
     "Suppressed",
     "disclosure_check",
+    "json_findings",
     "mask_notes",
     "mask_small",
     "small_groups",
@@ -73,6 +87,93 @@ COUNT_TEXT = [
 ]
 # Identifier columns: a table with one of these and several rows is individual-level data.
 ID_HEADER = re.compile(r"^(id|\w+_id|unit|unit_id|person|personnummer|cpr|ssn|employee|prisoner|citizen)$", re.I)
+
+# -- a group named as resting on one or a few units --------------------------------------------------------------------
+_NUMBER_WORDS = {
+    "a single": 1,
+    "single": 1,
+    "one": 1,
+    "only one": 1,
+    "just one": 1,
+    "one single": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "a few": 2,
+    "a handful of": 2,
+}
+_UNIT = (
+    r"(?:(?:treated|untreated|control|comparison|adopting|distinct|different)\s+)?"
+    r"(?:units?|states?|municipalit(?:y|ies)|clusters?|persons?|people|individuals?|employees?|participants?|"
+    r"prisoners?|citizens?|households?|patients?|pupils?|students?|firms?|schools?|count(?:y|ies)|regions?|"
+    r"countr(?:y|ies)|observations?)"
+)
+_NUMBER = r"(?:\d[\d,]*|a single|one single|only one|just one|one|two|three|four|five|six|seven|eight|nine|ten)"
+# "a unit cost", "a one-unit increase": the unit of a measure, not a group of people
+_NOT_A_GROUP = r"(?![\w-]|\s+(?:cost|costs|value|values|price|prices|of|increase|decrease|change|rise|fall|shift)\b)"
+#: Sentences naming a group that rests on one or a few units; group ``n`` is the number (digits or words).
+FEW_UNITS_TEXT = [
+    # "a single unit", "only one state", "just one cluster"
+    re.compile(rf"\b(?P<n>a single|one single|only one|just one)\s+{_UNIT}\b{_NOT_A_GROUP}", re.I),
+    # "cohort 2005 has 3 units", "cohorts [2006, 2010] have one state", "with two municipalities"
+    re.compile(
+        rf"\b(?:has|have|had|having|with|contains?|containing|comprises?|comprising|consists?\s+of|holds?)\s+"
+        rf"(?:only\s+|just\s+|exactly\s+)?(?P<n>{_NUMBER})\s+{_UNIT}\b{_NOT_A_GROUP}",
+        re.I,
+    ),
+    # "rests on one state", "based on two clusters", "relies on a few units", "drawn from 3 people"
+    re.compile(
+        rf"\b(?:rests?|rested|resting|based|relies|rely|relied|relying|built|drawn|computed|estimated|identified)\s+"
+        rf"(?:on|upon|from)\s+(?:only\s+|just\s+|exactly\s+)?(?P<n>{_NUMBER}|a few|a handful of)\s+{_UNIT}\b"
+        rf"{_NOT_A_GROUP}",
+        re.I,
+    ),
+    # "single-unit cohorts", "one-state cells", "two-cluster design"
+    re.compile(
+        r"\b(?P<n>single|one|two|three|four|five|six|seven|eight|nine|\d)-"
+        r"(?:unit|state|municipality|cluster|person|employee|participant|individual|household|firm|school)\b"
+        + _NOT_A_GROUP,
+        re.I,
+    ),
+]
+
+
+def _number(text: str) -> int | None:
+    """The number a phrase names: digits (``"3"``, ``"1,204"``) or words (``"a single"``, ``"three"``)."""
+    t = " ".join(text.lower().split())
+    if t in _NUMBER_WORDS:
+        return _NUMBER_WORDS[t]
+    try:
+        return int(t.replace(",", ""))
+    except ValueError:
+        return None
+
+
+# -- sidecars ----------------------------------------------------------------------------------------------------------
+#: The JSON files beside a report that are read when a folder is checked.
+SIDECARS = ("results.json", "index.json")
+#: Keys of a JSON sidecar that hold a number of people (compared case-insensitively).
+JSON_COUNT_KEY = re.compile(
+    r"^(n|nobs|count|counts|size|sizes|units?|treated|untreated|controls?|people|persons|participants|employees|"
+    r"individuals|members|matched|dropped|n_\w+|\w+_n|\w+_count|count_\w+|\w+_size|size_\w+|"
+    r"(?:treated|controls?|units|people|participants)_\w+)$",
+    re.I,
+)
+# ... except those that count something other than people, or are not counts at all
+_JSON_NOT_PEOPLE = re.compile(
+    r"^(n_(?:boot\w*|draws?|reps?|replications?|iter\w*|periods?|times?|years?|months?|weeks?|days?|cohorts?|"
+    r"clusters?|specifications?|specs?|terms?|params?|parameters?|covariates?|outcomes?|bins?|rows?|cols?|"
+    r"columns?|waves?|seeds?|jobs?|workers?|lags?|leads?|events?|estimates?|tests?|folds?|neighbou?rs?|digits?|"
+    r"decimals?|cells?|payments?|rules?|notes?|warnings?|figures?|tables?)|min_cell|\w+_(?:max|min|mean|share|rate|"
+    r"ratio|per_\w+)|(?:max|min|mean|share)_\w+)$",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -193,24 +294,39 @@ def small_groups(sizes: pd.Series | dict, min_cell: int = MIN_CELL) -> list:
 class HtmlTables(HTMLParser):
     """Collects the tables (header + rows of cell text) and the visible text of a page.
 
-    After ``feed(html)``, ``tables`` holds one list of rows (lists of cell text) per table and
-    ``text`` the page's visible text pieces (scripts and styles left out).
+    After ``feed(html)``, ``tables`` holds one list of rows (lists of cell text) per table,
+    ``text`` the page's visible text pieces (scripts and styles left out) and ``counts`` the
+    ``data-counts`` attributes of figures: (label, raw JSON text) pairs.
 
     Examples
     --------
     >>> p = HtmlTables(); p.feed("<table><tr><th>n</th></tr><tr><td>3</td></tr></table>"); p.tables
     [[['n'], ['3']]]
+    >>> p = HtmlTables(); p.feed("<figure class='trends' data-counts='{&quot;cohorts&quot;: [40]}'></figure>")
+    >>> p.counts
+    [('figure 1 (trends)', '{"cohorts": [40]}')]
     """
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tables: list[list[list[str]]] = []
         self.text: list[str] = []
+        self.counts: list[tuple[str, str]] = []
         self._stack: list[list[list[str]]] = []
         self._cell: list[str] | None = None
         self._skip = 0
+        self._figures = 0
+        self._figure_class: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
+        values = dict(attrs)
+        if tag == "figure":
+            self._figures += 1
+            self._figure_class = values.get("class")
+        if values.get("data-counts") is not None:
+            cls = values.get("class") or (self._figure_class if tag == "img" else None)
+            name = f"figure {self._figures}" if tag in ("figure", "img") and self._figures else tag
+            self.counts.append((f"{name} ({cls})" if cls else name, str(values["data-counts"])))
         if tag in ("script", "style"):
             self._skip += 1
         elif tag == "table":
@@ -239,9 +355,13 @@ class HtmlTables(HTMLParser):
         self.text.append(data)
 
 
+def _is_path(source: str | Path) -> bool:
+    return isinstance(source, Path) or (isinstance(source, str) and "<" not in source and len(source) < 4096)
+
+
 def _html_parts(source: str | Path) -> tuple[str, list[str]]:
     """(label, html fragments) of a report file, an executed notebook, or a literal HTML string."""
-    if isinstance(source, Path) or (isinstance(source, str) and "<" not in source and len(source) < 4096):
+    if _is_path(source):
         path = Path(source)
         if path.suffix == ".ipynb":
             nb = json.loads(path.read_text(encoding="utf-8"))
@@ -279,20 +399,170 @@ def _check_table(rows: list[list[str]], where: str, min_cell: int) -> Iterable[F
                 yield Finding(where, f"{h} = {row[j]} (row {i + 1}: {label})", f"count below {min_cell}")
 
 
+def _small_int(value: object, min_cell: int) -> bool:
+    """An integer count (not a flag, not a share) in 1..min_cell-1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return float(value).is_integer() and 0 < value < min_cell
+
+
+def _figure_counts(label: str, raw: str, where: str, min_cell: int) -> Iterable[Finding]:
+    """Findings for one figure's ``data-counts``: every recorded count in 1..min_cell-1."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        yield Finding(f"{where}, {label}", raw[:80], "the counts behind a figure cannot be read")
+        return
+    groups = data.items() if isinstance(data, dict) else [("counts", data)]
+    for what, values in groups:
+        seq = values if isinstance(values, list) else [values]
+        small = [(i, v) for i, v in enumerate(seq) if _small_int(v, min_cell)]
+        if small:
+            shown = ", ".join(f"{v} (item {i + 1} of {len(seq)})" for i, v in small[:5])
+            more = f" and {len(small) - 5} more" if len(small) > 5 else ""
+            yield Finding(f"{where}, {label}", f"{what}: {shown}{more}", f"count below {min_cell} behind a figure")
+
+
+def _text_findings(text: str, where: str, min_cell: int) -> Iterable[Finding]:
+    """Counts below ``min_cell`` in visible text: ``n = 3``, ``3 units``, and groups resting on a few units."""
+    seen: set[tuple[int, int]] = set()
+    for pattern in COUNT_TEXT:
+        for m in pattern.finditer(text):
+            if _small(m.group(1), min_cell):
+                seen.add(m.span())
+                lo, hi = max(0, m.start() - 40), min(len(text), m.end() + 20)
+                yield Finding(where, text[lo:hi], f"count below {min_cell} in the text")
+    for pattern in FEW_UNITS_TEXT:
+        for m in pattern.finditer(text):
+            n = _number(m.group("n"))
+            overlaps = any(a < m.end() and m.start() < b for a, b in seen)
+            if n is None or not 0 < n < min_cell or overlaps:
+                continue
+            seen.add(m.span())
+            lo, hi = max(0, m.start() - 40), min(len(text), m.end() + 20)
+            yield Finding(where, text[lo:hi], f"a group resting on fewer than {min_cell} units in the text")
+
+
+def _json_path(path: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    k = str(key)
+    return f"{path}.{k}" if re.fullmatch(r"[A-Za-z_]\w*", k) else f"{path}[{json.dumps(k)}]"
+
+
+def json_findings(data: object, *, min_cell: int = MIN_CELL, where: str = "results.json") -> list[Finding]:
+    """Counts below ``min_cell`` in a JSON sidecar: count-like keys (:data:`JSON_COUNT_KEY`) with a small integer.
+
+    Every object of ``data`` is visited; a key that names a number of people (``n``,
+    ``n_units``, ``units``, ``treated``, ``size``, ``count``, ``n_treated`` ..., but not
+    ``n_periods``, ``n_boot`` or ``min_cell``) holding an integer, or a list of integers,
+    in 1..min_cell-1 is a finding, reported with its JSON path.
+
+    Parameters
+    ----------
+    data : object
+        The parsed JSON.
+    min_cell : int
+        Smallest count that may be shown.
+    where : str
+        The file's name, for the findings.
+
+    Returns
+    -------
+    list of Finding
+
+    Examples
+    --------
+    >>> [f.text for f in json_findings({"cohorts": [{"cohort": 2005, "units": 1}, {"cohort": 2006, "units": 13}]})]
+    ['$.cohorts[0].units = 1']
+    >>> json_findings({"n_periods": 3, "n_units": 50, "min_cell": 5})
+    []
+    """
+    out: list[Finding] = []
+    if min_cell <= 1:
+        return out
+
+    def visit(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                p = _json_path(path, k)
+                key = str(k).strip()
+                if JSON_COUNT_KEY.match(key) and not _JSON_NOT_PEOPLE.match(key):
+                    values = v if isinstance(v, list) else [v]
+                    for i, x in enumerate(values):
+                        if _small_int(x, min_cell):
+                            at = p if not isinstance(v, list) else f"{p}[{i}]"
+                            out.append(Finding(where, f"{at} = {x}", f"count below {min_cell} in a sidecar"))
+                visit(v, p)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                visit(v, _json_path(path, i))
+
+    visit(data, "$")
+    return out
+
+
+def _json_file(path: Path, min_cell: int, where: str) -> list[Finding]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [Finding(where, str(exc)[:80], "the sidecar cannot be read")]
+    return json_findings(data, min_cell=min_cell, where=where)
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """The rendered pages and JSON sidecars of a report folder or a batch folder, in name order.
+
+    ``report.html`` (or ``report.ipynb`` where there is no HTML), ``index.html`` and the
+    :data:`SIDECARS`, in the folder and its (non-hidden) subfolders.
+    """
+    names = {"report.html", "index.html", *SIDECARS}
+    files = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
+            continue
+        if p.name in names or (p.name == "report.ipynb" and not (p.parent / "report.html").is_file()):
+            files.append(p)
+    return files
+
+
+def _check_page(parts: list[str], min_cell: int, prefix: str = "") -> list[Finding]:
+    """Findings of one rendered page (its tables, text and figures)."""
+    findings: list[Finding] = []
+    for k, part in enumerate(parts):
+        parser = HtmlTables()
+        parser.feed(part)
+        parser.close()
+        where = prefix + (f"part {k + 1}" if len(parts) > 1 else "page")
+        for t, rows in enumerate(parser.tables):
+            if len(rows) >= 2:
+                findings.extend(_check_table(rows, f"{where}, table {t + 1}", min_cell))
+        for name, raw in parser.counts:
+            findings.extend(_figure_counts(name, raw, where, min_cell))
+        text = " ".join(" ".join(parser.text).split())
+        findings.extend(_text_findings(text, where, min_cell))
+    return findings
+
+
 def disclosure_check(report: str | Path, *, min_cell: int = MIN_CELL) -> DisclosureReport:
-    """Scan a rendered report (HTML file, executed ``.ipynb`` or an HTML string) for possible disclosures.
+    """Scan a rendered report, its figures and its sidecars for possible disclosures.
 
     Parameters
     ----------
     report : str or Path
-        The report.
+        The report: an HTML file, an executed ``.ipynb``, an HTML string, a JSON sidecar
+        (``results.json``, ``index.json``), or a report folder (or a batch folder), in which
+        ``report.html`` (or ``report.ipynb``), ``index.html`` and the JSON sidecars are all
+        read, in subfolders too.
     min_cell : int
         Smallest count that may be shown.
 
     Returns
     -------
     DisclosureReport
-        ``.ok`` is True when nothing was found; ``.findings`` says where and why.
+        ``.ok`` is True when nothing was found; ``.findings`` lists every problem found,
+        in every file, and says where and why.
 
     Examples
     --------
@@ -300,25 +570,35 @@ def disclosure_check(report: str | Path, *, min_cell: int = MIN_CELL) -> Disclos
     'count below 5 in the text'
     >>> disclosure_check("<p>1,204 units were matched.</p>").ok
     True
+    >>> disclosure_check("<p>Cohorts [2006, 2010] have a single unit.</p>").findings[0].reason
+    'a group resting on fewer than 5 units in the text'
+    >>> disclosure_check("<figure data-counts='{&quot;points&quot;: [40, 2]}'></figure>").findings[0].text
+    'points: 2 (item 2 of 2)'
     """
+    if _is_path(report) and Path(report).is_dir():
+        folder = Path(report)
+        result = DisclosureReport(str(folder), min_cell)
+        if min_cell <= 1:
+            return result
+        for path in _folder_files(folder):
+            rel = path.relative_to(folder).as_posix()
+            if path.suffix == ".json":
+                result.findings.extend(_json_file(path, min_cell, rel))
+            else:
+                _, parts = _html_parts(path)
+                result.findings.extend(_check_page(parts, min_cell, prefix=f"{rel}: "))
+        return result
+    if _is_path(report) and Path(report).suffix == ".json":
+        path = Path(report)
+        result = DisclosureReport(str(path), min_cell)
+        if min_cell > 1:
+            result.findings.extend(_json_file(path, min_cell, path.name))
+        return result
     label, parts = _html_parts(report)
     result = DisclosureReport(label, min_cell)
     if min_cell <= 1:
         return result
-    for k, part in enumerate(parts):
-        parser = HtmlTables()
-        parser.feed(part)
-        parser.close()
-        where = f"part {k + 1}" if len(parts) > 1 else "page"
-        for t, rows in enumerate(parser.tables):
-            if len(rows) >= 2:
-                result.findings.extend(_check_table(rows, f"{where}, table {t + 1}", min_cell))
-        text = " ".join(" ".join(parser.text).split())
-        for pattern in COUNT_TEXT:
-            for m in pattern.finditer(text):
-                if _small(m.group(1), min_cell):
-                    lo, hi = max(0, m.start() - 40), min(len(text), m.end() + 20)
-                    result.findings.append(Finding(where, text[lo:hi], f"count below {min_cell} in the text"))
+    result.findings.extend(_check_page(parts, min_cell))
     return result
 
 

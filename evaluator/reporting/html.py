@@ -189,37 +189,63 @@ def figure_html(fig: Any, caption: str, *, css_class: str = "", alt: str = "") -
     """A figure as an HTML ``<figure>`` with the PNG embedded and an escaped caption; closes ``fig``.
 
     The PNG is drawn under the report theme (:func:`evaluator.plots.figures.report_theme`).
+    The numbers of people behind the figure's points, bars and bins, where the plot recorded
+    them (:func:`evaluator.plots.figures.record_counts`), are written on its ``<img>`` as
+    ``data-counts`` (JSON, attribute-escaped), so
+    :func:`evaluator.reporting.disclosure.disclosure_check` can check them.
 
     Examples
     --------
     >>> from matplotlib.figure import Figure
+    >>> from evaluator.plots.figures import record_counts
     >>> fig = Figure(figsize=(2, 2)); _ = fig.add_subplot().plot([0, 1])
     >>> out = figure_html(fig, "A <line>", css_class="demo")
     >>> out.startswith("<figure class='demo'>"), "A &lt;line&gt;" in out
     (True, True)
+    >>> fig = Figure(figsize=(2, 2)); record_counts(fig, "points", [12, 40])
+    >>> "data-counts='{&quot;points&quot;: [12, 40]}'" in figure_html(fig, "n")
+    True
     """
+    import json
+
     import matplotlib.pyplot as plt
+
+    from evaluator.plots.figures import recorded_counts
 
     buf = io.BytesIO()
     with figure_theme():  # savefig reads a few settings (face colour) at save time
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)  # a no-op for figures pyplot does not manage; stops inline backends from showing it twice
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return render("pieces/figure.html.j2", css_class=css_class, data=data, alt=alt or caption, caption=caption)
+    recorded = recorded_counts(fig)
+    counts = json.dumps(recorded) if recorded else ""
+    return render(
+        "pieces/figure.html.j2", css_class=css_class, data=data, alt=alt or caption, caption=caption, counts=counts
+    )
+
+
+_MONEY = re.compile(r"\b([A-Z]{3}) (?=-?\d)")
 
 
 def table_html(frame: pd.DataFrame, *, css_class: str = "evaluator-table", index: bool = False) -> Html:
-    """A DataFrame as an escaped HTML table; numbers with 4 significant digits, p-values below 0.001 as "< 0.001".
+    """A DataFrame as an escaped HTML table: numbers with 3 significant digits, p-values with 2 ("< 0.001" below).
 
     The markup is pandas' own (``DataFrame.to_html``, escaping on), not a template.
     """
 
     def fmt(v: Any) -> str:
-        return num(float(v), 4) if isinstance(v, (float, np.floating)) else str(v)
+        if isinstance(v, (float, np.floating)):
+            return num(float(v), 3)
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and abs(v) >= 10_000:
+            return f"{int(v):,}"  # counts get separators; years and period numbers (below 10,000) do not
+        return _MONEY.sub("\\1\u00a0", str(v))  # "EUR 1,500,000" never breaks after the currency
+
+    def pv(v: Any) -> str:
+        return p_value(v, 2).replace("< ", "<\u00a0")  # "< 0.001" never wraps in a narrow column
 
     shown = frame.copy()
     for c in shown.columns:
-        shown[c] = shown[c].map(p_value if str(c).replace("_", "-").lower() in ("p-value", "p") else fmt)
+        shown[c] = shown[c].map(pv if str(c).replace("_", "-").lower() in ("p-value", "p") else fmt)
     return Html(shown.to_html(index=index, escape=True, border=0, classes=css_class, na_rep="."))
 
 

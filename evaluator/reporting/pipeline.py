@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,13 +14,14 @@ import numpy as np
 import pandas as pd
 
 from evaluator.data.datasets import resolve_data
-from evaluator.errors import EvaluatorError, EvaluatorWarning, ParameterError
+from evaluator.errors import EvaluatorError, EvaluatorWarning, ParameterError, SmallCohortWarning
 from evaluator.reporting.html import render_text
 from evaluator.reporting.settings import DidSettings, MatchedSettings
 from evaluator.results.base import Result
 
 __all__ = [
     "DidFit",
+    "page_notes",
     "MatchedFit",
     "collect_warnings",
     "estimate_did",
@@ -42,12 +44,57 @@ def collect_warnings(notes: list[str]) -> Iterator[None]:
         if issubclass(w.category, (FutureWarning, DeprecationWarning, PendingDeprecationWarning)):
             continue
         text = str(w.message)
-        if not issubclass(w.category, EvaluatorWarning):
+        if issubclass(w.category, SmallCohortWarning):  # names the small cohorts: the report says it without them
+            text = render_text(SMALL_GROUPS_NOTE)
+        elif not issubclass(w.category, EvaluatorWarning):
             text = f"{w.category.__name__}: {text}"
         if text not in notes:
             notes.append(text)
 
 
+# Notes of the estimators that name single cells, cohorts or event times (often the small ones), or the API.
+_NAMES_CELLS = re.compile(
+    r"cohorts? \[|ATT\(\d|\b[eg]=-?\d|single[- ]unit|single cluster|one-cluster|fewer than 2 clusters", re.I
+)
+_API = re.compile(r"aggregate\(|band_low|band_high|n_boot|\.effect\(|\w+=['\"\w]|att_gt|\(\)")
+
+
+def page_notes(notes: Sequence[str]) -> list[str]:
+    """The estimators' notes as a reader may see them: none names a cell or cohort, none quotes the API.
+
+    A note that names cells or cohorts becomes one general sentence (the small
+    groups are never named); a note that is about how to call the API is left to
+    the notebook (``fit.notes`` keeps every note as it was).
+
+    Examples
+    --------
+    >>> notes = page_notes(["cohorts [2005, 2009] have a single unit", "12 units dropped", "see aggregate('g')"])
+    >>> [n[:40] for n in notes]
+    ['some cohorts rest on very few units: the', '12 units dropped']
+    """
+    out: list[str] = []
+    for n in notes:
+        if n.startswith("the joint pre-trend test is not reported"):
+            text = " ".join(render_text(JOINT_TEST_NOTE).split())
+        elif n.startswith("simultaneous bands"):
+            text = " ".join(render_text(BANDS_NOTE, lone="fewer than 2 clusters" in n).split())
+        elif _NAMES_CELLS.search(n):
+            text = " ".join(render_text(SMALL_GROUPS_NOTE).split())
+        elif _API.search(n):
+            continue
+        else:
+            text = n
+        if text not in out:
+            out.append(text)
+    return out
+
+
+#: The note shown for an estimator's note that some simultaneous bands were widened (which names the rows).
+BANDS_NOTE = "sentences/bands_note.txt.j2"
+#: The note shown for the estimator's "joint pre-trend test is not reported" (which quotes the API).
+JOINT_TEST_NOTE = "sentences/joint_test_note.txt.j2"
+#: The note that replaces an estimator's warning naming small cohorts (the page must not name them).
+SMALL_GROUPS_NOTE = "sentences/small_groups_note.txt.j2"
 #: The template of the pre-trend verdict shown under the event-study figure.
 PRETREND = "sentences/pretrend.txt.j2"
 
@@ -112,6 +159,7 @@ class DidFit:
     n_clusters: int
     cohorts: pd.DataFrame
     pretrend: dict[str, Any] = field(default_factory=dict)
+    event_counts: pd.Series = field(default_factory=lambda: pd.Series(dtype=int))
 
     @property
     def design(self) -> str:
@@ -140,7 +188,7 @@ def estimate_did(
         return staggered_did(
             panel,
             **common,
-            control="not_yet" if control == "notyet" else "never",
+            control="not_yet" if control in ("not_yet", "notyet") else "never",
             method=s.method if covs else "dr",
             covariates=covs or None,
             n_boot=s.n_boot if inference == "bootstrap" else 0,
@@ -167,25 +215,68 @@ def _window(panel: pd.DataFrame, s: DidSettings) -> tuple[int, int]:
     return int(min(6, -e.min())) if len(e) else 0, int(min(12, e.max())) if len(e) else 0
 
 
-def _pretrend(event: Result, *, restrictions: int, n_clusters: int, alpha: float) -> dict[str, Any]:
-    """A pre-trend verdict: the joint test where it is reliable, else the simultaneous bands (or Bonferroni)."""
+def event_counts(panel: pd.DataFrame, s: DidSettings, *, leads: int, lags: int, binned: bool) -> pd.Series:
+    """Programme units behind each event-study point: distinct treated units observed ``e`` periods from their start.
+
+    ``binned``: the end points collect everything beyond them (two-way fixed effects
+    bins the first lead and last lag); otherwise periods outside ``-leads .. lags``
+    are not counted. Indexed by event time.
+
+    Examples
+    --------
+    >>> p = pd.DataFrame({"u": [1, 1, 2, 2], "t": [1, 2, 1, 2], "g": [2, 2, 0, 0], "y": 0.0})
+    >>> s = DidSettings(data_path="p.csv", unit="u", time="t", outcome="y", cohort="g")
+    >>> event_counts(p, s, leads=1, lags=0, binned=False).to_dict()
+    {-1: 1, 0: 1}
+    """
+    g = panel[s.cohort].to_numpy()
+    treated = g != 0
+    e = panel[s.time].to_numpy()[treated] - g[treated]
+    if binned:
+        e = np.clip(e, -leads, lags)
+    keep = (e >= -leads) & (e <= lags)
+    frame = pd.DataFrame({"e": e[keep].astype(int), "unit": panel[s.unit].to_numpy()[treated][keep]})
+    return frame.groupby("e")["unit"].nunique().rename("units")
+
+
+def _pretrend(
+    event: Result,
+    *,
+    restrictions: int,
+    n_clusters: int,
+    alpha: float,
+    counts: pd.Series | None = None,
+    small_cells: bool = False,
+    min_cell: int = 0,
+) -> dict[str, Any]:
+    """A pre-trend verdict: the joint test where it is reliable, else the simultaneous bands (or Bonferroni).
+
+    The joint test is not reliable with as many restrictions as clusters, nor when
+    some of its cells rest on fewer than ``min_cell`` units (``small_cells``): one
+    unit's noise then reads as a diverging trend. The bands are then read only at
+    the periods with at least ``min_cell`` programme units (``counts``).
+    """
     pre = event.pretest
     t = event.table
     rows = t.loc[(t["event_time"] < 0) & t["std_error"].notna()] if "event_time" in t else t.iloc[0:0]
-    out: dict[str, Any] = {"n_pre": len(rows)}
-    reliable = (
-        pre is not None
-        and math.isfinite(float(pre.get("statistic", math.nan)))
-        and float(pre["statistic"]) >= 0
-        and restrictions < n_clusters - 1
-    )
+    n_small_periods = 0
+    if counts is not None and min_cell > 1 and len(rows):
+        n_e = rows["event_time"].astype(int).map(counts).fillna(0)
+        n_small_periods = int((n_e < min_cell).sum())
+        rows = rows.loc[n_e >= min_cell]
+    out: dict[str, Any] = {"n_pre": len(rows), "small_cells": bool(small_cells), "small_periods": n_small_periods}
+    computed = pre is not None and math.isfinite(float(pre.get("statistic", math.nan))) and float(pre["statistic"]) >= 0
+    reliable = computed and restrictions < n_clusters - 1 and not small_cells
+    out["reliable"] = reliable
+    if computed and not reliable and small_cells:
+        out["unreliable_p_value"] = float(pre["p_value"])  # kept for analysts; never read as a verdict
     if reliable:
         p = float(pre["p_value"])
         out.update(method="joint test", p_value=p, passed=p >= alpha)
         out["sentence"] = render_text(PRETREND, case="joint", restrictions=restrictions, p=p, passed=p >= alpha)
         return out
     if rows.empty:
-        out.update(method="none", passed=None, sentence=render_text(PRETREND, case="none"))
+        out.update(method="none", passed=None, sentence=render_text(PRETREND, case="none", small_cells=small_cells))
         return out
     if {"band_low", "band_high"} <= set(t.columns) and rows["band_low"].notna().all():
         lo, hi, how = rows["band_low"], rows["band_high"], "simultaneous (uniform) bands"
@@ -201,6 +292,9 @@ def _pretrend(event: Result, *, restrictions: int, n_clusters: int, alpha: float
         PRETREND,
         case="bands",
         unreliable=pre is not None or restrictions >= n_clusters - 1,
+        small_cells=small_cells,
+        min_cell=min_cell,
+        n_small_periods=n_small_periods,
         restrictions=restrictions,
         n_clusters=n_clusters,
         level=round(100 * (1 - alpha)),
@@ -233,8 +327,8 @@ def fit_did(panel: pd.DataFrame, settings: DidSettings) -> DidFit:
         else:
             if s.control_group == "never":
                 notes.append(
-                    "two-way fixed effects compares with every unit not (yet) treated; control_group='never' "
-                    "applies to Callaway-Sant'Anna only"
+                    "two-way fixed effects compares with every unit not (yet) in the programme; a comparison with "
+                    "never-treated units only applies to Callaway-Sant'Anna"
                 )
             event = event_study(
                 panel,
@@ -276,7 +370,26 @@ def fit_did(panel: pd.DataFrame, settings: DidSettings) -> DidFit:
         n_clusters=n_clusters,
         cohorts=cohorts,
     )
-    fit.pretrend = _pretrend(event, restrictions=restrictions, n_clusters=n_clusters, alpha=s.alpha)
+    cs = s.estimator == "callaway_santanna"
+    fit.event_counts = event_counts(panel, s, leads=leads if cs else max(leads, 1), lags=lags, binned=not cs)
+    small = [
+        g for g, n in zip(cohorts["first treated period"], cohorts["units"], strict=True) if g != 0 and n < s.min_cell
+    ]
+    if cs:  # the joint test uses every pre-period ATT(g,t): any cell of a small cohort makes it unreliable
+        pre_cells = att.loc[(att["time"] < att["cohort"]) & att["att"].notna(), "cohort"]
+        small_cells = bool(pre_cells.isin(small).any())
+    else:  # two-way fixed effects tests the leads: unreliable if a lead rests on too few programme units
+        leads_n = fit.event_counts[fit.event_counts.index < -1]
+        small_cells = bool(s.min_cell > 1 and (leads_n < s.min_cell).any())
+    fit.pretrend = _pretrend(
+        event,
+        restrictions=restrictions,
+        n_clusters=n_clusters,
+        alpha=s.alpha,
+        counts=fit.event_counts,
+        small_cells=small_cells and s.min_cell > 1,
+        min_cell=s.min_cell,
+    )
     return fit
 
 

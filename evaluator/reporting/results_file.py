@@ -22,6 +22,7 @@ def save_results(
     n_units: int | None = None,
     n_treated: int | None = None,
     settlement: Mapping[str, Any] | None = None,
+    verdict: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     path: str | Path = "results.json",
 ) -> dict[str, Any]:
@@ -58,6 +59,8 @@ def save_results(
         "n_treated": n_treated,
         "inference": result.inference,
         "settlement": dict(settlement) if settlement else None,
+        # the payment sentence of the page (reporting.verdict): the batch index shows it verbatim
+        "verdict": dict(verdict) if verdict else None,
         "extra": dict(extra) if extra else {},
     }
     record = jsonable(record)

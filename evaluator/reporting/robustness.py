@@ -55,6 +55,11 @@ def _row(kind: str, spec: str, run: Callable[[], Result], note: str = "") -> dic
     }
 
 
+def _inf(name: str) -> str:
+    """An inference scheme in the words of the page ("Abadie-Imbens standard errors", not ``abadie_imbens``)."""
+    return str(labels().inference_short.get(name, f"{name} inference"))
+
+
 def _main_row(fit: DidFit | MatchedFit, label: str) -> dict[str, Any]:
     r = fit.result
     return {
@@ -105,14 +110,18 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
     s, panel = fit.settings, fit.panel
     cs, tw = "callaway_santanna", "twfe"
     fast = {cs: "analytic", tw: "cluster"}
-    names = {"never": "never-treated comparison", "notyet": "not-yet-treated comparison"}
+    names = {
+        "never": "never-treated comparison",
+        "not_yet": "not-yet-treated comparison",
+        "notyet": "not-yet-treated comparison",  # the old spelling of the parameter
+    }
     est_name = "Callaway-Sant'Anna" if s.estimator == cs else "Two-way fixed effects"
     label = f"{est_name}, {names[s.control_group]}" if s.estimator == cs else est_name
-    rows = [_main_row(fit, f"{label}, {s.inference} inference")]
+    rows = [_main_row(fit, f"{label}, {_inf(s.inference)}")]
     twfe_covs = [] if s.covariates else None  # covariates of CS are pre-treatment; TWFE would absorb them
     twfe_note = "without the covariates (absorbed by unit effects)" if s.covariates else ""
     if s.estimator == cs:
-        other = "notyet" if s.control_group == "never" else "never"
+        other = "not_yet" if s.control_group == "never" else "never"
         rows.append(
             _row(
                 "comparison",
@@ -130,7 +139,7 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
         )
         alt_inf = "analytic" if s.inference == "bootstrap" else "bootstrap"
     else:
-        for control in ("never", "notyet"):
+        for control in ("never", "not_yet"):
             rows.append(
                 _row(
                     "estimator" if control == "never" else "comparison",
@@ -139,9 +148,7 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
                 )
             )
         alt_inf = "wild" if s.inference == "cluster" else "cluster"
-    rows.append(
-        _row("inference", f"{est_name}, {alt_inf} inference", lambda: estimate_did(panel, s, inference=alt_inf))
-    )
+    rows.append(_row("inference", f"{est_name}, {_inf(alt_inf)}", lambda: estimate_did(panel, s, inference=alt_inf)))
     if s.covariates:
         rows.append(
             _row(
@@ -150,9 +157,12 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
                 lambda: estimate_did(panel, s, inference=fast[s.estimator], covariates=[]),
             )
         )
-    cohorts = sorted(int(g) for g in panel[s.cohort].unique() if g != 0)
+    sizes = panel.loc[panel[s.cohort] != 0].groupby(s.cohort)[s.unit].nunique()
+    cohorts = sorted(int(g) for g in sizes.index)
+    # a cohort below min_cell is not left out on its own: the row would name it and show what it moves
+    large = [g for g in cohorts if s.min_cell <= 1 or sizes[g] >= s.min_cell]
     if len(cohorts) > 1:
-        for g in cohorts:
+        for g in large:
             sub = panel.loc[panel[s.cohort] != g]
             rows.append(
                 _row(
@@ -200,14 +210,12 @@ def robustness_matched(fit: MatchedFit) -> pd.DataFrame:
 
     s, m, data = fit.settings, fit.match, fit.data
     desc = {"logit": "logit propensity score", "ps": "propensity score", "mahalanobis": "Mahalanobis distance"}
-    rows = [_main_row(fit, f"{desc[s.distance]}, {s.inference} inference" + (", adjusted" if s.adjust else ""))]
+    rows = [_main_row(fit, f"{desc[s.distance]}, {_inf(s.inference)}" + (", adjusted" if s.adjust else ""))]
     fast = "abadie_imbens" if s.replace else "pairs"
     for inf in ("pairs", "abadie_imbens"):
         if inf != s.inference:
             rows.append(
-                _row(
-                    "inference", f"{desc[s.distance]}, {inf} inference", lambda i=inf: matched_effect(m, s, inference=i)
-                )
+                _row("inference", f"{desc[s.distance]}, {_inf(inf)}", lambda i=inf: matched_effect(m, s, inference=i))
             )
     main_inf = s.inference if s.inference != "bootstrap" else fast
     # Abadie-Imbens always bias-corrects with the covariates, so adjustment is compared under pairs inference
@@ -215,7 +223,7 @@ def robustness_matched(fit: MatchedFit) -> pd.DataFrame:
     rows.append(
         _row(
             "covariates",
-            f"{desc[s.distance]}, pairs inference, {'with' if adj else 'without'} regression adjustment",
+            f"{desc[s.distance]}, {_inf('pairs')}, {'with' if adj else 'without'} regression adjustment",
             lambda: matched_effect(m, s, inference="pairs", adjust=adj),
         )
     )
@@ -272,4 +280,5 @@ def robustness_figure(table: pd.DataFrame, fit: DidFit | MatchedFit) -> Html:
 
     with figure_theme():
         fig = plots.specification_curve(table, outcome=fit.settings.outcome_label or fit.result.outcome or "")
+        fig.set_size_inches(10, 0.35 * len(table) + 1.4)  # wide: long specification names sit left of the axes
         return figure_html(fig, render_macro(CHAPTER, "curve_caption"), css_class="specification-curve")

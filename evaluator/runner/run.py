@@ -9,6 +9,7 @@ import platform
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,12 +141,12 @@ def _prepare_out(out: Path) -> Path:
 
 
 def _disclosure(page: Path, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the disclosure check on a rendered page with the run's own ``min_cell`` (default 5)."""
+    """Run the disclosure check on a rendered run folder (page, figures' counts and sidecars) with its ``min_cell``."""
     from evaluator.reporting.disclosure import MIN_CELL, disclosure_check
 
     raw = params.get("min_cell", MIN_CELL)
     min_cell = raw if isinstance(raw, int) and not isinstance(raw, bool) else MIN_CELL
-    if not page.is_file():
+    if not page.exists():
         return {"min_cell": min_cell, "ok": True, "findings": []}
     rep = disclosure_check(page, min_cell=min_cell)
     return {"min_cell": min_cell, "ok": rep.ok, "findings": [str(f) for f in rep.findings]}
@@ -205,8 +206,10 @@ def run_report(
     Raises
     ------
     ParameterError
-        Before anything runs: unknown or mistyped parameters, missing input files,
-        an output folder that cannot be written.
+        Before anything runs (no kernel is started): unknown or mistyped parameters,
+        values outside what the notebook's parameters cell declares, labels left at the
+        defaults of other data, missing input files, an output folder that cannot be
+        written (see :func:`evaluator.runner.check_parameters`).
     RunFailed
         A cell raised (or the kernel died or timed out); ``out`` then holds the
         executed notebook up to that cell and a manifest with ``status: "failed"``.
@@ -288,7 +291,7 @@ def run_report(
         if results_path.is_file():
             results = json.loads(results_path.read_text(encoding="utf-8"))
     if error is None:
-        disclosure = _disclosure(partial / "report.html", params)
+        disclosure = _disclosure(partial, params)
         manifest["disclosure"] = disclosure
         if not disclosure["ok"]:
             error = {
@@ -338,6 +341,20 @@ def run_report(
     return RunRecord(out, "ok", manifest, results, seconds, manifest["files"])
 
 
+def _checked_with_notes(notebook: Path, given: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`check_parameters`, its deprecation warnings printed as one-line notes (also when it raises)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return check_parameters(notebook, given)
+        finally:
+            for w in caught:
+                if issubclass(w.category, (FutureWarning, DeprecationWarning)):
+                    print(f"evaluator report: note: {w.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def main_report(
     notebook: str, out: str, data: str | None, pairs: list[list[str]] | None, *, progress: bool, timeout: float | None
 ) -> int:
@@ -345,11 +362,12 @@ def main_report(
     given: dict[str, Any] = {}
     for key, value in pairs or []:
         given[key] = value
-    nb = Path(notebook)
-    if not nb.is_file() and not nb.suffix:
-        nb = notebook_path(notebook)
     try:
-        rec = run_report(nb, out=out, parameters=given, data=data, progress=progress, timeout=timeout)
+        nb = Path(notebook)
+        if not nb.is_file() and len(nb.parts) == 1 and nb.suffix in ("", ".ipynb"):
+            nb = notebook_path(notebook)  # a shipped notebook by name; a misspelt one gets a suggestion
+        given = _checked_with_notes(nb, _given_with_data(given, data))
+        rec = run_report(nb, out=out, parameters=given, progress=progress, timeout=timeout)
     except ParameterError as exc:
         print(f"evaluator report: {exc}", file=sys.stderr)
         return 2

@@ -48,6 +48,22 @@ class MatchResult(Display):
 
     It reads like every result (:class:`~evaluator.results.display.Display`): ``summary()``
     text, HTML in a notebook, ``to_frame()`` (the balance table) and ``to_dict()``.
+
+    A match holds no effect: it is the comparison sample. The effect on an outcome is
+    :meth:`effect`, ``m.effect(outcome, adjust=..., inference=...)``, which returns a
+    :class:`~evaluator.results.base.Result` (estimate, standard error, interval, p-value).
+
+    Examples
+    --------
+    >>> from evaluator.data.simulate import employment_sib
+    >>> from evaluator.estimators.matching import match
+    >>> sim = employment_sib(n_treated=60, n_pool=600, seed=2)
+    >>> m = match(sim.data, treat="treated", covariates=sim.columns["covariates"])
+    >>> effect = m.effect("employed_12m", inference="abadie_imbens")  # from the match to an effect
+    >>> effect.table["term"].tolist(), bool(effect.ci[0] < effect.estimate < effect.ci[1])
+    (['att'], True)
+    >>> "m.effect(outcome" in m.summary() and "Balance" in m.summary()
+    True
     """
 
     data: pd.DataFrame
@@ -161,6 +177,12 @@ class MatchResult(Display):
         )
         return [("Balance (standardised mean differences)", shown, fmt)]
 
+    def _closing(self) -> str:
+        return (
+            "A match holds no effect: estimate one on the matched sample with m.effect(outcome), "
+            "e.g. m.effect(outcome, inference='abadie_imbens') (see MatchResult.effect)."
+        )
+
     def _notes(self) -> Sequence[str]:
         return tuple(n for n in (self.info.get("ps_warning"),) if n)
 
@@ -217,7 +239,9 @@ class MatchResult(Display):
                 )
         return pd.DataFrame(rows)
 
-    def plot_balance(self, ax: Any = None, threshold: float = 0.1, exclude: Sequence[str] = ()) -> Any:
+    def plot_balance(
+        self, ax: Any = None, threshold: float = 0.1, exclude: Sequence[str] = (), counts: Any = None
+    ) -> Any:
         """Love plot: absolute standardised mean differences before and after matching.
 
         Parameters
@@ -229,6 +253,8 @@ class MatchResult(Display):
         exclude : list of str
             Balance terms to leave out, e.g. levels held by too few people to publish
             (statistical disclosure control).
+        counts : dict, optional
+            Group sizes to record on the figure for the disclosure check.
 
         Returns
         -------
@@ -237,10 +263,13 @@ class MatchResult(Display):
         """
         from evaluator.plots.matching import balance_plot  # lazily: matplotlib loads only to draw
 
-        return balance_plot(self.balance(), ax=ax, threshold=threshold, exclude=exclude)
+        return balance_plot(self.balance(), ax=ax, threshold=threshold, exclude=exclude, counts=counts)
 
-    def plot_overlap(self, ax: Any = None, bins: int = 30) -> Any:
+    def plot_overlap(self, ax: Any = None, bins: int = 30, min_cell: int | None = None) -> Any:
         """Distributions of the propensity score (or the matching distance score) by group, before and after.
+
+        Bins with fewer than ``min_cell`` people in a group are merged with their
+        neighbours (default :data:`evaluator.policy.MIN_CELL`).
 
         Returns
         -------
@@ -251,8 +280,16 @@ class MatchResult(Display):
         if "pscore" not in d.columns:
             raise DesignError("no propensity score was fitted (Mahalanobis matching); plot_overlap needs one")
         from evaluator.plots.matching import overlap_plot  # lazily: matplotlib loads only to draw
+        from evaluator.policy import MIN_CELL
 
-        return overlap_plot(d["pscore"].to_numpy(), self._focal_mask(), d["match_weight"].to_numpy(), ax=ax, bins=bins)
+        return overlap_plot(
+            d["pscore"].to_numpy(),
+            self._focal_mask(),
+            d["match_weight"].to_numpy(),
+            ax=ax,
+            bins=bins,
+            min_cell=MIN_CELL if min_cell is None else min_cell,
+        )
 
     def __repr__(self) -> str:
         c = self.info["counts"]
