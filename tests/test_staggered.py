@@ -444,9 +444,14 @@ def test_single_and_few_clusters(small: pd.DataFrame) -> None:
 
 
 def test_unbalanced_panel_names_units(small: pd.DataFrame) -> None:
+    # issue 13: as R did (allow_unbalanced_panel=FALSE), incomplete units are dropped with a warning naming them,
+    # not refused; allow_unbalanced_panel=True keeps them (tests/test_staggered_rc.py)
+    from evaluator.errors import DroppedUnitsWarning
+
     data = small.drop(index=small.index[(small["id"].isin([3, 8])) & (small["t"] == 2)])
-    with pytest.raises(DesignError, match=r"unbalanced panel: 2 of 200 units.*units 3, 8"):
-        staggered_did(data, **KW)
+    with pytest.warns(DroppedUnitsWarning, match=r"dropped 2 of 200 units \(14 rows\).*units 3, 8"):
+        res = staggered_did(data, **KW)
+    assert res.info["unbalanced_dropped"]["units"] == 2
 
 
 def test_bad_inputs(small: pd.DataFrame) -> None:

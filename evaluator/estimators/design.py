@@ -11,12 +11,21 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from evaluator.data.validate import infinite_values, missing_columns, missing_values, non_numeric, require_frame
-from evaluator.errors import DataError
+from evaluator.data.validate import (
+    infinite_values,
+    missing_columns,
+    missing_values,
+    non_numeric,
+    require_frame,
+    where_rows,
+    where_units,
+)
+from evaluator.errors import DataError, Problem, WeightsError
 
-__all__ = ["as_list", "check_frame", "choice", "one_column"]
+__all__ = ["as_list", "check_frame", "check_weights", "choice", "one_column"]
 
 
 def choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
@@ -117,3 +126,128 @@ def check_frame(
     problems = infinite_values(frame, finite)
     if problems:
         raise DataError(problems)
+
+
+def check_weights(
+    data: pd.DataFrame,
+    column: str,
+    *,
+    unit: str | None = None,
+    unit_codes: np.ndarray | None = None,
+    unit_labels: Sequence[Any] | np.ndarray | None = None,
+) -> np.ndarray:
+    """Validate a column of sampling weights and return it as floats, one per row.
+
+    The one check of weights for every estimator that takes them (``staggered_did``,
+    ``did``, ``event_study``), so a bad weight raises one error with one wording. It
+    finds, and reports together in one :class:`~evaluator.errors.WeightsError`, every
+    problem of the column: not numeric; missing or infinite values; negative weights;
+    with ``unit``, weights that vary within a unit (sampling weights belong to the unit
+    of a panel, as R ``did``'s ``weightsname``); and weights that are zero everywhere.
+    Data rows are counted from 1. The column itself must exist (``check_frame`` says so
+    when it does not).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+    column : str
+        The weights column.
+    unit : str, optional
+        Unit column of a panel: the weights must then be constant within each unit.
+    unit_codes, unit_labels : array, optional
+        The unit of each row as integer codes ``0..n_units-1`` and the unit id of each
+        code, when the caller has them already (saves factorising ``unit`` again).
+
+    Returns
+    -------
+    numpy.ndarray
+        The weights of the rows, as float64.
+
+    Raises
+    ------
+    WeightsError
+        Listing every problem found.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"id": [1, 1, 2, 2, 3, 3], "w": [1.0, 1.0, 2.0, 2.5, -1.0, -1.0]})
+    >>> check_weights(d.iloc[:2], "w", unit="id")
+    array([1., 1.])
+    >>> check_weights(d, "w", unit="id")  # doctest: +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+    ...
+    evaluator.errors.WeightsError: 2 problems found:
+    1. column 'w': 2 negative weight(s); weights must be >= 0
+        at data rows 5, 6
+        fix: weights cannot be negative: correct or drop those rows
+    2. column 'w': the weights vary within 1 of 3 units; sampling weights belong to a unit of the panel
+        at units 2
+        fix: give each unit one weight in every period, e.g. data['w'] = data.groupby('id')['w'].transform('first')
+    """
+    col = data[column]
+    if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+        raise WeightsError(non_numeric(data, [column]))
+    w = col.to_numpy(dtype=float)
+    problems: list[Problem] = []
+    na = np.isnan(w)
+    if na.any():
+        problems.append(
+            Problem(
+                f"{int(na.sum())} missing weight(s) out of {len(w)}",
+                column=column,
+                where=where_rows(na),
+                hint="give every row a weight (0 leaves a unit out of every mean), or drop those rows or units "
+                "explicitly; rows are never dropped silently",
+            )
+        )
+    inf = np.isinf(w)
+    if inf.any():
+        problems.append(
+            Problem(
+                f"{int(inf.sum())} infinite weight(s)",
+                column=column,
+                where=where_rows(inf),
+                hint="replace them with finite weights, or drop those rows explicitly",
+            )
+        )
+    neg = w < 0
+    if neg.any():
+        problems.append(
+            Problem(
+                f"{int(neg.sum())} negative weight(s); weights must be >= 0",
+                column=column,
+                where=where_rows(neg),
+                hint="weights cannot be negative: correct or drop those rows",
+            )
+        )
+    ok = np.isfinite(w)
+    if unit is not None:
+        if unit_codes is None:
+            unit_codes, unit_labels = pd.factorize(data[unit], sort=False)
+        codes = np.asarray(unit_codes)
+        labels = np.asarray(unit_labels)
+        # one valid weight of each unit (the last one written); a unit whose weights vary differs from it somewhere
+        some = np.full(len(labels), np.nan)
+        if ok.all():
+            some[codes] = w
+            differs = w != some[codes]
+        else:
+            some[codes[ok]] = w[ok]
+            differs = ok & (w != some[codes])
+        bad = np.unique(codes[differs]) if differs.any() else np.empty(0, dtype=np.int64)
+        if bad.size:
+            problems.append(
+                Problem(
+                    f"the weights vary within {bad.size} of {len(labels)} units; sampling weights belong to a unit "
+                    "of the panel",
+                    column=column,
+                    where=where_units(labels[bad]),
+                    hint=f"give each unit one weight in every period, e.g. data[{column!r}] = "
+                    f"data.groupby({unit!r})[{column!r}].transform('first')",
+                )
+            )
+    if not problems and not (w > 0).any():
+        problems.append(Problem("the weights are zero everywhere", column=column, hint="give positive weights"))
+    if problems:
+        raise WeightsError(problems)
+    return w

@@ -31,13 +31,15 @@ from evaluator.errors import (
     DesignError,
     DroppedUnitsWarning,
     FewClustersWarning,
+    Problem,
     SmallCohortWarning,
     TrimmingWarning,
     UnbalancedPanelError,
+    WeightsError,
     format_examples,
 )
-from evaluator.estimators.design import check_frame, choice, one_column
-from evaluator.estimators.logit import fit_logit
+from evaluator.estimators.design import check_frame, check_weights, choice, one_column
+from evaluator.estimators.logit import _ETA_CLIP, fit_logit
 from evaluator.inference.bootstrap import simultaneous_band, wild_cluster_bootstrap_cells
 from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
 from evaluator.results.base import Result, tidy_table
@@ -162,6 +164,8 @@ class _Panel:
     times: np.ndarray
     units: np.ndarray
     notes: list[str]
+    w: np.ndarray | None = None  # sampling weight per unit (as given; constant within the unit)
+    dropped: dict[str, Any] | None = None  # units dropped to balance the panel (allow_unbalanced_panel=False)
 
 
 def _sorted_layout(units: np.ndarray, tt: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -194,10 +198,13 @@ def _prepare(
     covariates: list[str],
     cluster: str | None,
     anticipation: float,
+    weights: str | None = None,
 ) -> _Panel:
     roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
     if cluster is not None:
         roles["cluster"] = cluster
+    if weights is not None:
+        roles["weights"] = weights  # its values are checked below, by check_weights
     check_frame(
         data,
         roles=roles,
@@ -213,6 +220,9 @@ def _prepare(
         # Already sorted by unit then period and balanced: the pivot is a reshape (no factorize, no scatter).
         uniq_units, times = layout
         nu, nt = len(uniq_units), len(times)
+        if weights is not None:
+            row_unit = np.repeat(np.arange(nu), nt)
+            w_rows = check_weights(data, weights, unit=unit, unit_codes=row_unit, unit_labels=uniq_units)
 
         def pivot(values: np.ndarray) -> np.ndarray:
             return values.reshape(nu, nt)
@@ -223,16 +233,47 @@ def _prepare(
         times = np.asarray(times, dtype=float)
         nu, nt = len(uniq_units), len(times)
         key = ucode.astype(np.int64) * nt + tcode
+        if weights is not None:  # before any balancing, so that the rows named are the caller's rows
+            w_rows = check_weights(data, weights, unit=unit, unit_codes=ucode, unit_labels=uniq_units)
         counts = np.bincount(key, minlength=nu * nt).reshape(nu, nt)
         if len(key) != nu * nt or (counts != 1).any():
             if (counts > 1).any():
-                raise DataError(duplicate_rows(data, [unit, time]))
+                dup = duplicate_rows(data, [unit, time])[0]
+                hint = dup.hint + "; if each period's rows are different individuals (repeated cross-sections), "
+                raise DataError([Problem(dup.what, column=dup.column, where=dup.where, hint=hint + "pass panel=False")])
+            # As R did with allow_unbalanced_panel=FALSE: keep the units observed in every period, say who went.
             gaps = np.nonzero((counts == 0).any(axis=1))[0]
-            raise UnbalancedPanelError(
-                f"unbalanced panel: {len(gaps)} of {nu} units are not observed in all {nt} periods "
-                f"({where_units(uniq_units[gaps])}); staggered_did needs a balanced panel: "
-                "drop those units or restrict to periods where every unit is observed"
+            drop = np.isin(ucode, gaps)
+            if drop.all():
+                raise UnbalancedPanelError(
+                    f"unbalanced panel: none of the {nu} units is observed in all {nt} periods, so balancing it "
+                    "leaves nothing; pass allow_unbalanced_panel=True to use every observation (as R did), or "
+                    "panel=False if the rows are repeated cross-sections"
+                )
+            why = (
+                f"{len(gaps)} of {nu} units ({int(drop.sum())} rows) not observed in all {nt} periods "
+                f"({where_units(uniq_units[gaps])})"
             )
+            warnings.warn(
+                f"unbalanced panel: dropped {why}, as R did does by default; pass allow_unbalanced_panel=True to use "
+                "every observation",
+                DroppedUnitsWarning,
+                stacklevel=3,
+            )
+            out = _prepare(
+                data.iloc[np.flatnonzero(~drop)],
+                outcome=outcome,
+                unit=unit,
+                time=time,
+                cohort=cohort,
+                covariates=covariates,
+                cluster=cluster,
+                anticipation=anticipation,
+                weights=weights,
+            )
+            out.notes.append(f"unbalanced panel: dropped {why} (allow_unbalanced_panel=False)")
+            out.dropped = {"units": len(gaps), "rows": int(drop.sum()), "units_before": nu, "periods": nt}
+            return out
 
         def pivot(values: np.ndarray) -> np.ndarray:
             out = np.empty(nu * nt, dtype=values.dtype)
@@ -270,7 +311,12 @@ def _prepare(
             )
         cl = cmat[:, 0]
         n_clusters = len(cuniq)
-    return _Panel(y=y, x=x, g=g, cl=cl, n_clusters=n_clusters, times=times, units=np.asarray(uniq_units), notes=notes)
+    w = None
+    if weights is not None:  # sampling weights: one per unit (R did's weightsname), checked above
+        w = pivot(w_rows)[:, 0]
+    return _Panel(
+        y=y, x=x, g=g, cl=cl, n_clusters=n_clusters, times=times, units=np.asarray(uniq_units), notes=notes, w=w
+    )
 
 
 def _check_covariates(x: np.ndarray, names: list[str]) -> None:
@@ -294,44 +340,122 @@ def _check_covariates(x: np.ndarray, names: list[str]) -> None:
         raise DesignError(f"covariates are collinear (with the intercept or each other): {culprits}; drop them")
 
 
+def _check_cohort_weights(
+    w: np.ndarray, G: np.ndarray, glist: np.ndarray, never: np.ndarray | None, column: str | None
+) -> None:
+    """Raise one WeightsError naming every cohort (and the never-treated controls) whose weights are all zero."""
+    problems = []
+    zero = [_num(gv) for gv in glist if not (w[G == gv] > 0).any()]
+    if zero:
+        problems.append(
+            Problem(
+                f"the weights are zero for every unit of {len(zero)} cohort(s): their ATT(g,t) weigh nothing",
+                column=column,
+                where=format_examples(zero, label="cohorts"),
+                hint="give the units of those cohorts positive weights, or drop those cohorts' units",
+            )
+        )
+    if never is not None and not (w[never] > 0).any():
+        problems.append(
+            Problem(
+                'the weights are zero for every never-treated unit, the controls of control="never"',
+                column=column,
+                hint='give never-treated units positive weights, or use control="not_yet"',
+            )
+        )
+    if problems:
+        raise WeightsError(problems)
+
+
 # -- 2x2 estimators (DRDID panel versions) -----------------------------------------------------------------------------
+def _logit_weighted(X: np.ndarray, y: np.ndarray, w: np.ndarray, maxiter: int = 100) -> np.ndarray:
+    """Fitted probabilities of the weighted logit (R ``glm(weights=)``, as DRDID fits it): the "direct"
+    arithmetic of :func:`~evaluator.estimators.logit.fit_logit` with each row's log-likelihood times ``w``.
+
+    Starts at the weighted intercept-only fit (column 0 is the intercept), halves a step that lowers
+    the likelihood, stops when the largest step is below ``1e-12 (1 + max |beta|)``.
+    """
+    beta = np.zeros(X.shape[1])
+    ybar = float(w @ y) / float(w.sum())
+    if 0 < ybar < 1:
+        beta[0] = math.log(ybar / (1 - ybar))
+    wy = w * y
+
+    def evaluate(b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        eta = np.clip(X @ b, -_ETA_CLIP, _ETA_CLIP)
+        p = 1.0 / (1.0 + np.exp(-eta))
+        ll = float(wy @ eta - w @ np.logaddexp(0.0, eta))
+        return ll, X.T @ (wy - w * p), (X * (w * p * (1 - p))[:, None]).T @ X
+
+    ll, g, H = evaluate(beta)
+    for _ in range(maxiter):
+        step = np.linalg.solve(H, g)
+        new = beta + step
+        if float(np.max(np.abs(step))) < 1e-12 * (1 + np.max(np.abs(new))):
+            beta = new
+            break
+        for _halving in range(30):
+            ll_new, g_new, H_new = evaluate(beta + step)
+            if ll_new >= ll - 1e-12 * abs(ll):
+                break
+            step = step / 2
+        else:  # no step along the Newton direction improves the likelihood: stop where we are
+            break
+        beta = beta + step
+        ll, g, H = ll_new, g_new, H_new
+    return 1.0 / (1.0 + np.exp(-np.clip(X @ beta, -_ETA_CLIP, _ETA_CLIP)))
+
+
 def _att_cov(
-    dy: np.ndarray, d: np.ndarray, X: np.ndarray, method: str, fits: dict[str, Any] | None = None
+    dy: np.ndarray,
+    d: np.ndarray,
+    X: np.ndarray,
+    method: str,
+    fits: dict[str, Any] | None = None,
+    iw: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray, int]:
     """ATT and its influence function (subsample scale) by DRDID's drdid/std_ipw/reg panel estimators.
 
     ``fits`` caches what depends only on (X, d) -- the propensity score and the control
     Gram matrix -- so cells sharing treated group, controls and covariates fit them once.
+    ``iw`` are DRDID's ``i.weights`` (sampling weights with mean 1 on the subsample); ``None``
+    is every weight 1, by the unweighted arithmetic.
     """
     fits = {} if fits is None else fits
     n = len(d)
     c = 1.0 - d
+    wd = d if iw is None else iw * d  # i.weights * D
+    wc = c if iw is None else iw * c  # i.weights * (1 - D)
     trimmed = 0
     if method in ("dr", "reg"):
-        Xc = X[d == 0]
+        ctl = d == 0
+        Xc = X[ctl]
         if "XtX" not in fits:
-            XtX = Xc.T @ Xc
+            XtX = Xc.T @ Xc if iw is None else (Xc * iw[ctl, None]).T @ Xc
             if np.linalg.cond(XtX) > 1e14:
                 raise DesignError("the outcome regression on the control units is singular")
             fits["XtX"] = XtX
         XtX = fits["XtX"]
-        beta = np.linalg.solve(XtX, Xc.T @ dy[d == 0])
+        beta = np.linalg.solve(XtX, Xc.T @ (dy[ctl] if iw is None else iw[ctl] * dy[ctl]))
         out = X @ beta
         XpX_inv = np.linalg.inv(XtX / n)
-        lin_ols = (c * (dy - out))[:, None] * X @ XpX_inv
+        lin_ols = (wc * (dy - out))[:, None] * X @ XpX_inv
     if method in ("dr", "ipw"):
         if "ps" not in fits:
-            ps = np.minimum(fit_logit(X, d, arithmetic="direct").predict(X), 1 - 1e-6)
+            if iw is None:
+                ps = np.minimum(fit_logit(X, d, arithmetic="direct").predict(X), 1 - 1e-6)
+            else:
+                ps = np.minimum(_logit_weighted(X, d, iw), 1 - 1e-6)
             trim = np.ones(n, dtype=bool)
             trim[d == 0] = ps[d == 0] < PS_TRIM_LEVEL
-            W = ps * (1 - ps)
+            W = ps * (1 - ps) if iw is None else ps * (1 - ps) * iw
             H = np.linalg.inv((X * W[:, None]).T @ X) * n
             fits.update(
                 ps=ps,
                 trimmed=int((~trim).sum()),
-                lin_ps=((d - ps)[:, None] * X) @ H,
-                w_t=trim * d,
-                w_c=trim * ps * c / (1 - ps),
+                lin_ps=(((d - ps) if iw is None else iw * (d - ps))[:, None] * X) @ H,
+                w_t=trim * wd,
+                w_c=trim * ps * wc / (1 - ps),
             )
         ps, trimmed, lin_ps, w_t, w_c = (fits[k] for k in ("ps", "trimmed", "lin_ps", "w_t", "w_c"))
     if method == "dr":
@@ -351,11 +475,11 @@ def _att_cov(
         inf_c = (w_c * dy - w_c * eta_c + lin_ps @ M2) / np.mean(w_c)
         return eta_t - eta_c, inf_t - inf_c, trimmed
     # reg (outcome regression): DRDID::reg_did_panel
-    eta_t = np.mean(d * dy) / np.mean(d)
-    eta_c = np.mean(d * out) / np.mean(d)
-    inf_t = (d * dy - d * eta_t) / np.mean(d)
-    M1 = np.mean(d[:, None] * X, 0)
-    inf_c = (d * out - d * eta_c + lin_ols @ M1) / np.mean(d)
+    eta_t = np.mean(wd * dy) / np.mean(wd)
+    eta_c = np.mean(wd * out) / np.mean(wd)
+    inf_t = (wd * dy - wd * eta_t) / np.mean(wd)
+    M1 = np.mean(wd[:, None] * X, 0)
+    inf_c = (wd * out - wd * eta_c + lin_ols @ M1) / np.mean(wd)
     return eta_t - eta_c, inf_t - inf_c, 0
 
 
@@ -692,7 +816,7 @@ def staggered_did(
     data: pd.DataFrame,
     *,
     outcome: str,
-    unit: str,
+    unit: str | None = None,
     time: str,
     cohort: str,
     control: Control = "never",
@@ -701,6 +825,9 @@ def staggered_did(
     anticipation: int = 0,
     base_period: BasePeriod = "varying",
     cluster: str | None = None,
+    weights: str | None = None,
+    panel: bool = True,
+    allow_unbalanced_panel: bool = False,
     n_boot: int = 999,
     seed: int | np.random.Generator | None = None,
     alpha: float = 0.05,
@@ -710,10 +837,15 @@ def staggered_did(
     Parameters
     ----------
     data : pandas.DataFrame
-        Balanced panel in long form, one row per unit and period.
+        Panel in long form, one row per unit and period (balanced, unless
+        ``allow_unbalanced_panel``), or repeated cross-sections (``panel=False``), one row
+        per observation.
     outcome, unit, time, cohort : str
         Columns. ``cohort`` is the first treated period; never-treated units have
         0 or NaN. Cohorts after the last period (+ anticipation) count as never treated.
+        ``unit`` is required for a panel and optional with ``panel=False`` (then only checked:
+        ids repeating within a period raise, ids recurring across periods warn that the data
+        are a panel).
     control : {"never", "not_yet"}
         Comparison group: never-treated units, or units not yet treated by
         ``max(t, base period) + anticipation`` (never-treated included).
@@ -735,6 +867,30 @@ def staggered_did(
         ``n_boot > 0`` p-values and pointwise intervals come from the restricted wild cluster
         bootstrap (test inversion, Webb weights below 12 clusters); analytic clustered intervals
         are normal (R-style) and warn below 20 clusters.
+    weights : str, optional
+        Column of sampling weights (R ``did``'s ``weightsname``): non-negative, one per unit,
+        so constant within each unit across periods. They are normalised to mean 1 and
+        enter everything: every ATT(g,t) (weighted means, or the weighted propensity score
+        and outcome regression of DRDID with ``i.weights``), its influence function, the
+        cohort shares that weight the aggregations (the weighted share of each cohort),
+        and so the analytic standard errors, the multiplier bootstrap and the restricted
+        wild cluster bootstrap. Only their ratios matter (scaling them changes nothing);
+        a unit of weight 0 stays in the panel but counts in no mean. ``n_treated`` and
+        ``n_control`` still count units. ``None``: every unit weighs the same.
+        With ``panel=False`` they are per row (R did's ``weightsname`` with ``panel=FALSE``).
+    panel : bool
+        ``True`` (default): a panel of ``unit``. ``False``: repeated cross-sections, every
+        row its own observation (R ``did``'s ``panel=FALSE``): each ATT(g,t) is estimated from
+        the rows of its two periods by DRDID's repeated cross-section estimators
+        (``drdid_rc``, ``std_ipw_did_rc``, ``reg_did_rc``; without covariates the difference of
+        four means) with row-level influence functions; see
+        :func:`evaluator.estimators.staggered_rc.staggered_did_rc`.
+    allow_unbalanced_panel : bool
+        ``False`` (default, as R ``did``): units not observed in every period are dropped with
+        a :class:`~evaluator.errors.DroppedUnitsWarning` saying how many units and rows, also
+        in ``info["unbalanced_dropped"]`` and the notes. ``True``: every observation is used, as
+        R ``did`` does: the rows are estimated as repeated cross-sections and each row's
+        influence function is summed within its unit (a balanced panel is estimated as a panel).
     n_boot : int
         Multiplier-bootstrap draws (Rademacher weights). With ``n_boot > 0`` the reported
         standard errors are bootstrap ones (IQR-based, as R ``did``) and the tables
@@ -754,10 +910,15 @@ def staggered_did(
     Raises
     ------
     DesignError
-        Unbalanced panel, no never-treated units with ``control="never"``, constant or
-        collinear covariates, a single cluster.
+        A panel in which no unit is observed in every period (with
+        ``allow_unbalanced_panel=False``), no never-treated units with ``control="never"``,
+        constant or collinear covariates, a single cluster.
     DataError
         Missing columns or values, duplicate unit-period rows, a cohort that varies within a unit.
+    WeightsError
+        ``weights`` not numeric, missing, infinite, negative or varying within a unit (all such
+        problems in one error, naming rows and units), or zero for every unit of a cohort or of
+        the never-treated controls (naming them). A ``DataError`` and a ``DesignError``.
     ValueError
         A parameter outside its allowed values.
 
@@ -800,6 +961,15 @@ def staggered_did(
     The pre-test is the Wald statistic :math:`\hat\theta_{pre}'\hat V_{pre}^{+}\hat\theta_{pre}`
     over pre-treatment cells (``t < g - anticipation``), chi-squared with rank(V) df.
 
+    With sampling weights :math:`s_i` (``weights``, normalised to mean 1 over the units) every mean
+    above is weighted: :math:`\bar{\Delta Y}_{G} = \sum_i s_i G_i \Delta Y_i / \sum_i s_i G_i`, and
+    :math:`\psi_i = n\,[s_i G_i(\Delta Y_i - \bar{\Delta Y}_{G})/\sum_j s_j G_j - s_i C_i(\Delta Y_i -
+    \bar{\Delta Y}_{C})/\sum_j s_j C_j]`; the covariate estimators are DRDID's with ``i.weights = s``
+    (weighted logit and weighted least squares, normalised to mean 1 in each cell's sample), and
+    :math:`\hat P(G=g) = n^{-1}\sum_i s_i 1\{G_i = g\}`, with influence function
+    :math:`s_i 1\{G_i=g\} - \hat P(G=g)`, as R ``did``. The bootstraps draw from these influence
+    functions, so they carry the weights too.
+
     Examples
     --------
     >>> from evaluator.data.simulate import sick_leave_sib
@@ -811,8 +981,19 @@ def staggered_did(
     >>> dyn = res.aggregate("dynamic")
     >>> dyn.headline
     'overall'
+
+    Sampling weights, one per employee (only their ratios matter):
+
+    >>> data = sim.data.assign(w=1.0 + sim.data["employee"] % 3)
+    >>> kw = dict(outcome="sick_days", unit="employee", time="month", cohort="first_treated", n_boot=0)
+    >>> weighted = staggered_did(data, weights="w", **kw)
+    >>> rescaled = staggered_did(data.assign(w=10 * data["w"]), weights="w", **kw)
+    >>> bool(np.allclose(weighted.att_gt["att"], rescaled.att_gt["att"], rtol=0, atol=1e-12))
+    True
+    >>> bool(np.allclose(weighted.att_gt["att"], res.att_gt["att"]))
+    False
     """
-    one_column(outcome=outcome, unit=unit, time=time, cohort=cohort, cluster=cluster)
+    one_column(outcome=outcome, unit=unit, time=time, cohort=cohort, cluster=cluster, weights=weights)
     choice("control", control, ("never", "not_yet"))
     choice("method", method, ("dr", "ipw", "reg", "unconditional"))
     choice("base_period", base_period, ("varying", "universal"))
@@ -825,6 +1006,38 @@ def staggered_did(
     covs = [covariates] if isinstance(covariates, str) else list(covariates or [])
     if method == "unconditional" and covs:
         raise ValueError("method='unconditional' takes no covariates; use method='dr', 'ipw' or 'reg'")
+    for name, flag in (("panel", panel), ("allow_unbalanced_panel", allow_unbalanced_panel)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise ValueError(f"{name}={flag!r} is not allowed; use True or False")
+    if unit is None and panel:
+        raise ValueError(
+            "unit is missing: a panel needs its unit column (unit=...); for repeated cross-sections, where every "
+            "row is its own observation, pass panel=False"
+        )
+    if not panel or allow_unbalanced_panel:
+        # Repeated cross-sections, or an unbalanced panel used whole: the rows of each cell, as R did's
+        # panel=FALSE path (a balanced panel stays on the panel path, as R did). Imported here: it imports us.
+        from evaluator.estimators import staggered_rc
+
+        if not panel or not staggered_rc.is_balanced_panel(data, unit=unit, time=time):
+            return staggered_rc.staggered_did_rc(
+                data,
+                outcome=outcome,
+                unit=unit,
+                time=time,
+                cohort=cohort,
+                panel=bool(panel),
+                control=control,
+                method=method,
+                covariates=covs,
+                anticipation=anticipation,
+                base_period=base_period,
+                cluster=cluster,
+                weights=weights,
+                n_boot=n_boot,
+                seed=seed,
+                alpha=alpha,
+            )
 
     panel = _prepare(
         data,
@@ -835,16 +1048,22 @@ def staggered_did(
         covariates=covs,
         cluster=cluster,
         anticipation=anticipation,
+        weights=weights,
     )
     notes = list(panel.notes)
     headline_note = (
         "estimate, SE, CI and p-value of the ATT(g,t) result are the simple aggregate (post-treatment cells "
         "weighted by cohort size); see .aggregate()"
     )
+    if weights is not None:
+        notes.append(
+            f"sampling weights {weights!r} (one per unit, normalised to mean 1): weighted ATT(g,t) and influence "
+            "functions, cohort shares of the aggregations weighted"
+        )
     if panel.x is not None:
         _check_covariates(panel.x, covs)
     times = panel.times
-    y, G, x, cl = panel.y, panel.g, panel.x, panel.cl
+    y, G, x, cl, w = panel.y, panel.g, panel.x, panel.cl, panel.w
 
     # cohorts without a pre-treatment period are dropped
     early = np.isfinite(G) & (G <= times[0] + anticipation)
@@ -860,6 +1079,7 @@ def staggered_did(
         y, G = y[keep], G[keep]
         x = None if x is None else x[keep]
         cl = None if cl is None else cl[keep]
+        w = None if w is None else w[keep]
         notes.append(f"{int(early.sum())} units treated in the first period were dropped")
     never = ~np.isfinite(G)
     if control == "never" and not never.any():
@@ -892,7 +1112,11 @@ def staggered_did(
     else:
         n_clusters = n
     sizes = {gv: int(np.sum(G == gv)) for gv in glist}
-    single = [_num(gv) for gv, s in sizes.items() if s == 1]
+    if w is not None:
+        _check_cohort_weights(w, G, glist, never if control == "never" else None, weights)
+        w = w / w.mean()  # as R did (w / mean(w)); only the ratios of the weights matter
+    positive = sizes if w is None else {gv: int(np.sum((G == gv) & (w > 0))) for gv in glist}
+    single = [_num(gv) for gv, s in positive.items() if s == 1]
     if single:
         warnings.warn(
             f"cohorts {single} have a single unit: their analytic standard errors ignore the variance of the "
@@ -918,6 +1142,8 @@ def staggered_did(
     # plan the cells first, so the influence functions can be written into one preallocated array
     plan: list[tuple[int, float, int, int, np.ndarray]] = []
     ctrl_cache: dict[float, np.ndarray] = {}
+    ctrl_weight: dict[Any, float] = {}  # with weights: the weight of each control group, computed once
+    ctrl_wsum: dict[int, float] = {}  # ... and of the control group of each planned cell (by its mask)
     skipped: list[str] = []
     for gi, gv in enumerate(glist):
         pret_g = int(np.nonzero(times + anticipation < gv)[0][-1])
@@ -930,30 +1156,40 @@ def staggered_did(
                 if cutoff not in ctrl_cache:
                     ctrl_cache[cutoff] = never | (G > cutoff)
                 ctrl = ctrl_cache[cutoff] & ~Gmask[gv]
-            if base != cur and not ctrl.any():
+            if w is not None:
+                ckey = "never" if control == "never" else (cutoff, gi)
+                if ckey not in ctrl_weight:
+                    ctrl_weight[ckey] = float(np.sum(w, where=ctrl))
+            if base != cur and not (ctrl.any() if w is None else ctrl_weight[ckey] > 0):
                 skipped.append(f"({_num(gv)},{_num(times[cur])})")
                 continue
             plan.append((gi, gv, cur, base, ctrl))
+            if w is not None:
+                ctrl_wsum[id(ctrl)] = ctrl_weight[ckey]  # the mask lives in plan: its id stays unique
     if skipped:
-        notes.append(f"cells without any control unit were skipped: {format_examples(skipped)}")
+        what = "any control unit" if w is None else "a control unit of positive weight"
+        notes.append(f"cells without {what} were skipped: {format_examples(skipped)}")
     if not plan:
         raise DesignError("no (cohort, period) cell has both treated and control units")
     k = len(plan)
     two_t: dict[int, np.ndarray] = {}
     two_c: dict[int, np.ndarray] = {}
+    positive_w = None if w is None else w > 0  # units of weight 0 count in no mean and in no cluster count
     for gi, gv, _, _, ctrl in plan:  # shared masks: each computed once
         if gi not in two_t:
-            two_t[gi] = _two_clusters(Gmask[gv], cl)
+            two_t[gi] = _two_clusters(Gmask[gv] if positive_w is None else Gmask[gv] & positive_w, cl)
         if id(ctrl) not in two_c:
-            two_c[id(ctrl)] = _two_clusters(ctrl, cl)
+            two_c[id(ctrl)] = _two_clusters(ctrl if positive_w is None else ctrl & positive_w, cl)
     cell_clusters = tuple((two_t[gi], two_c[id(ctrl)]) for gi, _, _, _, ctrl in plan)
-    pg = np.array([sizes[gv] / n for gv in glist])
-    # base columns: cell influence functions, then cohort-share influence functions 1{G=g} - P(G=g)
+    # cohort shares P(G=g): with weights the weighted share, mean(w 1{G=g}) with mean(w) = 1 (R did's pg)
+    cohort_w = sizes if w is None else {gv: float(np.sum(w, where=Gmask[gv])) for gv in glist}
+    pg = np.array([cohort_w[gv] / n for gv in glist])
+    # base columns: cell influence functions, then cohort-share influence functions w 1{G=g} - P(G=g)
     Bcols = np.zeros((n, k + len(glist)))
     att = np.zeros(k)
     cells: list[dict[str, Any]] = []
     trimmed_total = 0
-    fmask = {gv: m.astype(np.float64) for gv, m in Gmask.items()}
+    fmask = {gv: m.astype(np.float64) if w is None else w * m for gv, m in Gmask.items()}  # w 1{G=g}
     # Time-invariant covariates make the covariate models of a cohort's cells identical (never-treated controls).
     x_constant = x is not None and bool(np.all(x == x[:, :1, :]))
     fits_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -967,12 +1203,15 @@ def staggered_did(
             continue
         dy = y[:, cur] - y[:, base]
         if est_method == "unconditional":
+            # weighted means with sampling weights (sums of weights in place of the counts n_t, n_c)
             tf = fmask[gv]
-            cf = ctrl.astype(np.float64)
-            mt = float(np.sum(tf * dy)) / n_t  # elementwise: no BLAS threads for a 1-D dot
-            mc = float(np.sum(cf * dy)) / n_c
+            cf = ctrl.astype(np.float64) if w is None else w * ctrl
+            s_t = n_t if w is None else cohort_w[gv]
+            s_c = n_c if w is None else ctrl_wsum[id(ctrl)]
+            mt = float(np.sum(tf * dy)) / s_t  # elementwise: no BLAS threads for a 1-D dot
+            mc = float(np.sum(cf * dy)) / s_c
             att[j] = mt - mc
-            Bcols[:, j] = (n / n_t) * tf * (dy - mt) - (n / n_c) * cf * (dy - mc)
+            Bcols[:, j] = (n / s_t) * tf * (dy - mt) - (n / s_c) * cf * (dy - mc)
         else:
             sub = treated | ctrl
             n1 = int(sub.sum())
@@ -981,9 +1220,10 @@ def staggered_did(
             if "X" not in fits:
                 fits["X"] = np.column_stack([np.ones(n1), x[sub, period if period is not None else 0, :]])
                 fits["d"] = treated[sub].astype(float)
+                fits["iw"] = None if w is None else w[sub] / w[sub].mean()  # DRDID's i.weights: mean 1
             X = fits["X"]
             try:
-                att_j, inf, trimmed = _att_cov(dy[sub], fits["d"], X, est_method, fits)
+                att_j, inf, trimmed = _att_cov(dy[sub], fits["d"], X, est_method, fits, fits["iw"])
             except (np.linalg.LinAlgError, DesignError) as exc:
                 raise DesignError(
                     f"cannot fit the covariate models for ATT({_num(gv)},{_num(times[cur])}): {exc}; "
@@ -1016,11 +1256,18 @@ def staggered_did(
     boot_df = None
     wcr = None
     if cl is not None and n_boot > 0:
-        # Few-cluster inference: restricted wild cluster bootstrap of every row (see _wcr_columns).
+        # Few-cluster inference: restricted wild cluster bootstrap of every row (see _wcr_columns). With
+        # weights, psi is the weighted influence function, whose pseudo-residuals the bootstrap re-weights
+        # by cluster (as for doubly-robust cells); units of weight 0 are in neither group.
+        treated_m = np.column_stack([Gmask[gv] for (_, gv, _, _, _) in plan])
+        control_m = np.column_stack([ctrl for (_, _, _, _, ctrl) in plan])
+        if positive_w is not None:
+            treated_m &= positive_w[:, None]
+            control_m &= positive_w[:, None]
         wcr = {
             "psi": Bcols[:, :k].copy(),
-            "treated": np.column_stack([Gmask[gv] for (_, gv, _, _, _) in plan]),
-            "control": np.column_stack([ctrl for (_, _, _, _, ctrl) in plan]),
+            "treated": treated_m,
+            "control": control_m,
             "cluster": cl,
             "n_boot": n_boot,
             "seed": seed if isinstance(seed, (int, np.integer)) else None,
@@ -1125,6 +1372,11 @@ def staggered_did(
     if cluster is not None:
         info["n_clusters"] = n_clusters
         info["cluster"] = cluster
+    if panel.dropped is not None:
+        info["unbalanced_dropped"] = panel.dropped  # units (and rows) dropped to balance the panel
+    if weights is not None:
+        info["weights"] = weights
+        info["cohort_weights"] = {_num(gv): float(p) for gv, p in zip(glist, pg, strict=True)}
     if pretest is not None:
         info["pretest"] = pretest
     if pretest_note is not None:

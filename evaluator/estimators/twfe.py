@@ -23,17 +23,16 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from evaluator.data.validate import duplicate_rows, where_rows, where_units
+from evaluator.data.validate import duplicate_rows, where_units
 from evaluator.errors import (
     DataError,
     DesignError,
     DroppedUnitsWarning,
     FewClustersWarning,
     Problem,
-    WeightsError,
     format_examples,
 )
-from evaluator.estimators.design import as_list, check_frame, choice, one_column
+from evaluator.estimators.design import as_list, check_frame, check_weights, choice, one_column
 from evaluator.inference.bootstrap import simultaneous_band, wild_cluster_bootstrap, wild_sup_t_critical_value
 from evaluator.inference.sandwich import cr1_vcov, group_sums, hc1_vcov
 from evaluator.policy import FEW_CLUSTERS
@@ -83,15 +82,13 @@ def _prepare(
         roles["cluster"] = cluster
     if weights is not None:
         roles["weights"] = weights
-    extra = [c for c in (cluster, weights) if c is not None]
-    wcol = [weights] if weights is not None else []
     check_frame(
         data,
         roles=roles,
         covariates=covariates,
-        complete=[outcome, unit, time, *covariates, *extra],
-        numeric=[outcome, time, cohort, *covariates, *wcol],
-        finite=[outcome, time, *covariates, *wcol],
+        complete=[outcome, unit, time, *covariates, *([cluster] if cluster is not None else [])],
+        numeric=[outcome, time, cohort, *covariates],
+        finite=[outcome, time, *covariates],
     )
 
     y = data[outcome].to_numpy(dtype=float)
@@ -101,25 +98,8 @@ def _prepare(
     coh = np.where(never, np.inf, coh)
     cov = data[covariates].to_numpy(dtype=float) if covariates else np.empty((len(data), 0))
 
-    w = None
-    if weights is not None:
-        w = data[weights].to_numpy(dtype=float)
-        neg = w < 0
-        if neg.any():
-            raise WeightsError(
-                [
-                    Problem(
-                        f"{int(neg.sum())} negative weight(s); regression weights must be >= 0",
-                        column=weights,
-                        where=where_rows(neg),
-                        hint="weights cannot be negative",
-                    )
-                ]
-            )
-        if not (w > 0).any():
-            raise WeightsError(
-                [Problem("the weights are zero everywhere", column=weights, hint="give positive weights")]
-            )
+    # the weights check shared with staggered_did (design.check_weights); regression weights may vary by row
+    w = None if weights is None else check_weights(data, weights)
 
     ucodes, ulabels = pd.factorize(data[unit], sort=False)
     keep = None if w is None else w > 0
@@ -432,7 +412,10 @@ def did(
     cluster : str, optional
         Cluster column; defaults to ``unit``.
     weights : str, optional
-        Non-negative regression weights (rows with weight 0 are dropped).
+        Non-negative regression (sampling) weights, one per row (rows with weight 0 are
+        dropped). Checked by :func:`evaluator.estimators.design.check_weights`, as in
+        ``staggered_did``: missing, infinite or negative weights raise one
+        :class:`~evaluator.errors.WeightsError` naming the rows.
     inference : {"cluster", "hc1", "wild"}
         CR1 cluster-robust (default), HC1, or the restricted wild cluster
         bootstrap (Rademacher weights; Webb weights with fewer than 12 clusters).

@@ -1,0 +1,998 @@
+"""Callaway-Sant'Anna ATT(g,t) from repeated cross-sections and unbalanced panels (R ``did``'s ``panel=FALSE`` path).
+
+:func:`staggered_did_rc` is what :func:`evaluator.staggered_did` runs with ``panel=False``
+(repeated cross-sections: every row its own observation) or with
+``allow_unbalanced_panel=True`` on a panel in which some units miss periods. Each
+ATT(g,t) compares cohort ``g`` with its controls between period ``t`` and the base
+period using the *rows* of the two periods, by the repeated cross-section estimators of
+Sant'Anna and Zhao (2020) as R ``DRDID`` implements them: ``drdid_rc`` (the locally
+efficient doubly robust estimator, what ``att_gt(est_method="dr", panel=FALSE)`` calls),
+``std_ipw_did_rc`` and ``reg_did_rc``. Without covariates all three reduce to the
+difference of four (weighted) means, computed here from group sums.
+
+Each row's influence function is scaled as R ``did``'s ``compute.att_gt`` does (``n/n1``,
+``n`` observations in all, ``n1`` rows in the cell) and summed within the observation it
+belongs to: the row itself for repeated cross-sections, the unit for an unbalanced panel
+(R keeps the unit ids for exactly this). The result is a
+:class:`~evaluator.estimators.staggered.StaggeredResult` carrying the same fields as the
+panel estimator (influence-function matrix, cohort shares of the observations, clusters),
+so its aggregations, multiplier bootstrap, bands and pre-test are the panel's code.
+
+The numbers reproduce R ``did`` 2.3.0 / 2.5.1 with ``DRDID`` 1.2.3 on ``mpdta``
+(``../shared/reference/did_more.md``, cases A-D); conventions are in ``docs/staggered.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from evaluator.data.validate import duplicate_rows, where_units
+from evaluator.errors import (
+    DataError,
+    DesignError,
+    DroppedUnitsWarning,
+    EvaluatorWarning,
+    FewClustersWarning,
+    Problem,
+    SmallCohortWarning,
+    TrimmingWarning,
+    format_examples,
+)
+from evaluator.estimators.design import check_frame, check_weights
+from evaluator.estimators.logit import fit_logit
+from evaluator.estimators.staggered import (
+    StaggeredResult,
+    _bands,
+    _boot_se,
+    _check_cohort_weights,
+    _check_covariates,
+    _crossprod,
+    _logit_weighted,
+    _multiplier_draws,
+    _num,
+    _single_cluster_rows,
+    _sup_t,
+    _tiny,
+    _two_clusters,
+    _wcr_columns,
+)
+from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
+from evaluator.results.base import tidy_table
+
+__all__ = ["is_balanced_panel", "staggered_did_rc"]
+
+
+# -- the observations ----------------------------------------------------------------------------------------------
+@dataclass
+class _Rows:
+    """Rows of the data as arrays, and the observation (row or unit) each belongs to."""
+
+    y: np.ndarray  # outcome per row
+    tcode: np.ndarray  # period index per row (into times)
+    g: np.ndarray  # cohort per row (inf = never treated)
+    x: np.ndarray | None  # covariates per row (rows x p)
+    w: np.ndarray | None  # sampling weight per row (None: all 1)
+    obs: np.ndarray  # observation code per row, 0..n-1 (the row for cross-sections, the unit for a panel)
+    n: int  # number of observations
+    obs_g: np.ndarray  # cohort per observation
+    obs_w: np.ndarray | None  # weight per observation (a unit's mean weight)
+    cl_row: np.ndarray | None  # cluster code per row
+    cl_obs: np.ndarray | None  # cluster code per observation
+    n_clusters: int
+    times: np.ndarray
+    notes: list[str] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def is_balanced_panel(data: Any, *, unit: str | None, time: str) -> bool:
+    """Whether ``data`` has as many rows as units times periods (a balanced panel, if no row repeats).
+
+    The cheap test :func:`evaluator.staggered_did` makes before it picks the panel estimator
+    for ``allow_unbalanced_panel=True`` (R ``did`` does the same: a balanced panel is
+    estimated as a panel). Frames it cannot judge (not a DataFrame, columns missing) count as
+    balanced, so the panel path reports what is wrong with them.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"id": [1, 1, 2, 2], "t": [1, 2, 1, 2]})
+    >>> is_balanced_panel(d, unit="id", time="t"), is_balanced_panel(d.iloc[:3], unit="id", time="t")
+    (True, False)
+    """
+    if not isinstance(data, pd.DataFrame) or unit is None or unit not in data or time not in data:
+        return True
+    return len(data) == data[unit].nunique() * data[time].nunique()
+
+
+def _rows(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    unit: str | None,
+    time: str,
+    cohort: str,
+    covariates: list[str],
+    cluster: str | None,
+    weights: str | None,
+    panel: bool,
+    control: str,
+    anticipation: int,
+) -> _Rows:
+    roles = {"outcome": outcome, "time": time, "cohort": cohort}
+    if unit is not None:
+        roles["unit"] = unit
+    if cluster is not None:
+        roles["cluster"] = cluster
+    if weights is not None:
+        roles["weights"] = weights
+    ids = [unit] if unit is not None else []
+    cls = [cluster] if cluster is not None else []
+    check_frame(
+        data,
+        roles=roles,
+        covariates=covariates,
+        complete=[outcome, time, *ids, *covariates, *cls],
+        numeric=[outcome, time, cohort, *covariates],
+        finite=[outcome, time, *covariates],
+    )
+    notes: list[str] = []
+    info: dict[str, Any] = {}
+    y = data[outcome].to_numpy(dtype=float)
+    tt = data[time].to_numpy(dtype=float)
+    g = data[cohort].to_numpy(dtype=float)
+    g = np.where(np.isnan(g) | (g == 0), np.inf, g)
+    ucode = None
+    uniq_units: Any = None
+    if unit is not None:
+        ucode, uniq_units = pd.factorize(data[unit], sort=True)
+        ucode = ucode.astype(np.int64)
+        tcode0, _ = pd.factorize(tt, sort=True)
+        key = ucode * (int(tcode0.max()) + 1 if len(tcode0) else 1) + tcode0
+        dup = len(np.unique(key)) < len(key)
+        repeats = bool(len(np.unique(ucode)) < len(ucode))  # some unit has several rows
+        if panel:
+            if dup:
+                problems = duplicate_rows(data, [unit, time])
+                p = problems[0]
+                problems[0] = Problem(
+                    p.what,
+                    column=p.column,
+                    where=p.where,
+                    hint=p.hint + "; if the rows are different individuals in each period (repeated "
+                    "cross-sections), pass panel=False",
+                )
+                raise DataError(problems)
+            gmin = pd.Series(g).groupby(ucode).agg(["min", "max"]).to_numpy()
+            varies = np.flatnonzero(gmin[:, 0] != gmin[:, 1])
+            if varies.size:
+                raise DataError(
+                    f"column {cohort!r} (first treated period) varies within {where_units(uniq_units[varies])}; "
+                    "it must be constant for each unit"
+                )
+        elif dup:
+            p = duplicate_rows(data, [unit, time])[0]
+            raise DataError(
+                [
+                    Problem(
+                        "with panel=False the unit column must identify single rows, but some ids repeat within a "
+                        "period: " + p.what.split(": ", 1)[1],
+                        column=p.column,
+                        where=p.where,
+                        hint="repeated cross-sections need no unit column (leave unit out: every row is its own "
+                        "observation); if the column is a group such as a municipality, pass it as cluster=; if the "
+                        "data are a panel with duplicate rows, keep one row per unit and period and use panel=True",
+                    )
+                ]
+            )
+        elif repeats:
+            n_units = len(uniq_units)
+            msg = (
+                f"panel=False, but column {unit!r} identifies {n_units} units observed in several periods: the data "
+                "are a panel. They are estimated as repeated cross-sections (every row its own observation, as R did "
+                "does with panel=FALSE), whose standard errors ignore the correlation of a unit's rows over time; "
+                "use panel=True (with allow_unbalanced_panel=True if units miss periods) to use it"
+            )
+            warnings.warn(msg, EvaluatorWarning, stacklevel=4)
+            notes.append(f"panel=False on a panel ({n_units} units in several periods): rows treated as independent")
+    w = None
+    if weights is not None:
+        w = check_weights(
+            data,
+            weights,
+            **({"unit": unit, "unit_codes": ucode, "unit_labels": np.asarray(uniq_units)} if panel else {}),
+        )
+    x = np.column_stack([data[c].to_numpy(dtype=float) for c in covariates]) if covariates else None
+    cl_all = None
+    if cluster is not None:
+        cl_all = pd.factorize(data[cluster], sort=True)[0].astype(np.int64)
+        if panel:
+            cmm = pd.Series(cl_all).groupby(ucode).agg(["min", "max"]).to_numpy()
+            cvar = np.flatnonzero(cmm[:, 0] != cmm[:, 1])
+            if cvar.size:
+                raise DataError(
+                    f"cluster column {cluster!r} varies within {where_units(uniq_units[cvar])}; "
+                    "clusters must contain whole units"
+                )
+
+    times = np.unique(tt)
+    late = np.isfinite(g) & (g > times[-1] + anticipation)
+    if late.any():
+        g = np.where(late, np.inf, g)
+        what = "units" if panel else "observations"
+        n_late = len(np.unique(ucode[late])) if panel else int(late.sum())
+        notes.append(f"{n_late} {what} first treated after the last period are used as never treated")
+
+    keep = np.ones(len(y), dtype=bool)
+    early = np.isfinite(g) & (g <= times[0] + anticipation)
+    if early.any():
+        gs = [_num(v) for v in np.unique(g[early])]
+        if panel:
+            n_units = len(np.unique(ucode[early]))
+            msg = f"dropped {n_units} units ({int(early.sum())} rows) of cohorts {gs}"
+        else:
+            msg = f"dropped {int(early.sum())} observations of cohorts {gs}"
+        warnings.warn(
+            f"{msg}: treated in or before the first period {_num(times[0])} (+ anticipation {anticipation}), they "
+            "have no pre-treatment period",
+            DroppedUnitsWarning,
+            stacklevel=4,
+        )
+        notes.append(f"{msg}: treated in the first period")
+        keep &= ~early
+    never_any = (~np.isfinite(g) & keep).any()
+    if control == "never" and not never_any:
+        raise DesignError(
+            'no never-treated observations (cohort 0 or NaN) to compare with under control="never"; '
+            'use control="not_yet" to compare with observations not yet treated'
+        )
+    if not never_any:  # not_yet without never-treated: the last cohort only serves as control (as R did)
+        latest = float(np.max(g[keep]))
+        late_rows = keep & (tt >= latest - anticipation)
+        if late_rows.any():
+            notes.append(
+                f"no never-treated observations: periods from {_num(latest - anticipation)} on are dropped "
+                f"({int(late_rows.sum())} rows) and cohort {_num(latest)} serves only as a not-yet-treated control"
+            )
+        keep &= ~late_rows
+    if not keep.all():
+        y, tt, g = y[keep], tt[keep], g[keep]
+        x = None if x is None else x[keep]
+        w = None if w is None else w[keep]
+        cl_all = None if cl_all is None else cl_all[keep]
+        ucode = None if ucode is None else ucode[keep]
+    if len(y) == 0:
+        raise DesignError("no observations remain; nothing to estimate")
+    times, tcode = np.unique(tt, return_inverse=True)
+    tcode = tcode.astype(np.int64)
+
+    if panel:
+        _, obs = np.unique(ucode, return_inverse=True)
+        obs = obs.astype(np.int64)
+        first = np.unique(obs, return_index=True)[1]  # the first row of each unit
+        n = len(first)
+        obs_g = g[first]
+        obs_w = None if w is None else np.bincount(obs, weights=w, minlength=n) / np.bincount(obs, minlength=n)
+        cl_obs = None if cl_all is None else cl_all[first]
+    else:
+        obs = np.arange(len(y), dtype=np.int64)
+        n = len(y)
+        obs_g = g
+        obs_w = w
+        cl_obs = cl_all
+    n_clusters = 0
+    cl_row = None
+    if cl_all is not None:
+        codes, cl_obs = np.unique(cl_obs, return_inverse=True)
+        n_clusters = len(codes)
+        cl_row = cl_obs[obs]
+    return _Rows(
+        y=y,
+        tcode=tcode,
+        g=g,
+        x=x,
+        w=w,
+        obs=obs,
+        n=n,
+        obs_g=obs_g,
+        obs_w=obs_w,
+        cl_row=cl_row,
+        cl_obs=cl_obs,
+        n_clusters=n_clusters,
+        times=times.astype(float),
+        notes=notes,
+        info=info,
+    )
+
+
+# -- 2x2 estimators (DRDID repeated cross-section versions) ----------------------------------------------------------
+def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, what: str) -> np.ndarray:
+    """Weighted least squares coefficients of ``y`` on ``X`` (the rows with ``w > 0``)."""
+    XtW = X.T * w
+    XtX = XtW @ X
+    if not np.all(np.isfinite(XtX)) or np.linalg.cond(XtX) > 1e14:
+        raise DesignError(f"the outcome regression of the {what} is singular")
+    return np.linalg.solve(XtX, XtW @ y)
+
+
+def _ps(X: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Logit propensity score, weighted as R ``glm(weights=)`` when the weights differ (equal weights: the
+    unweighted fit, so weights of 1 give the unweighted numbers exactly)."""
+    ps = _logit_weighted(X, d, w) if np.ptp(w) > 0 else fit_logit(X, d, arithmetic="direct").predict(X)
+    return np.minimum(ps, 1 - 1e-6)
+
+
+def _att_rc(
+    y: np.ndarray, post: np.ndarray, d: np.ndarray, X: np.ndarray, w: np.ndarray, method: str
+) -> tuple[float, np.ndarray, int]:
+    """ATT and its influence function (cell scale: ``att - truth ~ mean(inf)``) by DRDID's ``drdid_rc``,
+    ``std_ipw_did_rc`` or ``reg_did_rc``, on the rows of one cell: outcome ``y``, ``post`` = row of the
+    later-compared period, ``d`` = treated cohort, design ``X`` (intercept first), weights ``w``.
+
+    Returns the ATT, the influence function and the number of trimmed control rows.
+
+    Examples
+    --------
+    Without covariates every method is the difference of four means:
+
+    >>> rng = np.random.default_rng(0)
+    >>> d = np.repeat([1.0, 0.0], 50); post = np.tile([0.0, 1.0], 50); y = rng.normal(size=100) + d * post
+    >>> X = np.ones((100, 1)); w = np.ones(100)
+    >>> means = [y[(d == a) & (post == b)].mean() for a in (1, 0) for b in (1, 0)]
+    >>> did = (means[0] - means[1]) - (means[2] - means[3])
+    >>> [bool(abs(_att_rc(y, post, d, X, w, m)[0] - did) < 1e-12) for m in ("dr", "ipw", "reg")]
+    [True, True, True]
+    """
+    n = len(y)
+    w = w / w.mean()
+    pre = 1.0 - post
+    c = 1.0 - d
+
+    def alr(mask_w: np.ndarray, resid: np.ndarray, what: str):
+        """v -> asymptotic linear representation of a WLS fit times v (n-vector), without forming n x p."""
+        XpX = (X.T * mask_w) @ X / n
+        if np.linalg.cond(XpX) > 1e14:
+            raise DesignError(f"the outcome regression of the {what} is singular")
+        inv = np.linalg.inv(XpX)
+        scale = mask_w * resid
+        return lambda v: scale * (X @ (inv @ v))
+
+    def mean_x(v: np.ndarray) -> np.ndarray:
+        return (X.T @ v) / n
+
+    if method in ("dr", "ipw"):
+        ps = _ps(X, d, w)
+        trim = np.ones(n)
+        trim[d == 0] = ps[d == 0] < PS_TRIM_LEVEL
+        trimmed = int(((d == 0) & (ps >= PS_TRIM_LEVEL)).sum())
+        Wps = ps * (1 - ps) * w
+        H = np.linalg.inv((X.T * Wps) @ X) * n
+        score = w * (d - ps)
+
+        def alr_ps(v: np.ndarray) -> np.ndarray:
+            return score * (X @ (H @ v))
+
+        odds = ps / (1 - ps)
+        w_t1, w_t0 = trim * w * d * post, trim * w * d * pre
+        w_c1, w_c0 = trim * w * odds * c * post, trim * w * odds * c * pre
+    if method == "ipw":
+        m = {k: v.mean() for k, v in (("t1", w_t1), ("t0", w_t0), ("c1", w_c1), ("c0", w_c0))}
+        a_t1, a_t0 = np.mean(w_t1 * y) / m["t1"], np.mean(w_t0 * y) / m["t0"]
+        a_c1, a_c0 = np.mean(w_c1 * y) / m["c1"], np.mean(w_c0 * y) / m["c0"]
+        att = (a_t1 - a_t0) - (a_c1 - a_c0)
+        inf_treat = w_t1 * (y - a_t1) / m["t1"] - w_t0 * (y - a_t0) / m["t0"]
+        inf_cont = w_c1 * (y - a_c1) / m["c1"] - w_c0 * (y - a_c0) / m["c0"]
+        M2 = mean_x(w_c1 * (y - a_c1)) / m["c1"] - mean_x(w_c0 * (y - a_c0)) / m["c0"]
+        return float(att), inf_treat - (inf_cont + alr_ps(M2)), trimmed
+    if method == "reg":
+        b0 = _wls(X, y, w * c * pre, "control rows of the earlier period")
+        b1 = _wls(X, y, w * c * post, "control rows of the later period")
+        out0, out1 = X @ b0, X @ b1
+        w_t1, w_t0, w_d = w * d * post, w * d * pre, w * d
+        e_t1, e_t0 = np.mean(w_t1 * y) / w_t1.mean(), np.mean(w_t0 * y) / w_t0.mean()
+        e_c = np.mean(w_d * (out1 - out0)) / w_d.mean()
+        att = (e_t1 - e_t0) - e_c
+        inf_treat = w_t1 * (y - e_t1) / w_t1.mean() - w_t0 * (y - e_t0) / w_t0.mean()
+        M1 = mean_x(w_d)
+        lin0 = alr(w * c * pre, y - out0, "control rows of the earlier period")
+        lin1 = alr(w * c * post, y - out1, "control rows of the later period")
+        inf_control = (w_d * (out1 - out0 - e_c) + lin1(M1) - lin0(M1)) / w_d.mean()
+        return float(att), inf_treat - inf_control, 0
+    # dr: the locally efficient doubly robust estimator, DRDID::drdid_rc
+    fits = {}
+    for key, mw, what in (
+        ("c0", w * c * pre, "control rows of the earlier period"),
+        ("c1", w * c * post, "control rows of the later period"),
+        ("t0", w * d * pre, "treated rows of the earlier period"),
+        ("t1", w * d * post, "treated rows of the later period"),
+    ):
+        b = _wls(X, y, mw, what)
+        fit = X @ b
+        fits[key] = (fit, alr(mw, y - fit, what))
+    (m_c0, lin_c0), (m_c1, lin_c1) = fits["c0"], fits["c1"]
+    (m_t0, lin_t0), (m_t1, lin_t1) = fits["t0"], fits["t1"]
+    m_c = post * m_c1 + pre * m_c0
+    r = y - m_c
+    w_d = trim * w * d
+    mt1, mt0, mc1, mc0, md = w_t1.mean(), w_t0.mean(), w_c1.mean(), w_c0.mean(), w_d.mean()
+    a_t1, a_t0 = np.mean(w_t1 * r) / mt1, np.mean(w_t0 * r) / mt0
+    a_c1, a_c0 = np.mean(w_c1 * r) / mc1, np.mean(w_c0 * r) / mc0
+    dpost, dpre = m_t1 - m_c1, m_t0 - m_c0
+    a_d1, a_dt1 = np.mean(w_d * dpost) / md, np.mean(w_t1 * dpost) / mt1
+    a_d0, a_dt0 = np.mean(w_d * dpre) / md, np.mean(w_t0 * dpre) / mt0
+    att = (a_t1 - a_t0) - (a_c1 - a_c0) + (a_d1 - a_dt1) - (a_d0 - a_dt0)
+    # influence function, term by term as drdid_rc
+    inf_t1, inf_t0 = w_t1 * (r - a_t1) / mt1, w_t0 * (r - a_t0) / mt0
+    M1_post, M1_pre = -mean_x(w_t1) / mt1, -mean_x(w_t0) / mt0
+    inf_treat = inf_t1 - inf_t0 + lin_c1(M1_post) + lin_c0(M1_pre)
+    inf_c1, inf_c0 = w_c1 * (r - a_c1) / mc1, w_c0 * (r - a_c0) / mc0
+    M2 = mean_x(w_c1 * (r - a_c1)) / mc1 - mean_x(w_c0 * (r - a_c0)) / mc0
+    M3_post, M3_pre = -mean_x(w_c1) / mc1, -mean_x(w_c0) / mc0
+    inf_cont = inf_c1 - inf_c0 + alr_ps(M2) + lin_c1(M3_post) + lin_c0(M3_pre)
+    inf_eff = (w_d * (dpost - a_d1) / md - w_t1 * (dpost - a_dt1) / mt1) - (
+        w_d * (dpre - a_d0) / md - w_t0 * (dpre - a_dt0) / mt0
+    )
+    mom_post = mean_x(w_d / md - w_t1 / mt1)
+    mom_pre = mean_x(w_d / md - w_t0 / mt0)
+    inf_or = (lin_t1(mom_post) - lin_c1(mom_post)) - (lin_t0(mom_pre) - lin_c0(mom_pre))
+    return float(att), inf_treat - inf_cont + inf_eff + inf_or, trimmed
+
+
+# -- the estimator ---------------------------------------------------------------------------------------------------
+def staggered_did_rc(
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    time: str,
+    cohort: str,
+    unit: str | None = None,
+    panel: bool = False,
+    control: str = "never",
+    method: str = "dr",
+    covariates: Sequence[str] | str | None = None,
+    anticipation: int = 0,
+    base_period: str = "varying",
+    cluster: str | None = None,
+    weights: str | None = None,
+    n_boot: int = 999,
+    seed: int | np.random.Generator | None = None,
+    alpha: float = 0.05,
+) -> StaggeredResult:
+    r"""Group-time ATT(g,t) from repeated cross-sections (``panel=False``) or an unbalanced panel (``panel=True``).
+
+    Called by :func:`evaluator.staggered_did` with ``panel=False``, or with
+    ``allow_unbalanced_panel=True`` on a panel that is not balanced; the options mean what
+    they mean there, and the arguments are assumed checked by it.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long form: one row per observation (repeated cross-sections) or per unit and period
+        observed (unbalanced panel).
+    outcome, time, cohort : str
+        Columns; ``cohort`` is the first treated period of the row's unit or group (0 or NaN:
+        never treated).
+    unit : str, optional
+        With ``panel=True`` the unit of each row: its rows' influence functions are summed, so a
+        unit's rows count as one observation (R ``did``'s ``allow_unbalanced_panel=TRUE``). With
+        ``panel=False`` it is not needed; if given it is checked: ids repeating within a period
+        raise :class:`~evaluator.errors.DataError`, ids recurring across periods (a panel) warn.
+    panel : bool
+        ``False``: repeated cross-sections, every row its own observation. ``True``: an
+        unbalanced panel of ``unit``.
+    control, method, covariates, anticipation, base_period, cluster, n_boot, seed, alpha
+        As in :func:`evaluator.staggered_did`. ``method="dr"`` is DRDID's ``drdid_rc`` (the
+        locally efficient doubly robust estimator), ``"ipw"`` ``std_ipw_did_rc``, ``"reg"``
+        ``reg_did_rc``; covariates are each row's own values. ``cluster`` must contain whole
+        units of a panel; for cross-sections any grouping of rows.
+    weights : str, optional
+        Column of sampling weights (constant within a unit of a panel), as R ``did``'s
+        ``weightsname``: they weight each cell's means and regressions and the cohort shares.
+
+    Returns
+    -------
+    StaggeredResult
+        As the panel estimator's; ``n_treated``/``n_control`` of a cell count its rows in the two
+        periods compared; ``info["n_units"]`` is the number of observations (rows, or units of
+        the panel) and ``info["n_obs"]`` the rows.
+
+    Notes
+    -----
+    For a cell with treated cohort :math:`G` and controls :math:`C`, comparing period
+    :math:`t` (``post``) with base period :math:`b`, the unconditional estimator is the
+    difference of four means over the rows of those two periods,
+
+    .. math:: \widehat{ATT}(g,t) = (\bar Y_{G,t} - \bar Y_{G,b}) - (\bar Y_{C,t} - \bar Y_{C,b}),
+
+    whose influence function at a row :math:`r` of group :math:`q` is
+    :math:`n\,s_q w_r (Y_r - \bar Y_q)/W_q` (:math:`s_q = \pm 1`, :math:`W_q` the group's
+    weight, :math:`n` observations in all); with covariates it is DRDID's, scaled by
+    :math:`n/n_1`. The function of an observation is the sum over its rows, and standard errors
+    are :math:`\sqrt{\sum_i \psi_i^2}/n` (with clusters, summed within clusters first). The
+    aggregations weight cohorts by their share of the *observations* (R ``did`` averages the data
+    by observation id: rows of cross-sections, units of a panel).
+
+    Examples
+    --------
+    A repeated cross-section: each employee of a simulated panel is observed in one month.
+
+    >>> from evaluator.data.simulate import sick_leave_sib
+    >>> sim = sick_leave_sib(n_municipalities=10, employees_per_municipality=300, n_periods=8, waves=(4, 6), seed=1)
+    >>> one = sim.data.sample(frac=1, random_state=1).drop_duplicates("employee")
+    >>> res = staggered_did_rc(one, outcome="sick_days", time="month", cohort="first_treated", n_boot=0)
+    >>> res.info["n_units"] == len(one), res.att_gt.columns[:4].tolist()
+    (True, ['cohort', 'time', 'event_time', 'att'])
+    >>> res.aggregate("dynamic").headline
+    'overall'
+    """
+    covs = [covariates] if isinstance(covariates, str) else list(covariates or [])
+    if panel and unit is None:
+        raise ValueError(
+            "an unbalanced panel needs its unit column (unit=); for repeated cross-sections pass panel=False"
+        )
+    rows = _rows(
+        data,
+        outcome=outcome,
+        unit=unit,
+        time=time,
+        cohort=cohort,
+        covariates=covs,
+        cluster=cluster,
+        weights=weights,
+        panel=panel,
+        control=control,
+        anticipation=anticipation,
+    )
+    notes = list(rows.notes)
+    if rows.x is not None:
+        _check_covariates(rows.x[:, None, :], covs)
+    times, T, n = rows.times, len(rows.times), rows.n
+    if T < 2:
+        raise DesignError("fewer than two periods remain; nothing to compare")
+    y, tcode, g, obs = rows.y, rows.tcode, rows.g, rows.obs
+    what = "units" if panel else "observations"
+    obs_w = rows.obs_w
+    if obs_w is not None:  # as R did, only the ratios matter: normalised to mean 1 over the observations
+        scale_w = float(obs_w.mean())
+        obs_w = obs_w / scale_w if scale_w > 0 else obs_w
+        w_row = rows.w / scale_w if scale_w > 0 else rows.w
+        notes.append(
+            f"sampling weights {weights!r} (normalised to mean 1 over the {what}): weighted ATT(g,t) and "
+            "influence functions, cohort shares of the aggregations weighted"
+        )
+    else:
+        w_row = np.ones(len(y))
+
+    # cohorts: those with a pre-treatment period are estimated; every finite cohort can be a not-yet control
+    allg = np.unique(g[np.isfinite(g)])
+    never_any = bool((~np.isfinite(g)).any())
+    glist = allg if never_any else allg[:-1]
+    if len(glist) == 0:
+        raise DesignError("no treated cohort with a pre-treatment period remains; nothing to estimate")
+    K = len(allg) + 1  # cohort codes 0..len(allg)-1, never treated = K-1
+    cidx = np.where(np.isfinite(g), np.searchsorted(allg, np.where(np.isfinite(g), g, 0.0)), K - 1)
+    key = tcode * K + cidx
+    order = np.argsort(key, kind="stable")
+    counts = np.bincount(key, minlength=T * K)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    s_wy = np.bincount(key, weights=w_row * y, minlength=T * K)
+    s_w = np.bincount(key, weights=w_row, minlength=T * K)
+
+    def block(t: int, c: int) -> np.ndarray:
+        b = t * K + c
+        return order[starts[b] : starts[b + 1]]
+
+    cl, n_clusters = rows.cl_obs, rows.n_clusters
+    if cluster is not None and n_clusters < 2:
+        raise DesignError(f"cluster={cluster!r} has a single cluster; clustered inference needs at least 2")
+    if cluster is None:
+        n_clusters = n
+    sizes = {gv: int(np.sum(rows.obs_g == gv)) for gv in glist}
+    if obs_w is not None:
+        never_obs = ~np.isfinite(rows.obs_g)
+        _check_cohort_weights(obs_w, rows.obs_g, glist, never_obs if control == "never" else None, weights)
+        positive = {gv: int(np.sum((rows.obs_g == gv) & (obs_w > 0))) for gv in glist}
+    else:
+        positive = sizes
+    single = [_num(gv) for gv, s in positive.items() if s == 1]
+    if single:
+        warnings.warn(
+            f"cohorts {single} have a single observation: their analytic standard errors ignore the variance of "
+            "the treated side; treat them with great caution",
+            SmallCohortWarning,
+            stacklevel=3,
+        )
+        notes.append(f"single-observation cohorts {single}: their standard errors understate uncertainty")
+    if cluster is not None and n_clusters < FEW_CLUSTERS and n_boot == 0:
+        warnings.warn(
+            f"only {n_clusters} clusters in {cluster!r}: analytic cluster-robust intervals under-cover with fewer "
+            f"than {FEW_CLUSTERS} clusters; use the cluster multiplier bootstrap (n_boot > 0)",
+            FewClustersWarning,
+            stacklevel=3,
+        )
+    if cluster is not None and n_clusters < FEW_CLUSTERS:
+        notes.append(f"only {n_clusters} clusters: inference is fragile")
+
+    est_method = "unconditional" if rows.x is None else method
+    tfirst = 0 if base_period == "universal" else 1
+    # plan the cells: (gi, gv, cohort code, current period, base period, control cohort codes)
+    plan: list[tuple[int, float, int, int, int, list[int]]] = []
+    no_control: list[str] = []
+    missing: dict[tuple[float, float], list[str]] = {}  # (cohort, period) without rows -> cells needing it
+    for gi, gv in enumerate(glist):
+        ci = int(np.searchsorted(allg, gv))
+        pret_g = int(np.nonzero(times + anticipation < gv)[0][-1])
+        for cur in range(tfirst, T):
+            base = pret_g if (times[cur] >= gv or base_period == "universal") else cur - 1
+            if control == "never":
+                ctrl = [K - 1]
+            else:
+                cutoff = float(times[max(cur, base)] + anticipation)
+                ctrl = [K - 1] + [c for c, v in enumerate(allg) if v > cutoff and v != gv]
+            label = f"ATT({_num(gv)},{_num(times[cur])})"
+            if base != cur:
+                gaps = [p for p in (cur, base) if s_w[p * K + ci] <= 0]  # no row (of positive weight)
+                for p in gaps:
+                    missing.setdefault((gv, float(times[p])), []).append(label)
+                if gaps:
+                    continue
+                if any(sum(s_w[p * K + c] for c in ctrl) <= 0 for p in (cur, base)):
+                    no_control.append(f"({_num(gv)},{_num(times[cur])})")
+                    continue
+            plan.append((gi, gv, ci, cur, base, ctrl))
+    if missing:
+        parts = [
+            f"cohort {_num(gv)} has no observation{' of positive weight' if obs_w is not None else ''} in period "
+            f"{_num(p)} (needed by {format_examples(cells)})"
+            for (gv, p), cells in missing.items()
+        ]
+        msg = (
+            "; ".join(parts)
+            + ": those cells cannot be estimated and are left out (R did reports them as NA). Fix: the cohort "
+            "needs observations in that period (for post-treatment cells it is the base period g - anticipation - 1); "
+            "if the data have none, drop the cohort or report only the cells that remain"
+        )
+        warnings.warn(msg, SmallCohortWarning, stacklevel=3)
+        notes.append("cells left out, a cohort unobserved in a period they need: " + "; ".join(parts))
+    if no_control:
+        notes.append(f"cells without any control observation were skipped: {format_examples(no_control)}")
+    if not plan:
+        raise DesignError("no (cohort, period) cell has both treated and control observations in both periods")
+    k = len(plan)
+    mtot = k + len(glist)
+    Bcols = np.zeros((n, mtot), order="F")  # column-major: each cell writes one contiguous column
+    att = np.zeros(k)
+    cells: list[dict[str, Any]] = []
+    cell_clusters: list[tuple[np.ndarray, np.ndarray]] = []
+    keep_wcr = cluster is not None and n_boot > 0
+    treated_m = np.zeros((n, k), dtype=bool) if keep_wcr else None
+    control_m = np.zeros((n, k), dtype=bool) if keep_wcr else None
+    cl_id = rows.cl_row if rows.cl_row is not None else obs  # the cluster (or observation) of each row
+    counted = None if obs_w is None else w_row > 0  # rows of weight 0 count in no mean and in no cluster count
+    trimmed_total = 0
+    for j, (gi, gv, ci, cur, base, ctrl) in enumerate(plan):
+        t_rows = np.concatenate([block(cur, ci), block(base, ci)])
+        c_rows = np.concatenate([block(p, c) for p in (cur, base) for c in ctrl])
+        cells.append(
+            {
+                "cohort": gv,
+                "time": times[cur],
+                "gidx": gi,
+                "n_treated": len(t_rows),
+                "n_control": len(c_rows),
+                "base": times[base],
+            }
+        )
+        t_in, c_in = (t_rows, c_rows) if counted is None else (t_rows[counted[t_rows]], c_rows[counted[c_rows]])
+        cell_clusters.append(
+            (_two_clusters(np.ones(len(t_in), bool), cl_id[t_in]), _two_clusters(np.ones(len(c_in), bool), cl_id[c_in]))
+        )
+        if treated_m is not None and control_m is not None:
+            treated_m[obs[t_in], j] = True
+            control_m[obs[c_in], j] = True
+        if base == cur:  # universal base period: normalised to zero
+            continue
+        if est_method == "unconditional":
+            groups = [(cur, [ci], 1.0), (base, [ci], -1.0), (cur, ctrl, -1.0), (base, ctrl, 1.0)]
+            est = 0.0
+            idx_parts, val_parts = [], []
+            for p, cs, sign in groups:
+                W = float(sum(s_w[p * K + c] for c in cs))
+                mean = float(sum(s_wy[p * K + c] for c in cs)) / W
+                est += sign * mean
+                for c in cs:
+                    b = block(p, c)
+                    if len(b):
+                        idx_parts.append(b)
+                        val_parts.append((n * sign / W) * w_row[b] * (y[b] - mean))
+            att[j] = est
+            r_idx = np.concatenate(idx_parts)
+            psi = np.concatenate(val_parts)
+        else:
+            r_idx = np.concatenate([t_rows, c_rows])
+            d = np.zeros(len(r_idx))
+            d[: len(t_rows)] = 1.0
+            post = (tcode[r_idx] == cur).astype(float)
+            X = np.column_stack([np.ones(len(r_idx)), rows.x[r_idx]])
+            try:
+                att_j, inf, trimmed = _att_rc(y[r_idx], post, d, X, w_row[r_idx], est_method)
+            except (np.linalg.LinAlgError, DesignError) as exc:
+                raise DesignError(
+                    f"cannot fit the covariate models for ATT({_num(gv)},{_num(times[cur])}): {exc}; covariates "
+                    f"{covs} are (nearly) collinear within its {len(t_rows)} treated and {len(c_rows)} control rows"
+                ) from None
+            trimmed_total += trimmed
+            att[j] = att_j
+            psi = inf * (n / len(r_idx))
+        if panel:
+            Bcols[:, j] = np.bincount(obs[r_idx], weights=psi, minlength=n)
+        else:
+            Bcols[r_idx, j] = psi  # a row is its own observation
+    if trimmed_total:
+        warnings.warn(
+            f"{trimmed_total} control rows (summed over ATT(g,t) cells) had propensity scores >= "
+            f"{PS_TRIM_LEVEL} and were given weight zero (DRDID trimming); overlap is weak",
+            TrimmingWarning,
+            stacklevel=3,
+        )
+        notes.append(f"{trimmed_total} control rows trimmed for propensity scores >= {PS_TRIM_LEVEL}")
+    # cohort shares among the observations (R did: the data averaged by observation id), with their influence
+    pg = np.empty(len(glist))
+    for gi, gv in enumerate(glist):
+        ind = (rows.obs_g == gv).astype(np.float64)
+        if obs_w is not None:
+            ind *= obs_w
+        pg[gi] = ind.mean()
+        Bcols[:, k + gi] = ind - pg[gi]
+
+    info_extra = {
+        "panel": panel,
+        "allow_unbalanced_panel": bool(panel),
+        "n_obs": len(y),
+        **rows.info,
+    }
+    if weights is not None:
+        info_extra["weights"] = weights
+        info_extra["cohort_weights"] = {_num(gv): float(p) for gv, p in zip(glist, pg, strict=True)}
+    if missing:
+        info_extra["cells_missing_period"] = {f"{_num(gv)}@{_num(p)}": c for (gv, p), c in missing.items()}
+    return _finish(
+        Bcols=Bcols,
+        att=att,
+        cells=cells,
+        cell_clusters=tuple(cell_clusters),
+        pg=pg,
+        glist=glist,
+        times=times,
+        n=n,
+        cl=cl,
+        n_clusters=n_clusters,
+        cluster=cluster,
+        treated_m=treated_m,
+        control_m=control_m,
+        n_boot=n_boot,
+        seed=seed,
+        alpha=alpha,
+        notes=notes,
+        info_extra=info_extra,
+        outcome=outcome,
+        nobs=len(y),
+        scale=float(np.std(y)) if len(y) else 1.0,
+        est_method=est_method,
+        control=control,
+        base_period=base_period,
+        anticipation=anticipation,
+        covs=covs,
+        sizes=sizes,
+        n_treated=int(np.isfinite(rows.obs_g).sum()),
+        n_never=int((~np.isfinite(rows.obs_g)).sum()),
+        what=what,
+        panel=panel,
+    )
+
+
+def _finish(
+    *,
+    Bcols: np.ndarray,
+    att: np.ndarray,
+    cells: list[dict[str, Any]],
+    cell_clusters: tuple[tuple[np.ndarray, np.ndarray], ...],
+    pg: np.ndarray,
+    glist: np.ndarray,
+    times: np.ndarray,
+    n: int,
+    cl: np.ndarray | None,
+    n_clusters: int,
+    cluster: str | None,
+    treated_m: np.ndarray | None,
+    control_m: np.ndarray | None,
+    n_boot: int,
+    seed: int | np.random.Generator | None,
+    alpha: float,
+    notes: list[str],
+    info_extra: dict[str, Any],
+    outcome: str,
+    nobs: int,
+    scale: float,
+    est_method: str,
+    control: str,
+    base_period: str,
+    anticipation: int,
+    covs: list[str],
+    sizes: dict[float, int],
+    n_treated: int,
+    n_never: int,
+    what: str,
+    panel: bool,
+) -> StaggeredResult:
+    """Covariance, bootstrap, tables, pre-test and result from the influence-function matrix, with the panel
+    estimator's helpers (the same steps as the end of :func:`evaluator.staggered_did`)."""
+    k = len(att)
+    if cl is not None:
+        S = np.empty((n_clusters, Bcols.shape[1]))
+        for j in range(Bcols.shape[1]):
+            S[:, j] = np.bincount(cl, weights=Bcols[:, j], minlength=n_clusters)
+    else:
+        S = Bcols
+    sigma = _crossprod(S) / n**2
+    draws = None
+    if n_boot > 0:
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        draws = _multiplier_draws(S, n_boot, rng, n)
+    wcr = None
+    if cl is not None and n_boot > 0:
+        wcr = {
+            "psi": Bcols[:, :k].copy(),
+            "treated": treated_m,
+            "control": control_m,
+            "cluster": cl,
+            "n_boot": n_boot,
+            "seed": seed if isinstance(seed, (int, np.integer)) else None,
+        }
+    cells_df = pd.DataFrame(cells)
+    se_an = np.sqrt(np.maximum(np.diag(sigma)[:k], 0.0))
+    se_an[se_an <= _tiny(scale)] = np.nan
+    ev = (cells_df["time"] - cells_df["cohort"]).to_numpy()
+    terms = [f"ATT({_num(a)},{_num(b)})" for a, b in zip(cells_df["cohort"], cells_df["time"], strict=True)]
+    extra = {
+        "cohort": [_num(v) for v in cells_df["cohort"]],
+        "time": [_num(v) for v in cells_df["time"]],
+        "event_time": [_num(v) for v in ev],
+        "n_treated": cells_df["n_treated"].to_numpy(),
+        "n_control": cells_df["n_control"].to_numpy(),
+    }
+    level = "unit" if panel else "observation"
+    if draws is not None:
+        se_b = _boot_se(draws[:, :k], scale)
+        extra["se_analytic"] = se_an
+        table = tidy_table(terms, att, se_b, alpha=alpha, **extra)
+        if wcr is not None:
+            table = _wcr_columns(table, wcr, np.eye(k), att, alpha)
+        crit, band_note, bands_widened, serious = _bands(
+            table,
+            att,
+            se_b,
+            _sup_t(draws[:, :k], se_b, alpha),
+            alpha,
+            None,
+            np.ones(k, dtype=bool),
+            _single_cluster_rows(np.eye(k), cell_clusters),
+            clustered=wcr is not None,
+            where="",
+        )
+        if band_note is not None:
+            if serious:
+                warnings.warn(band_note, FewClustersWarning, stacklevel=4)
+            notes.append(band_note)
+        kind_w = f"cluster ({n_clusters} clusters of {cluster!r})" if cluster is not None else level
+        inference = (
+            f"multiplier bootstrap ({n_boot} draws, Rademacher weights, {kind_w} level): IQR-based standard errors"
+            + (
+                f"; p-values and pointwise intervals from the restricted wild cluster bootstrap ({n_clusters} "
+                f"clusters, {'Webb' if n_clusters < WEBB_BELOW_CLUSTERS else 'Rademacher'} weights, test inversion)"
+                if cl is not None
+                else "; pointwise normal intervals"
+            )
+            + ", sup-t simultaneous bands (band_low/band_high)"
+        )
+    else:
+        crit = math.nan
+        bands_widened = []
+        table = tidy_table(terms, att, se_an, alpha=alpha, **extra)
+        inference = (
+            "analytic, influence function"
+            + (" summed within units" if panel else " of each row")
+            + (f" and within {n_clusters} clusters of {cluster!r}" if cluster is not None else "")
+            + ": se = sqrt(sum psi^2)/n, normal intervals"
+        )
+
+    # pre-test: every pre-treatment ATT(g,t) = 0 (as the panel estimator)
+    g_c = cells_df["cohort"].to_numpy(float)
+    t_c = cells_df["time"].to_numpy(float)
+    pre = np.nonzero((t_c < g_c - anticipation) & np.isfinite(se_an))[0]
+    pretest = None
+    pretest_note = None
+    if len(pre) and cluster is not None and len(pre) >= n_clusters:
+        pretest_note = (
+            f"the joint pre-trend test is not reported: {len(pre)} pre-treatment ATT(g,t) but only {n_clusters} "
+            "clusters, so their clustered covariance is singular; read the uniform bands of aggregate('dynamic')"
+        )
+    elif len(pre):
+        V = sigma[np.ix_(pre, pre)]
+        eig = np.linalg.eigvalsh(V)
+        tol = max(float(eig.max()), 0.0) * 1e-10
+        rank = int((eig > tol).sum())
+        W = float(att[pre] @ np.linalg.pinv(V, rcond=1e-10, hermitian=True) @ att[pre])
+        pretest = {"statistic": W, "df": rank, "p_value": float(stats.chi2.sf(W, rank))}
+
+    method_name = {"unconditional": "unconditional", "dr": "doubly robust", "ipw": "IPW", "reg": "outcome regression"}
+    info: dict[str, Any] = {
+        "n_units": n,
+        "n_treated": n_treated,
+        "n_control": n_never,
+        "n_periods": len(times),
+        "n_cohorts": len(glist),
+        "control": control,
+        "method": est_method,
+        "base_period": base_period,
+        "anticipation": anticipation,
+        "covariates": covs,
+        "cohort_sizes": {_num(gv): s for gv, s in sizes.items()},
+        "n_boot": n_boot,
+        "crit_value": crit,
+        "boot_df": None,
+        **info_extra,
+    }
+    if bands_widened:
+        info["bands_widened"] = bands_widened
+    if cluster is not None:
+        info["n_clusters"] = n_clusters
+        info["cluster"] = cluster
+    if pretest is not None:
+        info["pretest"] = pretest
+    if pretest_note is not None:
+        info["pretest_unavailable"] = pretest_note
+        notes.append(pretest_note)
+    design = "unbalanced panel" if panel else "repeated cross-sections"
+    headline_note = (
+        "estimate, SE, CI and p-value of the ATT(g,t) result are the simple aggregate (post-treatment cells "
+        "weighted by cohort size); see .aggregate()"
+    )
+    notes.insert(
+        0,
+        f"{design}: each ATT(g,t) uses the rows of its two periods (DRDID repeated cross-section estimators), "
+        f"cohort shares are those of the {n} {what}",
+    )
+    res = StaggeredResult(
+        estimator=f"Callaway-Sant'Anna ATT(g,t), {method_name[est_method]}, "
+        f"{'never-treated' if control == 'never' else 'not-yet-treated'} controls, {design}",
+        table=table,
+        nobs=nobs,
+        alpha=alpha,
+        inference=inference,
+        outcome=outcome,
+        notes=(headline_note, *notes),
+        info=info,
+        _att=att,
+        _sigma=sigma,
+        _draws=draws,
+        _cells=cells_df,
+        _pg=pg,
+        _groups=glist,
+        _t_range=(float(times[0]), float(times[-1])),
+        _wcr=wcr,
+        _scale=scale,
+        _cell_clusters=cell_clusters,
+    )
+    try:
+        simple = res.aggregate("simple")
+    except DesignError:
+        simple = None
+    object.__setattr__(res, "simple", simple)
+    return res
