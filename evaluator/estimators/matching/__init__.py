@@ -7,6 +7,11 @@ shows balance (:meth:`MatchResult.balance`, :meth:`MatchResult.plot_balance`),
 overlap (:meth:`MatchResult.plot_overlap`) and estimates the effect on the treated
 (:meth:`MatchResult.effect`). :func:`weighting` estimates the same effect by
 inverse-probability weighting, optionally doubly robust.
+With ``estimand="ATE"`` and ``replace=True`` both groups are matched to each other
+(treated units to their nearest controls, controls to their nearest treated units)
+and the effect is the average over everyone, as Abadie and Imbens (2006) and Stata's
+``teffects nnmatch``, with their robust standard error and, optionally, the Abadie
+and Imbens (2011) bias correction.
 
 Conventions (MatchIt's where there is one, so results can be checked against it):
 
@@ -36,7 +41,8 @@ Conventions (MatchIt's where there is one, so results can be checked against it)
   :class:`~evaluator.errors.DroppedUnitsWarning` giving the count.
 - **Balance**: standardised mean differences use the treated group's SD before
   matching for the ATT (``sqrt(p(1-p))`` for binary covariates), the control
-  group's for the ATC; variance ratios are reported for continuous covariates only.
+  group's for the ATC, the root mean of the two groups' variances for the ATE;
+  variance ratios are reported for continuous covariates only.
 
 The algorithms never build a treated-by-pool matrix: 1-D distances sort the pool
 once and use ``searchsorted`` with a union-find "next free control" structure

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -18,13 +18,15 @@ from evaluator.estimators.matching.neighbours import _nn1d_with, _nn1d_without, 
 from evaluator.estimators.matching.propensity import _fit_ps, _whiten
 from evaluator.estimators.matching.result import MatchResult
 
-__all__ = ["Distance", "Order", "match"]
+__all__ = ["Distance", "Estimand", "Order", "match"]
 
 Distance = Literal["logit", "ps", "mahalanobis"]
 Order = Literal["largest", "smallest", "data", "random"]
+Estimand = Literal["ATT", "ATC", "ATE"]
 
 _DISTANCES = ("logit", "ps", "mahalanobis")
 _ORDERS = ("largest", "smallest", "data", "random")
+_ESTIMANDS = ("ATT", "ATC", "ATE")
 
 
 def match(
@@ -40,7 +42,7 @@ def match(
     exact: str | Sequence[str] | None = None,
     order: Order | None = None,
     common_support: bool = False,
-    estimand: Literal["ATT", "ATC"] = "ATT",
+    estimand: Estimand = "ATT",
     ps_formula: str | None = None,
     unit: str | None = None,
     seed: int | None = None,
@@ -68,9 +70,12 @@ def match(
         (MatchIt's default), or on the Mahalanobis distance of the covariates
         (whitened by the Cholesky factor of the pooled within-group covariance).
     ratio : int
-        Controls per treated unit.
+        Controls per treated unit (M; for the ATE, matches per unit in each
+        direction). With replacement every unit tied with the M-th nearest is
+        also kept, with equal weight (Abadie and Imbens 2006, ``teffects nnmatch``).
     replace : bool
-        Whether a control may be matched to several treated units.
+        Whether a control may be matched to several treated units. Required for
+        the ATE.
     caliper : float, optional
         Largest allowed distance; units in ``caliper_scale``.
     caliper_scale : {"sd", "raw"}
@@ -86,8 +91,14 @@ def match(
     common_support : bool
         Drop units whose propensity score lies outside the other group's range
         (MatchIt ``discard = "both"``), with a warning giving the counts.
-    estimand : {"ATT", "ATC"}
-        The focal group whose units are matched: treated (ATT) or controls (ATC).
+    estimand : {"ATT", "ATC", "ATE"}
+        The focal group whose units are matched: treated (ATT), controls (ATC),
+        or both (ATE: every treated unit is matched to its nearest controls and
+        every control to its nearest treated units, so that each unit's missing
+        potential outcome is imputed, as Abadie and Imbens 2006 and Stata's
+        ``teffects nnmatch``). The ATE needs ``replace=True``; its processing order
+        only numbers the sets (the controls' by descending ``1 - ps`` for
+        ``"largest"``, as for the ATC).
     ps_formula : str, optional
         statsmodels formula for the propensity model, e.g.
         ``"treated ~ age + I(age**2) + C(education)"`` (a right-hand side alone,
@@ -111,7 +122,7 @@ def match(
         Fewer than 2 focal units, a pool too small for ``ratio`` without
         replacement, exact strata without controls, perfect separation.
     ValueError
-        An unknown parameter value.
+        An unknown parameter value; ``estimand="ATE"`` with ``replace=False``.
 
     See Also
     --------
@@ -139,11 +150,34 @@ def match(
     >>> lo, hi = effect.ci
     >>> bool(lo < effect.estimate < hi)
     True
+
+    The average effect over treated and controls (ATE): each group matched to its
+    2 nearest in the other, with replacement, and the bias-corrected estimate with
+    the Abadie-Imbens standard error (the ATE's default inference).
+
+    >>> m_ate = match(sim.data, treat="treated", covariates=["age", "emp_y1", "emp_y2", "emp_y3"],
+    ...               distance="mahalanobis", ratio=2, replace=True, estimand="ATE")
+    >>> c = m_ate.counts()
+    >>> int(c["treated_matched"]), int(c["controls_matched"]), int(c["matched_sets"])
+    (60, 600, 660)
+    >>> ate = m_ate.effect("employed_12m")
+    >>> ate.table["term"].tolist(), ate.inference
+    (['ate'], 'Abadie-Imbens (2006) population variance, bias-corrected, J=2')
+    >>> match(sim.data, treat="treated", covariates=["age"], estimand="ATE")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: estimand='ATE' is not allowed with replace=False: ... Fix: pass replace=True
     """
     one_column(treat=treat)
     choice("distance", distance, _DISTANCES)
     choice("caliper_scale", caliper_scale, ("sd", "raw"))
-    choice("estimand", estimand, ("ATT", "ATC"))
+    choice("estimand", estimand, _ESTIMANDS)
+    if estimand == "ATE" and not replace:
+        raise ValueError(
+            "estimand='ATE' is not allowed with replace=False: the ATE imputes the missing outcome of every "
+            "treated unit from its nearest controls and of every control from its nearest treated units, so "
+            "units must be reusable as matches (Abadie and Imbens 2006). Fix: pass replace=True"
+        )
     if order is not None:
         choice("order", order, _ORDERS)
     if isinstance(ratio, bool) or not isinstance(ratio, (int, np.integer)) or ratio < 1:
@@ -165,11 +199,16 @@ def match(
 
     df, _ = _canonical(data, unit)
     t = df[treat].to_numpy().astype(np.int64)
-    focal = (t == 1) if estimand == "ATT" else (t == 0)
+    focal = (t == 0) if estimand == "ATC" else (t == 1)  # the ATE's treated side for balance; both are matched
     n_focal, n_other = int(focal.sum()), int((~focal).sum())
-    fname = "treated" if estimand == "ATT" else "control (ATC focal)"
+    fname = "control (ATC focal)" if estimand == "ATC" else "treated"
     if n_focal < 2:
         raise DesignError(f"only {n_focal} {fname} unit(s) in column '{treat}'; matching needs at least 2")
+    if estimand == "ATE" and n_other < 2:
+        raise DesignError(
+            f"only {n_other} control unit(s) in column '{treat}'; the ATE matches every control too, "
+            "so it needs at least 2"
+        )
     if n_other < 1:
         raise DesignError(f"no comparison units in column '{treat}'; matching needs a pool to draw from")
     if not replace and n_other < ratio * n_focal:
@@ -210,6 +249,8 @@ def match(
             )
         if int((focal & keep).sum()) < 2:
             raise DesignError("fewer than 2 treated units remain on common support")
+        if estimand == "ATE" and int((~focal & keep).sum()) < 2:
+            raise DesignError("fewer than 2 control units remain on common support")
 
     width = math.inf
     if caliper is not None:
@@ -218,80 +259,66 @@ def match(
         else:
             width = float(caliper)
 
-    # processing order of the focal units (positions in key order)
-    fpos = np.flatnonzero(focal & keep)
-    if order == "largest" or order == "smallest":
-        pf = ps[fpos] if estimand == "ATT" else 1 - ps[fpos]
-        o = np.argsort(-pf if order == "largest" else pf, kind="stable")
-        fpos = fpos[o]
-    elif order == "random":
-        fpos = fpos[np.random.default_rng(seed).permutation(len(fpos))]
-    rank = np.empty(len(df), dtype=np.int64)
-    rank[fpos] = np.arange(len(fpos))
-
-    # strata
     if exact_cols:
         strata = df.groupby(exact_cols, sort=True, dropna=False).ngroup().to_numpy()
     else:
         strata = np.zeros(len(df), dtype=np.int64)
-    opos_all = np.flatnonzero(~focal & keep)
-    if exact_cols:
-        f_strata = np.unique(strata[fpos])
-        o_strata = set(np.unique(strata[opos_all]).tolist())
-        empty = [s for s in f_strata if s not in o_strata]
-        if empty:
-            labels = df.groupby(exact_cols, sort=True, dropna=False).ngroup()
-            names = []
-            for s in empty:
-                row = df.loc[labels.to_numpy() == s, exact_cols].iloc[0]
-                names.append("(" + ", ".join(f"{c}={row[c]!r}" for c in exact_cols) + ")")
-            raise DesignError(
-                f"{len(empty)} exact-matching strata have treated units but no controls: "
-                f"{format_examples(names)}. Fix: coarsen the exact variables, or drop these treated units "
-                "explicitly before matching"
-            )
-
-    T_, C_, D_ = [], [], []
-    short_strata = []
-    for s in np.unique(strata[fpos]):
-        f_in = fpos[strata[fpos] == s]  # already in processing order
-        o_in = opos_all[strata[opos_all] == s]
-        if not replace and len(o_in) < ratio * len(f_in):
-            short_strata.append(int(s))
-        loc_order = np.arange(len(f_in))
-        if distance == "mahalanobis":
-            if replace:
-                ti, ci, di = _nnkd_with(metric[f_in], metric[o_in], ratio, width)
-            else:
-                ti, ci, di, _ = _nnkd_without(metric[f_in], loc_order, metric[o_in], ratio, width)
-        else:
-            if replace:
-                ti, ci, di = _nn1d_with(score[f_in], score[o_in], o_in, ratio, width)
-            else:
-                ti, ci, di, _ = _nn1d_without(score[f_in], loc_order, score[o_in], o_in, ratio, width)
-        T_.append(f_in[ti])
-        C_.append(o_in[ci])
-        D_.append(di)
-    tp = np.concatenate(T_) if T_ else np.zeros(0, np.int64)
-    cp = np.concatenate(C_) if C_ else np.zeros(0, np.int64)
-    dp = np.concatenate(D_) if D_ else np.zeros(0)
-    # sets numbered by processing order; rows ordered by set then distance then control key
-    srt = np.lexsort((cp, dp, rank[tp]))
-    tp, cp, dp = tp[srt], cp[srt], dp[srt]
-    matched_f, set_inv = np.unique(rank[tp], return_inverse=True)
+    # One direction for the ATT (treated matched to controls) and the ATC (controls to treated); both for the
+    # ATE (Abadie and Imbens 2006): its sets are the treated units' (in processing order), then the controls'.
+    found = [
+        _match_focal(
+            f,
+            treated_focal=tf,
+            df=df,
+            keep=keep,
+            ps=ps,
+            order=order,
+            seed=seed,
+            strata=strata,
+            exact_cols=exact_cols,
+            distance=distance,
+            metric=metric,
+            score=score,
+            replace=replace,
+            ratio=ratio,
+            width=width,
+        )
+        for f, tf in ([(t == 1, True), (t == 0, False)] if estimand == "ATE" else [(focal, estimand == "ATT")])
+    ]
+    offsets = np.cumsum([0] + [f.n_matched for f in found])
+    tp = np.concatenate([f.focal for f in found])
+    cp = np.concatenate([f.other for f in found])
+    dp = np.concatenate([f.distance for f in found])
+    set_inv = np.concatenate([f.set_index + off for f, off in zip(found, offsets, strict=False)])
     set_id = set_inv + 1
     size = np.bincount(set_inv)
     wpair = 1.0 / size[set_inv]
-    pairs = pd.DataFrame({"set": set_id, "treated": tp, "control": cp, "distance": dp, "weight": wpair})
+    if estimand == "ATE":  # the pair's actual treated and control unit, and which of the two the set is formed around
+        ft = t[tp] == 1
+        pairs = pd.DataFrame(
+            {
+                "set": set_id,
+                "treated": np.where(ft, tp, cp),
+                "control": np.where(ft, cp, tp),
+                "distance": dp,
+                "weight": wpair,
+                "focal": pd.Categorical.from_codes(ft.astype(np.int8), categories=["control", "treated"]),
+            }
+        )
+    else:
+        pairs = pd.DataFrame({"set": set_id, "treated": tp, "control": cp, "distance": dp, "weight": wpair})
 
-    # MatchIt-style unit weights
+    # unit weights
     uw = np.zeros(len(df))
-    uw[fpos[matched_f]] = 1.0
-    cw = np.bincount(cp, weights=wpair, minlength=len(df))
-    n_used = int((cw > 0).sum())
-    if n_used:
-        cw *= n_used / cw.sum()
-    uw += cw
+    uw[tp] = 1.0
+    cw = np.bincount(cp, weights=wpair, minlength=len(df))  # K_M(i): the unit's total weight as a match
+    if estimand == "ATE":  # 1 (as a focal unit) + K_M(i): the estimate is sum_t w Y / N - sum_c w Y / N
+        uw += cw
+    else:  # MatchIt-style: controls scaled to sum to the number of distinct controls used
+        n_used = int((cw > 0).sum())
+        if n_used:
+            cw *= n_used / cw.sum()
+        uw += cw
     out = df.copy(deep=False)  # df is already a fresh frame (taken in key order), never the caller's
     if ps is not None:
         out["pscore"] = ps
@@ -299,28 +326,42 @@ def match(
         out["match_distance_score"] = score
     out["match_weight"] = uw
 
-    n_matched = len(matched_f)
-    n_focal_kept = len(fpos)
-    n_unmatched = n_focal_kept - n_matched
-    reuse = np.bincount(cp, minlength=len(df))
-    counts = {
+    first = found[0]  # the focal group's direction (the treated units' for the ATE)
+    n_matched = first.n_matched
+    n_unmatched = first.n_kept - n_matched
+    c_first = first.other
+    reuse = np.bincount(c_first, minlength=len(df))
+    counts: dict[str, Any] = {
         "treated": n_focal,
         "treated_matched": n_matched,
-        "treated_dropped_caliper": 0,
+        "treated_dropped_caliper": n_unmatched if caliper is not None else 0,
         "treated_dropped_support": dropped_support_f,
-        "treated_unmatched_other": 0,
+        "treated_unmatched_other": 0 if caliper is not None else n_unmatched,
         "controls": n_other,
-        "controls_used": n_used,
+        "controls_used": int((reuse > 0).sum()),
         "controls_dropped_support": dropped_support_o,
-        "matched_sets": n_matched,
-        "control_reuse_max": int(reuse.max()) if len(cp) else 0,
+        "matched_sets": int(offsets[-1]),
+        "control_reuse_max": int(reuse.max()) if len(c_first) else 0,
         "controls_used_more_than_once": int((reuse > 1).sum()),
-        "mean_controls_per_set": float(len(cp) / n_matched) if n_matched else 0.0,
+        "mean_controls_per_set": float(len(c_first) / n_matched) if n_matched else 0.0,
     }
-    if caliper is not None:
-        counts["treated_dropped_caliper"] = n_unmatched
-    else:
-        counts["treated_unmatched_other"] = n_unmatched
+    unmatched_text = f"{n_unmatched} of {first.n_kept} {fname} units"
+    if estimand == "ATE":
+        second = found[1]
+        back = np.bincount(second.other, minlength=len(df))
+        n_back_unmatched = second.n_kept - second.n_matched
+        counts.update(
+            controls_matched=second.n_matched,
+            controls_dropped_caliper=n_back_unmatched if caliper is not None else 0,
+            controls_unmatched_other=0 if caliper is not None else n_back_unmatched,
+            treated_used=int((back > 0).sum()),
+            treated_reuse_max=int(back.max()) if len(second.other) else 0,
+            treated_used_more_than_once=int((back > 1).sum()),
+            mean_treated_per_set=float(len(second.other) / second.n_matched) if second.n_matched else 0.0,
+        )
+        n_unmatched += n_back_unmatched
+        unmatched_text += f" and {n_back_unmatched} of {second.n_kept} control units"
+    short_strata = [s for f in found for s in f.short_strata]
     if short_strata:
         warnings.warn(
             f"{len(short_strata)} exact strata have fewer controls than ratio x treated; some treated units there "
@@ -329,19 +370,23 @@ def match(
             stacklevel=2,
         )
     if n_unmatched and caliper is not None:
-        most = " (most of them)" if n_unmatched > n_focal_kept / 2 else ""
+        n_kept = sum(f.n_kept for f in found)
+        most = " (most of them)" if n_unmatched > n_kept / 2 else ""
+        whom = "matched units" if estimand == "ATE" else "matched treated"
         warnings.warn(
-            f"the caliper ({caliper} {caliper_scale} = {width:.4g}) left {n_unmatched} of {n_focal_kept} "
-            f"{fname} units unmatched{most}; the estimate is for the matched treated only. Fix: widen the "
-            "caliper or report the estimand for the matched subgroup",
+            f"the caliper ({caliper} {caliper_scale} = {width:.4g}) left {unmatched_text} unmatched{most}; "
+            f"the estimate is for the {whom} only. Fix: widen the caliper or report the estimand for the "
+            "matched subgroup",
             DroppedUnitsWarning,
             stacklevel=2,
         )
-    if n_matched < 2:
-        raise DesignError(f"only {n_matched} {fname} unit(s) could be matched; no estimate is possible")
+    for f, name in zip(found, [fname, "control"], strict=False):
+        if f.n_matched < 2:
+            raise DesignError(f"only {f.n_matched} {name} unit(s) could be matched; no estimate is possible")
     what = {"logit": "logit propensity score", "ps": "propensity score", "mahalanobis": "Mahalanobis distance"}
     method = (
         f"{ratio}:1 nearest neighbour on {what[distance]}, {'with' if replace else 'without'} replacement"
+        + (", treated matched to controls and controls to treated" if estimand == "ATE" else "")
         + (f", caliper {caliper} {caliper_scale}" if caliper is not None else "")
         + (f", exact on {', '.join(exact_cols)}" if exact_cols else "")
     )
@@ -371,3 +416,96 @@ def match(
         _metric=metric,
         _focal=focal,
     )
+
+
+class _Direction(NamedTuple):
+    """The matches of one direction (focal units to the other group), sorted by set, distance, key."""
+
+    focal: np.ndarray  # position of each row's focal unit
+    other: np.ndarray  # position of each row's match
+    distance: np.ndarray
+    set_index: np.ndarray  # 0, 1, ... in the focal units' processing order
+    n_kept: int  # focal units kept (after common support)
+    n_matched: int
+    short_strata: list[int]
+
+
+def _match_focal(
+    focal: np.ndarray,
+    *,
+    treated_focal: bool,
+    df: pd.DataFrame,
+    keep: np.ndarray,
+    ps: np.ndarray | None,
+    order: str,
+    seed: int | None,
+    strata: np.ndarray,
+    exact_cols: list[str],
+    distance: str,
+    metric: np.ndarray,
+    score: np.ndarray | None,
+    replace: bool,
+    ratio: int,
+    width: float,
+) -> _Direction:
+    """Match the units of ``focal`` (kept) to the other group's kept units, within exact strata."""
+    fpos = np.flatnonzero(focal & keep)
+    if order == "largest" or order == "smallest":  # by the score of belonging to the focal group
+        pf = cast(np.ndarray, ps)[fpos]
+        pf = pf if treated_focal else 1 - pf
+        o = np.argsort(-pf if order == "largest" else pf, kind="stable")
+        fpos = fpos[o]
+    elif order == "random":
+        fpos = fpos[np.random.default_rng(seed).permutation(len(fpos))]
+    rank = np.empty(len(df), dtype=np.int64)
+    rank[fpos] = np.arange(len(fpos))
+
+    opos_all = np.flatnonzero(~focal & keep)
+    if exact_cols:
+        f_strata = np.unique(strata[fpos])
+        o_strata = set(np.unique(strata[opos_all]).tolist())
+        empty = [s for s in f_strata if s not in o_strata]
+        if empty:
+            labels = df.groupby(exact_cols, sort=True, dropna=False).ngroup()
+            names = []
+            for s in empty:
+                row = df.loc[labels.to_numpy() == s, exact_cols].iloc[0]
+                names.append("(" + ", ".join(f"{c}={row[c]!r}" for c in exact_cols) + ")")
+            have, lack = ("treated units", "controls") if treated_focal else ("controls", "treated units")
+            raise DesignError(
+                f"{len(empty)} exact-matching strata have {have} but no {lack}: "
+                f"{format_examples(names)}. Fix: coarsen the exact variables, or drop these {have} "
+                "explicitly before matching"
+            )
+
+    T_, C_, D_ = [], [], []
+    short_strata = []
+    for s in np.unique(strata[fpos]):
+        f_in = fpos[strata[fpos] == s]  # already in processing order
+        o_in = opos_all[strata[opos_all] == s]
+        if not replace and len(o_in) < ratio * len(f_in):
+            short_strata.append(int(s))
+        loc_order = np.arange(len(f_in))
+        if distance == "mahalanobis":
+            if replace:
+                ti, ci, di = _nnkd_with(metric[f_in], metric[o_in], ratio, width)
+            else:
+                ti, ci, di, _ = _nnkd_without(metric[f_in], loc_order, metric[o_in], ratio, width)
+        else:
+            sc = cast(np.ndarray, score)
+            if replace:
+                ti, ci, di = _nn1d_with(sc[f_in], sc[o_in], o_in, ratio, width)
+            else:
+                ti, ci, di, _ = _nn1d_without(sc[f_in], loc_order, sc[o_in], o_in, ratio, width)
+        T_.append(f_in[ti])
+        C_.append(o_in[ci])
+        D_.append(di)
+    tp = np.concatenate(T_) if T_ else np.zeros(0, np.int64)
+    cp = np.concatenate(C_) if C_ else np.zeros(0, np.int64)
+    dp = np.concatenate(D_) if D_ else np.zeros(0)
+    # sets numbered by processing order; rows ordered by set then distance then control key
+    srt = np.lexsort((cp, dp, rank[tp]))
+    tp, cp, dp = tp[srt], cp[srt], dp[srt]
+    r = rank[tp]  # sorted: a new set starts where the rank changes
+    set_inv = np.cumsum(np.r_[False, r[1:] != r[:-1]]) if len(r) else np.zeros(0, np.int64)
+    return _Direction(tp, cp, dp, set_inv, len(fpos), int(set_inv[-1]) + 1 if len(r) else 0, short_strata)

@@ -145,7 +145,7 @@ def _nnkd_with(Zt: np.ndarray, Zc: np.ndarray, k: int, width: float) -> tuple[np
     m = len(Zc)
     kq = min(m, k + 4)
     d, idx = _sorted_query(tree, Zc, Zt, kq)
-    dk = np.minimum(d[:, k - 1], width)
+    dk = np.minimum(d[:, min(k, m) - 1], width)  # a pool smaller than k: every control (as the 1-D search)
     rows = np.repeat(np.arange(len(Zt)), kq)
     dd, ii = d.ravel(), idx.ravel()
     keep = dd <= dk[rows]

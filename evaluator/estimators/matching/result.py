@@ -13,7 +13,7 @@ import pandas as pd
 from evaluator.errors import DesignError
 from evaluator.estimators.design import as_list, choice, one_column
 from evaluator.estimators.matching.frame import _check_columns, _design
-from evaluator.estimators.matching.variance import _abadie_imbens, _bootstrap, _pairs_estimate
+from evaluator.estimators.matching.variance import _abadie_imbens, _bootstrap, _pairs_estimate, _set_rows
 from evaluator.files import jsonable
 from evaluator.formatting import fmt
 from evaluator.results.base import Result, tidy_table
@@ -38,11 +38,21 @@ class MatchResult(Display):
         propensity score was fitted) and ``match_weight`` (MatchIt-style unit
         weights: 1 for matched treated units; for controls the sum over the sets
         they are in of 1 / (controls in the set), scaled to sum to the number of
-        distinct controls used; 0 for unmatched units).
+        distinct controls used; 0 for unmatched units). For the ATE the weight is
+        1 (for a matched unit) + ``K_M(i)``, the unit's total weight as a match,
+        unscaled: each group's weights sum to the number of matched units N, and
+        ``sum_treated w Y / N - sum_controls w Y / N`` is the (not bias-corrected)
+        matching estimate.
     pairs : pandas.DataFrame
         One row per (matched set, control): ``set`` (1, 2, ... in processing
         order), ``treated`` and ``control`` (positions in :attr:`data`),
-        ``distance``, ``weight`` (1 / controls in the set).
+        ``distance``, ``weight`` (1 / controls in the set). For the ATC
+        ``treated`` holds the set's focal unit (a control) and ``control`` its
+        matches (treated units). For the ATE one row per (set, match): sets
+        ``1..N1`` are the treated units' (matched to controls), then the
+        controls' (matched to treated units); ``treated`` and ``control`` are the
+        pair's actual treated and control unit and ``focal`` (``"treated"`` or
+        ``"control"``) names the one the set is formed around.
     treat, covariates, params, info
         The arguments of :func:`match`, and counts (see :meth:`counts`).
 
@@ -86,22 +96,29 @@ class MatchResult(Display):
         (distance to the set's treated unit; 0 for the treated unit) and
         ``pscore`` when fitted. Without replacement each unit appears at most once;
         with replacement a control appears once per set it is in. The index holds
-        the units' original index labels.
+        the units' original index labels. "Treated" is the set's focal unit: a
+        control for the ATC. For the ATE ``match_role`` is the unit's actual group
+        and ``match_focal`` is True for the set's focal unit (weight 1; its
+        matches, of the other group, have weight 1 / matches in the set).
         """
         p = self.pairs
-        first = p.drop_duplicates("set")
         base = self.data.drop(columns=["match_weight"])
-        tr = base.iloc[first["treated"].to_numpy()].assign(
-            match_set=first["set"].to_numpy(), match_role="treated", match_weight=1.0, match_distance=0.0
+        f_pos, o_pos, w, sets, ft = _set_rows(self)
+        first = np.r_[True, sets[1:] != sets[:-1]]  # rows are grouped by set
+        ate = self.params["estimand"] == "ATE"
+        role_f = np.where(ft[first], "treated", "control") if ate else "treated"
+        role_o = np.where(ft, "control", "treated") if ate else "control"
+        tr = base.iloc[f_pos[first]].assign(
+            match_set=sets[first], match_role=role_f, match_weight=1.0, match_distance=0.0
         )
-        co = base.iloc[p["control"].to_numpy()].assign(
-            match_set=p["set"].to_numpy(),
-            match_role="control",
-            match_weight=p["weight"].to_numpy(),
-            match_distance=p["distance"].to_numpy(),
+        co = base.iloc[o_pos].assign(
+            match_set=sets, match_role=role_o, match_weight=w, match_distance=p["distance"].to_numpy()
         )
+        if ate:
+            tr["match_focal"], co["match_focal"] = True, False
         out = pd.concat([tr, co])
-        order = np.lexsort(((out["match_role"] == "control").to_numpy(), out["match_set"].to_numpy()))
+        is_match = np.r_[np.zeros(len(tr), dtype=bool), np.ones(len(co), dtype=bool)]
+        order = np.lexsort((is_match, out["match_set"].to_numpy()))
         return out.iloc[order]
 
     @property
@@ -123,7 +140,12 @@ class MatchResult(Display):
             ``treated_dropped_support``, ``treated_unmatched_other`` (e.g. the pool
             ran out), ``controls``, ``controls_used`` (distinct), ``controls_dropped_support``,
             ``matched_sets``, ``control_reuse_max`` (most sets one control is in),
-            ``controls_used_more_than_once``, ``mean_controls_per_set``.
+            ``controls_used_more_than_once``, ``mean_controls_per_set``. For the
+            ATE the counts above describe the treated units' sets (and
+            ``matched_sets`` all sets); the controls' sets add ``controls_matched``,
+            ``controls_dropped_caliper``, ``controls_unmatched_other``,
+            ``treated_used``, ``treated_reuse_max``, ``treated_used_more_than_once``
+            and ``mean_treated_per_set``.
         """
         return pd.Series(dict(self.info["counts"]), name="count", dtype=object)
 
@@ -156,12 +178,22 @@ class MatchResult(Display):
 
     def _facts(self) -> list[tuple[str, str]]:
         c = self.info["counts"]
-        return [
+        facts = [
             ("Treated matched", f"{c['treated_matched']:,} of {c['treated']:,}"),
             ("Controls used", f"{c['controls_used']:,} of {c['controls']:,}"),
+        ]
+        if self.params["estimand"] == "ATE":
+            facts += [
+                ("Controls matched", f"{c['controls_matched']:,} of {c['controls']:,}"),
+                ("Treated used", f"{c['treated_used']:,} of {c['treated']:,}"),
+            ]
+        facts += [
             ("Matched sets", f"{c['matched_sets']:,}"),
             ("Most sets one control is in", f"{c['control_reuse_max']:,}"),
         ]
+        if self.params["estimand"] == "ATE":
+            facts.append(("Most sets one treated unit is in", f"{c['treated_reuse_max']:,}"))
+        return facts
 
     def _tables(self) -> list[Shown]:
         b = self.balance()
@@ -198,7 +230,10 @@ class MatchResult(Display):
             level of a categorical), ``covariate``, ``kind`` (``binary`` or
             ``continuous``), ``sample``, ``mean_treated``, ``mean_control``,
             ``smd``, ``var_ratio`` (treated / control, continuous terms only),
-            ``ecdf_max``. "Treated" means the focal group of the estimand.
+            ``ecdf_max``. "Treated" means the focal group of the estimand (the
+            controls for the ATC; the treated for the ATE). The SMD divides by the
+            focal group's SD before matching; for the ATE by
+            ``sqrt((s_treated^2 + s_control^2) / 2)`` (MatchIt, cobalt).
         """
         d = self.data
         focal = self._focal_mask()
@@ -212,13 +247,15 @@ class MatchResult(Display):
             X.insert(0, "distance", d["match_distance_score"].to_numpy())
             cov_of["distance"] = "distance"
         w_after = d["match_weight"].to_numpy()
+        ate = self.params["estimand"] == "ATE"
         rows = []
         Xv = X.to_numpy()
         for j, term in enumerate(X.columns):
             x = Xv[:, j]
             binary = term != "distance" and set(np.unique(x)) <= {0.0, 1.0}
-            xt_all = x[focal]
-            sd = math.sqrt(xt_all.mean() * (1 - xt_all.mean())) if binary else xt_all.std(ddof=1)
+            sd = _sd(x[focal], binary)
+            if ate:  # MatchIt (cobalt) for the ATE: the root of the mean of the two groups' variances
+                sd = math.sqrt((sd**2 + _sd(x[~focal], binary) ** 2) / 2)
             for sample, w in (("before", np.ones(len(x))), ("after", w_after)):
                 wt, wc = w[focal], w[~focal]
                 xt, xc = x[focal], x[~focal]
@@ -293,9 +330,14 @@ class MatchResult(Display):
 
     def __repr__(self) -> str:
         c = self.info["counts"]
+        back = (
+            f", {c['controls_matched']} of {c['controls']} controls to {c['treated_used']} treated"
+            if self.params["estimand"] == "ATE"
+            else ""
+        )
         return (
             f"<MatchResult {self.params['method']}: {c['treated_matched']} of {c['treated']} treated matched "
-            f"to {c['controls_used']} controls>"
+            f"to {c['controls_used']} controls{back}>"
         )
 
     # -- effects ---------------------------------------------------------------------
@@ -304,13 +346,13 @@ class MatchResult(Display):
         outcome: str,
         *,
         adjust: Sequence[str] | None = None,
-        inference: Inference = "pairs",
+        inference: Inference | None = None,
         alpha: float = 0.05,
         n_boot: int = 499,
         seed: int | None = None,
         ai_neighbours: int = 2,
     ) -> Result:
-        """Effect on the treated (or controls, for the ATC) in the matched sample.
+        """Effect on the treated (ATT), the controls (ATC) or everyone matched (ATE) in the matched sample.
 
         Parameters
         ----------
@@ -321,43 +363,66 @@ class MatchResult(Display):
             the coefficient on treatment in a weighted least-squares regression
             of the outcome on treatment and these covariates in the matched sample
             (without: the weighted difference in means). ``"abadie_imbens"``: the
-            covariates of the bias-correction regression (default: the matching
-            covariates).
-        inference : {"pairs", "abadie_imbens", "bootstrap"}
-            ``"pairs"``: cluster-robust SE clustered on the matched set, CR1
+            covariates of the bias-correction regression (Abadie and Imbens 2011,
+            Stata ``teffects nnmatch, biasadj()``); ``None`` (the default) uses the
+            matching covariates and an empty list ``[]`` turns the correction off
+            (the simple matching estimator, ``teffects nnmatch`` without ``biasadj()``).
+        inference : {"pairs", "abadie_imbens", "bootstrap"}, optional
+            Default ``"pairs"`` for the ATT and the ATC, ``"abadie_imbens"`` for
+            the ATE. ``"pairs"``: cluster-robust SE clustered on the matched set, CR1
             (``G/(G-1) * (N-1)/(N-K)``, as R ``sandwich::vcovCL``), normal
             critical values; this is MatchIt's recommended SE after matching
             without replacement. With replacement the long-form sample is used and
             the SE ignores that controls recur across sets (use
-            ``"abadie_imbens"``). ``"abadie_imbens"``: the bias-corrected matching
-            estimator and the Abadie-Imbens (2006) variance for the population
-            ATT: ``(1/N1^2) [sum_i (tau_i - tau)^2 + sum_j (K_j^2 - sum_i w_ij^2)
-            sigma2_j]``, where ``K_j`` is the total weight of control j over the
-            sets it is in. The conditional variances ``sigma2_j`` are estimated by
-            matching control j to its ``ai_neighbours`` nearest other controls
-            (same distance as the match: score, or whitened covariates) and taking
-            ``J/(J+1) (Y_j - mean of their Y)^2``. The bias correction is a linear
-            regression of the outcome on ``adjust`` among the matched controls,
-            weighted by ``K_j``. ``"bootstrap"``: units are resampled within the
+            ``"abadie_imbens"``; for the ATE, where every unit is also a match in
+            other units' sets, the pairs SE is far too small).
+            ``"abadie_imbens"``: the (bias-corrected) matching estimator and the
+            Abadie-Imbens (2006) robust variance of the population effect. Each
+            matched set s has a focal unit (the treated unit for the ATT, the
+            control for the ATC, either for the ATE) whose missing potential
+            outcome is the weighted mean of its matches' outcomes, each corrected
+            by ``mu(X_focal) - mu(X_match)``; ``tau_s`` is the treated minus the
+            control outcome and the estimate their mean over the N sets. With
+            ``K_i`` the total weight of unit i as a match and ``K'_i`` the sum of
+            its squared weights, the variance is
+            ``(1/N^2) [sum_s (tau_s - tau)^2 + sum_i (K_i^2 - K'_i + 2 K_i f_i) sigma2_i]``
+            with ``f_i = 1`` for focal units: for the ATT (no focal unit is a
+            match) the AI (2006) PATT variance, for the ATE their PATE variance
+            ``sum_i ((1 + K_i)^2 - (1 + K'_i)) sigma2_i``, as Stata's
+            ``teffects nnmatch, vce(robust, nn(J))`` writes it (``K'_i = K_i / M``
+            without ties). The conditional variances ``sigma2_i`` are estimated by
+            matching unit i to its ``ai_neighbours`` (J) nearest other units of the
+            same treatment group (same distance as the match: score, or whitened
+            covariates; ties among them broken by the k-d tree, and exact strata
+            not respected) and taking ``J/(J+1) (Y_i - mean of their Y)^2``. The
+            bias correction ``mu`` is, for each group whose units serve as matches,
+            a linear regression of the outcome on ``adjust`` among that group's
+            units used as matches, weighted by ``K_i`` (controls for the ATT,
+            treated for the ATC, both groups for the ATE).
+            ``"bootstrap"``: units are resampled within the
             treated and control groups, the propensity model and the match are
             re-run ``n_boot`` times; the SE is the SD of the estimates, the
             interval normal (the percentile interval is in ``info``). Note that
             the bootstrap is not valid for matching with replacement
-            (Abadie and Imbens 2008).
+            (Abadie and Imbens 2008), so not for the ATE.
         alpha : float
             1 - confidence level.
         n_boot, seed
             Bootstrap replications and seed.
         ai_neighbours : int
             J, the number of same-group neighbours for the Abadie-Imbens
-            conditional variances (1 or 2 are usual; 2 by default).
+            conditional variances (1 or 2 are usual; 2 by default, as ``teffects``).
 
         Returns
         -------
         Result
-            Term ``"att"`` (or ``"atc"``). ``info``: ``n_treated``, ``n_control``
-            (distinct controls), ``n_sets`` (clusters), and for the bootstrap
-            ``boot_estimates``, ``percentile_ci``, ``n_boot_failed``.
+            Term ``"att"``, ``"atc"`` or ``"ate"``. ``info``: ``n_treated``,
+            ``n_control`` (distinct controls used; for the ATE the controls matched,
+            so that ``n_treated + n_control`` is the number of units averaged over),
+            ``n_sets`` (clusters); for ``"abadie_imbens"`` ``bias_correction``
+            (the outcome model's coefficients; for the ATE one per group,
+            ``{"mu0": ..., "mu1": ...}``; ``None`` when turned off); for the
+            bootstrap ``boot_estimates``, ``percentile_ci``, ``n_boot_failed``.
 
         Examples
         --------
@@ -368,38 +433,76 @@ class MatchResult(Display):
         >>> r = m.effect("employed_12m")
         >>> r.table["term"].tolist(), r.nobs
         (['att'], 120)
+
+        The average effect over everyone (ATE), with an effect that grows with ``x``,
+        so that it differs from the effect on the treated (who have larger ``x``):
+        both groups are matched to each other, with replacement, 2 matches each.
+
+        >>> import numpy as np
+        >>> import pandas as pd
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(size=400)
+        >>> t = (rng.random(400) < 1 / (1 + np.exp(-x))).astype(int)
+        >>> y = x + t * (1 + x) + rng.normal(size=400)  # true ATE 1, ATT 1.41
+        >>> df = pd.DataFrame({"t": t, "x": x, "y": y})
+        >>> ate = match(df, treat="t", covariates=["x"], distance="mahalanobis", ratio=2, replace=True, estimand="ATE")
+        >>> r = ate.effect("y")  # Abadie-Imbens, bias-corrected on x
+        >>> r.table["term"].tolist(), r.info["n_treated"] + r.info["n_control"]
+        (['ate'], 400)
+        >>> round(r.estimate, 3), round(r.se, 3)
+        (1.041, 0.116)
+        >>> simple = ate.effect("y", adjust=[])  # without the bias correction
+        >>> round(simple.estimate, 3), round(simple.se, 3)
+        (1.098, 0.115)
+        >>> att = match(df, treat="t", covariates=["x"], distance="mahalanobis", ratio=2, replace=True)
+        >>> round(att.effect("y", inference="abadie_imbens").estimate, 3)  # the effect on the treated
+        1.489
         """
         one_column(outcome=outcome)
+        estimand = self.params["estimand"]
+        if inference is None:
+            inference = "abadie_imbens" if estimand == "ATE" else "pairs"
         choice("inference", inference, _INFERENCES)
         d = self.data
+        # None: the default (for abadie_imbens, bias correction on the matching covariates); [] : no adjustment
+        bias_cov = list(self.covariates) if adjust is None else as_list(adjust)
         adjust = as_list(adjust)
         _check_columns(d, self.treat, list(adjust), outcome)
         if int(ai_neighbours) < 1:
             raise ValueError(f"ai_neighbours={ai_neighbours!r} must be a positive whole number")
-        term = "att" if self.params["estimand"] == "ATT" else "atc"
+        term = estimand.lower()
         counts = self.info["counts"]
         info: dict[str, Any] = {
             "n_treated": counts["treated_matched"],
-            "n_control": counts["controls_used"],
+            "n_control": counts["controls_matched"] if estimand == "ATE" else counts["controls_used"],
             "n_sets": counts["matched_sets"],
         }
         notes: list[str] = []
-        if counts["treated_matched"] < counts["treated"]:
-            notes.append(
-                f"{counts['treated'] - counts['treated_matched']} of {counts['treated']} treated units were not "
-                "matched (caliper, common support or pool); the estimate is for the matched treated only"
-            )
+        groups = [("treated", "treated_matched")] + ([("controls", "controls_matched")] if estimand == "ATE" else [])
+        for group, matched in groups:
+            if counts[matched] < counts[group]:
+                whom = "units" if estimand == "ATE" else "treated"
+                notes.append(
+                    f"{counts[group] - counts[matched]} of {counts[group]} {group.rstrip('s')} units were not "
+                    f"matched (caliper, common support or pool); the estimate is for the matched {whom} only"
+                )
         method = self.params["method"]
         if inference == "pairs":
             est, se, nobs = _pairs_estimate(self, outcome, adjust)
             info["n_clusters"] = counts["matched_sets"]
             how = "cluster-robust (CR1) on matched set, normal critical values"
-            if self.params["replace"]:
+            if estimand == "ATE":
+                notes.append(
+                    "pairs SEs are not valid for the ATE: every unit is also a match in other units' sets, which "
+                    "clustering on the set ignores; use inference='abadie_imbens' (the ATE's default)"
+                )
+            elif self.params["replace"]:
                 notes.append("pairs SEs with replacement ignore that controls recur across sets; see abadie_imbens")
         elif inference == "abadie_imbens":
-            est, se, nobs, extra = _abadie_imbens(self, outcome, adjust, int(ai_neighbours))
+            est, se, nobs, extra = _abadie_imbens(self, outcome, bias_cov, int(ai_neighbours))
             info.update(extra)
-            how = f"Abadie-Imbens (2006) population variance, bias-corrected, J={int(ai_neighbours)}"
+            corrected = "bias-corrected" if bias_cov else "not bias-corrected"
+            how = f"Abadie-Imbens (2006) population variance, {corrected}, J={int(ai_neighbours)}"
         else:
             est, _, nobs = _pairs_estimate(self, outcome, adjust)
             boots, failed = _bootstrap(self, outcome, adjust, n_boot, seed)
@@ -428,6 +531,11 @@ class MatchResult(Display):
             notes=tuple(notes),
             info=info,
         )
+
+
+def _sd(x: np.ndarray, binary: bool) -> float:
+    """SD of a covariate in one group: ``sqrt(p(1-p))`` for a binary one, else the sample SD."""
+    return math.sqrt(x.mean() * (1 - x.mean())) if binary else float(x.std(ddof=1))
 
 
 def _wvar(x: np.ndarray, w: np.ndarray) -> float:

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from evaluator.errors import DataError, DesignError
-from evaluator.estimators.matching.frame import _design
+from evaluator.estimators.matching.frame import _design, _design_array
 from evaluator.inference.sandwich import cr1_vcov
 
 if TYPE_CHECKING:
@@ -36,14 +36,30 @@ def _wls_cluster(y: np.ndarray, X: np.ndarray, w: np.ndarray, groups: np.ndarray
         return beta, np.sqrt(np.diag(V))
 
 
+def _set_rows(m: MatchResult) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``m.pairs``: the set's focal unit, the match, weight, set, and whether the focal unit is treated.
+
+    For the ATT and the ATC the ``treated`` column of ``pairs`` holds the focal unit; for the ATE ``treated``
+    and ``control`` are the actual treated and control units and ``focal`` names the one the set is formed around.
+    """
+    p = m.pairs
+    w = p["weight"].to_numpy()
+    sets = p["set"].to_numpy()
+    t_col, c_col = p["treated"].to_numpy(), p["control"].to_numpy()
+    if m.params["estimand"] == "ATE":
+        ft = (p["focal"] == "treated").to_numpy()
+        return np.where(ft, t_col, c_col), np.where(ft, c_col, t_col), w, sets, ft
+    return t_col, c_col, w, sets, np.full(len(p), m.params["estimand"] == "ATT")
+
+
 def _long_arrays(m: MatchResult) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Positions, focal indicator, weight and set of the long-form matched sample."""
-    p = m.pairs
-    first = p.drop_duplicates("set")
-    pos = np.r_[first["treated"].to_numpy(), p["control"].to_numpy()]
-    focal = np.r_[np.ones(len(first)), np.zeros(len(p))]
-    w = np.r_[np.ones(len(first)), p["weight"].to_numpy()]
-    sets = np.r_[first["set"].to_numpy(), p["set"].to_numpy()]
+    f_pos, o_pos, w_row, set_row, _ = _set_rows(m)
+    first = np.r_[True, set_row[1:] != set_row[:-1]]  # rows are grouped by set
+    pos = np.r_[f_pos[first], o_pos]
+    focal = np.r_[np.ones(int(first.sum())), np.zeros(len(o_pos))]
+    w = np.r_[np.ones(int(first.sum())), w_row]
+    sets = np.r_[set_row[first], set_row]
     return pos, focal, w, sets
 
 
@@ -68,63 +84,84 @@ def _pairs_estimate(
 
 
 def _abadie_imbens(
-    m: MatchResult, outcome: str, adjust: Sequence[str], J: int
+    m: MatchResult, outcome: str, bias_cov: Sequence[str], J: int
 ) -> tuple[float, float, int, dict[str, Any]]:
+    """The matching estimator, bias-corrected on ``bias_cov`` (none: not corrected), and its AI (2006) variance.
+
+    Every matched set s has a focal unit f (treated for the ATT, control for the ATC, either for the ATE) and
+    matches j with weights w_sj (1 / matches in the set). The missing potential outcome of f is
+    ``sum_j w_sj (Y_j + mu_g(X_f) - mu_g(X_j))``, where g is the matches' group and mu_g a linear regression
+    of the outcome on ``bias_cov`` among the units of group g used as matches, weighted by K_j = sum_s w_sj
+    (Abadie and Imbens 2011); without ``bias_cov`` mu_g = 0. tau_s is treated minus control outcome, the
+    estimate their mean over the N sets, and the variance (Abadie and Imbens 2006, Theorem 7, with weights
+    for ties) ``[sum_s (tau_s - tau)^2 + sum_i (K_i^2 - K'_i + 2 K_i [i is focal]) sigma2_i] / N^2`` with
+    ``K'_i = sum_s w_si^2``. For the ATT no focal unit is a match, so the last term is the AI (2006) PATT one.
+    """
     d = m.data
+    n = len(d)
     y = d[outcome].to_numpy(dtype=float)
-    p = m.pairs
-    t_pos = p["treated"].to_numpy()
-    c_pos = p["control"].to_numpy()
-    w = p["weight"].to_numpy()
-    sets = p["set"].to_numpy()
-    cov = list(adjust) if adjust else list(m.covariates)
-    A = _design(d, cov).to_numpy()
-    # bias correction: mu0(x) = a + x'b fitted on the matched controls weighted by K_j
-    K = np.bincount(c_pos, weights=w, minlength=len(d))
-    used = np.flatnonzero(K > 0)
-    Xb = np.column_stack([np.ones(len(used)), A[used]])
-    sw = np.sqrt(K[used])
-    coef = np.linalg.lstsq(Xb * sw[:, None], y[used] * sw, rcond=None)[0]
-    mu0 = coef[0] + A @ coef[1:]
-    # tau_i per set: Y_i - sum_j w_ij (Y_j + mu0(X_i) - mu0(X_j))
-    contrib = w * (y[c_pos] + mu0[t_pos] - mu0[c_pos])
+    treated = d[m.treat].to_numpy() == 1
+    f_pos, o_pos, w, sets, ft = _set_rows(m)
+    K = np.bincount(o_pos, weights=w, minlength=n)
+    # bias correction: mu_g(x) = a + x'b fitted on the units of group g used as matches, weighted by K
+    mu_f = np.zeros(len(o_pos))  # mu of the match's group at the focal unit's covariates
+    mu_o = np.zeros(len(o_pos))  # ... and at the match's own
+    fits: dict[str, dict[str, float]] = {}
+    if bias_cov:
+        names, A = _design_array(d, bias_cov)
+        for g in (False, True):
+            rows = treated[o_pos] == g
+            used = np.flatnonzero((K > 0) & (treated == g))
+            if not len(used):
+                continue
+            Xb = np.column_stack([np.ones(len(used)), A[used]])
+            sw = np.sqrt(K[used])
+            coef = np.linalg.lstsq(Xb * sw[:, None], y[used] * sw, rcond=None)[0]
+            mu = coef[0] + A @ coef[1:]
+            mu_f[rows], mu_o[rows] = mu[f_pos[rows]], mu[o_pos[rows]]
+            fits["mu1" if g else "mu0"] = dict(zip(["const", *names], coef.tolist(), strict=True))
+    # per set: the imputed missing outcome, tau_s = Y(1) - Y(0)
+    contrib = w * (y[o_pos] + mu_f - mu_o)
     uniq_sets, inv = np.unique(sets, return_inverse=True)
-    y0hat = np.bincount(inv, weights=contrib)
-    t_of_set = np.zeros(len(uniq_sets), dtype=np.int64)
-    t_of_set[inv] = t_pos
-    tau_i = y[t_of_set] - y0hat
-    if m.params["estimand"] == "ATC":  # focal units are controls: Y(1) - Y(0) = matched - own
-        tau_i = -tau_i
-    n1 = len(tau_i)
+    imputed = np.bincount(inv, weights=contrib)
+    f_of_set = np.zeros(len(uniq_sets), dtype=np.int64)
+    f_of_set[inv] = f_pos
+    ft_of_set = np.zeros(len(uniq_sets), dtype=bool)
+    ft_of_set[inv] = ft
+    tau_i = np.where(ft_of_set, y[f_of_set] - imputed, imputed - y[f_of_set])
+    n_sets = len(tau_i)
     tau = float(tau_i.mean())
-    sw2 = np.bincount(c_pos, weights=w**2, minlength=len(d))
-    coefv = K**2 - sw2
+    is_focal = np.zeros(n)
+    is_focal[f_of_set] = 1.0
+    coefv = K**2 - np.bincount(o_pos, weights=w**2, minlength=n) + 2 * K * is_focal
     need = np.flatnonzero(coefv > 1e-12)
-    var_ctrl = 0.0
+    var_units = 0.0
     if len(need):
-        sig2 = _within_group_sigma2(m, y, need, J)
-        var_ctrl = float(np.sum(coefv[need] * sig2))
-    V = (np.sum((tau_i - tau) ** 2) + var_ctrl) / n1**2
-    pos, _, _, _ = _long_arrays(m)
-    return (
-        tau,
-        math.sqrt(V),
-        len(pos),
-        {"bias_correction": dict(zip(["const", *_design(d, cov).columns], coef, strict=True))},
-    )
+        Z = cast(np.ndarray, m._metric)
+        sig2 = np.zeros(len(need))
+        for g in (False, True):
+            sel = treated[need] == g
+            if sel.any():
+                sig2[sel] = _within_group_sigma2(Z, np.flatnonzero(treated == g), y, need[sel], J)
+        var_units = float(np.sum(coefv[need] * sig2))
+    V = (np.sum((tau_i - tau) ** 2) + var_units) / n_sets**2
+    if not bias_cov:
+        bc: dict[str, Any] | None = None
+    elif m.params["estimand"] == "ATE":
+        bc = fits
+    else:  # one outcome model: the matches' group (controls for the ATT, treated for the ATC)
+        bc = next(iter(fits.values()), None)
+    return tau, math.sqrt(V), n_sets + len(o_pos), {"bias_correction": bc}
 
 
-def _within_group_sigma2(m: MatchResult, y: np.ndarray, units: np.ndarray, J: int) -> np.ndarray:
-    """sigma^2(X_j) for control units ``units``: J/(J+1) (Y_j - mean Y of their J nearest other controls)."""
-    focal = m._focal_mask()
-    Z = cast(np.ndarray, m._metric)
-    ctrl = np.flatnonzero(~focal)
-    if len(ctrl) < J + 1:
+def _within_group_sigma2(Z: np.ndarray, members: np.ndarray, y: np.ndarray, units: np.ndarray, J: int) -> np.ndarray:
+    """sigma^2(X_i) for ``units`` (a subset of ``members``, one treatment group): J/(J+1) (Y_i - mean Y of
+    their J nearest other members)^2, on the metric ``Z`` of the match (Abadie and Imbens 2006)."""
+    if len(members) < J + 1:
         return np.zeros(len(units))
-    Zc = Z[ctrl]
-    tree = cKDTree(Zc)
+    tree = cKDTree(Z[members])
     _, idx = tree.query(Z[units], k=J + 1)
-    idx = ctrl[np.asarray(idx).reshape(len(units), J + 1)]
+    idx = members[np.asarray(idx).reshape(len(units), J + 1)]
     # drop the unit itself (or, for duplicates of it, the first column)
     is_self = idx == units[:, None]
     has_self = is_self.any(axis=1)
