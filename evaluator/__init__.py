@@ -45,6 +45,8 @@ _NAMES: dict[str, str] = {
     # data
     "load_panel": "evaluator.data.load",
     "load_individuals": "evaluator.data.load",
+    "load_cross_sections": "evaluator.data.load",
+    "attrition_table": "evaluator.data.load",
     "read_schema": "evaluator.data.load",
     # estimators
     "did": "evaluator.estimators.twfe",
@@ -143,6 +145,8 @@ __all__ = [
     "estimators",
     "event_study",
     "inference",
+    "attrition_table",
+    "load_cross_sections",
     "load_individuals",
     "load_panel",
     "match",
@@ -194,7 +198,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from evaluator.contracts.power import mde_from_design, minimum_detectable_effect, power
     from evaluator.contracts.settlement import Settlement, settle
     from evaluator.contracts.terms import Contract
-    from evaluator.data.load import load_individuals, load_panel, read_schema
+    from evaluator.data.load import (
+        attrition_table,
+        load_cross_sections,
+        load_individuals,
+        load_panel,
+        read_schema,
+    )
     from evaluator.errors import (
         ContractError,
         DataError,

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluator.data import simulate
-from evaluator.data.load import load_individuals, load_panel
+from evaluator.data.load import load_cross_sections, load_individuals, load_panel
 from evaluator.errors import EvaluatorError
 
 
@@ -89,7 +89,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     columns = _pairs(args.columns, "--columns")
-    loader = load_panel if args.schema == "panel" else load_individuals
+    loaders = {"panel": load_panel, "cross_sections": load_cross_sections}
+    loader = loaders.get(args.schema, load_individuals)
     frame = loader(args.path, schema=args.schema, columns=columns)
     roles = frame.attrs["evaluator"]["columns"]
     print(f"{args.path}: valid {args.schema} data, {len(frame):,} rows; roles: {roles}")
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="validate a data file against its schema")
     p.add_argument("path", help="a .csv or .parquet file")
-    p.add_argument("--schema", default="panel", help="panel, individuals, or a path to a schema .json")
+    p.add_argument("--schema", default="panel", help="panel, cross_sections, individuals, or a path to a schema .json")
     p.add_argument("--columns", nargs="*", metavar="ROLE=COLUMN", help="e.g. unit=employee_id outcome=a,b")
     p.set_defaults(func=cmd_validate)
 

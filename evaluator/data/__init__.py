@@ -5,6 +5,24 @@ passed through here (``load_panel`` / ``load_individuals``), or validates a raw
 frame with the same rule functions.
 """
 
-from evaluator.data.load import NEVER, load_individuals, load_panel, never_treated, read_schema, schema_path
+from evaluator.data.load import (
+    NEVER,
+    attrition_table,
+    load_cross_sections,
+    load_individuals,
+    load_panel,
+    never_treated,
+    read_schema,
+    schema_path,
+)
 
-__all__ = ["NEVER", "load_individuals", "load_panel", "never_treated", "read_schema", "schema_path"]
+__all__ = [
+    "NEVER",
+    "attrition_table",
+    "load_cross_sections",
+    "load_individuals",
+    "load_panel",
+    "never_treated",
+    "read_schema",
+    "schema_path",
+]

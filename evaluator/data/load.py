@@ -9,6 +9,15 @@ hint. Rows are never dropped silently: where units are legitimately dropped (for
 instance units never observed before their treatment starts) a
 :class:`~evaluator.errors.DroppedUnitsWarning` says how many and why.
 
+Three loaders, one per schema: :func:`load_panel` (units followed over periods;
+the panel may be unbalanced), :func:`load_cross_sections` (repeated
+cross-sections: a new sample each period, no unit id needed) and
+:func:`load_individuals` (one row per person, for matching). Each returns the
+validated frame with a summary in ``frame.attrs["evaluator"]``: the schema, the
+resolved ``columns``, what was ``dropped``, ``notes`` (plain sentences for the
+report's data section, e.g. that a panel is unbalanced) and, for panels,
+``balance`` and the ``attrition`` table (see :func:`attrition_table`).
+
 Rows in messages are *data rows counted from 1* (the first row after a CSV
 header is row 1; it is line 2 of the file). The rules themselves, shared with
 the estimators, are in :mod:`evaluator.data.validate`.
@@ -21,6 +30,7 @@ import json
 import re
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,11 +38,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluator.data.validate import duplicate_rows, missing_values, varies_within, where_rows, where_units
-from evaluator.errors import DataError, DroppedUnitsWarning, Problem, format_examples
+from evaluator.data.validate import (
+    duplicate_rows,
+    missing_values,
+    panel_balance,
+    varies_within,
+    where_rows,
+    where_units,
+)
+from evaluator.errors import DataError, DroppedUnitsWarning, Problem, WeightsError, format_examples
 from evaluator.files import shipped
 
-__all__ = ["load_panel", "load_individuals", "read_schema", "schema_path", "never_treated", "NEVER"]
+__all__ = [
+    "load_panel",
+    "load_cross_sections",
+    "load_individuals",
+    "attrition_table",
+    "read_schema",
+    "schema_path",
+    "never_treated",
+    "NEVER",
+]
 
 #: The cohort code of never-treated units in a validated panel.
 NEVER = 0
@@ -464,6 +490,91 @@ def _check_fields(
 
 
 # -- panel rules ------------------------------------------------------------------
+def _cohort_value_rules(
+    frame: pd.DataFrame,
+    cohort: str,
+    usable: pd.Series,
+    periods: np.ndarray,
+    problems: list[Problem],
+    *,
+    where: Any,
+    who: str = "units",
+) -> None:
+    """Cohort values are observed periods (or 0/empty for never treated); 0 is ambiguous if period 0 exists."""
+    values = frame[cohort]
+    treated_rows = usable & ~never_treated(values)
+    if len(periods) and 0 in set(periods.tolist()) and (values == NEVER).any():
+        problems.append(
+            Problem(
+                "period 0 is observed, so cohort 0 cannot mean never treated",
+                column=cohort,
+                hint=f"mark never-treated {who} with an empty cell, or number periods from 1",
+            )
+        )
+    if len(periods):
+        outside = treated_rows & ~values.isin(periods)
+        if outside.any():
+            bad_values = np.sort(values[outside].unique())
+            problems.append(
+                Problem(
+                    f"cohort values outside the observed periods {periods.min()}..{periods.max()} "
+                    f"or between them: {format_examples(bad_values)}",
+                    column=cohort,
+                    where=where(outside),
+                    hint=f"a cohort must be an observed period; code {who} first treated after the last "
+                    "period as never treated (0 or empty)",
+                )
+            )
+
+
+def _weight_rules(
+    frame: pd.DataFrame, roles: Mapping[str, Any], problems: list[Problem], *, unit: str | None = None
+) -> None:
+    """Weights not zero everywhere and, in a panel (``unit``), the same in every row of a unit.
+
+    Missing, non-numeric and negative weights were reported by the field checks; the
+    rows they name are left out here, so each fault is reported once.
+    """
+    weight = roles.get("weight")
+    if weight is None or not pd.api.types.is_numeric_dtype(frame[weight]):
+        return
+    w = frame[weight]
+    valid = w.notna() & (w >= 0)
+    if unit is not None:
+        valid = valid & frame[unit].notna()
+    if valid.any() and (w[valid] == 0).all():
+        problems.append(
+            Problem(
+                "the weights are zero everywhere",
+                column=weight,
+                hint="give positive weights (a weight of 0 leaves a row out), or leave the weight role out",
+            )
+        )
+    if unit is not None and valid.any():
+        changing = varies_within(frame.loc[valid], unit, weight)
+        if len(changing):
+            # worded as the estimators' check of weights (evaluator.estimators.design.check_weights)
+            problems.append(
+                Problem(
+                    f"the weights vary within {len(changing)} of {frame.loc[valid, unit].nunique()} units; "
+                    "sampling weights belong to a unit of the panel",
+                    column=weight,
+                    where=where_units(changing),
+                    hint=f"give each unit one weight in every period, e.g. its weight at entry: "
+                    f"data[{weight!r}] = data.groupby({unit!r})[{weight!r}].transform('first')",
+                )
+            )
+
+
+def _raise(problems: list[Problem], roles: Mapping[str, Any], label: str) -> None:
+    """Raise the problems as one error: a WeightsError (a DataError) if any is about the weights."""
+    if not problems:
+        return
+    weight = roles.get("weight")
+    cls = WeightsError if weight is not None and any(p.column == weight for p in problems) else DataError
+    raise cls(problems, source=label)
+
+
 def _panel_rules(
     frame: pd.DataFrame, roles: dict[str, Any], problems: list[Problem]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -491,31 +602,9 @@ def _panel_rules(
                     hint="a unit's cohort is its first treated period and must be the same in every row",
                 )
             )
-        values = frame[cohort]
-        treated_rows = usable & ~never_treated(values)
-        if len(periods) and 0 in set(periods.tolist()) and (values == NEVER).any():
-            problems.append(
-                Problem(
-                    "period 0 is observed, so cohort 0 cannot mean never treated",
-                    column=cohort,
-                    hint="mark never-treated units with an empty cell, or number periods from 1",
-                )
-            )
-        if len(periods):
-            outside = treated_rows & ~values.isin(periods)
-            if outside.any():
-                bad_units = frame.loc[outside, unit].unique()
-                bad_values = np.sort(values[outside].unique())
-                problems.append(
-                    Problem(
-                        f"cohort values outside the observed periods {periods.min()}..{periods.max()} "
-                        f"or between them: {format_examples(bad_values)}",
-                        column=cohort,
-                        where=where_units(bad_units),
-                        hint="a cohort must be an observed period; code units first treated after the last "
-                        "period as never treated (0 or empty)",
-                    )
-                )
+        _cohort_value_rules(
+            frame, cohort, usable, periods, problems, where=lambda m: where_units(frame.loc[m, unit].unique())
+        )
     if cluster is not None:
         changing = varies_within(frame.loc[usable], unit, cluster)
         if len(changing):
@@ -608,6 +697,87 @@ def _drop_no_pre_period(frame: pd.DataFrame, roles: Mapping[str, Any]) -> tuple[
     return kept, {"no_pre_period": {"units": len(units), "rows": int(bad.sum())}}
 
 
+def _dropped_note(dropped: Mapping[str, Any], cohort: str) -> list[str]:
+    """The drop as a note, for the summary (the warning says the same, naming the units)."""
+    d = dropped.get("no_pre_period")
+    if not d:
+        return []
+    what = f"{d['cohorts']} cohort(s)" if "cohorts" in d else f"{d['units']} unit(s)"
+    return [
+        f"dropped {what} ({d['rows']} rows) never observed before their first treated period "
+        f"(column '{cohort}'): without a pre-treatment period their change cannot be measured"
+    ]
+
+
+def _balance_notes(b: Mapping[str, Any]) -> list[str]:
+    """Plain sentences on an unbalanced panel for the data section (none for a balanced one)."""
+    if b["balanced"]:
+        return []
+    parts = [
+        f"{b[k]:,} {text}"
+        for k, text in (
+            ("enter_late", "enter after the first period"),
+            ("leave_early", "leave before the last"),
+            ("gaps", "miss periods in between"),
+        )
+        if b[k]
+    ]
+    notes = [
+        f"unbalanced panel: {b['incomplete']:,} of {b['units']:,} units are not observed in all {b['periods']} "
+        f"periods ({', '.join(parts)}); effects are averages over the units observed in each period, so "
+        "attrition that depends on the outcome can bias them"
+    ]
+    if b["single_period"]:
+        notes.append(f"{b['single_period']:,} units are observed in a single period and carry no change over time")
+    if b["leave_before_treatment"]:
+        notes.append(
+            f"{b['leave_before_treatment']:,} treated units leave before their first treated period and add "
+            "nothing to the effects after it"
+        )
+    if b["no_base_period"]:
+        notes.append(
+            f"{b['no_base_period']:,} treated units observed after their first treated period are not observed "
+            "in the period just before it, the base period of their post-treatment comparisons"
+        )
+    return notes
+
+
+def attrition_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Units by periods observed (rows, most first) and cohort (columns) of a panel from :func:`load_panel`.
+
+    A balanced panel has one row (every unit observed in every period). The table
+    is read from ``frame.attrs["evaluator"]["attrition"]``, or computed when the
+    frame has none.
+
+    Examples
+    --------
+    >>> from evaluator import simulate
+    >>> sim = simulate.sick_leave_sib(seed=1, attrition=0.05)
+    >>> table = attrition_table(load_panel(sim.data, columns=sim.columns))
+    >>> table.index.name, table.columns.tolist(), int(table.to_numpy().sum())
+    ('periods observed', [0, 13, 25, 37], 1000)
+    """
+    meta = frame.attrs.get("evaluator", {})
+    table = meta.get("attrition")
+    if table is None:
+        roles = meta.get("columns", {})
+        missing = [r for r in ("unit", "time", "cohort") if r not in roles]
+        if missing:
+            raise DataError(
+                [
+                    Problem(
+                        f"the frame has no attrition table and no columns for the roles {missing}",
+                        hint="pass a frame returned by load_panel",
+                    )
+                ]
+            )
+        table = panel_balance(frame, roles["unit"], roles["time"], roles["cohort"])["attrition"]
+    out = pd.DataFrame(table).fillna(0).astype("int64").sort_index(ascending=False)
+    out = out.reindex(sorted(out.columns), axis=1)
+    out.index.name, out.columns.name = "periods observed", "cohort"
+    return out
+
+
 # -- public loaders ---------------------------------------------------------------
 def _load(
     source: Source, schema: str, columns: Mapping[str, Any] | None, *, sep: str | None = None, decimal: str = "."
@@ -688,7 +858,12 @@ def load_panel(
     pandas.DataFrame
         The data with the file's own column names, numeric columns as numbers and
         never-treated cohorts coded 0. ``frame.attrs["evaluator"]`` holds the
-        schema name, the resolved ``columns`` mapping and anything dropped.
+        schema name, the resolved ``columns`` mapping, anything ``dropped``,
+        ``notes`` (sentences for the report's data section: what was dropped, and
+        whether the panel is unbalanced), ``balance`` (counts of units entering
+        late, leaving early, with gaps, seen once, without a base period: see
+        :func:`evaluator.data.validate.panel_balance`) and ``attrition`` (cohort ->
+        {periods observed -> units}; :func:`attrition_table` makes it a table).
 
     Raises
     ------
@@ -696,12 +871,25 @@ def load_panel(
         Listing every problem found: unreadable or empty file, missing columns,
         wrong types, missing values, duplicate unit-period rows, cohorts changing
         within a unit or outside the observed periods, treatment switching off,
-        clusters changing within a unit.
+        clusters changing within a unit. A :class:`~evaluator.errors.WeightsError`
+        (a DataError) when the problems include the ``weight`` column: missing,
+        negative, zero everywhere, or changing within a unit.
 
     Warns
     -----
     DroppedUnitsWarning
         When units never observed before their first treated period are dropped.
+
+    Notes
+    -----
+    An unbalanced panel (units that join late, leave early or miss periods) is
+    valid: it is described in ``notes`` and ``attrition``, never refused. A unit
+    is dropped only if it is never observed before its own first treated period
+    (for instance it joined a treated municipality after adoption), even if
+    others of its cohort were; a treated unit observed before adoption but not
+    in the period just before it is kept and counted in ``balance`` as
+    ``no_base_period``. Data without unit ids, a new sample each period, are
+    repeated cross-sections: :func:`load_cross_sections`.
 
     Examples
     --------
@@ -710,16 +898,203 @@ def load_panel(
     >>> panel = load_panel(sim.data, columns=sim.columns)
     >>> panel.attrs["evaluator"]["columns"]["unit"]
     'employee'
+    >>> panel.attrs["evaluator"]["notes"], panel.attrs["evaluator"]["attrition"]
+    ([], {0: {48: 400}, 13: {48: 200}, 25: {48: 200}, 37: {48: 200}})
+
+    With employees leaving the panel is unbalanced, which is a note, not an error:
+
+    >>> sim = simulate.sick_leave_sib(seed=1, attrition=0.02)
+    >>> panel = load_panel(sim.data, columns=sim.columns)
+    >>> panel.attrs["evaluator"]["balance"]["balanced"]
+    False
+    >>> print(panel.attrs["evaluator"]["notes"][0][:71])
+    unbalanced panel: 634 of 1,000 units are not observed in all 48 periods
     """
     frame, roles, label, problems = _load(source, schema, columns, sep=sep, decimal=decimal)
     if "unit" in roles and "time" in roles:
         frame, roles = _panel_rules(frame, roles, problems)
-    if problems:
-        raise DataError(problems, source=label)
+        _weight_rules(frame, roles, problems, unit=roles["unit"])
+    elif "unit" not in roles and "time" in roles:
+        problems[:] = [
+            replace(
+                p,
+                hint=p.hint + "; data without unit ids (a new sample each period) are repeated "
+                "cross-sections: load them with load_cross_sections",
+            )
+            if p.what.startswith("no column given for the required role 'unit'")
+            else p
+            for p in problems
+        ]
+    _raise(problems, roles, label)
     cohort = roles["cohort"]
     frame[cohort] = frame[cohort].fillna(NEVER).astype("int64")
     frame, dropped = _drop_no_pre_period(frame, roles)
-    frame.attrs["evaluator"] = {"schema": schema, "columns": roles, "dropped": dropped, "source": label}
+    balance = panel_balance(frame, roles["unit"], roles["time"], cohort)
+    attrition = balance.pop("attrition")
+    frame.attrs["evaluator"] = {
+        "schema": schema,
+        "columns": roles,
+        "dropped": dropped,
+        "source": label,
+        "notes": _dropped_note(dropped, cohort) + _balance_notes(balance),
+        "balance": balance,
+        "attrition": attrition,
+    }
+    return frame
+
+
+def _cross_section_rules(frame: pd.DataFrame, roles: dict[str, Any], problems: list[Problem]) -> None:
+    time, cohort, unit = roles["time"], roles["cohort"], roles.get("unit")
+    usable = frame[time].notna()
+    periods = np.sort(frame.loc[usable, time].unique())
+    _cohort_value_rules(frame, cohort, usable, periods, problems, where=where_rows, who="groups")
+    if unit is not None:
+        among = (usable & frame[unit].notna()).to_numpy()
+        dup = np.zeros(len(frame), dtype=bool)
+        dup[among] = frame.loc[among].duplicated(subset=[unit, time], keep=False).to_numpy()
+        if dup.any():
+            units = frame.loc[dup, unit].unique()
+            problems.append(
+                Problem(
+                    f"{len(units)} person id(s) repeat within a period ({int(dup.sum())} rows): these data are a "
+                    "panel, not repeated cross-sections",
+                    column=f"{unit}, {time}",
+                    where=f"{where_units(units)} ({where_rows(dup)})",
+                    hint="load one row per unit and period with load_panel; if the rows are different people, "
+                    "give each its own id or leave the unit role out",
+                )
+            )
+    flagged = {p.column for p in problems}
+    if cohort not in flagged and never_treated(frame.loc[usable, cohort]).all():
+        problems.append(
+            Problem(
+                "there are no treated rows: every cohort is 0 or empty",
+                column=cohort,
+                hint="code the first treated period of each person's group as the cohort",
+            )
+        )
+
+
+def _drop_cohorts_no_pre_period(frame: pd.DataFrame, roles: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Drop the rows of cohorts never observed before their first treated period, with a warning."""
+    time, cohort, unit = roles["time"], roles["cohort"], roles.get("unit")
+    first_seen = frame.groupby(cohort, sort=False)[time].transform("min")
+    bad = ~never_treated(frame[cohort]) & (first_seen >= frame[cohort])
+    if not bad.any():
+        return frame, {}
+    cohorts = np.sort(frame.loc[bad, cohort].unique())
+    people = int(frame.loc[bad, unit].nunique()) if unit is not None else int(bad.sum())
+    warnings.warn(
+        f"dropped {len(cohorts)} cohort(s) ({int(bad.sum())} rows) never observed before their first treated "
+        f"period (column '{cohort}'): without a pre-treatment period their change cannot be measured; "
+        f"{format_examples(cohorts.tolist(), label='cohorts')}",
+        DroppedUnitsWarning,
+        stacklevel=3,
+    )
+    kept = frame.loc[~bad].reset_index(drop=True)
+    return kept, {"no_pre_period": {"cohorts": len(cohorts), "units": people, "rows": int(bad.sum())}}
+
+
+def _cross_section_notes(frame: pd.DataFrame, roles: Mapping[str, Any]) -> tuple[list[str], dict[int, dict[int, int]]]:
+    """Notes on repeated cross-sections and the rows by cohort and period."""
+    time, cohort, unit = roles["time"], roles["cohort"], roles.get("unit")
+    sizes = frame.groupby([cohort, time]).size()
+    table: dict[int, dict[int, int]] = {}
+    for (g, t), n in sizes.items():
+        table.setdefault(int(g), {})[int(t)] = int(n)
+    notes = []
+    n_cells = frame[cohort].nunique() * frame[time].nunique()
+    empty = n_cells - len(sizes)
+    if empty:
+        notes.append(f"{empty:,} of the {n_cells:,} cohort-by-period cells have no observations")
+    if unit is not None:
+        repeat = frame.groupby(unit, sort=False)[time].size()
+        if (repeat > 1).any():
+            notes.append(
+                f"{int((repeat > 1).sum()):,} of {len(repeat):,} persons appear in more than one period; the rows "
+                "are used as repeated cross-sections, each row one observation"
+            )
+    return notes, table
+
+
+def load_cross_sections(
+    source: Source,
+    *,
+    schema: str = "cross_sections",
+    columns: Mapping[str, Any] | None = None,
+    sep: str | None = None,
+    decimal: str = ".",
+) -> pd.DataFrame:
+    """Read repeated cross-sections and validate them against ``data_schemas/cross_sections.schema.json``.
+
+    One row per person and period, a new sample each period (survey waves,
+    yearly register extracts), with treatment assigned to groups: a person's
+    cohort is the first treated period of their group (municipality, region).
+
+    Parameters
+    ----------
+    source : str, Path or DataFrame
+        A ``.csv`` or ``.parquet`` file, or a DataFrame (copied, never modified).
+    schema : str
+        Schema name in ``data_schemas/`` or a path to a Table Schema JSON file.
+    columns : mapping, optional
+        Role -> column: ``time``, ``outcome`` (a name or a list) and ``cohort`` are
+        required; ``unit`` (a person id: at most one row per person and period),
+        ``cluster``, ``covariates`` and ``weight`` are optional. Roles not given are
+        looked up under their own name.
+    sep : str, optional
+        Field separator of a CSV file; by default sniffed (comma, semicolon or tab).
+    decimal : str
+        Decimal mark of a CSV file's numbers (``","`` for Nordic exports).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The data with the file's own column names and never-treated cohorts coded
+        0. ``frame.attrs["evaluator"]`` holds the schema name, the resolved
+        ``columns``, anything ``dropped``, ``notes`` and ``observations`` (cohort ->
+        {period -> rows}).
+
+    Raises
+    ------
+    DataError
+        Listing every problem found: unreadable file, missing columns, wrong types,
+        missing values, cohorts outside the observed periods, no treated rows, a
+        person id repeated within a period (the data are then a panel: use
+        :func:`load_panel`). A :class:`~evaluator.errors.WeightsError` (a DataError)
+        when the problems include the ``weight`` column (missing, negative, zero
+        everywhere; weights may differ between periods).
+
+    Warns
+    -----
+    DroppedUnitsWarning
+        When cohorts never observed before their first treated period are dropped.
+
+    Examples
+    --------
+    >>> people = pd.DataFrame({"year": [1, 1, 2, 2, 3, 3], "y": [1.0, 2.0, 1.5, 2.5, 1.0, 4.0],
+    ...                        "g": [0, 2, 0, 2, 0, 2], "w": [1.0, 2.0, 1.0, 1.0, 2.0, 1.0]})
+    >>> rc = load_cross_sections(people, columns={"time": "year", "outcome": "y", "cohort": "g", "weight": "w"})
+    >>> rc.attrs["evaluator"]["observations"]
+    {0: {1: 1, 2: 1, 3: 1}, 2: {1: 1, 2: 1, 3: 1}}
+    """
+    frame, roles, label, problems = _load(source, schema, columns, sep=sep, decimal=decimal)
+    if "time" in roles and "cohort" in roles:
+        _cross_section_rules(frame, roles, problems)
+    _weight_rules(frame, roles, problems)
+    _raise(problems, roles, label)
+    cohort = roles["cohort"]
+    frame[cohort] = frame[cohort].fillna(NEVER).astype("int64")
+    frame, dropped = _drop_cohorts_no_pre_period(frame, roles)
+    notes, table = _cross_section_notes(frame, roles)
+    frame.attrs["evaluator"] = {
+        "schema": schema,
+        "columns": roles,
+        "dropped": dropped,
+        "source": label,
+        "notes": _dropped_note(dropped, cohort) + notes,
+        "observations": table,
+    }
     return frame
 
 
@@ -782,8 +1157,8 @@ def load_individuals(
                     hint="a matched comparison needs both treated units and potential comparisons",
                 )
             )
-    if problems:
-        raise DataError(problems, source=label)
+    _weight_rules(frame, roles, problems)
+    _raise(problems, roles, label)
     frame[treat] = frame[treat].astype("int64")
-    frame.attrs["evaluator"] = {"schema": schema, "columns": roles, "dropped": {}, "source": label}
+    frame.attrs["evaluator"] = {"schema": schema, "columns": roles, "dropped": {}, "source": label, "notes": []}
     return frame

@@ -72,6 +72,9 @@ def sick_leave_sib(
     effect_size: float = -0.6,
     municipal_sd: float = 0.15,
     municipal_rho: float = 0.0,
+    attrition: float = 0.0,
+    attrition_outcome: float = 0.0,
+    joining: float = 0.0,
     seed: int = 0,
 ) -> Simulation:
     """Employees' monthly sick-leave days under staggered municipal adoption.
@@ -85,6 +88,16 @@ def sick_leave_sib(
     levels, which difference-in-differences allows). With ``effect="dynamic"`` the
     effect grows with time since adoption and differs by wave, so a static
     two-way fixed-effects estimate is biased while Callaway-Sant'Anna is not.
+
+    With ``attrition`` or ``joining`` above 0 employees leave and join over the
+    months and ``data`` is an unbalanced panel: an employee who joins is observed
+    from the month of joining, one who leaves is never observed again. With
+    ``attrition_outcome > 0`` a month of high sick leave raises the chance of
+    leaving after it, so leavers have had more sick leave than stayers (attrition
+    that depends on the outcome and, as the treatment lowers sick leave, differs
+    between treated and comparison employees). The outcomes themselves are drawn
+    as without attrition; attrition only removes rows. With all three at 0 (the
+    default) the data are exactly those of earlier versions, seed for seed.
 
     Parameters
     ----------
@@ -106,6 +119,20 @@ def sick_leave_sib(
         Long-run effect in days per month (negative: fewer sick days).
     municipal_sd, municipal_rho : float
         SD and AR(1) coefficient of municipality-by-month shocks.
+    attrition : float
+        Monthly probability, in [0, 1), that an employee observed in a month has
+        left (is not observed) from the next month on; with ``attrition_outcome``
+        it is the probability after a month of average sick leave.
+    attrition_outcome : float
+        Change in the log-odds of leaving after a month per sick-leave day above
+        that month's mean over all employees (0: leaving does not depend on the
+        outcome; 0.3: a month with 3 days more than average raises the odds of
+        leaving by a factor of about 2.5). Needs ``attrition > 0``.
+    joining : float
+        Share of employees, in [0, 1), who join after the first month, each in a
+        month drawn uniformly from 2..n_periods (they may then leave too).
+        Joiners of an adopting municipality who arrive at or after its first
+        treated month have no pre-period; :func:`evaluator.load_panel` drops them.
     seed : int
         Seed of the random generator; the same seed gives identical data.
 
@@ -117,7 +144,17 @@ def sick_leave_sib(
         ``att_gt`` (cohort, time, att: mean over the cohort's employees of the
         expected effect), ``simple`` (mean effect over treated employee-months),
         ``dynamic`` (Series by event time, cohort-size weighted), ``group``
-        (Series by cohort), ``effect_by_cohort_event`` (the effect function).
+        (Series by cohort), ``effect_by_cohort_event`` (the effect function) and
+        ``for_rows`` (a function: the same truth for a subset of the rows of
+        ``data``, e.g. the panel :func:`evaluator.load_panel` returns).
+
+        With attrition or joining the truth is computed over the rows of ``data``:
+        ``att_gt`` is the average effect among the employees of cohort g *observed*
+        in month t (which shifts as the observed employees change), ``simple`` the
+        mean over the treated employee-months observed, ``dynamic`` cells weighted
+        by the employees observed in them, and ``group_overall`` cohorts weighted
+        by their employees observed from adoption on. Without attrition these are
+        the cohort-size weights of Callaway and Sant'Anna.
 
     Examples
     --------
@@ -125,6 +162,16 @@ def sick_leave_sib(
     >>> sim.data.shape
     (48000, 7)
     >>> round(sim.truth["simple"], 3) < 0
+    True
+
+    Two per cent of employees leave each month, more often after a month of
+    high sick leave, and a fifth join after the first month:
+
+    >>> sim = sick_leave_sib(seed=1, attrition=0.02, attrition_outcome=0.3, joining=0.2)
+    >>> months = sim.data.groupby("employee")["month"].size()
+    >>> bool(len(sim.data) < 48000 and months.min() < 48 and months.max() == 48)
+    True
+    >>> sim.truth["simple"] == sim.truth["for_rows"](sim.data)["simple"]
     True
     """
     _check_positive(
@@ -137,6 +184,7 @@ def sick_leave_sib(
         raise ValueError(f"never_share={never_share} must be in [0, 1)")
     if effect not in ("dynamic", "constant"):
         raise ValueError(f"effect={effect!r}: use 'dynamic' or 'constant'")
+    _check_attrition(attrition=attrition, attrition_outcome=attrition_outcome, joining=joining)
     n_waves = len(waves)
     if n_municipalities < n_waves + (1 if never_share > 0 else 0):
         raise ValueError(
@@ -193,21 +241,30 @@ def sick_leave_sib(
     mu0 = np.maximum(mu0, 0.05)
     mu1 = np.maximum(mu0 + effect_et, 0.05)
     y = rng.poisson(mu1)  # observed: treated potential outcome where treated (effect 0 elsewhere)
+    # Who is observed when: drawn after the outcomes, so the default's draws (and data) are unchanged.
+    present = _presence(rng, y, attrition=attrition, attrition_outcome=attrition_outcome, joining=joining)
 
-    data = pd.DataFrame(
-        {
-            "employee": np.repeat(np.arange(1, n_emp + 1), T),
-            "municipality": np.repeat(emp_muni + 1, T),
-            "month": np.tile(months, n_emp),
-            "sick_days": y.ravel().astype(np.int64),
-            "first_treated": np.repeat(cohort_e, T).astype(np.int64),
-            "age": np.repeat(age, T).astype(np.int64),
-            "tenure": np.repeat(tenure, T).astype(np.int64),
-        }
+    columns = {
+        "employee": np.repeat(np.arange(1, n_emp + 1), T),
+        "municipality": np.repeat(emp_muni + 1, T),
+        "month": np.tile(months, n_emp),
+        "sick_days": y.ravel().astype(np.int64),
+        "first_treated": np.repeat(cohort_e, T).astype(np.int64),
+        "age": np.repeat(age, T).astype(np.int64),
+        "tenure": np.repeat(tenure, T).astype(np.int64),
+    }
+    effect_grid = mu1 - mu0  # employees x months, observed or not
+    true_effect = effect_grid.ravel()
+    if present is not None:
+        keep = present.ravel()
+        columns = {k: v[keep] for k, v in columns.items()}
+        true_effect = true_effect[keep]
+    data = pd.DataFrame(columns)
+    truth = _staggered_truth(
+        data["first_treated"].to_numpy(), data["month"].to_numpy(), true_effect, unit=data["employee"].to_numpy()
     )
-    true_effect = (mu1 - mu0).ravel()
-    truth = _staggered_truth(data["first_treated"].to_numpy(), data["month"].to_numpy(), true_effect)
     truth["effect_by_cohort_event"] = tau
+    truth["for_rows"] = _truth_for_rows(effect_grid, cohort_e, unit="employee", time="month")
     return Simulation(
         data=data,
         truth=truth,
@@ -230,13 +287,93 @@ def sick_leave_sib(
             effect_size=effect_size,
             municipal_sd=municipal_sd,
             municipal_rho=municipal_rho,
+            attrition=attrition,
+            attrition_outcome=attrition_outcome,
+            joining=joining,
             seed=seed,
         ),
     )
 
 
-def _staggered_truth(cohort: np.ndarray, time: np.ndarray, effect: np.ndarray) -> dict[str, Any]:
-    """True ATT(g,t) and its Callaway-Sant'Anna aggregations from row-level true effects."""
+def _check_attrition(*, attrition: float, attrition_outcome: float, joining: float) -> None:
+    def real(v: Any) -> bool:
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
+
+    problems = [
+        f"{name}={value!r} must be a probability in [0, 1)"
+        for name, value in (("attrition", attrition), ("joining", joining))
+        if not (real(value) and 0.0 <= value < 1.0)
+    ]
+    if not real(attrition_outcome):
+        problems.append(f"attrition_outcome={attrition_outcome!r} must be a finite number")
+    elif attrition_outcome != 0 and real(attrition) and attrition == 0:
+        problems.append(f"attrition_outcome={attrition_outcome!r} needs attrition > 0 (the leave rate it changes)")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _presence(
+    rng: np.random.Generator, y: np.ndarray, *, attrition: float, attrition_outcome: float, joining: float
+) -> np.ndarray | None:
+    """Which unit-periods are observed (units x periods), or None when every unit is observed throughout.
+
+    A ``joining`` share of units (exactly, rounded) enters in a period drawn
+    uniformly from the 2nd to the last; a unit observed in period t leaves, and is
+    not observed from t+1 on, with log-odds ``logit(attrition) + attrition_outcome *
+    (y[t] - mean of y[t] over units)``. Leaving is absorbing. Vectorised over units,
+    a loop over periods.
+    """
+    n, T = y.shape
+    if attrition == 0 and joining == 0:
+        return None
+    entry = np.zeros(n, dtype=np.int64)  # index of the first period observed
+    if joining > 0 and T > 1:
+        k = int(round(joining * n))
+        joiners = rng.choice(n, size=k, replace=False)
+        entry[joiners] = rng.integers(1, T, size=k)
+    present = np.zeros((n, T), dtype=bool)
+    present[:, 0] = entry == 0
+    gone = np.zeros(n, dtype=bool)
+    if attrition > 0:
+        base = np.log(attrition / (1.0 - attrition))
+        centred = y - y.mean(axis=0, keepdims=True)
+        u = rng.random((n, T - 1))
+    for t in range(1, T):  # loop over periods, vectorised over units
+        if attrition > 0:
+            p_leave = _logistic(base + attrition_outcome * centred[:, t - 1])
+            gone |= present[:, t - 1] & (u[:, t - 1] < p_leave)
+        present[:, t] = (entry <= t) & ~gone
+    return present
+
+
+def _truth_for_rows(effect_grid: np.ndarray, cohort: np.ndarray, *, unit: str, time: str) -> Any:
+    """A function giving the truth over any rows (unit ids 1..n, periods 1..T) of a generator's grid."""
+
+    def for_rows(rows: pd.DataFrame) -> dict[str, Any]:
+        """The true ATT(g,t) and aggregations over these rows (columns ``{unit}`` and ``{time}``)."""
+        missing = [c for c in (unit, time) if c not in rows.columns]
+        if missing:
+            raise KeyError(f"for_rows needs the columns {[unit, time]}; missing {missing}")
+        i = rows[unit].to_numpy(dtype=np.int64) - 1
+        t = rows[time].to_numpy(dtype=np.int64) - 1
+        n, T = effect_grid.shape
+        if len(i) and (i.min() < 0 or i.max() >= n or t.min() < 0 or t.max() >= T):
+            raise ValueError(f"rows outside the simulated grid: {unit} must be in 1..{n} and {time} in 1..{T}")
+        return _staggered_truth(cohort[i], t + 1, effect_grid[i, t], unit=i + 1)
+
+    for_rows.__doc__ = for_rows.__doc__.format(unit=unit, time=time)
+    return for_rows
+
+
+def _staggered_truth(
+    cohort: np.ndarray, time: np.ndarray, effect: np.ndarray, *, unit: np.ndarray | None = None
+) -> dict[str, Any]:
+    """True ATT(g,t) and its Callaway-Sant'Anna aggregations from row-level true effects.
+
+    Cells are weighted by their rows (units observed in them: in a balanced panel the
+    cohort size); cohorts in ``group_overall`` by the units observed from their first
+    treated period on, given ``unit`` (else by the rows of their first post cell).
+    """
     frame = pd.DataFrame({"cohort": cohort, "time": time, "effect": effect})
     treated = frame[(frame["cohort"] > 0)]
     att_gt = treated.groupby(["cohort", "time"], as_index=False).agg(att=("effect", "mean"), n=("effect", "size"))
@@ -246,13 +383,18 @@ def _staggered_truth(cohort: np.ndarray, time: np.ndarray, effect: np.ndarray) -
     simple = float(np.average(post["att"], weights=post["n"]))
     dynamic = post.groupby("event_time").apply(lambda d: np.average(d["att"], weights=d["n"]), include_groups=False)
     group = post.groupby("cohort")["att"].mean()
+    if unit is None:
+        group_size = post.groupby("cohort")["n"].first()
+    else:
+        rows = (frame["cohort"].to_numpy() > 0) & (frame["time"].to_numpy() >= frame["cohort"].to_numpy())
+        group_size = pd.Series(unit[rows]).groupby(frame["cohort"].to_numpy()[rows]).nunique().reindex(group.index)
     return {
         "att_gt": att_gt[["cohort", "time", "event_time", "att"]].reset_index(drop=True),
         "simple": simple,
         "dynamic": dynamic.rename("att"),
         "dynamic_overall": float(dynamic.mean()),
         "group": group.rename("att"),
-        "group_overall": float(np.average(group, weights=post.groupby("cohort")["n"].first())),
+        "group_overall": float(np.average(group, weights=group_size)),
     }
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "missing_columns",
     "missing_values",
     "non_numeric",
+    "panel_balance",
     "require_frame",
     "varies_within",
     "where_rows",
@@ -249,3 +250,79 @@ def varies_within(frame: pd.DataFrame, unit: str, col: str) -> pd.Index:
     codes = pd.Series(pd.factorize(frame[col], use_na_sentinel=False)[0], index=frame.index)
     n = codes.groupby(frame[unit], sort=False).nunique()
     return n.index[n > 1]
+
+
+def panel_balance(frame: pd.DataFrame, unit: str, time: str, cohort: str) -> dict[str, Any]:
+    """How complete a panel is: units by periods observed and cohort, and who enters, leaves or skips.
+
+    The frame must already be valid (one row per unit and period, no missing ids
+    or periods, the cohort constant within a unit, 0 for never treated).
+
+    Returns
+    -------
+    dict
+        ``units``, ``periods`` (distinct periods in the panel), ``balanced``;
+        ``incomplete`` (units not observed in every period), of which ``enter_late``
+        (first seen after the first period), ``leave_early`` (last seen before the
+        last), ``gaps`` (missing a period between their first and last);
+        ``single_period`` (units seen once: no change over time);
+        ``leave_before_treatment`` (treated units last seen before their first treated
+        period: they add nothing after it); ``no_base_period`` (treated units seen
+        after their first treated period but not in the period just before it, the
+        base period of their post-treatment comparisons); ``attrition``: cohort ->
+        {periods observed -> units}.
+
+    Examples
+    --------
+    Unit 2 (cohort 3) misses period 2, its base period; unit 3 (cohort 3) leaves before period 3:
+
+    >>> d = pd.DataFrame({"id": [1, 1, 1, 2, 2, 3, 3], "t": [1, 2, 3, 1, 3, 1, 2], "g": [0, 0, 0, 3, 3, 3, 3]})
+    >>> b = panel_balance(d, "id", "t", "g")
+    >>> b["balanced"], b["gaps"], b["leave_early"], b["leave_before_treatment"], b["no_base_period"]
+    (False, 1, 1, 1, 1)
+    >>> b["attrition"]
+    {0: {3: 1}, 3: {2: 2}}
+    """
+    tcode, periods = pd.factorize(frame[time], sort=True)  # hashing: faster than np.unique's sort
+    periods = np.asarray(periods)
+    ucode, _ = pd.factorize(frame[unit], sort=False)
+    n_t, n_u = len(periods), int(ucode.max()) + 1 if len(ucode) else 0
+    tcode = tcode.astype(np.int64)
+    first = np.full(n_u, n_t, dtype=np.int64)
+    last = np.full(n_u, -1, dtype=np.int64)
+    np.minimum.at(first, ucode, tcode)
+    np.maximum.at(last, ucode, tcode)
+    seen = np.bincount(ucode, minlength=n_u)
+    g = np.zeros(n_u, dtype=np.int64)
+    g[ucode] = frame[cohort].to_numpy(dtype=np.int64)  # constant within a unit
+    # The base period of a treated unit: the last observed period before its cohort.
+    treated = g > 0
+    start = np.searchsorted(periods, g)  # the cohort's position among the periods (g is one of them)
+    base = start - 1
+    post = treated & (last >= start)
+    observed = np.zeros(n_u * n_t, dtype=bool) if n_u * n_t <= 50_000_000 else None
+    cells = ucode.astype(np.int64) * n_t + tcode
+    want = np.flatnonzero(post & (base >= 0))
+    want_cells = want * n_t + base[want]
+    if observed is not None:
+        observed[cells] = True
+        has_base = observed[want_cells]
+    else:
+        has_base = np.isin(want_cells, cells)
+    table: dict[int, dict[int, int]] = {}
+    counts = pd.Series(1, index=pd.MultiIndex.from_arrays([g, seen])).groupby(level=[0, 1]).size()
+    for (gv, k), n in counts.sort_index(level=[0, 1], ascending=[True, False]).items():
+        table.setdefault(int(gv), {})[int(k)] = int(n)
+    return {
+        "units": n_u,
+        "periods": n_t,
+        "balanced": bool((seen == n_t).all()),
+        "incomplete": int((seen < n_t).sum()),
+        "enter_late": int((first > 0).sum()),
+        "leave_early": int((last < n_t - 1).sum()),
+        "gaps": int((seen < last - first + 1).sum()),
+        "single_period": int((seen == 1).sum()),
+        "leave_before_treatment": int((treated & ~post).sum()),
+        "no_base_period": int((~has_base).sum() + (post & (base < 0)).sum()),
+        "attrition": table,
+    }

@@ -77,13 +77,65 @@ def pooled_cohorts(fit: DidFit) -> pd.DataFrame:
     return shown.reset_index(drop=True)
 
 
+def attrition_summary(fit: DidFit) -> pd.DataFrame | None:
+    """How many units are observed in how many periods, by cohort; ``None`` for a balanced panel.
+
+    Periods observed are grouped into bands (all, three quarters or more, half or
+    more, fewer); cohorts below ``min_cell`` units share one column, as in the
+    cohort table; counts below ``min_cell`` are suppressed when shown.
+    """
+    from evaluator.data.load import attrition_table
+
+    s = fit.settings
+    if not s.panel:
+        return None
+    try:
+        table = attrition_table(fit.panel)
+    except Exception:  # a frame not from load_panel: nothing to say about attrition
+        return None
+    n_periods = int(fit.panel[s.time].nunique())
+    if len(table) <= 1 and (len(table) == 0 or int(table.index[0]) == n_periods):
+        return None
+    observed = table.index.to_numpy()
+    words = labels().attrition_bands
+    band = np.select(
+        [observed >= n_periods, observed >= 0.75 * n_periods, observed >= 0.5 * n_periods],
+        [words["all"], words["most"], words["half"]],
+        words["fewer"],
+    )
+    by_band = table.groupby(band, sort=False).sum()
+    order = [w for w in (words["all"], words["most"], words["half"], words["fewer"]) if w in by_band.index]
+    by_band = by_band.loc[order]
+    small = set(small_cohorts(fit))
+    keep = [c for c in by_band.columns if c not in small]
+    out = by_band[keep].rename(columns=lambda c: label("never") if c == 0 else c)
+    if small & set(by_band.columns):
+        out[label("pooled_cohorts", len(small), s.min_cell)] = by_band[[c for c in by_band.columns if c in small]].sum(
+            1
+        )
+    out = out.reset_index().rename(columns={"index": words["header"]})
+    out.columns = [str(c) for c in out.columns]
+    return out
+
+
 def data_summary_did(fit: DidFit) -> Html:
     """Units, periods, cohorts with unit counts, clusters, anything dropped and why."""
     s, p = fit.settings, fit.panel
     times = p[s.time]
     mc = s.min_cell
     shown = suppress_counts(pooled_cohorts(fit), counts=["units"], statistics=["clusters"], min_cell=mc)
-    data_notes = mask_notes(page_notes([n for n in fit.notes if "dropped" in n.lower()]), mc)
+    attrition = attrition_summary(fit)
+    attrition_html, attrition_foot = Html(""), ""
+    if attrition is not None:
+        counted = [c for c in attrition.columns[1:]]
+        shown_att = suppress_counts(attrition, counts=counted, min_cell=mc)
+        attrition_html, attrition_foot = (
+            table_html(shown_att.frame, css_class="evaluator-table attrition"),
+            shown_att.footnote,
+        )
+    data_notes = mask_notes(
+        page_notes([n for n in fit.notes if any(w in n.lower() for w in ("dropped", "unbalanced", "observed"))]), mc
+    )
     return render_macro(
         CHAPTER,
         "did_summary",
@@ -100,6 +152,8 @@ def data_summary_did(fit: DidFit) -> Html:
         dropped=_dropped(p, mc),
         cohorts=table_html(shown.frame),
         foot=shown.footnote,
+        attrition=attrition_html,
+        attrition_foot=attrition_foot,
         notes=data_notes,
     )
 

@@ -56,6 +56,7 @@ def collect_warnings(notes: list[str]) -> Iterator[None]:
 _NAMES_CELLS = re.compile(
     r"cohorts? \[|ATT\(\d|\b[eg]=-?\d|single[- ]unit|single cluster|one-cluster|fewer than 2 clusters", re.I
 )
+_IDS = re.compile(r"[;:,]\s*(?:units?|ids?|people|persons)\s+[\w.-]+(?:,\s*[\w.-]+)+(?:\s*\(\d[\d,]* in all\))?")
 _API = re.compile(r"aggregate\(|band_low|band_high|n_boot|\.effect\(|\w+=['\"\w]|att_gt|\(\)")
 
 
@@ -71,9 +72,12 @@ def page_notes(notes: Sequence[str]) -> list[str]:
     >>> notes = page_notes(["cohorts [2005, 2009] have a single unit", "12 units dropped", "see aggregate('g')"])
     >>> [n[:40] for n in notes]
     ['some cohorts rest on very few units: the', '12 units dropped']
+    >>> page_notes(["dropped 3 units; units 5, 15, 16 (3 in all)"])
+    ['dropped 3 units']
     """
     out: list[str] = []
     for n in notes:
+        n = _IDS.sub("", n)  # a list of unit ids names people: the count stays, the ids go
         if n.startswith("the joint pre-trend test is not reported"):
             text = " ".join(render_text(JOINT_TEST_NOTE).split())
         elif n.startswith("simultaneous bands"):
@@ -110,7 +114,8 @@ def load_did(settings: DidSettings) -> pd.DataFrame:
     Warnings (e.g. units dropped for lack of a pre-period) are kept in
     ``frame.attrs["evaluator"]["notes"]`` for the data section.
     """
-    from evaluator.data.load import load_panel
+    from evaluator.data.load import load_cross_sections, load_panel
+    from evaluator.reporting.settings import ROW_ID
 
     s = settings
     columns: dict[str, Any] = {"unit": s.unit, "time": s.time, "outcome": s.outcome, "cohort": s.cohort}
@@ -118,10 +123,21 @@ def load_did(settings: DidSettings) -> pd.DataFrame:
         columns["cluster"] = s.cluster
     if s.covariates:
         columns["covariates"] = list(s.covariates)
+    if s.weights:
+        columns["weight"] = s.weights
     notes: list[str] = []
     with collect_warnings(notes):
-        frame = load_panel(resolve_data(s.data_path), columns=columns)
-    frame.attrs["evaluator"]["notes"] = notes
+        if s.panel:
+            frame = load_panel(resolve_data(s.data_path), columns=columns)
+        else:  # repeated cross-sections: one row per person and period
+            if s.unit == ROW_ID:
+                columns.pop("unit")
+            frame = load_cross_sections(resolve_data(s.data_path), columns=columns)
+            if s.unit == ROW_ID:  # no person id: each row counts as its own unit in the report's tables
+                frame[ROW_ID] = np.arange(len(frame))
+    # the loader's own notes (an unbalanced panel, units seen once) first, then the warnings, each once
+    own = list(frame.attrs["evaluator"].get("notes", []))
+    frame.attrs["evaluator"]["notes"] = list(dict.fromkeys([*own, *notes]))
     return frame
 
 
@@ -178,16 +194,23 @@ def estimate_did(
     """One difference-in-differences estimate under the settings, with the given parts changed."""
     from evaluator.estimators.staggered import staggered_did
     from evaluator.estimators.twfe import did
+    from evaluator.reporting.settings import ROW_ID
 
     estimator = estimator or s.estimator
     inference = inference or s.inference
     covs = list(s.covariates if covariates is None else covariates)
     common = {"outcome": s.outcome, "unit": s.unit, "time": s.time, "cohort": s.cohort, "cluster": s.cluster}
+    if s.weights:
+        common["weights"] = s.weights
     if estimator == "callaway_santanna":
         control = control or s.control_group
+        if not s.panel:
+            common["unit"] = None if s.unit == ROW_ID else s.unit
         return staggered_did(
             panel,
             **common,
+            panel=s.panel,
+            allow_unbalanced_panel=s.allow_unbalanced_panel,
             control="not_yet" if control in ("not_yet", "notyet") else "never",
             method=s.method if covs else "dr",
             covariates=covs or None,
@@ -337,6 +360,7 @@ def fit_did(panel: pd.DataFrame, settings: DidSettings) -> DidFit:
                 time=s.time,
                 cohort=s.cohort,
                 cluster=s.cluster,
+                weights=s.weights or None,
                 covariates=list(s.covariates) or None,
                 leads=max(leads, 1),
                 lags=lags,

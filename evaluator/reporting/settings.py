@@ -23,6 +23,7 @@ __all__ = [
     "FORMER_SPELLINGS",
     "MATCHED_INFERENCE",
     "MATCHED_MIN_DRAWS",
+    "ROW_ID",
     "DidSettings",
     "MatchedSettings",
     "did_settings",
@@ -55,6 +56,8 @@ DISTANCES = ("logit", "ps", "mahalanobis")
 MATCHED_INFERENCE = ("pairs", "abadie_imbens", "bootstrap")
 #: Fewest bootstrap replications of a matched comparison.
 MATCHED_MIN_DRAWS = 2
+#: The unit column a repeated cross-section without person ids gets: one id per row.
+ROW_ID = "_row"
 #: ``alpha`` lies strictly between these (0.05 gives 95% intervals).
 ALPHA_RANGE = (0.0, 0.5)
 
@@ -162,6 +165,9 @@ class DidSettings:
     seed: int = 1
     contract_path: str = ""
     min_cell: int = 5
+    weights: str = ""
+    panel: bool = True
+    allow_unbalanced_panel: bool = False
     contract: Any = field(default=None, compare=False, repr=False)
     design: str = field(default="difference-in-differences", init=False)
 
@@ -190,6 +196,9 @@ def did_settings(
     seed: int = 1,
     contract_path: str = "",
     min_cell: int = 5,
+    weights: str = "",
+    panel: bool = True,
+    allow_unbalanced_panel: bool = False,
 ) -> DidSettings:
     """Check a difference-in-differences report's parameters; every problem is listed in one error.
 
@@ -208,6 +217,14 @@ def did_settings(
         Callaway-Sant'Anna: ``"bootstrap"`` (multiplier bootstrap, ``n_boot`` draws,
         clustered) or ``"analytic"``. Two-way fixed effects: ``"cluster"`` (CR1) or
         ``"wild"`` (wild cluster bootstrap). Default: the first of each pair.
+    weights : str
+        Column of sampling weights, constant within a unit ("": none), as R did's ``weightsname``.
+    panel : bool
+        ``False``: repeated cross-sections (one row per person and period, ``unit`` may be
+        ``""``); Callaway-Sant'Anna only.
+    allow_unbalanced_panel : bool
+        Use every observation of units not seen in every period, as R did; ``False``
+        drops those units with a note. Callaway-Sant'Anna only.
     Other parameters are those of the notebook's parameters cell.
 
     Raises
@@ -242,8 +259,18 @@ def did_settings(
     p = dict(locals())
     p.pop("problems")
     _common(problems, p)
-    for name in ("unit", "time", "outcome", "cohort"):
+    for name in ("time", "outcome", "cohort") if panel is False else ("unit", "time", "outcome", "cohort"):
         _text(problems, name, p[name])
+    for name in ("panel", "allow_unbalanced_panel"):
+        if not isinstance(p[name], bool):
+            problems.append(f"{name}={p[name]!r}: expected True or False")
+    if not isinstance(weights, str):
+        problems.append(f"weights={weights!r}: expected a column name, or '' for no sampling weights")
+    if estimator == "twfe" and (panel is False or allow_unbalanced_panel is True):
+        problems.append(
+            "estimator='twfe' needs a panel of units: repeated cross-sections (panel=False) and unbalanced panels "
+            "(allow_unbalanced_panel=True) are for estimator='callaway_santanna'"
+        )
     if cluster is not None and not isinstance(cluster, str):
         problems.append(f"cluster={cluster!r}: expected a column name, or '' for clustering on units")
     covs = _columns_list(problems, "covariates", covariates)
@@ -266,7 +293,8 @@ def did_settings(
     contract = _finish(problems, contract_path, outcome)
     return DidSettings(
         data_path=data_path,
-        unit=unit,
+        # repeated cross-sections without an id: each row is its own unit (load_did adds the column)
+        unit=unit or (ROW_ID if panel is False else unit),
         time=time,
         outcome=outcome,
         cohort=cohort,
@@ -283,6 +311,9 @@ def did_settings(
         seed=seed,
         contract_path=contract_path or "",
         min_cell=min_cell,
+        weights=weights or "",
+        panel=panel,
+        allow_unbalanced_panel=allow_unbalanced_panel,
         contract=contract,
     )
 
