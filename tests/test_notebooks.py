@@ -23,6 +23,7 @@ EXPECTED = {
     "did_evaluation": {
         "title", "data_path", "unit", "time", "outcome", "cohort", "cluster", "covariates", "outcome_label",
         "estimator", "control_group", "method", "inference", "n_boot", "alpha", "seed", "contract_path", "min_cell",
+        "weights", "panel", "allow_unbalanced_panel",  # register data (issue 13)
     },
     "matched_evaluation": {
         "title", "data_path", "unit", "treat", "outcome", "covariates", "exact", "distance", "ratio", "replace",
