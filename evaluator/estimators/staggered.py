@@ -622,6 +622,39 @@ def _bands(
     return band.critical_value, note, [str(t) for t in terms[band.widened]], serious
 
 
+def _pretest(
+    cells_df: pd.DataFrame,
+    att: np.ndarray,
+    sigma: np.ndarray,
+    se_an: np.ndarray,
+    anticipation: int,
+    cluster: str | None,
+    n_clusters: int,
+) -> tuple[dict[str, float] | None, str | None]:
+    """The Wald test that every pre-treatment ATT(g,t) is zero, or the note saying why it is not reported.
+
+    Shared by the panel estimator and :mod:`evaluator.estimators.staggered_rc`.
+    """
+    g_c = cells_df["cohort"].to_numpy(float)
+    t_c = cells_df["time"].to_numpy(float)
+    pre = np.nonzero((t_c < g_c - anticipation) & np.isfinite(se_an))[0]
+    if not len(pre):
+        return None, None
+    if cluster is not None and len(pre) >= n_clusters:
+        # A covariance summed over G clusters has rank below G: with as many restrictions the Wald
+        # statistic divides by numerical noise (values of 1e10 were seen), so no test is better than a wrong one.
+        return None, (
+            f"the joint pre-trend test is not reported: {len(pre)} pre-treatment ATT(g,t) but only {n_clusters} "
+            "clusters, so their clustered covariance is singular; read the uniform bands of aggregate('dynamic')"
+        )
+    V = sigma[np.ix_(pre, pre)]
+    eig = np.linalg.eigvalsh(V)
+    tol = max(float(eig.max()), 0.0) * 1e-10
+    rank = int((eig > tol).sum())
+    W = float(att[pre] @ np.linalg.pinv(V, rcond=1e-10, hermitian=True) @ att[pre])
+    return {"statistic": W, "df": rank, "p_value": float(stats.chi2.sf(W, rank))}, None
+
+
 def _wcr_columns(table: pd.DataFrame, wcr: dict[str, Any], coefs: np.ndarray, ests: np.ndarray, alpha: float):
     """Replace p-values and intervals by restricted wild cluster bootstrap ones, row by row.
 
@@ -1330,25 +1363,7 @@ def staggered_did(
         )
 
     # pre-test: every pre-treatment ATT(g,t) = 0
-    g_c = cells_df["cohort"].to_numpy(float)
-    t_c = cells_df["time"].to_numpy(float)
-    pre = np.nonzero((t_c < g_c - anticipation) & np.isfinite(se_an))[0]
-    pretest = None
-    pretest_note = None
-    if len(pre) and cluster is not None and len(pre) >= n_clusters:
-        # A covariance summed over G clusters has rank below G: with as many restrictions the Wald
-        # statistic divides by numerical noise (values of 1e10 were seen), so no test is better than a wrong one.
-        pretest_note = (
-            f"the joint pre-trend test is not reported: {len(pre)} pre-treatment ATT(g,t) but only {n_clusters} "
-            "clusters, so their clustered covariance is singular; read the uniform bands of aggregate('dynamic')"
-        )
-    elif len(pre):
-        V = sigma[np.ix_(pre, pre)]
-        eig = np.linalg.eigvalsh(V)
-        tol = max(float(eig.max()), 0.0) * 1e-10
-        rank = int((eig > tol).sum())
-        W = float(att[pre] @ np.linalg.pinv(V, rcond=1e-10, hermitian=True) @ att[pre])
-        pretest = {"statistic": W, "df": rank, "p_value": float(stats.chi2.sf(W, rank))}
+    pretest, pretest_note = _pretest(cells_df, att, sigma, se_an, anticipation, cluster, n_clusters)
 
     method_name = {"unconditional": "unconditional", "dr": "doubly robust", "ipw": "IPW", "reg": "outcome regression"}
     info: dict[str, Any] = {

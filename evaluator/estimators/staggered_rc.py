@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from evaluator.data.validate import duplicate_rows, where_units
 from evaluator.errors import (
@@ -58,6 +57,7 @@ from evaluator.estimators.staggered import (
     _logit_weighted,
     _multiplier_draws,
     _num,
+    _pretest,
     _single_cluster_rows,
     _sup_t,
     _tiny,
@@ -915,23 +915,7 @@ def _finish(
         )
 
     # pre-test: every pre-treatment ATT(g,t) = 0 (as the panel estimator)
-    g_c = cells_df["cohort"].to_numpy(float)
-    t_c = cells_df["time"].to_numpy(float)
-    pre = np.nonzero((t_c < g_c - anticipation) & np.isfinite(se_an))[0]
-    pretest = None
-    pretest_note = None
-    if len(pre) and cluster is not None and len(pre) >= n_clusters:
-        pretest_note = (
-            f"the joint pre-trend test is not reported: {len(pre)} pre-treatment ATT(g,t) but only {n_clusters} "
-            "clusters, so their clustered covariance is singular; read the uniform bands of aggregate('dynamic')"
-        )
-    elif len(pre):
-        V = sigma[np.ix_(pre, pre)]
-        eig = np.linalg.eigvalsh(V)
-        tol = max(float(eig.max()), 0.0) * 1e-10
-        rank = int((eig > tol).sum())
-        W = float(att[pre] @ np.linalg.pinv(V, rcond=1e-10, hermitian=True) @ att[pre])
-        pretest = {"statistic": W, "df": rank, "p_value": float(stats.chi2.sf(W, rank))}
+    pretest, pretest_note = _pretest(cells_df, att, sigma, se_an, anticipation, cluster, n_clusters)
 
     method_name = {"unconditional": "unconditional", "dr": "doubly robust", "ipw": "IPW", "reg": "outcome regression"}
     info: dict[str, Any] = {
