@@ -72,12 +72,10 @@ way with its message) and the peers are compared with each other.
 
 from __future__ import annotations
 
-import gc
 import inspect
 import json
 import pickle
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,10 +92,10 @@ sys.path.insert(0, str(HERE.parent))
 from bench_staggered import (  # noqa: E402
     NotAvailable,
     Outcome,
-    PeakRSS,
     Task,
     _gt_frame,
     floor,
+    measure,
     parse_args,
     report,
     resolve,
@@ -322,32 +320,7 @@ def worker(tasks: dict[str, CaseTask], name: str, n_units: int, seed: int, out: 
     df = build_frame(task.case, n_units, seed)
     res.input_bytes = int(df.memory_usage(deep=True).sum())
     res.extra["rows"] = len(df)
-    for module in task.imports:
-        try:
-            __import__(module)
-        except ImportError:
-            pass  # the task itself reports "not available"
-    try:
-        best = np.inf
-        peak = 0
-        est = None
-        while True:
-            with PeakRSS() as mem:
-                t0 = time.perf_counter()
-                est = task.fn(df)
-                dt = time.perf_counter() - t0
-            best = min(best, dt)
-            peak = max(peak, mem.delta)
-            res.runs += 1
-            if res.runs >= 3 or dt >= repeat_below:
-                break
-            del est
-            gc.collect()
-        res.seconds, res.peak_bytes, res.estimates = best, peak, est
-    except NotAvailable as exc:
-        res.status, res.message = "not available", str(exc)
-    except Exception as exc:  # report, do not crash the harness
-        res.status, res.message = "error", f"{type(exc).__name__}: {exc}"[:300]
+    measure(task, df, res, repeat_below)
     with open(out, "wb") as fh:
         pickle.dump(res, fh)
 

@@ -136,13 +136,12 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def worker(tasks: dict[str, Task], name: str, n_units: int, seed: int, out: str, repeat_below: float) -> None:
-    """Run one task in this process and pickle an :class:`Outcome` to ``out``."""
-    warnings.filterwarnings("ignore")
-    task = tasks[name]
-    res = Outcome(task.name, task.group, task.library)
-    df = make_panel(n_units=n_units, seed=seed)
-    res.input_bytes = int(df.memory_usage(deep=True).sum())
+def measure(task: Any, df: pd.DataFrame, res: Outcome, repeat_below: float) -> None:
+    """Time ``task.fn(df)`` (best of up to 3 runs while a run is quicker than ``repeat_below`` s) into ``res``.
+
+    Peak extra RSS over the runs, and the estimates of the last; a missing library or a failure is
+    recorded in ``res.status`` instead of raised. Shared by every benchmark's worker.
+    """
     for module in task.imports:
         try:
             __import__(module)
@@ -169,6 +168,16 @@ def worker(tasks: dict[str, Task], name: str, n_units: int, seed: int, out: str,
         res.status, res.message = "not available", str(exc)
     except Exception as exc:  # report, do not crash the harness
         res.status, res.message = "error", f"{type(exc).__name__}: {exc}"[:300]
+
+
+def worker(tasks: dict[str, Task], name: str, n_units: int, seed: int, out: str, repeat_below: float) -> None:
+    """Run one task in this process and pickle an :class:`Outcome` to ``out``."""
+    warnings.filterwarnings("ignore")
+    task = tasks[name]
+    res = Outcome(task.name, task.group, task.library)
+    df = make_panel(n_units=n_units, seed=seed)
+    res.input_bytes = int(df.memory_usage(deep=True).sum())
+    measure(task, df, res, repeat_below)
     with open(out, "wb") as fh:
         pickle.dump(res, fh)
 
