@@ -31,7 +31,15 @@ from typing import Literal
 import numpy as np
 from scipy import linalg
 
-__all__ = ["Arithmetic", "LogitFit", "fit_logit", "logit_pass", "separated", "separation_culprits"]
+__all__ = [
+    "Arithmetic",
+    "LogitFit",
+    "fit_logit",
+    "logit_pass",
+    "separated",
+    "separation_culprits",
+    "weighted_logit_probabilities",
+]
 
 Arithmetic = Literal["blocked", "direct"]
 
@@ -292,3 +300,46 @@ def separated(fit: LogitFit, p: np.ndarray, y: np.ndarray) -> bool:
     are not finite.
     """
     return bool(not np.all(np.isfinite(fit.params)) or np.any((p == 0.0) | (p == 1.0)) or np.all(np.abs(p - y) <= 1e-8))
+
+
+def weighted_logit_probabilities(X: np.ndarray, y: np.ndarray, w: np.ndarray, maxiter: int = 100) -> np.ndarray:
+    """Fitted probabilities of the weighted logit (R ``glm(weights=)``, as DRDID fits it): the "direct"
+    arithmetic of :func:`fit_logit` with each row's log-likelihood times ``w`` (sampling weights).
+
+    Starts at the weighted intercept-only fit (column 0 is the intercept), halves a step that lowers
+    the likelihood, stops when the largest step is below ``1e-12 (1 + max |beta|)``.
+
+    >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]]); y = np.array([0.0, 1.0, 0.0, 1.0])
+    >>> p = weighted_logit_probabilities(X, y, np.array([1.0, 2.0, 2.0, 1.0]))
+    >>> round(float(p @ np.array([1.0, 2.0, 2.0, 1.0])), 6)  # weighted score equation: sum w p = sum w y
+    3.0
+    """
+    beta = np.zeros(X.shape[1])
+    ybar = float(w @ y) / float(w.sum())
+    if 0 < ybar < 1:
+        beta[0] = math.log(ybar / (1 - ybar))
+    wy = w * y
+
+    def evaluate(b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        eta = np.clip(X @ b, -_ETA_CLIP, _ETA_CLIP)
+        p = 1.0 / (1.0 + np.exp(-eta))
+        ll = float(wy @ eta - w @ np.logaddexp(0.0, eta))
+        return ll, X.T @ (wy - w * p), (X * (w * p * (1 - p))[:, None]).T @ X
+
+    ll, g, H = evaluate(beta)
+    for _ in range(maxiter):
+        step = np.linalg.solve(H, g)
+        new = beta + step
+        if float(np.max(np.abs(step))) < 1e-12 * (1 + np.max(np.abs(new))):
+            beta = new
+            break
+        for _halving in range(30):
+            ll_new, g_new, H_new = evaluate(beta + step)
+            if ll_new >= ll - 1e-12 * abs(ll):
+                break
+            step = step / 2
+        else:  # no step along the Newton direction improves the likelihood: stop where we are
+            break
+        beta = beta + step
+        ll, g, H = ll_new, g_new, H_new
+    return 1.0 / (1.0 + np.exp(-np.clip(X @ beta, -_ETA_CLIP, _ETA_CLIP)))

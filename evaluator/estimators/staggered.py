@@ -39,7 +39,7 @@ from evaluator.errors import (
     format_examples,
 )
 from evaluator.estimators.design import check_frame, check_weights, choice, one_column
-from evaluator.estimators.logit import _ETA_CLIP, fit_logit
+from evaluator.estimators.logit import fit_logit, weighted_logit_probabilities
 from evaluator.inference.bootstrap import simultaneous_band, wild_cluster_bootstrap_cells
 from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
 from evaluator.results.base import Result, tidy_table
@@ -368,44 +368,6 @@ def _check_cohort_weights(
 
 
 # -- 2x2 estimators (DRDID panel versions) -----------------------------------------------------------------------------
-def _logit_weighted(X: np.ndarray, y: np.ndarray, w: np.ndarray, maxiter: int = 100) -> np.ndarray:
-    """Fitted probabilities of the weighted logit (R ``glm(weights=)``, as DRDID fits it): the "direct"
-    arithmetic of :func:`~evaluator.estimators.logit.fit_logit` with each row's log-likelihood times ``w``.
-
-    Starts at the weighted intercept-only fit (column 0 is the intercept), halves a step that lowers
-    the likelihood, stops when the largest step is below ``1e-12 (1 + max |beta|)``.
-    """
-    beta = np.zeros(X.shape[1])
-    ybar = float(w @ y) / float(w.sum())
-    if 0 < ybar < 1:
-        beta[0] = math.log(ybar / (1 - ybar))
-    wy = w * y
-
-    def evaluate(b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        eta = np.clip(X @ b, -_ETA_CLIP, _ETA_CLIP)
-        p = 1.0 / (1.0 + np.exp(-eta))
-        ll = float(wy @ eta - w @ np.logaddexp(0.0, eta))
-        return ll, X.T @ (wy - w * p), (X * (w * p * (1 - p))[:, None]).T @ X
-
-    ll, g, H = evaluate(beta)
-    for _ in range(maxiter):
-        step = np.linalg.solve(H, g)
-        new = beta + step
-        if float(np.max(np.abs(step))) < 1e-12 * (1 + np.max(np.abs(new))):
-            beta = new
-            break
-        for _halving in range(30):
-            ll_new, g_new, H_new = evaluate(beta + step)
-            if ll_new >= ll - 1e-12 * abs(ll):
-                break
-            step = step / 2
-        else:  # no step along the Newton direction improves the likelihood: stop where we are
-            break
-        beta = beta + step
-        ll, g, H = ll_new, g_new, H_new
-    return 1.0 / (1.0 + np.exp(-np.clip(X @ beta, -_ETA_CLIP, _ETA_CLIP)))
-
-
 def _att_cov(
     dy: np.ndarray,
     d: np.ndarray,
@@ -445,7 +407,7 @@ def _att_cov(
             if iw is None:
                 ps = np.minimum(fit_logit(X, d, arithmetic="direct").predict(X), 1 - 1e-6)
             else:
-                ps = np.minimum(_logit_weighted(X, d, iw), 1 - 1e-6)
+                ps = np.minimum(weighted_logit_probabilities(X, d, iw), 1 - 1e-6)
             trim = np.ones(n, dtype=bool)
             trim[d == 0] = ps[d == 0] < PS_TRIM_LEVEL
             W = ps * (1 - ps) if iw is None else ps * (1 - ps) * iw

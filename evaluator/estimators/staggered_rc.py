@@ -46,7 +46,7 @@ from evaluator.errors import (
     format_examples,
 )
 from evaluator.estimators.design import check_frame, check_weights
-from evaluator.estimators.logit import fit_logit
+from evaluator.estimators.logit import fit_logit, weighted_logit_probabilities
 from evaluator.estimators.staggered import (
     StaggeredResult,
     _bands,
@@ -54,7 +54,6 @@ from evaluator.estimators.staggered import (
     _check_cohort_weights,
     _check_covariates,
     _crossprod,
-    _logit_weighted,
     _multiplier_draws,
     _num,
     _pretest,
@@ -326,7 +325,7 @@ def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, what: str) -> np.ndarray:
 def _ps(X: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Logit propensity score, weighted as R ``glm(weights=)`` when the weights differ (equal weights: the
     unweighted fit, so weights of 1 give the unweighted numbers exactly)."""
-    ps = _logit_weighted(X, d, w) if np.ptp(w) > 0 else fit_logit(X, d, arithmetic="direct").predict(X)
+    ps = weighted_logit_probabilities(X, d, w) if np.ptp(w) > 0 else fit_logit(X, d, arithmetic="direct").predict(X)
     return np.minimum(ps, 1 - 1e-6)
 
 
