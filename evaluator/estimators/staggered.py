@@ -584,6 +584,20 @@ def _bands(
     return band.critical_value, note, [str(t) for t in terms[band.widened]], serious
 
 
+def _with_simple(res: StaggeredResult) -> StaggeredResult:
+    """The result with its headline (the simple aggregate) attached; ``None`` when it cannot be formed."""
+    try:
+        simple = res.aggregate("simple")
+    except DesignError:
+        simple = None
+    object.__setattr__(res, "simple", simple)
+    return res
+
+
+#: How the result's description names each estimation method.
+METHOD_NAMES = {"unconditional": "unconditional", "dr": "doubly robust", "ipw": "IPW", "reg": "outcome regression"}
+
+
 def _pretest(
     cells_df: pd.DataFrame,
     att: np.ndarray,
@@ -1327,7 +1341,6 @@ def staggered_did(
     # pre-test: every pre-treatment ATT(g,t) = 0
     pretest, pretest_note = _pretest(cells_df, att, sigma, se_an, anticipation, cluster, n_clusters)
 
-    method_name = {"unconditional": "unconditional", "dr": "doubly robust", "ipw": "IPW", "reg": "outcome regression"}
     info: dict[str, Any] = {
         "n_units": n,
         "n_treated": int(np.isfinite(G).sum()),
@@ -1360,7 +1373,7 @@ def staggered_did(
         info["pretest_unavailable"] = pretest_note
         notes.append(pretest_note)
     res = StaggeredResult(
-        estimator=f"Callaway-Sant'Anna ATT(g,t), {method_name[est_method]}, "
+        estimator=f"Callaway-Sant'Anna ATT(g,t), {METHOD_NAMES[est_method]}, "
         f"{'never-treated' if control == 'never' else 'not-yet-treated'} controls",
         table=table,
         nobs=int(n * T),
@@ -1380,9 +1393,4 @@ def staggered_did(
         _scale=scale,
         _cell_clusters=cell_clusters,
     )
-    try:
-        simple = res.aggregate("simple")
-    except DesignError:
-        simple = None
-    object.__setattr__(res, "simple", simple)
-    return res
+    return _with_simple(res)

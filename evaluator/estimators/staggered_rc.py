@@ -48,6 +48,7 @@ from evaluator.errors import (
 from evaluator.estimators.design import check_frame, check_weights
 from evaluator.estimators.logit import fit_logit, weighted_logit_probabilities
 from evaluator.estimators.staggered import (
+    METHOD_NAMES,
     StaggeredResult,
     _bands,
     _boot_se,
@@ -62,6 +63,7 @@ from evaluator.estimators.staggered import (
     _tiny,
     _two_clusters,
     _wcr_columns,
+    _with_simple,
 )
 from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
 from evaluator.results.base import tidy_table
@@ -916,7 +918,6 @@ def _finish(
     # pre-test: every pre-treatment ATT(g,t) = 0 (as the panel estimator)
     pretest, pretest_note = _pretest(cells_df, att, sigma, se_an, anticipation, cluster, n_clusters)
 
-    method_name = {"unconditional": "unconditional", "dr": "doubly robust", "ipw": "IPW", "reg": "outcome regression"}
     info: dict[str, Any] = {
         "n_units": n,
         "n_treated": n_treated,
@@ -955,7 +956,7 @@ def _finish(
         f"cohort shares are those of the {n} {what}",
     )
     res = StaggeredResult(
-        estimator=f"Callaway-Sant'Anna ATT(g,t), {method_name[est_method]}, "
+        estimator=f"Callaway-Sant'Anna ATT(g,t), {METHOD_NAMES[est_method]}, "
         f"{'never-treated' if control == 'never' else 'not-yet-treated'} controls, {design}",
         table=table,
         nobs=nobs,
@@ -975,9 +976,4 @@ def _finish(
         _scale=scale,
         _cell_clusters=cell_clusters,
     )
-    try:
-        simple = res.aggregate("simple")
-    except DesignError:
-        simple = None
-    object.__setattr__(res, "simple", simple)
-    return res
+    return _with_simple(res)
