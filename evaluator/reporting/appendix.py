@@ -18,7 +18,7 @@ from evaluator.provenance import package_versions
 from evaluator.reporting.contract_value import ContractValue
 from evaluator.reporting.data_chapter import small_cohorts
 from evaluator.reporting.disclosure import mask_notes
-from evaluator.reporting.html import Html, labels, render_macro, render_text, table_html
+from evaluator.reporting.html import Html, label, labels, render_macro, render_text, table_html
 from evaluator.reporting.methods import display_parameters, method_words
 from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings, estimate_did, page_notes
 
@@ -104,12 +104,13 @@ def mde_of(fit: DidFit | MatchedFit, *, power: float = 0.8) -> float:
 
 # -- appendix ----------------------------------------------------------------------------------------------------------
 def _plain(v: Any) -> str:
-    if v is None or v == "":
-        return "none"
+    """A parameter's value as the page shows it (the words are in the labels catalog)."""
+    if v is None or v == "" or (isinstance(v, (list, tuple)) and not v):
+        return str(labels().cell_words["none"])
     if isinstance(v, bool):
-        return "yes" if v else "no"
+        return label("yes_no", v)
     if isinstance(v, (list, tuple)):
-        return ", ".join(str(x) for x in v) or "none"
+        return ", ".join(str(x) for x in v)
     return str(v)
 
 
@@ -153,8 +154,7 @@ def appendix(fit: DidFit | MatchedFit, *, manifest: str | Path = "manifest.json"
         try:
             m = json.loads(path.read_text(encoding="utf-8"))
             keys = ("status", "started", "finished", "duration_s", "seed", "git_commit")
-            facts_ = [(k, _plain(m.get(k))) for k in keys]
-            facts_ = [(k, v) for k, v in facts_ if v != "none"]
+            facts_ = [(k, _plain(m[k])) for k in keys if m.get(k) not in (None, "")]
         except (OSError, ValueError):
             facts_ = None
     return render_macro(

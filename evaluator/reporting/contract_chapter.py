@@ -38,11 +38,12 @@ def _rules_table(value: ContractValue) -> pd.DataFrame:
     st, c = value.settlement, value.contract
     cur = c.currency or ""
     words = labels().rules_columns
+    blank = labels().cell_words
     relative = c.measure == "relative"
 
     def terms(v: Any) -> str:
         if v is None or not math.isfinite(float(v)):
-            return "not defined"
+            return blank["not_defined"]
         return percent(float(v), 1) if relative else num(float(v))
 
     rows = []
@@ -61,11 +62,11 @@ def _rules_table(value: ContractValue) -> pd.DataFrame:
             {
                 words["rule"]: str(row["rule"]),
                 words["improvement"]: terms(row["improvement"]),
-                words["threshold"]: terms(row["threshold"]) if pd.notna(row.get("threshold")) else "none",
+                words["threshold"]: terms(row["threshold"]) if pd.notna(row.get("threshold")) else blank["none"],
                 words["met"]: label("yes_no", bool(row["met"])),
-                words["p_met"]: percent(float(p), 0) if p is not None and pd.notna(p) else "not available",
+                words["p_met"]: percent(float(p), 0) if p is not None and pd.notna(p) else blank["not_available"],
                 words["payment"]: money(pays[0], cur),
-                words["range"]: f"{money(lo, cur)} to {money(hi, cur)}",
+                words["range"]: label("money_range", money(lo, cur), money(hi, cur)),
                 words["meaning"]: meaning,
             }
         )
