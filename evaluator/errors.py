@@ -140,6 +140,13 @@ class SmallCohortWarning(EvaluatorWarning):
     """A cohort is so small that its analytic standard error is unreliable."""
 
 
+class MissingPeriodWarning(SmallCohortWarning):
+    """A cohort has no observation in a period that some ATT(g,t) cells need; those cells are left out.
+
+    A :class:`SmallCohortWarning` too (what it was before it had its own type), so filters on either work.
+    """
+
+
 class TrimmingWarning(EvaluatorWarning):
     """Observations were trimmed (e.g. propensity scores at 0 or 1)."""
 

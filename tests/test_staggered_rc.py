@@ -23,6 +23,7 @@ from evaluator.errors import (
     DesignError,
     DroppedUnitsWarning,
     EvaluatorWarning,
+    MissingPeriodWarning,
     SmallCohortWarning,
     UnbalancedPanelError,
 )
@@ -549,13 +550,14 @@ def test_cohort_varying_within_a_unit_raises(unbalanced: pd.DataFrame) -> None:
 def test_cohort_without_its_base_period_is_named(unbalanced: pd.DataFrame) -> None:
     # cohort 2006 loses every row of 2005, the base period of its post-treatment cells
     data = unbalanced[~((unbalanced["first.treat"] == 2006) & (unbalanced["year"] == 2005))]
-    with pytest.warns(SmallCohortWarning, match=r"cohort 2006 has no observation in period 2005 \(needed by ATT"):
+    with pytest.warns(MissingPeriodWarning, match=r"cohort 2006 has no observation in period 2005 \(needed by ATT"):
         res = staggered_did(data, unit="countyreal", allow_unbalanced_panel=True, **ARGS)
     cells = set(zip(res.att_gt["cohort"], res.att_gt["time"], strict=True))
     assert {(2006, 2005), (2006, 2006), (2006, 2007)}.isdisjoint(cells)
     assert (2006, 2004) in cells and (2004, 2005) in cells
     assert res.info["cells_missing_period"]["2006@2005"] == ["ATT(2006,2005)", "ATT(2006,2006)", "ATT(2006,2007)"]
     assert res.aggregate("group").table.set_index("term").index.tolist() == ["g=2004", "g=2007", "overall"]
+    assert issubclass(MissingPeriodWarning, SmallCohortWarning)  # filters written for the old type still apply
 
 
 @pytest.mark.reference

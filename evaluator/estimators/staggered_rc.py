@@ -40,6 +40,7 @@ from evaluator.errors import (
     DroppedUnitsWarning,
     EvaluatorWarning,
     FewClustersWarning,
+    MissingPeriodWarning,
     Problem,
     SmallCohortWarning,
     TrimmingWarning,
@@ -662,7 +663,7 @@ def staggered_did_rc(
             "needs observations in that period (for post-treatment cells it is the base period g - anticipation - 1); "
             "if the data have none, drop the cohort or report only the cells that remain"
         )
-        warnings.warn(msg, SmallCohortWarning, stacklevel=3)
+        warnings.warn(msg, MissingPeriodWarning, stacklevel=3)
         notes.append("cells left out, a cohort unobserved in a period they need: " + "; ".join(parts))
     if no_control:
         notes.append(f"cells without any control observation were skipped: {format_examples(no_control)}")
