@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: report test test-fast lint install install-dev clean
+.PHONY: report test test-fast lint catalogs install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,20 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --config pyproject.toml   # the layers of docs/architecture.md
 	$(BIN)/ruff format --check evaluator tests
+
+# Re-extract the words of the reports and merge them into the Danish, Swedish and Finnish catalogs
+# (evaluator/locale/<lang>/LC_MESSAGES/evaluator.po); new messages arrive empty for a translator.
+catalogs: $(VENV)/.installed-dev
+	$(BIN)/pybabel -q extract -F evaluator/locale/babel.cfg --no-location --sort-output --no-wrap -c TRANSLATORS: \
+		--project evaluator --msgid-bugs-address "" -o evaluator/locale/evaluator.pot .
+	for lang in da sv fi; do \
+		if [ -f evaluator/locale/$$lang/LC_MESSAGES/evaluator.po ]; then \
+			$(BIN)/pybabel -q update --no-wrap --no-fuzzy-matching --ignore-obsolete -D evaluator \
+				-i evaluator/locale/evaluator.pot -d evaluator/locale -l $$lang; \
+		else \
+			$(BIN)/pybabel -q init --no-wrap -D evaluator -i evaluator/locale/evaluator.pot -d evaluator/locale -l $$lang; \
+		fi; \
+	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache && find reports -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -10,18 +10,35 @@ One family, so a number reads the same in a result's summary and in the report a
 - In figures: :func:`tick_labels` (plain numbers on an axis), :func:`money_ticks` and :func:`money_short`
   (money on an axis: ``"EUR 250,000"``, ``"EUR 1.5 million"``), :func:`percent_short` (``"3.5%"``) and
   :func:`qualified` (``"Event study (two-way fixed effects)"``, never doubled).
+
+Every function writes for the current language (:func:`evaluator.i18n.current`): English as
+above (``1,234.5``, ``EUR 1,500,000``, ``15%``); Danish ``1.234,5``, ``1.500.000 kr.``,
+``15 %``; Swedish and Finnish ``1 234,5`` (a no-break space groups the thousands),
+``1 500 000 €``. The separators and currency symbols are the CLDR locale's, from Babel.
+
+>>> from evaluator.i18n import language
+>>> with language("da"):
+...     num(-1234.5678, 5), money(1500000, "DKK"), percent(0.153)
+('-1.234,6', '1.500.000\xa0kr.', '15\xa0%')
 """
 
 from __future__ import annotations
 
 import math
+from functools import cache
 from typing import Any
 
 import numpy as np
 
+from evaluator.i18n import BABEL_LOCALES, N_, current
+from evaluator.i18n import gettext as _
+
 __all__ = [
+    "HOME_CURRENCY",
     "count",
+    "currency_symbol",
     "fmt",
+    "localized",
     "money",
     "money_short",
     "money_ticks",
@@ -38,6 +55,59 @@ __all__ = [
 
 #: Smallest p-value written as a number; below it readers see "< 0.001".
 P_FLOOR = 0.001
+
+#: The currency each language's readers know by its symbol ("kr."); others read as their ISO code.
+HOME_CURRENCY = {"da": "DKK", "sv": "SEK", "fi": "EUR"}
+_NBSP = "\u00a0"
+
+
+@cache
+def _symbols(code: str) -> dict[int, str]:
+    """The translation table from an English-formatted number to language ``code``'s separators."""
+    from babel import numbers
+
+    loc = BABEL_LOCALES[code]
+    return str.maketrans(
+        {
+            ",": numbers.get_group_symbol(loc),
+            ".": numbers.get_decimal_symbol(loc),
+            "-": numbers.get_minus_sign_symbol(loc),
+        }
+    )
+
+
+def localized(text: str) -> str:
+    """An English-formatted number (``"-1,234.5"``) with the current language's separators.
+
+    >>> from evaluator.i18n import language
+    >>> localized("-1,234.5")
+    '-1,234.5'
+    >>> with language("sv"):  # a true minus sign, and a no-break space between the thousands
+    ...     localized("-1,234.5") == "\u22121\u00a0234,5"
+    True
+    """
+    code = current()
+    return text if code == "en" else text.translate(_symbols(code))
+
+
+@cache
+def currency_symbol(currency: str, code: str) -> str:
+    """How language ``code`` writes ``currency``: its symbol for the home currency and the euro, else the code."""
+    if code == "en" or currency not in (HOME_CURRENCY.get(code), "EUR"):
+        return currency
+    from babel import numbers
+
+    return numbers.get_currency_symbol(currency, BABEL_LOCALES[code])
+
+
+def _with_currency(amount: str, currency: str) -> str:
+    """``amount`` (already localized) with its currency, where the current language puts it."""
+    if not currency:
+        return amount
+    code = current()
+    if code == "en":
+        return f"{currency} {amount}"
+    return f"{amount}{_NBSP}{currency_symbol(currency, code)}"  # da, sv, fi: the amount first (CLDR "#,##0.00 ¤")
 
 
 def fmt(x: object, digits: int = 4) -> str:
@@ -67,12 +137,12 @@ def num(x: float | None, digits: int = 3) -> str:
         return "0"
     mag = math.floor(math.log10(abs(x)))
     if mag >= 6 or mag <= -6:
-        return f"{x:.{digits - 1}e}"
+        return localized(f"{x:.{digits - 1}e}")
     decimals = max(digits - 1 - mag, 0)
     out = f"{round(x, decimals):,.{decimals}f}"
     if decimals > 0:
         out = out.rstrip("0").rstrip(".")
-    return "0" if out.strip("-0.,") == "" else out
+    return "0" if out.strip("-0.,") == "" else localized(out)
 
 
 def p_value(p: Any, digits: int = 4) -> str:
@@ -85,7 +155,7 @@ def p_value(p: Any, digits: int = 4) -> str:
     """
     if isinstance(p, (float, np.floating)):
         if math.isfinite(p) and p < P_FLOOR:
-            return "< 0.001"
+            return "< " + localized("0.001")
         return num(float(p), digits)
     return str(p)
 
@@ -96,7 +166,7 @@ def p_phrase(p: float) -> str:
     >>> "p " + p_phrase(0.04123), "p " + p_phrase(1e-5), "p " + p_phrase(0.00701)
     ('p = 0.041', 'p < 0.001', 'p = 0.007')
     """
-    return "< 0.001" if math.isfinite(p) and p < P_FLOOR else f"= {num(p, 2)}"
+    return "< " + localized("0.001") if math.isfinite(p) and p < P_FLOOR else f"= {num(p, 2)}"
 
 
 def p_decimals(p: Any, *, below: str = "< 0.001", missing: str = ".") -> str:
@@ -109,7 +179,7 @@ def p_decimals(p: Any, *, below: str = "< 0.001", missing: str = ".") -> str:
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p):
         return missing
-    return below if p < P_FLOOR else f"{p:.3f}"
+    return below if p < P_FLOOR else localized(f"{p:.3f}")
 
 
 def sig(x: Any, digits: int = 4) -> str:
@@ -132,7 +202,7 @@ def count(n: Any, min_cell: int) -> str:
     ('<5', '0', '12,345', '3')
     """
     n = int(n)
-    return f"<{min_cell}" if 0 < n < min_cell else f"{n:,}"
+    return f"<{min_cell}" if 0 < n < min_cell else localized(f"{n:,}")
 
 
 def money(x: float, currency: str = "") -> str:
@@ -143,12 +213,11 @@ def money(x: float, currency: str = "") -> str:
     >>> money(1500000, "EUR"), money(-42.5, "SEK"), money(99.999), money(0, "EUR"), money(2.5e12, "DKK")
     ('EUR 1,500,000', 'SEK -42.50', '100.00', 'EUR 0', 'DKK 2,500,000,000,000')
     """
-    cur = f"{currency} " if currency else ""
     x = float(x)
     if not math.isfinite(x):
-        return "not defined"
+        return _("not defined")
     whole = abs(x) >= 100 or x == round(x)
-    return f"{cur}{x:,.0f}" if whole else f"{cur}{x:,.2f}"
+    return _with_currency(localized(f"{x:,.0f}" if whole else f"{x:,.2f}"), currency)
 
 
 def percent(x: float, decimals: int = 0) -> str:
@@ -157,12 +226,15 @@ def percent(x: float, decimals: int = 0) -> str:
     >>> percent(0.853), percent(0.045, 1), percent(-0.054, 1)
     ('85%', '4.5%', '-5.4%')
     """
-    return f"{float(x):.{decimals}%}"
+    if current() == "en":
+        return f"{float(x):.{decimals}%}"
+    return localized(f"{100 * float(x):,.{decimals}f}") + _NBSP + "%"
 
 
 # -- figures: tick labels, amounts of money on an axis, short percentages ---------------------------------------------
-#: Amounts of money from these sizes up are written in millions / billions (``"EUR 1.5 million"``).
-MONEY_SCALES = ((1e9, "billion"), (1e6, "million"))
+#: Amounts of money from these sizes up are written in millions / billions (``"EUR 1.5 million"``);
+#: the words are translated where they are written (da "mio." / "mia.", sv and fi "milj." / "mdr" / "mrd.").
+MONEY_SCALES = ((1e9, N_("billion")), (1e6, N_("million")))
 
 
 def tick_labels(values: Any, *, thousands: bool = True) -> list[str]:
@@ -205,7 +277,7 @@ def tick_labels(values: Any, *, thousands: bool = True) -> list[str]:
             out.append("")
             continue
         text = f"{round(v, decimals):{sep}.{decimals}f}"
-        out.append("0" if text.strip("-0.,") == "" else text)
+        out.append("0" if text.strip("-0.,") == "" else localized(text))
     return out
 
 
@@ -236,15 +308,18 @@ def money_ticks(values: Any, currency: str = "") -> list[str]:
     finite = [abs(v) for v in vals if math.isfinite(v)]
     largest = max(finite, default=0.0)
     div, word = next(((d, w) for d, w in MONEY_SCALES if largest >= d), (1.0, ""))
-    cur = f"{currency} " if currency else ""
+    word = _(word) if word else ""
+    point = localized(".")
+    sep = " " if current() == "en" else _NBSP
     out = []
     for text in tick_labels([v / div for v in vals]):
         if not text:
             out.append("")
         elif text == "0" or not word:
-            out.append(f"{cur}{text}")
+            out.append(_with_currency(text, currency))
         else:  # "1 million" beside "1.5 million" reads better than "1.0 million"
-            out.append(f"{cur}{text.rstrip('0').rstrip('.') if '.' in text else text} {word}")
+            short = text.rstrip("0").rstrip(point) if point in text else text
+            out.append(_with_currency(f"{short}{sep}{word}", currency))
     return out
 
 
@@ -267,7 +342,9 @@ def percent_short(x: float, max_decimals: int = 2) -> str:
     if not math.isfinite(v):
         return "."
     d = next((d for d in range(max_decimals + 1) if abs(round(v, d) - v) < 1e-9), max_decimals)
-    return f"{v:.{d}f}%"
+    if current() == "en":
+        return f"{v:.{d}f}%"
+    return localized(f"{v:.{d}f}") + _NBSP + "%"
 
 
 def qualified(kind: str, name: str) -> str:

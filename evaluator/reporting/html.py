@@ -24,13 +24,14 @@ import io
 import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from evaluator.formatting import count, money, num, p_phrase, p_value, percent
+from evaluator.formatting import count, localized, money, num, p_phrase, p_value, percent
+from evaluator.i18n import current, translations
 
 __all__ = [
     "Html",
@@ -87,15 +88,34 @@ def _join_lines(source: str) -> str:
     return _BREAK.sub(joined, source)
 
 
-@lru_cache(maxsize=1)
-def _jinja() -> Any:
-    import jinja2
+def _join_lines_extension() -> Any:
     import jinja2.ext
-    import markupsafe
 
     class JoinLines(jinja2.ext.Extension):
+        """The line-joining convention of the module docstring, applied before jinja2 parses a template."""
+
         def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
             return _join_lines(source)
+
+    return JoinLines
+
+
+def __getattr__(name: str) -> Any:
+    # ``evaluator.reporting.html.JoinLines`` for Babel's extraction (babel.cfg), without importing jinja2 here
+    if name == "JoinLines":
+        return _join_lines_extension()
+    raise AttributeError(name)
+
+
+def _jinja() -> Any:
+    """The template environment of the current language (:func:`evaluator.i18n.current`)."""
+    return _jinja_for(current())
+
+
+@cache
+def _jinja_for(code: str) -> Any:
+    import jinja2
+    import markupsafe
 
     @jinja2.pass_eval_context
     def finalize(ctx: Any, value: Any) -> Any:
@@ -108,10 +128,14 @@ def _jinja() -> Any:
         loader=jinja2.PackageLoader("evaluator.reporting", "templates"),
         autoescape=jinja2.select_autoescape(disabled_extensions=("txt.j2",), default=True, default_for_string=True),
         finalize=finalize,
-        extensions=[JoinLines],
+        extensions=[_join_lines_extension(), "jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
     )
+    # {% trans %} blocks read as one line, as the rest of a template does; _() and {% trans %} format %(name)s
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_translations(translations(code), newstyle=True)
+    env.globals["language"] = code
     env.filters.update(
         num=num, p_phrase=p_phrase, p_value=p_value, count=count, money=money, percent=percent, thousands=_thousands
     )
@@ -119,7 +143,7 @@ def _jinja() -> Any:
 
 
 def _thousands(n: Any) -> str:
-    return f"{n:,}"
+    return localized(f"{n:,}")
 
 
 def render(name: str, **context: Any) -> Html:
@@ -237,7 +261,7 @@ def table_html(frame: pd.DataFrame, *, css_class: str = "evaluator-table", index
         if isinstance(v, (float, np.floating)):
             return num(float(v), 3)
         if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and abs(v) >= 10_000:
-            return f"{int(v):,}"  # counts get separators; years and period numbers (below 10,000) do not
+            return localized(f"{int(v):,}")  # counts get separators; years and period numbers (below 10,000) do not
         return _MONEY.sub("\\1\u00a0", str(v))  # "EUR 1,500,000" never breaks after the currency
 
     def pv(v: Any) -> str:
