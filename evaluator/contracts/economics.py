@@ -25,6 +25,9 @@ import numpy as np
 import pandas as pd
 
 from evaluator.files import PACKAGE, jsonable
+from evaluator.formatting import money, percent
+from evaluator.i18n import N_, ngettext
+from evaluator.i18n import gettext as _
 from evaluator.results.base import Result
 from evaluator.results.display import Display, Shown
 
@@ -38,6 +41,7 @@ __all__ = [
     "SocioEconomicReturn",
     "assumptions",
     "load_unit_costs",
+    "payer_label",
     "plot_tornado",
     "scenarios",
     "socio_economic_return",
@@ -86,6 +90,30 @@ UNIT_COSTS_PATH = PACKAGE / "data" / "datasets" / "unit_costs.csv"
 #: Discount rates above this are refused as a percentage written by mistake.
 MAX_RATE = 0.25
 TOTAL = "total"
+#: What the reader reads for the payers evaluator names itself (the rest, kommune, stat, region, are official names).
+PAYER_LABELS = {
+    # TRANSLATORS: the row and line of all payers together (net present value to the public budget).
+    TOTAL: N_("total"),
+    # TRANSLATORS: the only payer when the unit costs are not split by who pays.
+    "public budget": N_("public budget"),
+}
+
+
+def payer_label(payer: str) -> str:
+    """A payer as the reader reads it: ``"total"`` and ``"public budget"`` translated, every other name as it is.
+
+    The tables keep the names (``SocioEconomicReturn.npv``, results.json); this is what a page shows.
+
+    >>> payer_label("total"), payer_label("kommune")
+    ('total', 'kommune')
+    """
+    payer = str(payer)
+    return _(PAYER_LABELS[payer]) if payer in PAYER_LABELS else payer
+
+
+def _whole(x: float, currency: str) -> str:
+    """An amount in whole units of its currency (:func:`evaluator.formatting.money` of the rounded amount)."""
+    return money(round(x) if math.isfinite(x) else x, currency)
 
 
 def assumptions() -> pd.DataFrame:
@@ -272,20 +300,40 @@ class SocioEconomicReturn(Display):
 
     @property
     def sentence(self) -> str:
-        """The result in one plain-language sentence."""
+        """The result in one plain-language sentence, in the current language (:mod:`evaluator.i18n`)."""
         p = self.params
-        cur = f"{p['currency']} " if p.get("currency") else ""
-        total = self.npv[TOTAL]
-        payers = ", ".join(f"{k} {cur}{v:,.0f}" for k, v in self.npv.items() if k != TOTAL)
-        be = (
-            f"it breaks even in year {self.break_even_year}"
-            if self.break_even_year is not None
-            else f"it does not break even within {p['horizon_years']} years"
-        )
-        return (
-            f"Over {p['horizon_years']} years at a {p['discount_rate']:.1%} real discount rate and {p['decay']:.0%} "
-            f"yearly decay, the net present value to the public budget is {cur}{total:,.0f} ({payers}); {be}."
-        )
+        cur = p.get("currency") or ""
+        years = int(p["horizon_years"])
+        payers = ", ".join(f"{payer_label(k)} {_whole(v, cur)}" for k, v in self.npv.items() if k != TOTAL)
+        values = {
+            "years": years,
+            "rate": percent(p["discount_rate"], 1),
+            "decay": percent(p["decay"], 0),
+            "npv": _whole(self.npv[TOTAL], cur),
+            "payers": payers,
+            "year": self.break_even_year,
+        }
+        if self.break_even_year is not None:
+            # TRANSLATORS: %(npv)s is money; %(payers)s lists each payer with its amount ("kommune DKK 11,867,719,
+            # stat DKK 3,560,316"); %(year)d is a year of the horizon (0 = the year of the intervention's cost).
+            text = ngettext(
+                "Over %(years)d year at a %(rate)s real discount rate and %(decay)s yearly decay, the net present "
+                "value to the public budget is %(npv)s (%(payers)s); it breaks even in year %(year)d.",
+                "Over %(years)d years at a %(rate)s real discount rate and %(decay)s yearly decay, the net present "
+                "value to the public budget is %(npv)s (%(payers)s); it breaks even in year %(year)d.",
+                years,
+            )
+        else:
+            # TRANSLATORS: %(npv)s is money; %(payers)s lists each payer with its amount ("kommune DKK 11,867,719,
+            # stat DKK 3,560,316").
+            text = ngettext(
+                "Over %(years)d year at a %(rate)s real discount rate and %(decay)s yearly decay, the net present "
+                "value to the public budget is %(npv)s (%(payers)s); it does not break even within %(years)d year.",
+                "Over %(years)d years at a %(rate)s real discount rate and %(decay)s yearly decay, the net present "
+                "value to the public budget is %(npv)s (%(payers)s); it does not break even within %(years)d years.",
+                years,
+            )
+        return text % values
 
     def _npv_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"payer": list(self.npv), "npv": list(self.npv.values())})
@@ -322,8 +370,9 @@ class SocioEconomicReturn(Display):
         from evaluator.plots.economics import cumulative_cash_flow
 
         currency = self.params.get("currency") or ""
+        names = {str(p): payer_label(p) for p in dict.fromkeys(self.table["payer"])}
         return cumulative_cash_flow(
-            self.table, total=TOTAL, break_even_year=self.break_even_year, currency=currency, ax=ax
+            self.table, total=TOTAL, break_even_year=self.break_even_year, currency=currency, ax=ax, labels=names
         )
 
     def sensitivity(
@@ -545,7 +594,7 @@ def socio_economic_return(
     for o, v in effects.items():
         rows.append(src(f"effect[{o}]", v, None, "per participant, first year"))
     bundled = isinstance(unit_costs, (str, pd.DataFrame))
-    for _, row in costs.iterrows():
+    for _i, row in costs.iterrows():
         rows.append(
             {
                 "parameter": f"unit_cost[{row['outcome']}, {row['payer']}]",

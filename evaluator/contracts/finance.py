@@ -11,11 +11,32 @@ import pandas as pd
 
 from evaluator.contracts.schema import as_date
 from evaluator.contracts.terms import Contract
+from evaluator.i18n import N_
+from evaluator.i18n import gettext as _
 
-__all__ = ["DAYS_PER_YEAR", "investor_table", "irr", "year_fractions"]
+__all__ = ["DAYS_PER_YEAR", "investor_table", "irr", "irr_note_text", "year_fractions"]
 
 #: Day count of the internal rate of return: actual days / 365, as Excel's XIRR.
 DAYS_PER_YEAR = 365.0
+
+#: What the reader reads for each ``irr_note`` of :func:`investor_table` (the table keeps the English notes).
+IRR_NOTES = {
+    # TRANSLATORS: why the investor's internal rate of return is not defined.
+    "undefined: the investor receives nothing back": N_("undefined: the investor receives nothing back"),
+    # TRANSLATORS: the investor's internal rate of return is not defined (the cash flows never change sign).
+    "undefined": N_("undefined"),
+    # TRANSLATORS: the internal rate of return needs dated payments, and the contract gives none.
+    "no dates": N_("no dates"),
+}
+
+
+def irr_note_text(note: str) -> str:
+    """An ``irr_note`` of :func:`investor_table` as the reader reads it, in the current language.
+
+    >>> irr_note_text("no dates"), irr_note_text("")
+    ('no dates', '')
+    """
+    return _(IRR_NOTES[note]) if note in IRR_NOTES else str(note)
 
 
 def irr(amounts: Sequence[float] | np.ndarray, times: Sequence[Any] | np.ndarray) -> float | None:
@@ -79,7 +100,9 @@ def investor_table(c: Contract, schedule: pd.DataFrame) -> tuple[pd.DataFrame | 
     rows = []
     dated = c.invested is not None and schedule["date"].notna().all() and len(schedule) > 0
     if not dated:
-        notes.append("the internal rate of return needs investor.invested and every payment date; it is not computed")
+        notes.append(
+            _("the internal rate of return needs investor.invested and every payment date; it is not computed")
+        )
     for scen in ("estimate", "ci_low", "ci_high"):
         received = schedule[scen].to_numpy() * c.investor_share
         total = float(received.sum())

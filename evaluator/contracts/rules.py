@@ -10,26 +10,83 @@ and :data:`evaluator.contracts.terms.FAMILIES`).
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
 
 from evaluator.contracts.effect import Effect
 from evaluator.contracts.terms import Contract
+from evaluator.i18n import N_, ngettext
+from evaluator.i18n import gettext as _
 
 __all__ = [
     "SCENARIOS",
     "improvement",
     "improvement_slope",
+    "method_name",
     "outcome_quantity",
     "payment_rows",
     "probability_met",
+    "rule_name",
     "target_row",
     "years_factor",
 ]
 
 #: The three points of the effect every payment is evaluated at.
 SCENARIOS = ("estimate", "ci_low", "ci_high")
+
+#: What the reader reads for each rule (the ``rule`` column keeps these English names: results.json stores them).
+RULE_NAMES = {
+    # TRANSLATORS: a row of the contract's rules table: the final payment, over all cohorts together.
+    "overall (final)": N_("overall (final)"),
+    "share of net fiscal gain": N_("share of net fiscal gain"),
+    # TRANSLATORS: a row of the contract's rules table: the pre/post target applied to the counterfactual estimate.
+    "target vs counterfactual": N_("target vs counterfactual"),
+    # TRANSLATORS: a row of the contract's rules table: the outcomes the programme caused, times the price of one.
+    "attributable outcomes x price": N_("attributable outcomes x price"),
+    "share of savings": N_("share of savings"),
+}
+#: What the reader reads for each way a probability of meeting a threshold was computed.
+METHOD_NAMES = {
+    "normal approximation": N_("normal approximation"),
+    "not available (no standard error)": N_("not available (no standard error)"),
+    "observed (no uncertainty)": N_("observed (no uncertainty)"),
+}
+_BOOTSTRAP = re.compile(r"bootstrap \((\d+) draws\)")
+
+
+def rule_name(rule: str) -> str:
+    """A rule of :func:`payment_rows` (``"cohort 1"``, ``"overall (final)"``) as the reader reads it.
+
+    The rules table keeps the English names (``Settlement.rules``, results.json); this is
+    what a page shows, in the current language (:mod:`evaluator.i18n`).
+
+    >>> rule_name("cohort 2"), rule_name("overall (final)"), rule_name("something else")
+    ('cohort 2', 'overall (final)', 'something else')
+    """
+    rule = str(rule)
+    if rule.startswith("cohort "):
+        # TRANSLATORS: a row of the contract's rules table: the payment of one cohort (%(cohort)s is its name).
+        return _("cohort %(cohort)s") % {"cohort": rule[len("cohort ") :]}
+    return _(RULE_NAMES[rule]) if rule in RULE_NAMES else rule
+
+
+def method_name(method: str) -> str:
+    """How the probabilities were computed (``Settlement.probability_method``) as the reader reads it.
+
+    >>> method_name("bootstrap (999 draws); normal approximation")
+    'bootstrap (999 draws); normal approximation'
+    """
+
+    def one(m: str) -> str:
+        boot = _BOOTSTRAP.fullmatch(m)
+        if boot:
+            n = int(boot.group(1))
+            return ngettext("bootstrap (%(draws)d draw)", "bootstrap (%(draws)d draws)", n) % {"draws": n}
+        return _(METHOD_NAMES[m]) if m in METHOD_NAMES else m
+
+    return "; ".join(one(m) for m in str(method).split("; "))
 
 
 def improvement(c: Contract, effect: np.ndarray, comparison: float | None) -> np.ndarray:

@@ -30,6 +30,7 @@ from evaluator.contracts.terms import FAMILY_LABELS, Contract, cohort_key
 from evaluator.errors import ContractError, Problem
 from evaluator.files import jsonable
 from evaluator.formatting import fmt, money
+from evaluator.i18n import gettext as _
 from evaluator.results.base import Result
 from evaluator.results.display import Display, Shown
 
@@ -407,7 +408,7 @@ def settle(
     investor, notes = investor_table(c, schedule)
     if c.family in {"pre_post_target", "rate_card"} and observed is None:
         notes.append(
-            "the contract's own rule is not counterfactual; pass observed= to show what it pays beside the estimate"
+            _("the contract's own rule is not counterfactual; pass observed= to show what it pays beside the estimate")
         )
     eff = {"estimate": overall.estimate, "ci_low": overall.ci[0], "ci_high": overall.ci[1], "se": overall.se}
     parts = {"effect": eff, "payments": totals, "alpha": overall.alpha, "rules": rules, "own_rule": own}

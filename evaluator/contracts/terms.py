@@ -40,6 +40,8 @@ import numpy as np
 from evaluator.contracts.schema import as_date, money_hint, validate_contract
 from evaluator.errors import ContractError, Problem
 from evaluator.files import jsonable
+from evaluator.formatting import localized, money, percent
+from evaluator.i18n import gettext as _
 
 __all__ = ["FAMILIES", "FAMILY_LABELS", "MAX_RATE", "Contract", "check_rate", "cohort_key", "keyed", "read_contract"]
 
@@ -262,42 +264,95 @@ class Contract:
         return jsonable(dict(self.raw))
 
     def describe(self) -> str:
-        """One sentence stating the rule in words."""
+        """One sentence stating the rule in words (in the current language, :mod:`evaluator.i18n`)."""
         thr = self.thresholds
-        what = "fall" if self.direction == "decrease" else "rise"
+        falls = self.direction == "decrease"
         cu = self.contract_unit or self.unit
 
         def amount(x: float) -> str:
-            return f"{self.currency + ' ' if self.currency else ''}{x:,.0f}"
+            return money(round(x) if math.isfinite(x) else x, self.currency)
 
         def level(t: float) -> str:
-            return f"{t:.1%}" if self.measure == "relative" else f"{t:g} {cu}"
+            return percent(t, 1) if self.measure == "relative" else f"{_g(t)} {cu}"
 
         if self.family == "counterfactual_threshold":
-            parts = []
-            if thr.get("per_cohort") is not None:
-                parts.append(f"a cohort is paid early if its {what} is at least {level(thr['per_cohort'])}")
-            if thr.get("overall") is not None:
-                parts.append(
-                    f"the final payment is due if all cohorts together show a {what} of at least "
-                    f"{level(thr['overall'])}"
+            early, final = thr.get("per_cohort"), thr.get("overall")
+            if early is None and final is None:
+                return "."
+            if early is not None and final is not None and falls:
+                text = _(
+                    "a cohort is paid early if its fall is at least %(early)s; the final payment is due if all "
+                    "cohorts together show a fall of at least %(final)s."
                 )
-            return "; ".join(parts) + "."
+            elif early is not None and final is not None:
+                text = _(
+                    "a cohort is paid early if its rise is at least %(early)s; the final payment is due if all "
+                    "cohorts together show a rise of at least %(final)s."
+                )
+            elif early is not None and falls:
+                text = _("a cohort is paid early if its fall is at least %(early)s.")
+            elif early is not None:
+                text = _("a cohort is paid early if its rise is at least %(early)s.")
+            elif falls:
+                text = _("the final payment is due if all cohorts together show a fall of at least %(final)s.")
+            else:
+                text = _("the final payment is due if all cohorts together show a rise of at least %(final)s.")
+            return text % {
+                "early": "" if early is None else level(early),
+                "final": "" if final is None else level(final),
+            }
         if self.family == "fiscal_share":
-            return f"the investor receives {self.share:.0%} of the measured net fiscal gain against the control group."
+            text = _("the investor receives %(share)s of the measured net fiscal gain against the control group.")
+            return text % {"share": percent(self.share, 0)}
         if self.family == "pre_post_target":
-            pay = amount(self.final_payment) if self.final_payment else f"{amount(self.price)} per {cu}"
-            return (
-                f"{pay} is paid if {self.metric} shows a {what} of at least {thr['overall']:g} {cu} "
-                "against the baseline period."
-            )
+            if self.final_payment and falls:
+                # TRANSLATORS: %(amount)s is money ("EUR 1,500,000"), %(metric)s a column of the data (sick_days),
+                # %(target)s a number and %(unit)s the contract's unit in words ("sick-leave days per person per year").
+                text = _(
+                    "%(amount)s is paid if %(metric)s shows a fall of at least %(target)s %(unit)s "
+                    "against the baseline period."
+                )
+            elif self.final_payment:
+                # TRANSLATORS: %(amount)s is money ("EUR 1,500,000"), %(metric)s a column of the data,
+                # %(target)s a number and %(unit)s the contract's unit in words.
+                text = _(
+                    "%(amount)s is paid if %(metric)s shows a rise of at least %(target)s %(unit)s "
+                    "against the baseline period."
+                )
+            elif falls:
+                # TRANSLATORS: %(amount)s per %(unit)s is a price ("EUR 100 per sick-leave day"), %(metric)s a column
+                # of the data, %(target)s a number.
+                text = _(
+                    "%(amount)s per %(unit)s is paid if %(metric)s shows a fall of at least %(target)s %(unit)s "
+                    "against the baseline period."
+                )
+            else:
+                # TRANSLATORS: %(amount)s per %(unit)s is a price ("EUR 100 per sick-leave day"), %(metric)s a column
+                # of the data, %(target)s a number.
+                text = _(
+                    "%(amount)s per %(unit)s is paid if %(metric)s shows a rise of at least %(target)s %(unit)s "
+                    "against the baseline period."
+                )
+            pay = amount(self.final_payment) if self.final_payment else amount(self.price)
+            return text % {"amount": pay, "metric": self.metric, "target": _g(thr["overall"]), "unit": cu}
         if self.family == "rate_card":
-            return f"{amount(self.price)} is paid per verified outcome ({cu})."
-        bonus = f", with the bonus capped at {self.bonus_cap:.0%} of the capital" if self.bonus_cap is not None else ""
-        return f"the investor is repaid {self.share:.0%} of the savings{bonus}."
+            # TRANSLATORS: %(amount)s is money; %(unit)s the contract's unit of outcome in words, as its file writes it.
+            text = _("%(amount)s is paid per verified outcome (%(unit)s).")
+            return text % {"amount": amount(self.price), "unit": cu}
+        if self.bonus_cap is not None:
+            text = _(
+                "the investor is repaid %(share)s of the savings, with the bonus capped at %(cap)s of the capital."
+            )
+            return text % {"share": percent(self.share, 0), "cap": percent(self.bonus_cap, 0)}
+        return _("the investor is repaid %(share)s of the savings.") % {"share": percent(self.share, 0)}
 
     def __repr__(self) -> str:
         return f"<Contract {self.name!r}: {FAMILY_LABELS[self.family]}, metric {self.metric} ({self.direction})>"
+
+
+def _g(x: float) -> str:
+    """A term as the contract writes it (``2.1``, ``0.075``: the shortest exact form), in the language's separators."""
+    return localized(f"{x:g}")
 
 
 def check_rate(rate: float, name: str = "discount_rate") -> float:

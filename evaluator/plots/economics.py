@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from evaluator.formatting import money_short, num, percent_short
+from evaluator.formatting import count, money_short, num, percent_short
+from evaluator.i18n import N_
+from evaluator.i18n import gettext as _
 from evaluator.plots.figures import human_ticks, new_axes, place_legend
 
 if TYPE_CHECKING:
@@ -31,30 +33,41 @@ __all__ = ["PAYMENT_LABELS", "TORNADO_FORMATS", "TORNADO_LABELS", "cumulative_ca
 #: Payment at the estimate, at the interval's two ends, and under the contract's own rule.
 _PAYMENT_COLOURS = ("#1f77b4", "#9ecae1", "#9ecae1", "#d62728")
 
-#: What each basis of payment (``Settlement.to_frame("comparison")``) is called in the figure.
+#: What each basis of payment (``Settlement.to_frame("comparison")``) is called in the figure
+#: (marked for the catalogs, translated where it is drawn).
 PAYMENT_LABELS = {
-    "counterfactual (estimate)": "at the estimated effect",
-    "counterfactual (ci low)": "at the low end of the confidence interval",
-    "counterfactual (ci high)": "at the high end of the confidence interval",
+    "counterfactual (estimate)": N_("at the estimated effect"),
+    "counterfactual (ci low)": N_("at the low end of the confidence interval"),
+    "counterfactual (ci high)": N_("at the high end of the confidence interval"),
+    # TRANSLATORS: a bar of the payments figure: what the contract's own before/after (pre/post) rule pays.
+    "contract's own rule (pre/post)": N_("contract's own rule (pre/post)"),
+    # TRANSLATORS: a bar of the payments figure: what the contract's own rate card (price per outcome) pays.
+    "contract's own rule (rate card)": N_("contract's own rule (rate card)"),
 }
 
 #: Readable names of the assumptions a tornado moves (the parameters of
-#: :func:`evaluator.contracts.settlement_sensitivity` and ``SocioEconomicReturn.sensitivity``).
+#: :func:`evaluator.contracts.settlement_sensitivity` and ``SocioEconomicReturn.sensitivity``),
+#: marked for the catalogs and translated where they are drawn.
 TORNADO_LABELS = {
-    "effect": "effect size",
-    "discount_rate": "discount rate",
-    "horizon_years": "time horizon",
-    "horizon": "time horizon",
-    "decay": "yearly decay of the effect",
-    "unit_cost": "unit cost",
-    "unit_costs": "unit cost",
-    "unit_value": "value per unit of outcome",
-    "intervention_cost": "programme cost",
-    "participants": "number of participants",
-    "share": "share of savings paid",
-    "scale": "scale of the outcome",
-    "cap": "payment cap",
-    "threshold": "threshold",
+    # TRANSLATORS: an assumption of the sensitivity (tornado) figure: the size of the programme's effect.
+    "effect": N_("effect size"),
+    "discount_rate": N_("discount rate"),
+    # TRANSLATORS: an assumption of the sensitivity figure: the number of years the effect is counted over.
+    "horizon_years": N_("time horizon"),
+    "horizon": N_("time horizon"),
+    "decay": N_("yearly decay of the effect"),
+    # TRANSLATORS: an assumption of the sensitivity figure: the public cost of one unit of the outcome.
+    "unit_cost": N_("unit cost"),
+    "unit_costs": N_("unit cost"),
+    "unit_value": N_("value per unit of outcome"),
+    "intervention_cost": N_("programme cost"),
+    "participants": N_("number of participants"),
+    "share": N_("share of savings paid"),
+    # TRANSLATORS: an assumption of the sensitivity figure: the factor from the outcome's unit to the unit cost's.
+    "scale": N_("scale of the outcome"),
+    "cap": N_("payment cap"),
+    # TRANSLATORS: an assumption of the sensitivity figure: the contract's target that triggers payment.
+    "threshold": N_("threshold"),
 }
 
 #: How the low and high values of each assumption are written: ``"percent"`` (3% / 5%),
@@ -88,13 +101,16 @@ def _value_pair(lo: Any, hi: Any, kind: str | Callable[[Any], str], currency: st
     if kind == "percent":
         return f"{percent_short(a)} / {percent_short(b)}"
     if kind == "years":
-        return f"{num(a)} / {num(b)} years"
+        # TRANSLATORS: the low and high value of a time horizon in the sensitivity figure ("2 / 8 years").
+        return _("%(low)s / %(high)s years") % {"low": num(a), "high": num(b)}
     if kind == "money":
         return f"{money_short(a, currency)} / {money_short(b, currency)}"
     if kind == "count":
-        return f"{a:,.0f} / {b:,.0f} people"
+        # TRANSLATORS: the low and high number of participants in the sensitivity figure ("80 / 120 people").
+        return _("%(low)s / %(high)s people") % {"low": count(round(a), 0), "high": count(round(b), 0)}
     if re.search(r"\bscaled\b", note):
-        return f"{num(a)}x / {num(b)}x the estimate"
+        # TRANSLATORS: the effect in the sensitivity figure as factors of the estimate ("0.5x / 1.5x the estimate").
+        return _("%(low)sx / %(high)sx the estimate") % {"low": num(a), "high": num(b)}
     return f"{num(a)} / {num(b)}"
 
 
@@ -134,7 +150,7 @@ def payments(
     >>> ax.get_yticklabels()[0].get_text(), "e+" in ax.xaxis.get_major_formatter().format_ticks([0, 1.5e6])[1]
     ('at the estimated effect', False)
     """
-    names = {**PAYMENT_LABELS, **(labels or {})}
+    names = {**{k: _(v) for k, v in PAYMENT_LABELS.items()}, **(labels or {})}
     fig, ax = new_axes(ax, (8.0, 0.6 * len(frame) + 1.2), layout=None)
     y = np.arange(len(frame))
     amounts = frame["payment"].to_numpy(dtype=float)
@@ -146,8 +162,9 @@ def payments(
         ax.set_xlim(lo - 0.3 * (hi - lo) * (lo < 0), hi + 0.3 * (hi - lo) * (hi > 0) or 1.0)
     ax.set_yticks(y, [names.get(str(b), str(b)) for b in frame["basis"]])
     ax.invert_yaxis()
-    ax.set_xlabel(f"payment ({currency})" if currency else "payment")
-    ax.set_ylabel("basis of payment")
+    # TRANSLATORS: the axis of the payments figure; %(currency)s is a currency code (EUR).
+    ax.set_xlabel(_("payment (%(currency)s)") % {"currency": currency} if currency else _("payment"))
+    ax.set_ylabel(_("basis of payment"))
     ax.set_title(title, fontsize=10)
     human_ticks(ax, money_x=currency)
     fig.tight_layout()
@@ -161,6 +178,7 @@ def cumulative_cash_flow(
     break_even_year: int | None = None,
     currency: str = "",
     ax: Axes | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Figure:
     """Cumulative discounted cash flow by payer, the total in bold, the break-even year marked.
 
@@ -180,6 +198,8 @@ def cumulative_cash_flow(
         Shown in the axis label.
     ax
         Axes to draw into; a new figure is made when ``None``.
+    labels
+        Names shown in the legend for the payers (``{"total": "i alt"}``); the rest by their ``payer`` value.
 
     Examples
     --------
@@ -198,13 +218,17 @@ def cumulative_cash_flow(
             marker="o",
             lw=2.5 if is_total else 1.2,
             color="black" if is_total else None,
-            label=str(payer),
+            label=(labels or {}).get(str(payer), str(payer)),
         )
     ax.axhline(0, color="grey", lw=0.8)
     if break_even_year is not None:
         ax.axvline(break_even_year, color="grey", ls="--", lw=0.8)
-    ax.set_xlabel("years from the start")
-    ax.set_ylabel(f"cumulative discounted net saving ({currency})" if currency else "cumulative discounted net saving")
+    ax.set_xlabel(_("years from the start"))
+    if currency:
+        # TRANSLATORS: the axis of the cash-flow figure; %(currency)s is a currency code (DKK).
+        ax.set_ylabel(_("cumulative discounted net saving (%(currency)s)") % {"currency": currency})
+    else:
+        ax.set_ylabel(_("cumulative discounted net saving"))
     place_legend(ax)
     human_ticks(ax, money_y=currency, thousands_x=False)
     ax.xaxis.get_major_locator().set_params(integer=True)
@@ -258,15 +282,17 @@ def tornado(
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['time horizon (2 / 8 years)', 'discount rate (3% / 5%)']
     """
-    names = {**TORNADO_LABELS, **(labels or {})}
+    names = {**{k: _(v) for k, v in TORNADO_LABELS.items()}, **(labels or {})}
     kinds: dict[str, str | Callable[[Any], str]] = {**TORNADO_FORMATS, **(formats or {})}
     notes = table["note"] if "note" in table.columns else pd.Series([""] * len(table), index=table.index)
     base = table.attrs.get("base", float(np.mean(table[["result_low", "result_high"]].to_numpy())))
     fig, ax = new_axes(ax, (9.0, 0.55 * len(table) + 1.6), layout=None)
     y = np.arange(len(table))
     lo, hi = table["result_low"].to_numpy(float), table["result_high"].to_numpy(float)
-    ax.barh(y, lo - base, left=base, color="#d62728", alpha=0.8, label="at the low value")
-    ax.barh(y, hi - base, left=base, color="#1f77b4", alpha=0.8, label="at the high value")
+    # TRANSLATORS: legend of the sensitivity figure: the result with the assumption at its low value.
+    ax.barh(y, lo - base, left=base, color="#d62728", alpha=0.8, label=_("at the low value"))
+    # TRANSLATORS: legend of the sensitivity figure: the result with the assumption at its high value.
+    ax.barh(y, hi - base, left=base, color="#1f77b4", alpha=0.8, label=_("at the high value"))
     ticks = [
         f"{names.get(str(p), str(p).replace('_', ' '))} "
         f"({_value_pair(a, b, kinds.get(str(p), 'number'), currency, str(n or ''))})"
@@ -276,7 +302,7 @@ def tornado(
     ax.invert_yaxis()
     ax.axvline(base, color="black", lw=1)
     ax.set_xlabel(label)
-    ax.set_ylabel("assumption (low / high value)")
+    ax.set_ylabel(_("assumption (low / high value)"))
     if title:
         ax.set_title(title, fontsize=10)
     place_legend(ax)

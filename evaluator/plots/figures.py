@@ -19,7 +19,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, MaxNLocator, ScalarFormatter
 
-from evaluator.formatting import money_ticks, p_decimals, tick_labels
+from evaluator.formatting import localized, money_ticks, p_decimals, tick_labels
+from evaluator.i18n import gettext as _
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -423,8 +424,21 @@ def _counts_for(
 
 def _p_text(p: Any) -> str:
     """``"p = 0.548"`` or ``"p < 0.001"`` (never ``"p = < 0.001"``), three decimals as in the batch index."""
-    shown = p_decimals(float(p))
+    shown = p_decimals(float(p), below="< " + localized("0.001"))
     return f"p {shown}" if shown.startswith("<") else f"p = {shown}"
+
+
+def _effect_on(outcome: str) -> str:
+    """The axis label of an effect: ``"Effect on earnings"``, ``"Effect on the outcome"`` when it has no name."""
+    if not outcome:
+        return _("Effect on the outcome")
+    return _("Effect on %(outcome)s") % {"outcome": outcome}
+
+
+def _ci_label(level: int) -> str:
+    """The legend entry of the points with their confidence intervals: ``"estimate, 95% CI"``."""
+    # TRANSLATORS: legend of a figure; CI is the confidence interval, %(level)s its level (95).
+    return _("estimate, %(level)s%% CI") % {"level": level}
 
 
 _DOUBLED = re.compile(r"^(?P<kind>[^()]+?) \((?P=kind) \((?P<name>.*)\)\)$")
@@ -515,7 +529,7 @@ def coefficients(
     >>> fig.savefig("event_study.png")  # doctest: +SKIP
     """
     table = result.to_frame()
-    outcome = outcome_label or result.outcome or "the outcome"
+    outcome = outcome_label or result.outcome or ""
     level = round(100 * (1 - result.alpha))
     if title is None:
         title = result.estimator
@@ -523,7 +537,8 @@ def coefficients(
     ref = reference if reference is not None else result.reference
     pretest = result.pretest
     if pretest and "p_value" in pretest:
-        title = f"{title}\npre-trend test {_p_text(pretest['p_value'])}"
+        # TRANSLATORS: second line of an event-study figure's title; %(p)s is "p = 0.548" or "p < 0.001".
+        title = title + "\n" + _("pre-trend test %(p)s") % {"p": _p_text(pretest["p_value"])}
 
     if "event_time" in table.columns and table["event_time"].notna().any():
         return _event_plot(
@@ -577,11 +592,12 @@ def _event_plot(
             alpha=0.45,
             linewidth=0,
             step=None,
-            label=f"{level}% uniform band",
+            # TRANSLATORS: legend of an event-study figure: the simultaneous confidence band of level %(level)s (95).
+            label=_("%(level)s%% uniform band") % {"level": level},
             zorder=1,
         )
     ax.axhline(0.0, color="0.3", linewidth=0.8, zorder=2)
-    ax.axvline(-0.5, color="0.4", linestyle="--", linewidth=1.0, zorder=2, label="treatment starts")
+    ax.axvline(-0.5, color="0.4", linestyle="--", linewidth=1.0, zorder=2, label=_("treatment starts"))
 
     est_rows = ~is_ref
     if est_rows.any():
@@ -595,7 +611,7 @@ def _event_plot(
             elinewidth=1.4,
             capsize=3,
             markersize=5,
-            label=f"estimate, {level}% CI",
+            label=_ci_label(level),
             zorder=3,
         )
     if is_ref.any():
@@ -612,7 +628,8 @@ def _event_plot(
         )
         for xr, yr in zip(x[is_ref], est[is_ref], strict=True):
             ax.annotate(
-                "reference",
+                # TRANSLATORS: marks the reference period of an event study (its estimate is zero by definition).
+                _("reference"),
                 (xr, yr),
                 xytext=(0, -14),
                 textcoords="offset points",
@@ -624,11 +641,11 @@ def _event_plot(
     # integer ticks at every event time when there are not too many
     if np.allclose(x, np.round(x)) and len(x) <= 25:
         ax.set_xticks(x)
-        ax.set_xticklabels([f"{int(v)}" for v in x])
+        ax.set_xticklabels(tick_labels(x, thousands=False))
     else:
         _integer_axis(ax.xaxis, x)
-    ax.set_xlabel("Periods since treatment start")
-    ax.set_ylabel(f"Effect on {outcome}")
+    ax.set_xlabel(_("Periods since treatment start"))
+    ax.set_ylabel(_effect_on(outcome))
     ax.set_title(title, fontsize=11)
     place_legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
@@ -668,7 +685,7 @@ def _forest_plot(
             elinewidth=1.4,
             capsize=3,
             markersize=5,
-            label=f"estimate, {level}% CI",
+            label=_ci_label(level),
             zorder=3,
         )
     if (~has_ci).any():
@@ -684,8 +701,9 @@ def _forest_plot(
     ax.set_yticks(y)
     ax.set_yticklabels([term_labels.get(str(t), str(t)) for t in table["term"]])
     ax.set_ylim(-0.7, n - 0.3)
-    ax.set_xlabel(f"Effect on {outcome}")
-    ax.set_ylabel("model term")
+    ax.set_xlabel(_effect_on(outcome))
+    # TRANSLATORS: axis of a forest plot: the terms (coefficients) of a regression model.
+    ax.set_ylabel(_("model term"))
     ax.set_title(title, fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
     human_ticks(ax)
@@ -703,7 +721,7 @@ def trends(
     cohort: str,
     unit: str | None = None,
     ax: Axes | None = None,
-    never_label: str = "never treated",
+    never_label: str | None = None,
     outcome_label: str | None = None,
     time_label: str | None = None,
 ) -> Figure:
@@ -730,7 +748,7 @@ def trends(
     ax
         Axes to draw into; a new figure is made when ``None``.
     never_label
-        Legend label of the never-treated line.
+        Legend label of the never-treated line; ``"never treated"`` in the current language when ``None``.
     outcome_label, time_label
         The outcome and the time axis in words; default to the column names.
 
@@ -781,7 +799,8 @@ def trends(
             return name
         n = n_of(c)
         shown.append(n)
-        return f"{name} (n={n:,})"
+        # TRANSLATORS: legend entry of a cohort line with its number of units, e.g. "cohort 2021 (n=1,234)".
+        return _("%(name)s (n=%(n)s)") % {"name": name, "n": localized(f"{n:,}")}
 
     if has_never:
         nv = means.loc[means.index.get_level_values(0).isna()].droplevel(0)
@@ -792,7 +811,7 @@ def trends(
             linewidth=2.0,
             marker="o",
             markersize=3,
-            label=label(never_label, np.nan),
+            label=label(_("never treated") if never_label is None else never_label, np.nan),
         )
     for color, c in zip(cmap, cohorts, strict=True):
         s = means.loc[c]
@@ -803,14 +822,18 @@ def trends(
             linewidth=1.8,
             marker="o",
             markersize=3,
-            label=label(f"cohort {_fmt_cohort(c)}", c),
+            # TRANSLATORS: legend entry: the units first treated in period %(cohort)s (e.g. 2021).
+            label=label(_("cohort %(cohort)s") % {"cohort": _fmt_cohort(c)}, c),
         )
     for color, c in zip(cmap, cohorts, strict=True):
         ax.axvline(c, color=color, linestyle=":", linewidth=1.3, alpha=0.9)
     shown_outcome = outcome_label or outcome
     ax.set_xlabel(time_label or time)
-    ax.set_ylabel(f"Mean {shown_outcome}")
-    ax.set_title(f"Mean {shown_outcome} by treatment cohort (dotted: first treated period)", fontsize=11)
+    ax.set_ylabel(_("Mean %(outcome)s") % {"outcome": shown_outcome})
+    ax.set_title(
+        _("Mean %(outcome)s by treatment cohort (dotted: first treated period)") % {"outcome": shown_outcome},
+        fontsize=11,
+    )
     place_legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
     _integer_axis(ax.xaxis, frame["_t"])
@@ -826,7 +849,7 @@ def specification_curve(
     *,
     outcome: str = "",
     exclude_kinds: tuple[str, ...] = ("placebo",),
-    title: str = "Estimates across specifications",
+    title: str | None = None,
     counts: Sequence[Any] | None = None,
     n_column: str | None = None,
 ) -> Figure:
@@ -849,7 +872,7 @@ def specification_curve(
     exclude_kinds
         Kinds left out (placebo estimates answer a different question).
     title
-        Plot title.
+        Plot title; ``"Estimates across specifications"`` in the current language when ``None``.
     counts, n_column
         Numbers of units behind each specification's estimate (one per row of ``table``,
         or the column holding them), recorded on the figure (:func:`record_counts`,
@@ -892,7 +915,12 @@ def specification_curve(
     est = t["estimate"].to_numpy(dtype=float)
     lo = t["ci_low"].to_numpy(dtype=float)
     hi = t["ci_high"].to_numpy(dtype=float)
-    for mask, color, size, label in ((~is_main, "0.45", 5, "other specifications"), (is_main, _POINT_COLOR, 7, "main")):
+    # TRANSLATORS: legend of a specification curve: every specification but the main one.
+    others = _("other specifications")
+    # TRANSLATORS: legend of a specification curve: the main specification, the one the report's headline uses.
+    main = _("main")
+    legend = ((~is_main, "0.45", 5, others), (is_main, _POINT_COLOR, 7, main))
+    for mask, color, size, label in legend:
         if mask.any():
             ax.errorbar(
                 est[mask],
@@ -908,9 +936,14 @@ def specification_curve(
             )
     ax.axvline(0.0, color="0.3", linewidth=0.8)
     ax.set_yticks(y, [str(s) for s in t["specification"]])
-    ax.set_xlabel(f"Estimated effect{f' on {outcome}' if outcome else ''} (with confidence interval)")
-    ax.set_ylabel("specification")
-    ax.set_title(title, fontsize=11)
+    if outcome:
+        xlabel = _("Estimated effect on %(outcome)s (with confidence interval)") % {"outcome": outcome}
+    else:
+        xlabel = _("Estimated effect (with confidence interval)")
+    ax.set_xlabel(xlabel)
+    # TRANSLATORS: axis of a specification curve: one row per way of estimating the effect.
+    ax.set_ylabel(_("specification"))
+    ax.set_title(_("Estimates across specifications") if title is None else title, fontsize=11)
     place_legend(ax)
     ax.spines[["top", "right"]].set_visible(False)
     human_ticks(ax)

@@ -18,13 +18,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluator.i18n import N_
+from evaluator.i18n import gettext as _
 from evaluator.plots.figures import human_ticks, place_legend, record_counts
 from evaluator.policy import MIN_CELL
 
 __all__ = ["BALANCE_LABELS", "balance_plot", "merge_small_bins", "overlap_plot"]
 
-#: Names shown for balance terms in the Love plot (the balance table calls the score matched on "matching score").
-BALANCE_LABELS = {"distance": "matching score"}
+#: Names shown for balance terms in the Love plot (the balance table calls the score matched on "matching score");
+#: in English here, translated where they are drawn.
+BALANCE_LABELS = {"distance": N_("matching score")}
+
+#: The two panels of the overlap plot and the two samples of the Love plot: the English words are also the
+#: names under which the overlap plot records its counts (``"treated before matching"``), never translated.
+# TRANSLATORS: legend of the Love plot and title of the overlap plot's first panel: the groups as first sampled.
+_BEFORE = N_("before matching")
+# TRANSLATORS: legend of the Love plot and title of the overlap plot's second panel: the groups as matched.
+_AFTER = N_("after matching")
 
 
 def balance_plot(
@@ -71,7 +81,7 @@ def balance_plot(
     """
     import matplotlib.pyplot as plt
 
-    names = {**BALANCE_LABELS, **(labels or {})}
+    names = {**{k: _(v) for k, v in BALANCE_LABELS.items()}, **(labels or {})}
     b = balance[~balance["term"].isin(list(exclude))]
     wide = b.pivot(index="term", columns="sample", values="smd").abs()
     wide = wide.loc[list(dict.fromkeys(b["term"]))[::-1]]
@@ -80,14 +90,16 @@ def balance_plot(
     else:
         fig = ax.figure
     y = np.arange(len(wide))
-    ax.scatter(wide["before"], y, marker="o", facecolors="none", edgecolors="tab:gray", label="before matching")
-    ax.scatter(wide["after"], y, marker="o", color="tab:blue", label="after matching")
+    ax.scatter(wide["before"], y, marker="o", facecolors="none", edgecolors="tab:gray", label=_(_BEFORE))
+    ax.scatter(wide["after"], y, marker="o", color="tab:blue", label=_(_AFTER))
     ax.axvline(threshold, color="tab:red", linestyle="--", linewidth=1)
     ax.set_yticks(y, [names.get(str(t), str(t)) for t in wide.index])
-    ax.set_xlabel("|standardised mean difference|")
-    ax.set_ylabel("characteristic")
+    # TRANSLATORS: axis of the Love plot; the bars | | mean the absolute value.
+    ax.set_xlabel(_("|standardised mean difference|"))
+    # TRANSLATORS: axis of the Love plot: the characteristics (covariates) of the people compared, e.g. age.
+    ax.set_ylabel(_("characteristic"))
     place_legend(ax)
-    ax.set_title("Covariate balance")
+    ax.set_title(_("Covariate balance"))
     human_ticks(ax)
     if counts:
         record_counts(fig, "groups", list(counts.values()))
@@ -158,8 +170,8 @@ def overlap_plot(
     bins: int = 30,
     *,
     min_cell: int = MIN_CELL,
-    labels: tuple[str, str] = ("treated", "control"),
-    score_label: str = "propensity score",
+    labels: tuple[str, str] | None = None,
+    score_label: str | None = None,
 ) -> Any:
     """Histograms of the propensity score by group, before matching and weighted by the match.
 
@@ -184,10 +196,11 @@ def overlap_plot(
         Histogram bins before merging (shared edges over all units).
     min_cell : int
         Smallest number of people a bar may rest on (default :data:`evaluator.policy.MIN_CELL`).
-    labels : (str, str)
-        Names of the focal and the other group in the legend.
-    score_label : str
-        The horizontal axis.
+    labels : (str, str), optional
+        Names of the focal and the other group in the legend; ``("treated", "control")`` in the
+        current language when ``None``.
+    score_label : str, optional
+        The horizontal axis; ``"propensity score"`` in the current language when ``None``.
 
     Returns
     -------
@@ -212,21 +225,31 @@ def overlap_plot(
     focal = np.asarray(focal, dtype=bool)
     w = np.asarray(weights, dtype=float)
     edges = np.histogram_bin_edges(x, bins=bins)
-    panels = (("before matching", np.ones(len(x))), ("after matching", w))
-    groups = [(name, mask) for name, mask in zip(labels, (focal, ~focal), strict=True)]
+    panels = ((_BEFORE, np.ones(len(x))), (_AFTER, w))
+    # the counts are recorded under English names ("treated before matching"); the legend is in the reader's words
+    if labels is None:
+        keys = ("treated", "control")
+        # TRANSLATORS: legend of the overlap plot: the people who took part in the programme.
+        treated = _("treated")
+        # TRANSLATORS: legend of the overlap plot: the comparison group (people who did not take part).
+        shown = (treated, _("control"))
+    else:
+        keys = shown = labels
+    groups = list(zip(keys, shown, (focal, ~focal), strict=True))
 
     def people(mask: np.ndarray, ww: np.ndarray, e: np.ndarray) -> np.ndarray:
         return np.histogram(x[mask & (ww > 0)], bins=e)[0]
 
-    edges = merge_small_bins(edges, [people(m, ww, edges) for _, ww in panels for _, m in groups], min_cell)
+    edges = merge_small_bins(edges, [people(m, ww, edges) for _p, ww in panels for _k, _n, m in groups], min_cell)
     for a, (title, ww) in zip(axes, panels, strict=False):
-        for name, mask in groups:
+        for key, name, mask in groups:
             a.hist(x[mask], bins=edges, weights=ww[mask], density=True, alpha=0.5, label=name)
-            record_counts(fig, f"{name} {title}", people(mask, ww, edges))
-        a.set_title(title)
-        a.set_xlabel(score_label)
+            record_counts(fig, f"{key} {title}", people(mask, ww, edges))
+        a.set_title(_(title))
+        a.set_xlabel(_("propensity score") if score_label is None else score_label)
         human_ticks(a)
-    axes[0].set_ylabel("density")
+    # TRANSLATORS: vertical axis of a histogram drawn as a probability density.
+    axes[0].set_ylabel(_("density"))
     place_legend(axes[-1])
     fig.tight_layout()
     return fig

@@ -41,6 +41,7 @@ from evaluator.reporting.data_chapter import (
     trends_figure,
 )
 from evaluator.reporting.glossary import glossary
+from evaluator.reporting.headings import section
 from evaluator.reporting.headline import SMS, check_line, effect_sentence, headline_box, title_block
 from evaluator.reporting.html import Html, esc, figure_html, notes_html, table_html
 from evaluator.reporting.pipeline import DidFit, MatchedFit, fit_did, fit_matched, load_did, load_matched
@@ -98,6 +99,7 @@ __all__ = [
     "robustness_matched",
     "robustness_table",
     "save_results",
+    "section",
     "settlement_record",
     "table_html",
     "title_block",

@@ -13,14 +13,16 @@ import pandas as pd
 
 from evaluator.contracts.power import minimum_detectable_effect
 from evaluator.errors import EvaluatorError
+from evaluator.formatting import localized
+from evaluator.i18n import LANGUAGES
+from evaluator.i18n import gettext as _
 from evaluator.policy import t_df
 from evaluator.provenance import package_versions
 from evaluator.reporting.contract_value import ContractValue
 from evaluator.reporting.data_chapter import small_cohorts
-from evaluator.reporting.disclosure import mask_notes
 from evaluator.reporting.html import Html, label, labels, render_macro, render_text, table_html
 from evaluator.reporting.methods import display_parameters, method_words
-from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings, estimate_did, page_notes
+from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings, estimate_did, page_notes, shown_notes
 
 #: The template of this chapter (the MDE section, the TWFE check and the appendix).
 CHAPTER = "chapters/appendix.html.j2"
@@ -111,7 +113,19 @@ def _plain(v: Any) -> str:
         return label("yes_no", v)
     if isinstance(v, (list, tuple)):
         return ", ".join(str(x) for x in v)
+    if isinstance(v, (int, float)):
+        return localized(str(v))  # as Python writes it ("0.05", "999"), with the language's separators
     return str(v)
+
+
+def _parameter(name: str, value: Any) -> tuple[str, str]:
+    """A parameter's row in the appendix: its label and its value in words (the language by its own name)."""
+    words = labels()
+    if name == "language":
+        shown = LANGUAGES.get(value, _plain(value))
+    else:
+        shown = words.parameter_values.get(f"{name}={value}", _plain(value))
+    return str(words.parameter_names.get(name, name)), str(shown)
 
 
 def _frame(table: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
@@ -119,7 +133,7 @@ def _frame(table: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     out = table[keep].rename(columns=columns)
     for c in out.columns:
         if out[c].dtype.kind == "f" and c in (columns.get("cohort"), columns.get("time"), columns.get("event_time")):
-            out[c] = out[c].map(lambda v: "" if pd.isna(v) else f"{int(v)}")
+            out[c] = out[c].map(lambda v: "" if pd.isna(v) else localized(f"{int(v)}"))
     return out
 
 
@@ -147,7 +161,10 @@ def appendix(fit: DidFit | MatchedFit, *, manifest: str | Path = "manifest.json"
         et, n_hidden = shown_event_table(fit)
         et = et.loc[et["event_time"].notna()]
         event = table_html(_frame(et, words.event_columns), css_class="evaluator-table event-table")
-        check = render_macro(CHAPTER, "twfe_check", reproduce_twfe(fit), s.estimator == "twfe")
+        tw = reproduce_twfe(fit)
+        # the relative difference in scientific notation, one decimal ("1.2e-05"), with the language's separators
+        difference = localized(f"{tw.relative_difference:.1e}")
+        check = render_macro(CHAPTER, "twfe_check", tw, s.estimator == "twfe", difference)
     path = Path(manifest)
     facts_ = None
     if path.is_file():
@@ -162,17 +179,14 @@ def appendix(fit: DidFit | MatchedFit, *, manifest: str | Path = "manifest.json"
         "appendix",
         method=method_words(fit),
         design=fit.design,
-        notes=mask_notes(page_notes(fit.notes), mc),
+        notes=shown_notes(fit.notes, mc),
         cells=cells,
         small=n_small,
         hidden=n_hidden,
         min_cell=mc,
         event=event,
         check=check or Html(""),
-        parameters=[
-            (words.parameter_names.get(k, k), words.parameter_values.get(f"{k}={v}", _plain(v)))
-            for k, v in display_parameters(s).items()
-        ],
+        parameters=[_parameter(k, v) for k, v in display_parameters(s).items()],
         versions=list(package_versions().items()),
         manifest=facts_,
     )
@@ -231,7 +245,9 @@ def reproduce_twfe(fit: DidFit) -> TwfeCheck:
             with collect_warnings([]):
                 ours = estimate_did(panel, s, estimator="twfe", inference="cluster", covariates=covs)
         except (EvaluatorError, ValueError, np.linalg.LinAlgError) as exc:
-            return TwfeCheck(math.nan, math.nan, error=f"evaluator's own estimate failed: {str(exc).splitlines()[0]}")
+            # the error is shown on the page: its words in the reader's language, the exception's own in English
+            error = _("evaluator's own estimate failed: %(error)s") % {"error": str(exc).splitlines()[0]}
+            return TwfeCheck(math.nan, math.nan, error=error)
     cluster = s.cluster or s.unit
     base = TwfeCheck(ours.estimate, ours.se, k_ours=ours.design.n_params or 0, cluster=cluster)
     try:

@@ -21,6 +21,7 @@ The words live in ``templates/sentences/caveat.txt.j2``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,6 +39,7 @@ BALANCE_LIMIT = 0.1
 
 Status = Literal["passed", "failed", "unreliable", "not_run"]
 CAVEAT = "sentences/caveat.txt.j2"
+_SPACES = re.compile(r"[ \t\r\n]+")
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,8 @@ class Check:
 
 
 def _caveat(case: str, **context: Any) -> str:
-    return " ".join(render_text(CAVEAT, case=case, **context).split())
+    # one line; a no-break space (inside a number, in some languages) stays
+    return _SPACES.sub(" ", render_text(CAVEAT, case=case, **context)).strip()
 
 
 def _pretrend(fit: DidFit) -> Check:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from evaluator.errors import EvaluatorError
-from evaluator.formatting import money, num, percent
+from evaluator.formatting import localized, money, num, percent
+from evaluator.i18n import gettext as _
 from evaluator.reporting.contract_value import FINNISH_LESSON, RATE_CARD_LESSON, ContractValue
 from evaluator.reporting.html import Html, figure_html, figure_theme, label, labels, render_macro, table_html
 from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings
@@ -33,8 +34,15 @@ def _macro(name: str, *args: Any) -> Html:
     return render_macro(CHAPTER, name, *args)
 
 
+def _caption(name: str) -> str:
+    """A figure's caption macro as plain text (:func:`figure_html` escapes it, for the caption and the alt text)."""
+    return str(_macro(name))
+
+
 def _rules_table(value: ContractValue) -> pd.DataFrame:
     """The settlement's rules for readers: improvement and target in the contract's terms, met, payments as money."""
+    from evaluator.contracts.rules import rule_name
+
     st, c = value.settlement, value.contract
     cur = c.currency or ""
     words = labels().rules_columns
@@ -48,7 +56,7 @@ def _rules_table(value: ContractValue) -> pd.DataFrame:
 
     rows = []
     early_paid = 0.0
-    for _, row in st.rules.iterrows():
+    for _i, row in st.rules.iterrows():
         pays = [float(row.get(k, math.nan)) for k in ("payment", "payment_ci_low", "payment_ci_high")]
         lo, hi = min(pays[1:]), max(pays[1:])
         meaning = ""
@@ -60,7 +68,7 @@ def _rules_table(value: ContractValue) -> pd.DataFrame:
         p = row.get("p_met")
         rows.append(
             {
-                words["rule"]: str(row["rule"]),
+                words["rule"]: rule_name(row["rule"]),
                 words["improvement"]: terms(row["improvement"]),
                 words["threshold"]: terms(row["threshold"]) if pd.notna(row.get("threshold")) else blank["none"],
                 words["met"]: label("yes_no", bool(row["met"])),
@@ -100,6 +108,8 @@ def contract_section(fit: DidFit | MatchedFit, value: ContractValue | None, verd
     without a contract.
     """
     from evaluator.contracts import settlement_sensitivity
+    from evaluator.contracts.finance import irr_note_text
+    from evaluator.contracts.rules import method_name, rule_name
     from evaluator.reporting.verdict import verdict as make_verdict
 
     if verdict is None:
@@ -112,20 +122,20 @@ def contract_section(fit: DidFit | MatchedFit, value: ContractValue | None, verd
     if st.investor is not None and len(st.investor):
         inv = st.investor.iloc[0]
         investor = {
-            "multiple": inv["multiple"],
+            "multiple": localized(f"{inv['multiple']:.2f}"),
             "irr": inv["irr"],
             "irr_finite": math.isfinite(inv["irr"]),
-            "irr_note": inv.get("irr_note", ""),
+            "irr_note": irr_note_text(inv.get("irr_note", "")),
         }
     probabilities = [
-        (row["rule"], float(row["p_met"]))
+        (rule_name(row["rule"]), float(row["p_met"]))
         for _, row in st.rules.iterrows()
         if row.get("p_met") is not None and pd.notna(row.get("p_met"))
     ]
     own_rule = table_html(_comparison_table(value)) if st.own_rule is not None else None
-    lesson = FINNISH_LESSON if c.family == "pre_post_target" else RATE_CARD_LESSON
+    lesson = _(FINNISH_LESSON) if c.family == "pre_post_target" else _(RATE_CARD_LESSON)
     with figure_theme():
-        settlement_figure = figure_html(st.plot(), _macro("settlement_caption"), css_class="settlement")
+        settlement_figure = figure_html(st.plot(), _caption("settlement_caption"), css_class="settlement")
     threshold = None
     if value.cut is not None:
         threshold = {"cut": value.cut, "label": units, "power": value.threshold_power, "estimate": r.estimate}
@@ -134,9 +144,10 @@ def contract_section(fit: DidFit | MatchedFit, value: ContractValue | None, verd
         with collect_warnings([]):
             sens = settlement_sensitivity(c, r, **value.settle_kwargs)
         axis = label("settlement_axis", c.currency)
-        sensitivity = _tornado(sens, _macro("settlement_sensitivity_caption"), axis, c.currency or "")
+        sensitivity = _tornado(sens, _caption("settlement_sensitivity_caption"), axis, c.currency or "")
     except (EvaluatorError, ValueError) as exc:
-        value.notes.append(f"the settlement's sensitivity could not be computed: {exc}")
+        # TRANSLATORS: %(error)s is the reason, an error message in English.
+        value.notes.append(_("the settlement's sensitivity could not be computed: %(error)s") % {"error": exc})
     economic = None if value.economic is None else _economic(value)
     describe = c.describe()
     return _macro(
@@ -148,6 +159,7 @@ def contract_section(fit: DidFit | MatchedFit, value: ContractValue | None, verd
         c,
         round(100 * (1 - st.alpha)),
         probabilities,
+        method_name(st.probability_method),
         investor,
         value.observed_text,
         own_rule,
@@ -162,20 +174,29 @@ def contract_section(fit: DidFit | MatchedFit, value: ContractValue | None, verd
 
 def _economic(value: ContractValue) -> dict[str, Any]:
     """The socio-economic return's pieces: NPV by payer, the cumulative figure and its sensitivity."""
+    from evaluator.contracts.economics import payer_label
+
     ser = value.economic
     cur = ser.params.get("currency") or ""
-    npv = pd.DataFrame({"payer": list(ser.npv), label("npv_column", cur): [money(v) for v in ser.npv.values()]})
+    npv = pd.DataFrame(
+        {
+            # TRANSLATORS: a column header: who pays (or saves), e.g. kommune, stat, region.
+            _("payer"): [payer_label(p) for p in ser.npv],
+            label("npv_column", cur): [money(v) for v in ser.npv.values()],
+        }
+    )
     with figure_theme():
         fig = ser.plot()
         fig.set_size_inches(7, 3.2)
-        figure = figure_html(fig, _macro("economic_caption"), css_class="economic-return")
+        figure = figure_html(fig, _caption("economic_caption"), css_class="economic-return")
     sensitivity = Html("")
     try:
         with collect_warnings([]):
             table = ser.sensitivity()
-        sensitivity = _tornado(table, _macro("economic_sensitivity_caption"), label("economic_axis", cur), cur)
+        sensitivity = _tornado(table, _caption("economic_sensitivity_caption"), label("economic_axis", cur), cur)
     except (EvaluatorError, ValueError) as exc:
-        value.notes.append(f"the socio-economic sensitivity could not be computed: {exc}")
+        # TRANSLATORS: %(error)s is the reason, an error message in English.
+        value.notes.append(_("the socio-economic sensitivity could not be computed: %(error)s") % {"error": exc})
     return {
         "country": str(value.country),
         "currency": cur,

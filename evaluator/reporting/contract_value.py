@@ -10,6 +10,8 @@ import numpy as np
 
 from evaluator.errors import EvaluatorError
 from evaluator.formatting import num
+from evaluator.i18n import N_, ngettext
+from evaluator.i18n import gettext as _
 from evaluator.policy import t_df
 from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings
 from evaluator.reporting.settings import MatchedSettings
@@ -26,13 +28,15 @@ __all__ = [
 
 
 # -- contract and value ------------------------------------------------------------------------------------------------
-FINNISH_LESSON = (
+#: Why the contract's own rule and the counterfactual payment can differ: marked for the catalogs, translated
+#: (``gettext(FINNISH_LESSON)``) where the contract chapter shows it.
+FINNISH_LESSON = N_(
     "Why the two can differ: a before/after (pre/post) rule pays on the change among participants, which also "
     "contains whatever would have happened anyway, such as a general fall in sick leave; the counterfactual estimate "
     "removes that change using the comparison group. In the Finnish sick-leave social impact bond the intervention's "
     "estimated effect was far smaller than the target, while the before/after comparison could still meet it."
 )
-RATE_CARD_LESSON = (
+RATE_CARD_LESSON = N_(
     "Why the two can differ: a rate card pays for every verified outcome, including the outcomes participants would "
     "have reached without the programme; the counterfactual payment prices only the outcomes the programme caused."
 )
@@ -144,7 +148,7 @@ def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
                     kwargs["cohorts"] = cohorts
             if "cohorts" not in kwargs:
                 kwargs["overall_only"] = True
-                notes.append("per-cohort payments need Callaway-Sant'Anna effects by cohort; only the overall rule")
+                notes.append(_("per-cohort payments need Callaway-Sant'Anna effects by cohort; only the overall rule"))
         if c.measure == "relative":
             comparison["overall"] = _treated_post_mean(fit) - r.estimate
         if c.family == "pre_post_target":
@@ -153,15 +157,29 @@ def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
             obs = observed_pre_post(fit, periods=periods)
             if obs is not None:
                 kwargs["observed"] = {"before": obs["before"], "after": obs["after"]}
-                observed_text = (
-                    f"Observed among the programme group: mean {s.outcome} {num(obs['before'])} in the {periods} "
-                    f"periods before each unit's start and {num(obs['after'])} in the {periods} periods after "
-                    f"(a change of {num(obs['after'] - obs['before'])})."
+                # TRANSLATORS: %(outcome)s is a column of the data (sick_days); the periods are those of the data.
+                text = ngettext(
+                    "Observed among the programme group: mean %(outcome)s %(before)s in the %(periods)d period "
+                    "before each unit's start and %(after)s in the %(periods)d period after (a change of %(change)s).",
+                    "Observed among the programme group: mean %(outcome)s %(before)s in the %(periods)d periods "
+                    "before each unit's start and %(after)s in the %(periods)d periods after (a change of %(change)s).",
+                    periods,
                 )
+                observed_text = text % {
+                    "outcome": s.outcome,
+                    "before": num(obs["before"]),
+                    "after": num(obs["after"]),
+                    "periods": periods,
+                    "change": num(obs["after"] - obs["before"]),
+                }
         elif c.family == "rate_card":
             level = _treated_post_mean(fit)
             kwargs["observed"] = level
-            observed_text = f"Observed among the programme group after its start: mean {s.outcome} {num(level)}."
+            # TRANSLATORS: %(outcome)s is a column of the data; %(level)s its mean.
+            observed_text = _("Observed among the programme group after its start: mean %(outcome)s %(level)s.") % {
+                "outcome": s.outcome,
+                "level": num(level),
+            }
     else:
         level = comparison_level(fit.match, s)
         if level is not None:
@@ -169,23 +187,29 @@ def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
         if per_cohort:
             if fit.by_cohort:
                 kwargs["cohorts"] = {g: res for g, (_, res) in fit.by_cohort.items()}
-                for g, (m, _) in fit.by_cohort.items():
+                for g, (m, _res) in fit.by_cohort.items():
                     lv = comparison_level(m, s)
                     if lv is not None:
                         comparison[g] = lv
             else:
                 kwargs["overall_only"] = True
                 notes.append(
-                    "the contract pays per cohort but no cohort column was given (parameter cohort): "
-                    "only the overall rule is settled"
+                    _(
+                        "the contract pays per cohort but no cohort column was given (parameter cohort): "
+                        "only the overall rule is settled"
+                    )
                 )
         if c.family == "rate_card":
             t = fit.match.data
             treated = t.loc[(t[s.treat] == 1) & (t.get("match_weight", 1) > 0), s.outcome]
             kwargs["observed"] = float(treated.mean())
-            observed_text = f"Observed among matched participants: mean {s.outcome} {num(kwargs['observed'])}."
+            # TRANSLATORS: %(outcome)s is a column of the data; %(level)s its mean.
+            observed_text = _("Observed among matched participants: mean %(outcome)s %(level)s.") % {
+                "outcome": s.outcome,
+                "level": num(kwargs["observed"]),
+            }
         elif c.family == "pre_post_target":
-            notes.append("a matched comparison has no before/after measurement: the pre/post rule is not shown")
+            notes.append(_("a matched comparison has no before/after measurement: the pre/post rule is not shown"))
     if comparison and c.measure == "relative":
         kwargs["comparison"] = comparison
     with collect_warnings(notes):
@@ -212,19 +236,39 @@ def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
     # socio-economic return with the bundled example unit costs
     economic, country = None, _unit_cost_country(c)
     if country is None:
-        notes.append(f"no bundled example unit costs for {c.metric}: the socio-economic return is not shown")
+        # TRANSLATORS: %(metric)s is the contract's outcome, a column of the data.
+        text = _("no bundled example unit costs for %(metric)s: the socio-economic return is not shown")
+        notes.append(text % {"metric": c.metric})
     else:
         costs = load_unit_costs(country, c.metric)
         currency = str(costs["currency"].iloc[0])
         main_payer = str(costs.loc[costs["cost"].abs().idxmax(), "payer"])
         cost: Any = 0.0
+        rate = float(getattr(s, "exchange_rate", 0.0) or 0.0)
         if currency == c.currency:
             cost = {main_payer: settlement.due}
-        else:
-            notes.append(
-                f"the contract is in {c.currency or 'no currency'} but the example unit costs in {currency}: the "
-                "outcome payments are left out of the socio-economic return"
+        elif c.currency and rate > 0:
+            cost = {main_payer: settlement.due * rate}
+            # TRANSLATORS: %(contract)s and %(costs)s are currency codes (EUR, DKK); %(rate)s a number.
+            text = _(
+                "the outcome payments (%(contract)s) enter the socio-economic return converted to %(costs)s at "
+                "%(rate)s %(costs)s per %(contract)s (the report's exchange rate)"
             )
+            notes.append(text % {"contract": c.currency, "costs": currency, "rate": num(rate, 4)})
+        else:
+            if c.currency:
+                # TRANSLATORS: %(contract)s and %(costs)s are currency codes (EUR, DKK).
+                text = _(
+                    "the contract is in %(contract)s but the example unit costs in %(costs)s: the outcome payments "
+                    "are left out of the socio-economic return"
+                )
+            else:
+                # TRANSLATORS: %(costs)s is a currency code (DKK); the contract names no currency.
+                text = _(
+                    "the contract is in no currency but the example unit costs in %(costs)s: the outcome payments "
+                    "are left out of the socio-economic return"
+                )
+            notes.append(text % {"contract": c.currency, "costs": currency})
         try:
             with collect_warnings(notes):
                 economic = socio_economic_return(
@@ -240,7 +284,8 @@ def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
                     currency=currency,
                 )
         except (EvaluatorError, ValueError) as exc:
-            notes.append(f"the socio-economic return could not be computed: {exc}")
+            # TRANSLATORS: %(error)s is the reason, an error message in English.
+            notes.append(_("the socio-economic return could not be computed: %(error)s") % {"error": exc})
     return ContractValue(
         contract=c,
         settlement=settlement,

@@ -8,14 +8,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluator.formatting import count
-from evaluator.reporting.disclosure import mask_notes, small_groups, suppress_counts
+from evaluator.formatting import count, localized
+from evaluator.i18n import N_
+from evaluator.i18n import gettext as _
+from evaluator.reporting.disclosure import small_groups, suppress_counts
 from evaluator.reporting.html import Html, figure_html, figure_theme, label, labels, render_macro, table_html
 from evaluator.reporting.methods import shown_path
-from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings, page_notes
+from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings, shown_notes
 
 #: The template of this chapter: one macro per piece (summaries, captions, balance verdict, estimate).
 CHAPTER = "chapters/data.html.j2"
+
+#: The headers of the cohort tables: column -> the reader's words (translated where the table is shown).
+_HEADERS = {
+    # TRANSLATORS: cohort table header: a cohort's first period in the programme (a period of the data).
+    "first treated period": N_("first treated period"),
+    # TRANSLATORS: cohort table header: the number of units (people, municipalities ...) of the cohort.
+    "units": N_("units"),
+    # TRANSLATORS: cohort table header: the number of clusters (groups whose outcomes may be related) of the cohort.
+    "clusters": N_("clusters"),
+    # TRANSLATORS: table header: a cohort, named by its first period in the programme.
+    "cohort": N_("cohort"),
+    # TRANSLATORS: table header of a matched comparison's cohorts: people in the programme.
+    "treated": N_("treated"),
+    # TRANSLATORS: table header of a matched comparison's cohorts: people not in the programme (the comparison pool).
+    "controls": N_("controls"),
+    # TRANSLATORS: table header of a matched comparison's cohorts: people in the programme who were matched.
+    "matched": N_("matched"),
+}
 
 __all__ = [
     "balance_table",
@@ -43,6 +63,11 @@ def _dropped(frame: pd.DataFrame, min_cell: int = 0) -> list[Html]:
             units = count(units, min_cell)
         out.append(render_macro(CHAPTER, "dropped_phrase", units, rows, key))
     return out
+
+
+def _headed(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the headers of :data:`_HEADERS` in the reader's language (other columns as they are)."""
+    return frame.rename(columns={k: _(v) for k, v in _HEADERS.items()})
 
 
 def small_cohorts(fit: DidFit) -> list[Any]:
@@ -133,8 +158,8 @@ def data_summary_did(fit: DidFit) -> Html:
             table_html(shown_att.frame, css_class="evaluator-table attrition"),
             shown_att.footnote,
         )
-    data_notes = mask_notes(
-        page_notes([n for n in fit.notes if any(w in n.lower() for w in ("dropped", "unbalanced", "observed"))]), mc
+    data_notes = shown_notes(
+        [n for n in fit.notes if any(w in n.lower() for w in ("dropped", "unbalanced", "observed"))], mc
     )
     return render_macro(
         CHAPTER,
@@ -150,7 +175,7 @@ def data_summary_did(fit: DidFit) -> Html:
         last=times.max(),
         n_clusters=fit.n_clusters,
         dropped=_dropped(p, mc),
-        cohorts=table_html(shown.frame),
+        cohorts=table_html(_headed(shown.frame)),
         foot=shown.footnote,
         attrition=attrition_html,
         attrition_foot=attrition_foot,
@@ -163,7 +188,7 @@ def data_summary_matched(fit: MatchedFit) -> Html:
     s = fit.settings
     mc = s.min_cell
     c = {k: count(v, mc) for k, v in fit.match.counts().items()}
-    c["control_reuse_max"] = f"{int(fit.match.counts()['control_reuse_max']):,}"  # not a count of people
+    c["control_reuse_max"] = localized(f"{int(fit.match.counts()['control_reuse_max']):,}")  # not a count of people
     table, foot = Html(""), ""
     if s.cohort:
         d = fit.data
@@ -176,7 +201,7 @@ def data_summary_matched(fit: MatchedFit) -> Html:
         per["treated"] = per["treated"].astype(int)
         per["matched"] = [fit.cohort_sizes.get(str(g), 0) for g in per["cohort"]]
         shown = suppress_counts(per, counts=["treated", "controls", "matched"], min_cell=mc)
-        table, foot = table_html(shown.frame), shown.footnote
+        table, foot = table_html(_headed(shown.frame)), shown.footnote
     return render_macro(
         CHAPTER,
         "matched_summary",
@@ -186,7 +211,8 @@ def data_summary_matched(fit: MatchedFit) -> Html:
         n_people=count(len(fit.data), mc),
         cohorts=table,
         foot=foot,
-        notes=mask_notes(page_notes(fit.notes), mc),
+        notes=shown_notes(fit.notes, mc),
+        caliper=None if s.caliper is None else localized(str(s.caliper)),
     )
 
 
@@ -345,7 +371,7 @@ def _small_levels(fit: MatchedFit, balance: pd.DataFrame) -> list[str]:
         after = after.loc[after["match_weight"] > 0]
     out = []
     terms = balance.drop_duplicates("term")
-    for _, row in terms.iterrows():
+    for _i, row in terms.iterrows():
         term, cov = str(row["term"]), str(row.get("covariate", row["term"]))
         if cov not in before.columns:
             continue
@@ -383,15 +409,15 @@ def estimate_table(fit: DidFit | MatchedFit) -> Html:
             for kind in ("dynamic", "group"):
                 rows.append((words.estimate_rows[kind], r.aggregate(kind)))  # type: ignore[attr-defined]
     if isinstance(fit, MatchedFit):
-        for g, (_, res) in fit.by_cohort.items():
+        for g, (_fitted, res) in fit.by_cohort.items():
             rows.append((label("cohort_row", g), res))
     columns = {
-        "summary": [n for n, _ in rows],
-        "estimate": [x.estimate for _, x in rows],
-        "se": [x.se for _, x in rows],
-        "ci_low": [x.ci[0] for _, x in rows],
-        "ci_high": [x.ci[1] for _, x in rows],
-        "p_value": [x.pvalue for _, x in rows],
+        "summary": [n for n, _x in rows],
+        "estimate": [x.estimate for _n, x in rows],
+        "se": [x.se for _n, x in rows],
+        "ci_low": [x.ci[0] for _n, x in rows],
+        "ci_high": [x.ci[1] for _n, x in rows],
+        "p_value": [x.pvalue for _n, x in rows],
     }
     table = pd.DataFrame({label("estimate_column", k, level): v for k, v in columns.items()})
     from evaluator.reporting.methods import method_words

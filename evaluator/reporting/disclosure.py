@@ -44,11 +44,13 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 
+from evaluator.i18n import ngettext
 from evaluator.policy import MIN_CELL
 
 __all__ = [
@@ -82,6 +84,12 @@ COUNT_TEXT = [
     re.compile(
         r"\b(\d[\d,]*)\s+(?:treated\s+)?(units|people|persons|participants|employees|prisoners|citizens|"
         r"individuals|observations|controls)\b",
+        re.I,
+    ),
+    # the same in Danish, Swedish and Finnish pages ("3 enheder", "3 personer", "3 deltagare", "3 henkilöä")
+    re.compile(
+        r"\b(\d[\d.,\u00a0 ]*)\s+(enheder|enheter|personer|deltagere|deltagare|medarbejdere|anställda|"
+        r"observationer|yksikköä|yksikkö|henkilöä|osallistujaa|työntekijää|havaintoa)\b",
         re.I,
     ),
 ]
@@ -217,9 +225,15 @@ class Suppressed:
     n_suppressed: int
 
 
+_GROUPED_INT = re.compile(r"^\d{1,3}(?:[.,\u00a0\u202f ]\d{3})+$")  # 1,234 / 1.234 / 1 234: any language's grouping
+
+
 def _small(value: object, min_cell: int) -> bool:
+    text = str(value).strip()
+    if _GROUPED_INT.match(text):
+        text = re.sub(r"[.,\u00a0\u202f ]", "", text)
     try:
-        v = float(str(value).replace(",", "").replace("\u202f", "").strip())
+        v = float(text.replace(",", "").replace("\u202f", "").strip())
     except ValueError:
         return False
     return v.is_integer() and 0 < v < min_cell
@@ -269,9 +283,17 @@ def suppress_counts(
         out[c] = out[c].astype(object)
         out.loc[rows, c] = "."
     n = int(rows.sum())
+    # the footnote is the reader's, in the report's language (the checks below write for analysts, in English)
     note = (
-        f"{n} row(s) rest on fewer than {min_cell} people: their counts are shown as <{min_cell} and their "
-        "statistics are suppressed (statistical disclosure control)."
+        # TRANSLATORS: a footnote under a table; n: rows hidden; English writes "row(s)" in both forms.
+        ngettext(
+            "%(n)s row(s) rest on fewer than %(min_cell)s people: their counts are shown as <%(min_cell)s and their "
+            "statistics are suppressed (statistical disclosure control).",
+            "%(n)s row(s) rest on fewer than %(min_cell)s people: their counts are shown as <%(min_cell)s and their "
+            "statistics are suppressed (statistical disclosure control).",
+            n,
+        )
+        % {"n": n, "min_cell": min_cell}
         if n
         else ""
     )
@@ -382,6 +404,36 @@ def _html_parts(source: str | Path) -> tuple[str, list[str]]:
     return "<html string>", [str(source)]
 
 
+@cache
+def _translated_count_headers() -> frozenset[str]:
+    """The Danish, Swedish and Finnish words of the report's count headers (their English matches COUNT_HEADER or
+    names people: "units", "programme units", "people"), so that a translated page is checked as an English one."""
+    from evaluator.i18n import LANGUAGES, translations
+
+    out: set[str] = set()
+    for code in LANGUAGES:
+        if code == "en":
+            continue
+        try:
+            catalog = translations(code)._catalog  # GNUTranslations: msgid -> msgstr
+        except FileNotFoundError:
+            continue
+        for msgid, msgstr in catalog.items():
+            if not isinstance(msgid, str) or not msgid or not isinstance(msgstr, str):
+                continue
+            head = msgid.strip().lower()
+            if COUNT_HEADER.match(head) or (len(head.split()) <= 3 and _PEOPLE_WORD.search(head)):
+                out.add(msgstr.strip().lower())
+    return frozenset(out)
+
+
+_PEOPLE_WORD = re.compile(r"\b(units|people|persons|participants|employees|controls|treated)\b")
+
+
+def _is_count_header(h: str) -> bool:
+    return bool(COUNT_HEADER.match(h)) or h.strip().lower() in _translated_count_headers()
+
+
 def _check_table(rows: list[list[str]], where: str, min_cell: int) -> Iterable[Finding]:
     header = [h.strip() for h in rows[0]]
     body = rows[1:]
@@ -391,7 +443,7 @@ def _check_table(rows: list[list[str]], where: str, min_cell: int) -> Iterable[F
             where, f"columns {header[:6]}", f"table has an identifier column {ids[0]!r}: individual-level rows"
         )
     for j, h in enumerate(header):
-        if not COUNT_HEADER.match(h):
+        if not _is_count_header(h):
             continue
         for i, row in enumerate(body):
             if j < len(row) and _small(row[j], min_cell):

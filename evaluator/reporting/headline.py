@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from evaluator.formatting import count
+from evaluator.formatting import count, localized
 from evaluator.reporting.contract_value import ContractValue
 from evaluator.reporting.html import Html, render, render_text
 from evaluator.reporting.pipeline import DidFit, MatchedFit
@@ -44,7 +44,7 @@ def check_line(result: Result) -> str:
 
     def g(v: float) -> str:
         s = f"{v:.4g}"
-        return "0" if s in ("-0", "0") else s
+        return "0" if s in ("-0", "0") else localized(s)
 
     return render_text(
         "sentences/check_line.txt.j2",
@@ -200,6 +200,40 @@ def headline_box(
         design=fit.design,
         n_units=count(fit.n_units, s.min_cell),
         n_treated=count(fit.n_treated, s.min_cell),
+        n_all=fit.n_units,
         truth=true_effect(fit),
         share=share,
+        record=run_record(s.evaluated_by),
     )
+
+
+def run_record(evaluated_by: str = "") -> dict[str, str]:
+    """Who evaluated, when, and the run's fingerprint, for the first page (empty values are left out).
+
+    The runner hands the kernel the run's fingerprint and start time (``EVALUATOR_RUN_FINGERPRINT``,
+    ``EVALUATOR_RUN_STARTED``; :func:`evaluator.runner.run_report`), so a printed page can be traced to
+    its ``manifest.json``; a notebook run by hand has neither and shows today's date.
+
+    Examples
+    --------
+    >>> run_record("Aalborg Kommune")["by"]
+    'Aalborg Kommune'
+    """
+    import datetime as dt
+    import os
+
+    from babel.dates import format_date
+
+    from evaluator.i18n import BABEL_LOCALES, current
+
+    started = os.environ.get("EVALUATOR_RUN_STARTED", "")
+    try:
+        day = dt.datetime.fromisoformat(started.replace("Z", "+00:00")).date() if started else dt.date.today()
+    except ValueError:
+        day = dt.date.today()
+    fp = os.environ.get("EVALUATOR_RUN_FINGERPRINT", "")
+    return {
+        "by": evaluated_by,
+        "date": format_date(day, format="long", locale=BABEL_LOCALES[current()]),
+        "fingerprint": fp[:16],
+    }

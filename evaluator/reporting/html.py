@@ -32,6 +32,7 @@ import pandas as pd
 
 from evaluator.formatting import count, localized, money, num, p_phrase, p_value, percent
 from evaluator.i18n import current, translations
+from evaluator.i18n import gettext as _
 
 __all__ = [
     "Html",
@@ -267,12 +268,17 @@ def table_html(frame: pd.DataFrame, *, css_class: str = "evaluator-table", index
     def pv(v: Any) -> str:
         return p_value(v, 2).replace("< ", "<\u00a0")  # "< 0.001" never wraps in a narrow column
 
+    # the p-value column by its header, also when the header is in the page's language ("p-værdi")
+    p_headers = {"p-value", "p", _("p-value").lower()}
     shown = frame.copy()
     for c in shown.columns:
-        shown[c] = shown[c].map(pv if str(c).replace("_", "-").lower() in ("p-value", "p") else fmt)
+        shown[c] = shown[c].map(pv if str(c).replace("_", "-").lower() in p_headers else fmt)
     return Html(shown.to_html(index=index, escape=True, border=0, classes=css_class, na_rep="."))
 
 
-def notes_html(notes: Sequence[str], *, title: str = "Notes") -> Html:
-    """A short list of notes (caveats, warnings raised by the estimators), each once; empty when there are none."""
-    return render("pieces/notes.html.j2", notes=list(notes), title=title)
+def notes_html(notes: Sequence[str], *, title: str | None = None) -> Html:
+    """A short list of notes (caveats, warnings raised by the estimators), each once; empty when there are none.
+
+    ``title`` defaults to "Notes" in the reader's language.
+    """
+    return render("pieces/notes.html.j2", notes=list(notes), title=_("Notes") if title is None else title)

@@ -15,6 +15,9 @@ import pandas as pd
 
 from evaluator.data.datasets import resolve_data
 from evaluator.errors import EvaluatorError, EvaluatorWarning, ParameterError, SmallCohortWarning
+from evaluator.formatting import localized
+from evaluator.i18n import N_, current, language, ngettext
+from evaluator.i18n import gettext as _
 from evaluator.reporting.html import render_text
 from evaluator.reporting.settings import DidSettings, MatchedSettings
 from evaluator.results.base import Result
@@ -23,6 +26,7 @@ __all__ = [
     "DidFit",
     "page_notes",
     "MatchedFit",
+    "TECHNICAL_NOTES_TITLE",
     "collect_warnings",
     "estimate_did",
     "fit_did",
@@ -31,6 +35,9 @@ __all__ = [
     "load_matched",
     "match_people",
     "matched_effect",
+    "technical_notes",
+    "technical_notes_title",
+    "shown_notes",
 ]
 
 
@@ -45,7 +52,7 @@ def collect_warnings(notes: list[str]) -> Iterator[None]:
             continue
         text = str(w.message)
         if issubclass(w.category, SmallCohortWarning):  # names the small cohorts: the report says it without them
-            text = render_text(SMALL_GROUPS_NOTE)
+            text = _english(SMALL_GROUPS_NOTE)  # notes stay English; page_notes says them in the page's language
         elif not issubclass(w.category, EvaluatorWarning):
             text = f"{w.category.__name__}: {text}"
         if text not in notes:
@@ -59,13 +66,186 @@ _NAMES_CELLS = re.compile(
 _IDS = re.compile(r"[;:,]\s*(?:units?|ids?|people|persons)\s+[\w.-]+(?:,\s*[\w.-]+)+(?:\s*\(\d[\d,]* in all\))?")
 _API = re.compile(r"aggregate\(|band_low|band_high|n_boot|\.effect\(|\w+=['\"\w]|att_gt|\(\)")
 
+#: The title of the estimation's notes that a non-English page shows as they are, in English.
+TECHNICAL_NOTES_TITLE = N_("Technical notes from the estimation (in English)")
 
-def page_notes(notes: Sequence[str]) -> list[str]:
+#: The report's own note when two-way fixed effects is asked for a never-treated comparison (fit.notes keeps it).
+TWFE_NEVER_NOTE = N_(
+    "two-way fixed effects compares with every unit not (yet) in the programme; a comparison with "
+    "never-treated units only applies to Callaway-Sant'Anna"
+)
+#: The report's own note on matched cohorts too small to estimate on their own (numbers filled in).
+SMALL_COHORTS_NOTE = (
+    "{n} cohort(s) have fewer than {min_cell} participants: not estimated on their own "
+    "(statistical disclosure control); they count in the overall estimate"
+)
+
+# Notes of the reporting and estimation layers that a non-English page says in its own language: the
+# English note's pattern and its sentence in the page's language. Any other note is shown as it is, in
+# English, under TECHNICAL_NOTES_TITLE (technical_notes).
+_SPACES = re.compile(r"[ \t\r\n]+")
+_NUMBER = r"<?\d[\d,]*"  # a count, maybe masked ("<5")
+_CALIPER = re.compile(
+    rf"the caliper \((?P<caliper>[\d.]+) sd = (?P<width>[\d.e+-]+)\) left (?P<n>{_NUMBER}) of (?P<total>{_NUMBER}) "
+    r"treated units unmatched(?P<most> \(most of them\))?; the estimate is for the matched treated only\. "
+    r"Fix: widen the caliper or report the estimand for the matched subgroup"
+)
+_NOT_MATCHED = re.compile(
+    rf"(?P<n>{_NUMBER}) of (?P<total>{_NUMBER}) treated units were not matched \(caliper, common support or pool\); "
+    r"the estimate is for the matched treated only"
+)
+_ADOPTION_COHORTS = re.compile(
+    r"(?P<n>\d+) adoption cohorts: two-way fixed effects weights cohort-period effects implicitly \(some weights "
+    r"can be negative\) and is biased when effects differ by cohort or grow over time; compare with a "
+    r"heterogeneity-robust estimator \(e\.g\. Callaway-Sant'Anna\)"
+)
+_SMALL_COHORTS = re.compile(
+    SMALL_COHORTS_NOTE.replace("(", r"\(").replace(")", r"\)").format(n=r"(?P<n>\d+)", min_cell=r"(?P<min_cell>\d+)")
+)
+
+
+def _english(template: str, **context: Any) -> str:
+    """A note template rendered in English, on one line (what fit.notes keeps and page_notes recognises)."""
+    with language("en"):
+        return _one_line(render_text(template, **context))
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line; a no-break space (inside a number, in some languages) stays."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def _count(text: str) -> int:
+    """A count of a note, for choosing a plural ("<5" counts as a few)."""
+    digits = text.lstrip("<").replace(",", "")
+    return int(digits) if digits.isdigit() else 0
+
+
+def _translated(note: str) -> str | None:
+    """The page-language sentence of one of the notes the report knows (an English note), else ``None``."""
+    if note == TWFE_NEVER_NOTE:
+        return _(TWFE_NEVER_NOTE)
+    if note == _english(SMALL_GROUPS_NOTE):
+        return _one_line(render_text(SMALL_GROUPS_NOTE))
+    if m := _SMALL_COHORTS.fullmatch(note):
+        # TRANSLATORS: n: how many cohorts (groups that entered the programme in the same period); min_cell: the
+        # smallest number of participants a figure may rest on. English writes "cohort(s)" in both forms.
+        text = ngettext(
+            "%(n)s cohort(s) have fewer than %(min_cell)s participants: not estimated on their own "
+            "(statistical disclosure control); they count in the overall estimate",
+            "%(n)s cohort(s) have fewer than %(min_cell)s participants: not estimated on their own "
+            "(statistical disclosure control); they count in the overall estimate",
+            int(m["n"]),
+        )
+        return text % {"n": m["n"], "min_cell": m["min_cell"]}
+    if m := _ADOPTION_COHORTS.fullmatch(note):
+        # TRANSLATORS: n: how many adoption cohorts (groups that entered the programme in the same period), always
+        # more than one.
+        text = ngettext(
+            "%(n)s adoption cohort: two-way fixed effects weights cohort-period effects implicitly (some weights "
+            "can be negative) and is biased when effects differ by cohort or grow over time; compare with a "
+            "heterogeneity-robust estimator (e.g. Callaway-Sant'Anna)",
+            "%(n)s adoption cohorts: two-way fixed effects weights cohort-period effects implicitly (some weights "
+            "can be negative) and is biased when effects differ by cohort or grow over time; compare with a "
+            "heterogeneity-robust estimator (e.g. Callaway-Sant'Anna)",
+            int(m["n"]),
+        )
+        return text % {"n": m["n"]}
+    if m := _CALIPER.fullmatch(note):
+        numbers = {
+            "caliper": localized(m["caliper"]),
+            "width": localized(m["width"]),
+            "n": m["n"],
+            "total": m["total"],
+        }
+        if m["most"]:
+            # TRANSLATORS: caliper: the largest allowed distance of a match, in standard deviations ("sd") of the
+            # matching score; width: the same distance in the score's units; n of total: treated units left
+            # unmatched, most of them.
+            text = ngettext(
+                "the caliper (%(caliper)s sd = %(width)s) left %(n)s of %(total)s treated unit unmatched (most of "
+                "them); the estimate is for the matched treated only. Fix: widen the caliper or report the "
+                "estimand for the matched subgroup",
+                "the caliper (%(caliper)s sd = %(width)s) left %(n)s of %(total)s treated units unmatched (most of "
+                "them); the estimate is for the matched treated only. Fix: widen the caliper or report the "
+                "estimand for the matched subgroup",
+                _count(m["total"]),
+            )
+        else:
+            # TRANSLATORS: caliper: the largest allowed distance of a match, in standard deviations ("sd") of the
+            # matching score; width: the same distance in the score's units; n of total: treated units left
+            # unmatched.
+            text = ngettext(
+                "the caliper (%(caliper)s sd = %(width)s) left %(n)s of %(total)s treated unit unmatched; the "
+                "estimate is for the matched treated only. Fix: widen the caliper or report the estimand for the "
+                "matched subgroup",
+                "the caliper (%(caliper)s sd = %(width)s) left %(n)s of %(total)s treated units unmatched; the "
+                "estimate is for the matched treated only. Fix: widen the caliper or report the estimand for the "
+                "matched subgroup",
+                _count(m["total"]),
+            )
+        return text % numbers
+    if m := _NOT_MATCHED.fullmatch(note):
+        # TRANSLATORS: n of total: treated units that found no match.
+        text = ngettext(
+            "%(n)s of %(total)s treated unit were not matched (caliper, common support or pool); the estimate is "
+            "for the matched treated only",
+            "%(n)s of %(total)s treated units were not matched (caliper, common support or pool); the estimate is "
+            "for the matched treated only",
+            _count(m["total"]),
+        )
+        return text % {"n": m["n"], "total": m["total"]}
+    return None
+
+
+def _sorted_notes(notes: Sequence[str], min_cell: int | None) -> tuple[list[str], list[str]]:
+    """The notes a page shows in its language, and (non-English pages) those it can only show in English."""
+    from evaluator.reporting.disclosure import mask_small
+
+    english = current() == "en"
+    out: list[str] = []
+    technical: list[str] = []
+    for n in notes:
+        n = _IDS.sub("", n)  # a list of unit ids names people: the count stays, the ids go
+        if min_cell is not None and not english:
+            n = mask_small(n, min_cell)  # before translating: the masking reads the English words after a count
+        if n.startswith("the joint pre-trend test is not reported"):
+            text = _one_line(render_text(JOINT_TEST_NOTE))
+        elif n.startswith("simultaneous bands"):
+            text = _one_line(render_text(BANDS_NOTE, lone="fewer than 2 clusters" in n))
+        elif _NAMES_CELLS.search(n):
+            text = _one_line(render_text(SMALL_GROUPS_NOTE))
+        elif _API.search(n):
+            continue
+        elif english:
+            text = n
+        else:
+            said = _translated(n)
+            if said is None:
+                if n not in technical:
+                    technical.append(n)
+                continue
+            text = said
+        if min_cell is not None and english:
+            text = mask_small(text, min_cell)
+        if text not in out:
+            out.append(text)
+    return out, technical
+
+
+def page_notes(notes: Sequence[str], *, min_cell: int | None = None) -> list[str]:
     """The estimators' notes as a reader may see them: none names a cell or cohort, none quotes the API.
 
     A note that names cells or cohorts becomes one general sentence (the small
     groups are never named); a note that is about how to call the API is left to
     the notebook (``fit.notes`` keeps every note as it was).
+
+    The notes are English (the estimation layer writes them so). A page in another
+    language shows the notes the report knows in its own language; the others are
+    not among these but in :func:`technical_notes`, shown as they are under
+    :func:`technical_notes_title`. ``min_cell``: mask counts of people below it
+    (:func:`evaluator.reporting.disclosure.mask_small`); for a non-English page this
+    must happen here, on the English words, before the note is translated.
 
     Examples
     --------
@@ -74,23 +254,46 @@ def page_notes(notes: Sequence[str]) -> list[str]:
     ['some cohorts rest on very few units: the', '12 units dropped']
     >>> page_notes(["dropped 3 units; units 5, 15, 16 (3 in all)"])
     ['dropped 3 units']
+    >>> page_notes(["dropped 3 units"], min_cell=5)
+    ['dropped <5 units']
+    >>> with language("da"):
+    ...     page_notes(["12 units dropped"]), technical_notes(["12 units dropped"])
+    ([], ['12 units dropped'])
     """
-    out: list[str] = []
-    for n in notes:
-        n = _IDS.sub("", n)  # a list of unit ids names people: the count stays, the ids go
-        if n.startswith("the joint pre-trend test is not reported"):
-            text = " ".join(render_text(JOINT_TEST_NOTE).split())
-        elif n.startswith("simultaneous bands"):
-            text = " ".join(render_text(BANDS_NOTE, lone="fewer than 2 clusters" in n).split())
-        elif _NAMES_CELLS.search(n):
-            text = " ".join(render_text(SMALL_GROUPS_NOTE).split())
-        elif _API.search(n):
-            continue
-        else:
-            text = n
-        if text not in out:
-            out.append(text)
-    return out
+    return _sorted_notes(notes, min_cell)[0]
+
+
+def technical_notes(notes: Sequence[str], *, min_cell: int | None = None) -> list[str]:
+    """The notes a non-English page cannot say in its language: shown as they are, in English; none on an English page.
+
+    Show them under :func:`technical_notes_title`, after :func:`page_notes` of the same
+    notes (with the same ``min_cell``).
+
+    Examples
+    --------
+    >>> technical_notes(["12 units dropped"])
+    []
+    """
+    return _sorted_notes(notes, min_cell)[1]
+
+
+def technical_notes_title() -> str:
+    """The title of :func:`technical_notes`, in the page's language."""
+    return _(TECHNICAL_NOTES_TITLE)
+
+
+def shown_notes(notes: Sequence[str], min_cell: int) -> list[str]:
+    """The notes a chapter lists: :func:`page_notes` in the page's language, then any it cannot translate,
+    in English after :func:`technical_notes_title` (counts below ``min_cell`` masked before translation).
+
+    Examples
+    --------
+    >>> shown_notes(["12 units dropped", "3 units dropped"], 5)
+    ['12 units dropped', '<5 units dropped']
+    """
+    return page_notes(notes, min_cell=min_cell) + [
+        f"{technical_notes_title()}: {n}" for n in technical_notes(notes, min_cell=min_cell)
+    ]
 
 
 #: The note shown for an estimator's note that some simultaneous bands were widened (which names the rows).
@@ -349,10 +552,7 @@ def fit_did(panel: pd.DataFrame, settings: DidSettings) -> DidFit:
             restrictions = int(((att["time"] < att["cohort"]) & att["att"].notna()).sum())
         else:
             if s.control_group == "never":
-                notes.append(
-                    "two-way fixed effects compares with every unit not (yet) in the programme; a comparison with "
-                    "never-treated units only applies to Callaway-Sant'Anna"
-                )
+                notes.append(TWFE_NEVER_NOTE)
             event = event_study(
                 panel,
                 outcome=s.outcome,
@@ -500,10 +700,7 @@ def fit_matched(data: pd.DataFrame, settings: MatchedSettings) -> MatchedFit:
                 continue
             sizes[key] = int(mg.counts()["treated_matched"])
         if small:
-            notes.append(
-                f"{len(small)} cohort(s) have fewer than {s.min_cell} participants: not estimated on their own "
-                "(statistical disclosure control); they count in the overall estimate"
-            )
+            notes.append(SMALL_COHORTS_NOTE.format(n=len(small), min_cell=s.min_cell))
     c = m.counts()
     return MatchedFit(
         settings=s,

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from evaluator.errors import EvaluatorError
+from evaluator.i18n import N_, language, ngettext
+from evaluator.i18n import gettext as _
 from evaluator.reporting.html import Html, figure_html, figure_theme, labels, render_macro, table_html
 from evaluator.reporting.pipeline import (
     DidFit,
@@ -25,6 +27,90 @@ __all__ = ["ROBUSTNESS_COLUMNS", "robustness_did", "robustness_figure", "robustn
 ROBUSTNESS_COLUMNS = ("specification", "estimate", "ci_low", "ci_high", "p_value", "note", "kind")
 #: The template of this chapter (the table's sentence and the figure's caption).
 CHAPTER = "chapters/robustness.html.j2"
+#: Where a robustness table keeps its reader's words: ``table.attrs[_WORDS]`` maps the English text of a
+#: specification or a note (what the table and ``results.json`` hold) to the :class:`_Words` that write it.
+_WORDS = "evaluator_words"
+
+
+# -- the words of the rows ---------------------------------------------------------------------------------------------
+class _Words(str):
+    """The words of a robustness row: a ``str`` of their English text, which also writes them in the reader's language.
+
+    The table, and ``results.json`` with it, holds the English text, so what a run records
+    never depends on the language of its report; :meth:`shown` writes the words in the
+    language current where they are shown (the robustness table, the specification curve).
+    ``message`` is a catalog message (marked with ``N_``); ``values`` fill its named
+    placeholders and may be :class:`_Words` themselves.
+
+    Examples
+    --------
+    >>> w = _Words(N_("Leaving out cohort %(cohort)s"), cohort=13)
+    >>> w, w.shown(), w.values
+    ('Leaving out cohort 13', 'Leaving out cohort 13', {'cohort': 13})
+    """
+
+    message: str
+    values: dict[str, Any]
+
+    def __new__(cls, message: str = "", /, **values: Any) -> _Words:
+        with language("en"):
+            english = cls._write(message, values)
+        self = super().__new__(cls, english)
+        self.message, self.values = message, values
+        return self
+
+    def __getnewargs_ex__(self) -> tuple[tuple[str], dict[str, Any]]:  # copies and pickles are _Words as well
+        return (self.message,), dict(self.values)
+
+    def shown(self) -> str:
+        """The words in the current language (:func:`evaluator.i18n.current`)."""
+        return self._write(self.message, self.values)
+
+    @classmethod
+    def _write(cls, message: str, values: dict[str, Any]) -> str:
+        return cls._say(message, {k: v.shown() if isinstance(v, _Words) else v for k, v in values.items()})
+
+    @staticmethod
+    def _say(message: str, values: dict[str, Any]) -> str:
+        return _(message) % values if values else _(message)
+
+
+class _Inference(_Words):
+    """An inference scheme in the words of the page ("Abadie-Imbens standard errors", not ``abadie_imbens``)."""
+
+    @staticmethod
+    def _say(message: str, values: dict[str, Any]) -> str:
+        name = values["scheme"]
+        # TRANSLATORS: a robustness row's inference scheme, when it has no words of its own; name: the parameter value.
+        return str(labels().inference_short.get(name) or _("%(name)s inference") % {"name": name})
+
+
+class _PlaceboName(_Words):
+    """The placebo row's name; k: how many periods early the placebo start is."""
+
+    @staticmethod
+    def _say(message: str, values: dict[str, Any]) -> str:
+        # TRANSLATORS: a robustness row: the first cohort's start moved k periods earlier, on data from before any real
+        # start. English writes "periods" in both forms.
+        return ngettext(
+            "Placebo: start %(k)s periods early (pre-programme data only)",
+            "Placebo: start %(k)s periods early (pre-programme data only)",
+            values["k"],
+        ) % {"k": values["k"]}
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows as a robustness table, English in its cells and the rows' :class:`_Words` in ``attrs[_WORDS]``."""
+    words = {str(v): v for row in rows for v in (row["specification"], row["note"]) if isinstance(v, _Words)}
+    out = pd.DataFrame(rows, columns=list(ROBUSTNESS_COLUMNS))
+    out.attrs[_WORDS] = words
+    return out
+
+
+def _shown(table: pd.DataFrame, column: str) -> pd.Series:
+    """A column of specifications or notes in the reader's language (text the table has no words for as it is)."""
+    words = table.attrs.get(_WORDS) or {}
+    return table[column].map(lambda v: words[v].shown() if isinstance(v, str) and v in words else v)
 
 
 # -- robustness --------------------------------------------------------------------------------------------------------
@@ -40,7 +126,8 @@ def _row(kind: str, spec: str, run: Callable[[], Result], note: str = "") -> dic
             "ci_low": np.nan,
             "ci_high": np.nan,
             "p_value": np.nan,
-            "note": f"could not be estimated: {str(exc).splitlines()[0]}",
+            # TRANSLATORS: a robustness row's note; reason: the error, in English (it is the program's message).
+            "note": _Words(N_("could not be estimated: %(reason)s"), reason=str(exc).splitlines()[0]),
             "kind": kind,
         }
     lo, hi = r.ci
@@ -55,20 +142,28 @@ def _row(kind: str, spec: str, run: Callable[[], Result], note: str = "") -> dic
     }
 
 
-def _inf(name: str) -> str:
+def _inf(name: str) -> _Words:
     """An inference scheme in the words of the page ("Abadie-Imbens standard errors", not ``abadie_imbens``)."""
-    return str(labels().inference_short.get(name, f"{name} inference"))
+    return _Inference(scheme=name)
+
+
+def _with_inference(spec: str, inference: str) -> _Words:
+    # TRANSLATORS: a robustness row: a specification and its inference scheme ("Two-way fixed effects, wild cluster
+    # bootstrap", "propensity score, matched-pairs standard errors").
+    return _Words(N_("%(specification)s, %(inference)s"), specification=spec, inference=_inf(inference))
 
 
 def _main_row(fit: DidFit | MatchedFit, label: str) -> dict[str, Any]:
     r = fit.result
     return {
-        "specification": f"Main: {label}",
+        # TRANSLATORS: the robustness table's first row: the report's own specification.
+        "specification": _Words(N_("Main: %(specification)s"), specification=label),
         "estimate": r.estimate,
         "ci_low": r.ci[0],
         "ci_high": r.ci[1],
         "p_value": r.pvalue,
-        "note": "main specification",
+        # TRANSLATORS: the note of the robustness table's first row.
+        "note": _Words(N_("main specification")),
         "kind": "main",
     }
 
@@ -111,28 +206,33 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
     cs, tw = "callaway_santanna", "twfe"
     fast = {cs: "analytic", tw: "cluster"}
     names = {
-        "never": "never-treated comparison",
-        "not_yet": "not-yet-treated comparison",
-        "notyet": "not-yet-treated comparison",  # the old spelling of the parameter
+        # TRANSLATORS: robustness rows: Callaway-Sant'Anna with units never (or not yet) in the programme as comparison.
+        "never": N_("Callaway-Sant'Anna, never-treated comparison"),
+        "not_yet": N_("Callaway-Sant'Anna, not-yet-treated comparison"),
+        "notyet": N_("Callaway-Sant'Anna, not-yet-treated comparison"),  # the old spelling of the parameter
     }
-    est_name = "Callaway-Sant'Anna" if s.estimator == cs else "Two-way fixed effects"
-    label = f"{est_name}, {names[s.control_group]}" if s.estimator == cs else est_name
-    rows = [_main_row(fit, f"{label}, {_inf(s.inference)}")]
+    # TRANSLATORS: a robustness row: the two-way fixed-effects estimator.
+    twfe = _Words(N_("Two-way fixed effects"))
+    est_name: str = "Callaway-Sant'Anna" if s.estimator == cs else twfe  # a name: the same in every language
+    label = _Words(names[s.control_group]) if s.estimator == cs else est_name
+    rows = [_main_row(fit, _with_inference(label, s.inference))]
     twfe_covs = [] if s.covariates else None  # covariates of CS are pre-treatment; TWFE would absorb them
-    twfe_note = "without the covariates (absorbed by unit effects)" if s.covariates else ""
+    # TRANSLATORS: the note of a robustness row: two-way fixed effects leave out the covariates, as its unit effects
+    # absorb them.
+    twfe_note = _Words(N_("without the covariates (absorbed by unit effects)")) if s.covariates else ""
     if s.estimator == cs:
         other = "not_yet" if s.control_group == "never" else "never"
         rows.append(
             _row(
                 "comparison",
-                f"Callaway-Sant'Anna, {names[other]}",
+                _Words(names[other]),
                 lambda: estimate_did(panel, s, control=other, inference="analytic"),
             )
         )
         rows.append(
             _row(
                 "estimator",
-                "Two-way fixed effects",
+                twfe,
                 lambda: estimate_did(panel, s, estimator=tw, inference="cluster", covariates=twfe_covs),
                 twfe_note,
             )
@@ -143,17 +243,20 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
             rows.append(
                 _row(
                     "estimator" if control == "never" else "comparison",
-                    f"Callaway-Sant'Anna, {names[control]}",
+                    _Words(names[control]),
                     lambda c=control: estimate_did(panel, s, estimator=cs, control=c, inference=fast[cs]),
                 )
             )
         alt_inf = "wild" if s.inference == "cluster" else "cluster"
-    rows.append(_row("inference", f"{est_name}, {_inf(alt_inf)}", lambda: estimate_did(panel, s, inference=alt_inf)))
+    rows.append(
+        _row("inference", _with_inference(est_name, alt_inf), lambda: estimate_did(panel, s, inference=alt_inf))
+    )
     if s.covariates:
         rows.append(
             _row(
                 "covariates",
-                f"{est_name}, without covariates",
+                # TRANSLATORS: a robustness row; estimator: Callaway-Sant'Anna or "Two-way fixed effects".
+                _Words(N_("%(estimator)s, without covariates"), estimator=est_name),
                 lambda: estimate_did(panel, s, inference=fast[s.estimator], covariates=[]),
             )
         )
@@ -167,7 +270,8 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
             rows.append(
                 _row(
                     "leave-one-out",
-                    f"Leaving out cohort {g}",
+                    # TRANSLATORS: a robustness row; cohort: the cohort left out (its first period in the programme).
+                    _Words(N_("Leaving out cohort %(cohort)s"), cohort=g),
                     lambda sub=sub: estimate_did(sub, s, inference=fast[s.estimator]),
                 )
             )
@@ -175,12 +279,13 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
     if placebo is None:
         rows.append(
             {
-                "specification": "Placebo start",
+                # TRANSLATORS: a robustness row: the placebo (a pretended earlier start), when it cannot be run.
+                "specification": _Words(N_("Placebo start")),
                 "estimate": np.nan,
                 "ci_low": np.nan,
                 "ci_high": np.nan,
                 "p_value": np.nan,
-                "note": "too few periods before the first start for a placebo",
+                "note": _Words(N_("too few periods before the first start for a placebo")),
                 "kind": "placebo",
             }
         )
@@ -189,12 +294,13 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
         rows.append(
             _row(
                 "placebo",
-                f"Placebo: start {k} periods early (pre-programme data only)",
+                _PlaceboName(k=k),
                 lambda: estimate_did(pp, s, inference=fast[s.estimator]),
-                "should be close to zero",
+                # TRANSLATORS: the note of the placebo row: its estimate should be close to zero.
+                _Words(N_("should be close to zero")),
             )
         )
-    return pd.DataFrame(rows, columns=list(ROBUSTNESS_COLUMNS))
+    return _frame(rows)
 
 
 def robustness_matched(fit: MatchedFit) -> pd.DataFrame:
@@ -209,54 +315,95 @@ def robustness_matched(fit: MatchedFit) -> pd.DataFrame:
     from evaluator.estimators.matching import weighting
 
     s, m, data = fit.settings, fit.match, fit.data
-    desc = {"logit": "logit propensity score", "ps": "propensity score", "mahalanobis": "Mahalanobis distance"}
-    rows = [_main_row(fit, f"{desc[s.distance]}, {_inf(s.inference)}" + (", adjusted" if s.adjust else ""))]
+    desc = {
+        # TRANSLATORS: robustness rows: the distance people are matched on (the logit of the propensity score).
+        "logit": N_("logit propensity score"),
+        "ps": N_("propensity score"),
+        "mahalanobis": N_("Mahalanobis distance"),
+    }
+    distance = _Words(desc[s.distance])
+    if s.adjust:
+        main = _Words(
+            # TRANSLATORS: a robustness row: a matching distance, its inference scheme, and regression adjustment.
+            N_("%(specification)s, %(inference)s, adjusted"),
+            specification=distance,
+            inference=_inf(s.inference),
+        )
+    else:
+        main = _with_inference(distance, s.inference)
+    rows = [_main_row(fit, main)]
     fast = "abadie_imbens" if s.replace else "pairs"
     for inf in ("pairs", "abadie_imbens"):
         if inf != s.inference:
             rows.append(
-                _row("inference", f"{desc[s.distance]}, {_inf(inf)}", lambda i=inf: matched_effect(m, s, inference=i))
+                _row("inference", _with_inference(distance, inf), lambda i=inf: matched_effect(m, s, inference=i))
             )
     main_inf = s.inference if s.inference != "bootstrap" else fast
     # Abadie-Imbens always bias-corrects with the covariates, so adjustment is compared under pairs inference
     adj = not s.adjust
+    # TRANSLATORS: robustness rows: a matching distance, its inference scheme, with or without regression adjustment.
+    with_adj = N_("%(specification)s, %(inference)s, with regression adjustment")
+    # TRANSLATORS: a robustness row: a matching distance, its inference scheme, without regression adjustment.
+    without_adj = N_("%(specification)s, %(inference)s, without regression adjustment")
     rows.append(
         _row(
             "covariates",
-            f"{desc[s.distance]}, {_inf('pairs')}, {'with' if adj else 'without'} regression adjustment",
+            _Words(with_adj if adj else without_adj, specification=distance, inference=_inf("pairs")),
             lambda: matched_effect(m, s, inference="pairs", adjust=adj),
         )
     )
+    matching_on = {
+        # TRANSLATORS: robustness rows: the match run again on another distance.
+        "logit": N_("Matching on the logit propensity score"),
+        "ps": N_("Matching on the propensity score"),
+        "mahalanobis": N_("Matching on the Mahalanobis distance"),
+    }
     for dist in ("logit", "ps", "mahalanobis"):
         if dist == s.distance:
             continue
-        note = "without the caliper (not defined for Mahalanobis)" if dist == "mahalanobis" and s.caliper else ""
+        # TRANSLATORS: the note of a robustness row: a caliper is not defined for the Mahalanobis distance.
+        caliper_note = _Words(N_("without the caliper (not defined for Mahalanobis)"))
+        note = caliper_note if dist == "mahalanobis" and s.caliper else ""
         rows.append(
             _row(
                 "distance",
-                f"Matching on the {desc[dist]}",
+                _Words(matching_on[dist]),
                 lambda d=dist: matched_effect(match_people(data, s, distance=d), s, inference=main_inf),
                 note,
             )
         )
     covs = list(dict.fromkeys([*s.covariates, *s.exact]))
-    for method, name in (("ipw", "Inverse-probability weighting"), ("aipw", "Doubly robust (AIPW)")):
+    # TRANSLATORS: robustness rows: weighting estimators on the whole sample (AIPW: augmented inverse-probability
+    # weighting).
+    for method, name in (("ipw", N_("Inverse-probability weighting")), ("aipw", N_("Doubly robust (AIPW)"))):
         rows.append(
             _row(
                 "weighting",
-                name,
+                _Words(name),
                 lambda mt=method: weighting(
                     data, treat=s.treat, outcome=s.outcome, covariates=covs, method=mt, alpha=s.alpha
                 ),
-                "whole sample, no matching",
+                # TRANSLATORS: the note of a weighting row of the robustness table.
+                _Words(N_("whole sample, no matching")),
             )
         )
-    return pd.DataFrame(rows, columns=list(ROBUSTNESS_COLUMNS))
+    return _frame(rows)
 
 
 def robustness_table(table: pd.DataFrame, fit: DidFit | MatchedFit | None = None) -> Html:
     """The robustness table for readers, with a sentence on how far the estimates move."""
-    shown = table.drop(columns=["kind"]).rename(columns=labels().robustness_columns)
+    shown = table.drop(columns=["kind"])
+    for column in ("specification", "note"):
+        if column in shown:
+            shown[column] = _shown(table, column)
+    headers = {
+        # TRANSLATORS: robustness table header: one reasonable way of estimating the effect.
+        "specification": _("specification"),
+        # TRANSLATORS: robustness table header: a short note on the row.
+        "note": _("note"),
+        **labels().robustness_columns,
+    }
+    shown = shown.rename(columns=headers)
     est = table.loc[table["kind"] != "placebo", "estimate"].dropna()
     same = bool((np.sign(est) == np.sign(est.iloc[0])).all()) if len(est) > 1 else True
     placebo = table.loc[(table["kind"] == "placebo") & table["estimate"].notna()]
@@ -279,6 +426,7 @@ def robustness_figure(table: pd.DataFrame, fit: DidFit | MatchedFit) -> Html:
     from evaluator import plots
 
     with figure_theme():
-        fig = plots.specification_curve(table, outcome=fit.settings.outcome_label or fit.result.outcome or "")
+        shown = table.assign(specification=_shown(table, "specification"))
+        fig = plots.specification_curve(shown, outcome=fit.settings.outcome_label or fit.result.outcome or "")
         fig.set_size_inches(10, 0.35 * len(table) + 1.4)  # wide: long specification names sit left of the axes
         return figure_html(fig, render_macro(CHAPTER, "curve_caption"), css_class="specification-curve")

@@ -11,6 +11,7 @@ from typing import Any
 
 from evaluator.data.datasets import resolve_data
 from evaluator.errors import ContractError, ParameterError
+from evaluator.i18n import LANGUAGES
 
 __all__ = [
     "ALPHA_RANGE",
@@ -109,6 +110,14 @@ def _common(problems: list[str], p: Mapping[str, Any]) -> None:
             problems.append(f"{name}={v!r}: expected a whole number >= 0")
     _text(problems, "title", p["title"], empty=True)
     _text(problems, "outcome_label", p["outcome_label"], empty=True)
+    _text(problems, "evaluated_by", p["evaluated_by"], empty=True)
+    _one_of(problems, "language", p["language"], list(LANGUAGES))
+    rate = p["exchange_rate"]
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate >= 0 or rate == float("inf"):
+        problems.append(
+            f"exchange_rate={rate!r}: expected a number >= 0: units of the unit costs' currency per unit of the "
+            "contract's currency (e.g. 7.46 for DKK per EUR), or 0 for none"
+        )
     _text(problems, "data_path", p["data_path"])
 
 
@@ -168,6 +177,9 @@ class DidSettings:
     weights: str = ""
     panel: bool = True
     allow_unbalanced_panel: bool = False
+    language: str = "en"
+    evaluated_by: str = ""
+    exchange_rate: float = 0.0
     contract: Any = field(default=None, compare=False, repr=False)
     design: str = field(default="difference-in-differences", init=False)
 
@@ -199,6 +211,9 @@ def did_settings(
     weights: str = "",
     panel: bool = True,
     allow_unbalanced_panel: bool = False,
+    language: str = "en",
+    evaluated_by: str = "",
+    exchange_rate: float = 0.0,
 ) -> DidSettings:
     """Check a difference-in-differences report's parameters; every problem is listed in one error.
 
@@ -225,6 +240,14 @@ def did_settings(
     allow_unbalanced_panel : bool
         Use every observation of units not seen in every period, as R did; ``False``
         drops those units with a note. Callaway-Sant'Anna only.
+    language : {"en", "da", "sv", "fi"}
+        The report's language (:data:`evaluator.i18n.LANGUAGES`); the notebook activates it.
+    evaluated_by : str
+        Who evaluated (a person or an organisation), printed on the first page with the date.
+    exchange_rate : float
+        Units of the unit costs' currency per unit of the contract's currency (7.46 for DKK per
+        EUR), when the two differ: the payments enter the socio-economic return converted at this
+        rate, stated on the page. ``0``: none (the payments are then left out of it, with a note).
     Other parameters are those of the notebook's parameters cell.
 
     Raises
@@ -314,6 +337,9 @@ def did_settings(
         weights=weights or "",
         panel=panel,
         allow_unbalanced_panel=allow_unbalanced_panel,
+        language=language,
+        evaluated_by=evaluated_by,
+        exchange_rate=float(exchange_rate),
         contract=contract,
     )
 
@@ -342,6 +368,9 @@ class MatchedSettings:
     contract_path: str = ""
     min_cell: int = 5
     cohort: str = ""
+    language: str = "en"
+    evaluated_by: str = ""
+    exchange_rate: float = 0.0
     contract: Any = field(default=None, compare=False, repr=False)
     design: str = field(default="matched comparison", init=False)
 
@@ -372,6 +401,9 @@ def matched_settings(
     contract_path: str = "",
     min_cell: int = 5,
     cohort: str = "",
+    language: str = "en",
+    evaluated_by: str = "",
+    exchange_rate: float = 0.0,
 ) -> MatchedSettings:
     """Check a matched-comparison report's parameters; every problem is listed in one error.
 
@@ -455,5 +487,8 @@ def matched_settings(
         contract_path=contract_path or "",
         min_cell=min_cell,
         cohort=cohort,
+        language=language,
+        evaluated_by=evaluated_by,
+        exchange_rate=float(exchange_rate),
         contract=contract,
     )

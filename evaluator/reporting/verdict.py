@@ -17,6 +17,7 @@ confirm it.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,6 +33,7 @@ __all__ = ["Verdict", "verdict"]
 
 Status = Literal["no_contract", "met", "met_unconfirmed", "not_met", "not_met_unconfirmed", "per_outcome"]
 SENTENCE = "sentences/verdict.txt.j2"
+_SPACES = re.compile(r"[ \t\r\n]+")
 
 
 @dataclass(frozen=True)
@@ -173,4 +175,5 @@ def _own_rule(st: Any, cur: str) -> str:
 
 def _sentence(status: str, **context: Any) -> str:
     context.setdefault("own", "")
-    return " ".join(render_text(SENTENCE, status=status, **context).split())
+    # one line; a no-break space (inside an amount of money, in some languages) stays
+    return _SPACES.sub(" ", render_text(SENTENCE, status=status, **context)).strip()

@@ -1,7 +1,9 @@
 """The batch index: ``OUT/index.html`` and ``OUT/index.json`` over every report folder in ``OUT``.
 
 The rows are read from each folder's ``manifest.json`` and ``results.json``; the page is
-the jinja2 template ``templates/index.html.j2`` with autoescape on.
+the jinja2 template ``templates/index.html.j2`` with autoescape on, in one of the languages of
+:data:`evaluator.i18n.LANGUAGES` (``write_index(out, language="da")``: its words from the catalog,
+its numbers with that language's separators; English by default).
 
 The numbers a person reads here and in the batch summary printed in the terminal
 (:class:`evaluator.runner.batch.BatchSummary`) are written by the same functions, so
@@ -16,13 +18,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from evaluator.files import atomic_write_text
-from evaluator.formatting import num, p_value
+from evaluator.formatting import localized, num, p_value
+from evaluator.i18n import LANGUAGES, N_, check_language, translations
+from evaluator.i18n import gettext as _
+from evaluator.i18n import language as in_language
 from evaluator.provenance import utc_now
 from evaluator.runner.batch_file import BatchError
 
@@ -38,6 +43,36 @@ __all__ = [
 ]
 
 
+#: The statuses of a run as the page shows them (the manifest's ``status``; an unknown one is shown as it is).
+_STATUS_WORDS = {
+    # TRANSLATORS: status of a report run in the batch index: it ran without error.
+    "ok": N_("ok"),
+    # TRANSLATORS: status of a report run in the batch index: it stopped with an error.
+    "failed": N_("failed"),
+    # TRANSLATORS: status of a report run in the batch index: it ran out of time and was stopped.
+    "timeout": N_("timeout"),
+    # TRANSLATORS: status of a report run in the batch index: it ran, but its report was flagged (disclosure check).
+    "flagged": N_("flagged"),
+    # TRANSLATORS: status of a report run in the batch index: not run again, its report was up to date.
+    "skipped": N_("skipped"),
+    # TRANSLATORS: status of a report run in the batch index: still running.
+    "running": N_("running"),
+    # TRANSLATORS: status of a report run in the batch index: its record does not say.
+    "unknown": N_("unknown"),
+}
+
+#: The designs of ``results.json`` (``design``) as the page shows them; any other is shown as it is.
+_DESIGN_WORDS = {
+    "difference-in-differences": N_("difference-in-differences"),
+    "matched comparison": N_("matched comparison"),
+}
+
+
+def _word(words: Mapping[str, str], key: str) -> str:
+    """``key``'s word in the current language, or ``key`` itself when it is not one of ``words``."""
+    return _(words[key]) if key in words else key
+
+
 def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -47,10 +82,10 @@ def _positional(x: float, digits: int) -> str:
     from a million up in whole units (as ``num`` writes every number from 1,000 up), from a millionth
     down to ``digits`` significant figures."""
     if abs(x) >= 1:
-        return f"{x:,.0f}"
+        return localized(f"{x:,.0f}")
     rounded = float(f"{x:.{digits}g}")
     decimals = max(digits - 1 - math.floor(math.log10(abs(rounded))), 0)
-    return f"{rounded:.{decimals}f}".rstrip("0").rstrip(".")
+    return localized(f"{rounded:.{decimals}f}".rstrip("0").rstrip("."))
 
 
 def index_number(x: Any) -> str:
@@ -79,7 +114,9 @@ def index_interval(ci: Any) -> str:
     """
     if not isinstance(ci, Sequence) or isinstance(ci, str) or len(ci) != 2 or not all(map(_finite, ci)):
         return ""
-    return f"[{index_number(ci[0])}, {index_number(ci[1])}]"
+    # TRANSLATORS: a confidence interval from %(low)s to %(high)s; where the decimal separator is a comma,
+    # separate the two ends with a semicolon ("[0,1; 0,9]").
+    return _("[%(low)s, %(high)s]") % {"low": index_number(ci[0]), "high": index_number(ci[1])}
 
 
 def index_p(p: Any) -> str:
@@ -99,7 +136,7 @@ def index_seconds(seconds: Any) -> str:
     >>> index_seconds(35.249), index_seconds(0), index_seconds(None)
     ('35.2 s', '0.0 s', '')
     """
-    return f"{float(seconds):.1f} s" if _finite(seconds) else ""
+    return localized(f"{float(seconds):.1f}") + " s" if _finite(seconds) else ""
 
 
 def _verdict(results: Mapping[str, Any]) -> dict[str, str] | None:
@@ -132,11 +169,12 @@ def index_rows(out: Path) -> list[dict[str, Any]]:
         link = next((f"{folder.name}/{f}" for f in ("report.html", "report.ipynb") if (folder / f).is_file()), None)
         error = manifest.get("error") if isinstance(manifest.get("error"), Mapping) else None
         verdict = _verdict(results)
+        parameters = manifest.get("parameters") if isinstance(manifest.get("parameters"), Mapping) else {}
         rows.append(
             {
                 "name": folder.name,
                 "status": str(manifest.get("status", "unknown")),
-                "title": results.get("title") or (manifest.get("parameters") or {}).get("title"),
+                "title": results.get("title") or parameters.get("title"),
                 "design": results.get("design"),
                 "outcome": results.get("outcome"),
                 "outcome_label": results.get("outcome_label"),
@@ -152,14 +190,21 @@ def index_rows(out: Path) -> list[dict[str, Any]]:
                 "fingerprint": manifest.get("fingerprint"),
                 "error": f"{error.get('ename')}: {error.get('evalue')}" if error else None,
                 "link": link,
+                "language": parameters.get("language") or None,
             }
         )
     return rows
 
 
-def _row_view(r: Mapping[str, Any]) -> dict[str, str]:
-    """What one row of the page shows, as plain text (the template escapes it)."""
+def _row_view(r: Mapping[str, Any], page_language: str = "en") -> dict[str, str]:
+    """What one row of the page shows, as plain text (the template escapes it).
+
+    The run's report language (its parameter ``language``) is shown where it is not the page's own.
+    """
     status = r["status"]
+    code = r.get("language")
+    if code == page_language:
+        code = None
     estimate = label = ""
     if _finite(r["estimate"]):
         estimate = index_number(r["estimate"])
@@ -172,20 +217,24 @@ def _row_view(r: Mapping[str, Any]) -> dict[str, str]:
         "href": quote(r["link"]) if r["link"] else "",
         "title": str(r["title"]) if r["title"] else "",
         "error": str(r["error"]) if r["error"] and status != "ok" else "",
-        "design": str(r["design"] or ""),
+        "design": _word(_DESIGN_WORDS, str(r["design"] or "")),
         "estimate": estimate,
         "label": label,
         "pvalue": index_p(r["pvalue"]),
         "contract": r.get("contract") or "",
-        "status": status,
+        "status": _word(_STATUS_WORDS, status),
         "css": status if status in ("ok", "failed", "timeout") else ("failed" if status == "flagged" else "other"),
         "date": str(r["started"] or "")[:16].replace("T", " "),  # minutes suffice; index.json has the rest
         "duration": index_seconds(r["duration_s"]),
+        # the report's language in its own name ("dansk"), and its code for the tag's lang attribute
+        "language": LANGUAGES.get(str(code), str(code)) if code else "",
+        "language_code": str(code) if code in LANGUAGES else "",
     }
 
 
-@lru_cache(maxsize=1)
-def _template() -> Any:
+@cache
+def _template(code: str = "en") -> Any:
+    """The index template of language ``code``: its own environment, with that language's catalog installed."""
     import jinja2
 
     env = jinja2.Environment(
@@ -193,24 +242,38 @@ def _template() -> Any:
         autoescape=True,
         trim_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # as the reports' environment (evaluator.reporting.html): {% trans %} blocks read as one line,
+    # and _() and {% trans %} format %(name)s placeholders
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_translations(translations(code), newstyle=True)
+    env.globals["language"] = code
     return env.get_template("index.html.j2")
 
 
-def render_index(rows: Sequence[Mapping[str, Any]], generated: str) -> str:
-    """The index page for ``rows`` (from :func:`index_rows`), written at ``generated``.
+def render_index(rows: Sequence[Mapping[str, Any]], generated: str, *, language: str = "en") -> str:
+    """The index page for ``rows`` (from :func:`index_rows`), written at ``generated``, in ``language``.
+
+    The page's words and numbers are in ``language`` (one of :data:`evaluator.i18n.LANGUAGES`);
+    a run whose report is in another language (its parameter ``language``) shows that language
+    in its row, in the language's own name ("dansk").
 
     >>> page = render_index([], "2026-01-01T00:00:00+00:00")
-    >>> "0 reports: no reports yet." in page, "No reports in this folder yet." in page
-    (True, True)
+    >>> "0 reports: no reports yet." in page, "No reports in this folder yet." in page, '<html lang="en">' in page
+    (True, True, True)
     """
+    code = check_language(language)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return _template().render(rows=[_row_view(r) for r in rows], counts=sorted(counts.items()), generated=generated)
+    with in_language(code):
+        shown = [_row_view(r, code) for r in rows]
+        statuses = [(_word(_STATUS_WORDS, status), n) for status, n in sorted(counts.items())]
+        return _template(code).render(rows=shown, counts=statuses, generated=generated)
 
 
-def write_index(out: str | Path) -> Path:
+def write_index(out: str | Path, *, language: str = "en") -> Path:
     """Write ``out/index.html`` and ``out/index.json`` over every report folder in ``out``.
 
     Every folder of ``out`` with a ``manifest.json`` is listed (not only one batch's
@@ -225,6 +288,9 @@ def write_index(out: str | Path) -> Path:
     ----------
     out : str or Path
         The reports folder.
+    language : str
+        The language of the page's words and numbers (one of :data:`evaluator.i18n.LANGUAGES`);
+        a run whose report is in another language (its parameter ``language``) shows it in its row.
 
     Returns
     -------
@@ -250,13 +316,21 @@ def write_index(out: str | Path) -> Path:
     >>> row = json.loads((out / "index.json").read_text())["runs"][0]
     >>> row["name"], row["contract"], row["verdict"]["status"]
     ('demo', 'GBP 5,000 is owed.', 'met')
+
+    A run whose report is in another language than the page shows it in its row, in the language's own name:
+
+    >>> _ = (out / "demo" / "manifest.json").write_text(json.dumps({"status": "ok", "parameters": {"language": "da"}}))
+    >>> '<small lang="da">dansk</small>' in write_index(out).read_text()
+    True
+    >>> "dansk" in write_index(out, language="da").read_text()  # a Danish page: no need to say so
+    False
     """
     out = Path(out)
     if not out.is_dir():
         raise BatchError(f"reports folder not found: {out}")
     rows = index_rows(out)
     generated = utc_now()
-    page = render_index(rows, generated)
+    page = render_index(rows, generated, language=language)
     # The page first: a reader (or a test) that sees the new index.json finds the page beside it,
     # even when the batch is killed between the two writes.
     html_path = atomic_write_text(out / "index.html", page)
