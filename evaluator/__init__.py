@@ -18,7 +18,8 @@ Two halves, each layer importing only those below it (``docs/architecture.md``):
   (read, validate, simulate, bundled data) and ``results`` (the one result face) > ``plots``
   (figures) > ``inference`` (covariance kernels and bootstraps on arrays);
 - the foundations: ``errors``, ``policy`` (shared thresholds), ``formatting`` (numbers for
-  readers), ``files`` (atomic writes, JSON), ``provenance`` (versions, commit, time).
+  readers), ``files`` (atomic writes, JSON), ``provenance`` (versions, commit, time);
+  beneath them ``i18n``, the reader's language (English, Danish, Swedish, Finnish) and its catalogs.
 
 The names below are loaded on first use, so ``import evaluator`` is cheap and
 ``evaluator --help`` starts fast.
@@ -100,6 +101,7 @@ _MODULES: dict[str, str] = {
     "runner": "evaluator.runner",
     "errors": "evaluator.errors",
     "policy": "evaluator.policy",
+    "i18n": "evaluator.i18n",
     "simulate": "evaluator.data.simulate",
     "datasets": "evaluator.data.datasets",
     "matching": "evaluator.estimators.matching",

@@ -46,12 +46,14 @@ __all__ = [
     "LANGUAGES",
     "LOCALE_DIR",
     "N_",
+    "activate",
     "catalog_path",
     "check_language",
     "current",
     "gettext",
     "language",
     "ngettext",
+    "source_messages",
     "translations",
 ]
 
@@ -64,7 +66,8 @@ DOMAIN = "evaluator"
 #: Where the catalogs live: ``LOCALE_DIR / <lang> / "LC_MESSAGES" / "evaluator.po"``.
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
-_current: ContextVar[str] = ContextVar("evaluator_language", default="en")
+_current: ContextVar[str | None] = ContextVar("evaluator_language", default=None)
+_default = "en"  # the process's language (activate), used outside any `with language(...)` block
 
 
 def check_language(code: Any, *, parameter: str = "language") -> str:
@@ -84,8 +87,27 @@ def check_language(code: Any, *, parameter: str = "language") -> str:
 
 
 def current() -> str:
-    """The language of the text being written now (``"en"`` unless :func:`language` set another)."""
-    return _current.get()
+    """The language of the text being written now: that of the enclosing :func:`language` block, else
+    the one :func:`activate` set, else ``"en"``."""
+    code = _current.get()
+    return _default if code is None else code
+
+
+def activate(code: str) -> None:
+    """Write in language ``code`` from now on, in this process (a report notebook's first step).
+
+    A notebook cannot use a ``with`` block across its cells (each cell runs in a context of
+    its own), so the notebook activates its ``language`` parameter once, as Django's
+    ``translation.activate`` does.
+
+    Examples
+    --------
+    >>> activate("sv"); current()
+    'sv'
+    >>> activate("en")
+    """
+    global _default
+    _default = check_language(code)
 
 
 @contextmanager
@@ -138,16 +160,36 @@ def translations(code: str) -> Any:
 
 def gettext(message: str) -> str:
     """``message`` in the current language (itself in English, or where a catalog lacks it)."""
-    code = _current.get()
+    code = current()
     return message if code == "en" else translations(code).gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The singular or plural of a message for count ``n``, in the current language."""
-    code = _current.get()
+    code = current()
     if code == "en":
         return singular if n == 1 else plural
     return translations(code).ngettext(singular, plural, n)
+
+
+def source_messages(root: str | Path | None = None) -> dict[str, set[str]]:
+    """Every message the package and its templates use, as ``make catalogs`` extracts it: msgid -> files.
+
+    ``root`` is the repository (default: the one holding this package). It needs Babel's
+    extraction and jinja2, so it serves the catalog tests and the translators, not a report.
+    """
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+
+    base = Path(root) if root is not None else LOCALE_DIR.parents[1]
+    with open(LOCALE_DIR / "babel.cfg", encoding="utf-8") as fh:
+        method_map, options_map = parse_mapping_cfg(fh)
+    out: dict[str, set[str]] = {}
+    for filename, _lineno, message, _comments, _context in extract_from_dir(str(base), method_map, options_map):
+        msgid = message[0] if isinstance(message, tuple) else message  # a plural message is known by its singular
+        if msgid:
+            out.setdefault(msgid, set()).add(filename)
+    return out
 
 
 def N_(message: str) -> str:
