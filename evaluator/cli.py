@@ -101,7 +101,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from evaluator.runner import run as report
 
     return report.main_report(
-        args.notebook, args.out, args.data, args.param, progress=not args.no_progress, timeout=args.timeout
+        args.notebook,
+        args.out,
+        args.data,
+        args.param,
+        progress=not args.no_progress,
+        timeout=args.timeout,
+        pdf=args.pdf,
     )
 
 
@@ -163,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"), help="a notebook parameter")
     p.add_argument("--timeout", type=float, default=None, help="seconds any one cell may take")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--pdf", action="store_true", help="also print report.pdf (A4) with headless Chromium, if present")
     p.set_defaults(func=cmd_report)
 
     from evaluator.runner import batch

@@ -250,6 +250,21 @@ def test_example_contracts_load_and_match_bundled_outcomes():
     assert set(Contract.from_file(EXAMPLES / "reoffending_peterborough.yaml").participants_by_cohort) == {"1", "2"}
 
 
+def test_danish_demo_contract_has_the_english_terms():
+    # the Danish demo report's contract: its own words in Danish, every term the same as the English file's
+    en, da = (Contract.from_file(EXAMPLES / f) for f in ("sick_leave_pre_post.yaml", "sick_leave_pre_post_da.yaml"))
+    words = {"name", "description", "unit", "contract_unit", "baseline_period", "source"}
+    a, b = en.to_dict(), da.to_dict()
+    assert a["name"] != b["name"]
+
+    def terms(d, drop=words):
+        if isinstance(d, dict):
+            return {k: terms(v) for k, v in d.items() if k not in drop and k != "period"}
+        return d
+
+    assert terms(a) == terms(b)
+
+
 def test_yaml_and_json_agree(tmp_path):
     c = Contract.from_file(EXAMPLES / "employment_rate_card.yaml")
     path = tmp_path / "c.json"

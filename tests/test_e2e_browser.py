@@ -7,10 +7,12 @@ command to run. Playwright drives that browser (its own browser download is neve
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,24 +205,32 @@ def _assert_readable(page, text: str, where: str) -> None:
 
 
 def test_demo_pages_read_as_a_funder_needs(browser, demo_pages):
+    from evaluator.i18n import gettext as _
+    from evaluator.i18n import language
     from evaluator.reporting.disclosure import disclosure_check
 
-    index, _ = _read_page(browser, demo_pages / "index.html")
+    index, _text = _read_page(browser, demo_pages / "index.html")
     index_text = index.inner_text("body")
     runs = sorted(p.parent for p in demo_pages.glob("*/report.html"))
-    assert len(runs) == 8
+    assert len(runs) == 10  # 8 in English, the sick-leave contract in Danish, the 12-month employment in Swedish
+    languages = {}
     for folder in runs:
+        code = json.loads((folder / "manifest.json").read_text())["parameters"]["language"]
+        languages[folder.name] = code
+        with language(code):
+            asked = _("Contract target met?")
         page, text = _read_page(browser, folder / "report.html")
         _assert_readable(page, text, folder.name)
+        assert page.evaluate("document.documentElement.lang") == code, folder.name
         assert disclosure_check(folder / "report.html").ok, folder.name
         payment = page.locator(".headline-payment").first.inner_text()
-        assert payment.startswith("Contract target met?"), folder.name
-        sentence = payment.removeprefix("Contract target met?").strip()
+        assert payment.startswith(asked), folder.name
+        sentence = payment.removeprefix(asked).strip()
         contract = page.locator(".contract-payment")
         if "contract" in folder.name:
             # one verdict: the headline, the contract section and the index say the same about payment
             assert contract.count() == 1, folder.name
-            assert contract.first.inner_text().removeprefix("Contract target met?").strip() == sentence
+            assert contract.first.inner_text().removeprefix(asked).strip() == sentence
             assert " ".join(sentence.split()) in " ".join(index_text.split()), folder.name
         if "sick-leave" in folder.name:
             pdf = page.pdf(format="A4")
@@ -228,6 +238,12 @@ def test_demo_pages_read_as_a_funder_needs(browser, demo_pages):
         # synthetic data: the known truth stands beside the estimate
         assert page.locator(".headline-truth").count() == 1, folder.name
         page.close()
+    assert languages["sick-leave-contract-da"] == "da" and languages["employment-employed_12m-sv"] == "sv"
+    # the index links the Danish and Swedish reports, and says which language each is in
+    links = index.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert any("sick-leave-contract-da/report.html" in h for h in links if h)
+    assert any("employment-employed_12m-sv/report.html" in h for h in links if h)
+    assert "dansk" in index_text and "svenska" in index_text
     index.close()
 
 
@@ -250,4 +266,119 @@ def test_castle_like_page_says_what_failed_and_names_no_small_group(browser, cas
     assert {cells.nth(i).text_content().strip() for i in range(cells.count())} == {"2006"}  # in a closed <details>
     assert disclosure_check(castle_page).ok
     assert _pdf_pages(page.pdf(format="A4")) <= MAX_A4_PAGES + 2
+    page.close()
+
+
+# -- the same report in Danish, Swedish and Finnish (issue 14) -------------------------------------------------------
+LANGUAGE_CODES = ("en", "da", "sv", "fi")
+#: Words that stay as they are in every language: proper names, method names, payers, currency codes.
+PROPER = re.compile(
+    r"Callaway-Sant'Anna|Sant'Anna|Abadie-Imbens|Maryland Scientific Methods Scale|linearmodels|PanelOLS|"
+    r"evaluator|kommune|region|stat\b|EUR|DKK|SEK|MDE|SMD"
+)
+
+
+@pytest.fixture(scope="module")
+def contract_pages(tmp_path_factory) -> dict[str, Path]:
+    """The demo sick-leave contract report rendered in each language (its demo batch parameters, plus language)."""
+    from evaluator.runner.batch import load_batch
+    from evaluator.runner.parameters import notebook_path
+    from evaluator.runner.run import run_report
+
+    run = next(r for r in load_batch(notebook_path("demo_batch.yaml")).runs if r.name == "sick-leave-contract")
+    root = tmp_path_factory.mktemp("languages")
+    pages = {}
+    for code in LANGUAGE_CODES:
+        params = {**run.parameters, "language": code}
+        pages[code] = run_report(run.notebook, out=root / code, parameters=params, progress=False).out / "report.html"
+    return pages
+
+
+def _english_fragments(code: str) -> list[str]:
+    """Pieces of the catalog's English messages (split at placeholders) that a page in ``code`` must not show.
+
+    Only pieces of four words or more: shorter ones ("p-value", "Robustness") may be the same
+    word in the other language. A piece that the language's own translation also contains
+    (a proper name) is allowed.
+    """
+    from evaluator.i18n import source_messages, translations
+
+    tr = translations(code)
+    out = []
+    for msgid in source_messages():
+        own = tr.gettext(msgid)
+        for piece in re.split(r"%\(\w+\)[sd]|%%|<[^>]+>", msgid):
+            piece = " ".join(piece.split()).strip(" ,.:;()")
+            if len(piece.split()) >= 4 and piece not in own and not PROPER.fullmatch(piece):
+                out.append(piece)
+    return sorted(set(out))
+
+
+@pytest.mark.parametrize("code", LANGUAGE_CODES)
+def test_contract_report_is_written_in_its_language(browser, contract_pages, code):
+    from evaluator.i18n import language
+    from evaluator.reporting.headings import SECTIONS
+    from evaluator.reporting.html import labels
+
+    page, text = _read_page(browser, contract_pages[code])
+    _assert_readable(page, text, code)
+    assert page.evaluate("document.documentElement.lang") == code
+    with language(code):
+        from evaluator.reporting.headings import section
+
+        for key in ("summary", "data", "estimate", "contract", "robustness", "appendix", "glossary"):
+            want = re.sub(r"<[^>]+>", "", str(section(key)).split("<a ")[0]).strip()
+            got = page.locator(f"h2[id='{SECTIONS[key]}']").first.inner_text().strip().rstrip("¶").strip()
+            assert got == want, f"{code}: section {key!r} reads {got!r}, the catalog says {want!r}"
+        lab = labels()
+        headers = {lab.estimate_column(k, 95) for k in ("estimate", "se", "p_value")}
+        rules = set(lab.rules_columns.values())
+    shown = {" ".join(t.split()) for t in page.locator("th").all_inner_texts()}
+    assert headers <= shown, f"{code}: estimate table headers {headers - shown} missing"
+    assert rules & shown, f"{code}: no header of the contract's rules table in the language"
+    box = " ".join(page.locator(".headline-box").first.inner_text().split())
+    results = json.loads((contract_pages[code].parent / "results.json").read_text())
+    with language(code):  # the headline's numbers as the locale writes them (decimal and grouping separators)
+        from evaluator.formatting import money, num
+
+        expected = [num(abs(results["estimate"])), num(abs(results["ci"][0])), money(1_500_000, "EUR")]
+    expected = [" ".join(e.split()) for e in expected]
+    missing = [e for e in expected if e not in box]
+    assert not missing, f"{code}: the headline lacks {missing}: {box[:300]}"
+    if code != "en":
+        assert not re.search(r"\d\.\d\d?(?!\d)", box), f"{code}: an English decimal point in the headline"
+    if code != "en":
+        body = " ".join(text.split())
+        left = [p for p in _english_fragments(code) if p in body]
+        assert not left, f"{code}: English text left on the page: {left[:6]}"
+    page.close()
+
+
+#: The printable area of an A4 page in CSS pixels (96 per inch) with evaluator.runner.pdf's margins (14/16 mm).
+A4_WIDTH_PX, A4_HEIGHT_PX = (210 - 28) / 25.4 * 96, (297 - 30) / 25.4 * 96
+
+
+@pytest.mark.parametrize("code", ["en", "da"])
+def test_contract_report_prints_with_the_summary_on_page_one(browser, contract_pages, chromium, code):
+    """``report.pdf`` (evaluator.runner.pdf) is at most 8 A4 pages and page 1 holds the whole summary box."""
+    # printed in a process of its own, as `evaluator report --pdf` does (this one already drives a browser)
+    env = {**os.environ, "EVALUATOR_CHROMIUM": chromium}
+    html = contract_pages[code]
+    code_ = f"from evaluator.runner.pdf import write_pdf; write_pdf({str(html)!r})"
+    subprocess.run([sys.executable, "-c", code_], check=True, env=env, timeout=300)
+    pdf = html.with_suffix(".pdf")
+    assert pdf.name == "report.pdf" and pdf.is_file()
+    pages = _pdf_pages(pdf.read_bytes())
+    assert 1 < pages <= MAX_A4_PAGES, f"{code}: report.pdf has {pages} A4 pages"
+    # laid out as on paper (print styles, the page's width): the box ends within the first page's height
+    page = browser.new_page(viewport={"width": round(A4_WIDTH_PX), "height": round(A4_HEIGHT_PX)})
+    page.emulate_media(media="print")
+    page.goto(contract_pages[code].resolve().as_uri(), wait_until="load")
+    bottom = page.evaluate(
+        "() => { const r = document.querySelector('.headline-box').getBoundingClientRect();"
+        " return r.bottom + window.scrollY; }"
+    )
+    assert bottom <= A4_HEIGHT_PX, (
+        f"{code}: the summary box ends {bottom:.0f} px down, past page 1 ({A4_HEIGHT_PX:.0f})"
+    )
     page.close()

@@ -24,11 +24,12 @@ EXPECTED = {
         "title", "data_path", "unit", "time", "outcome", "cohort", "cluster", "covariates", "outcome_label",
         "estimator", "control_group", "method", "inference", "n_boot", "alpha", "seed", "contract_path", "min_cell",
         "weights", "panel", "allow_unbalanced_panel",  # register data (issue 13)
+        "language", "evaluated_by", "exchange_rate",  # the reader's language and the first page (issue 14)
     },
     "matched_evaluation": {
         "title", "data_path", "unit", "treat", "outcome", "covariates", "exact", "distance", "ratio", "replace",
         "caliper", "inference", "adjust", "n_boot", "outcome_label", "alpha", "seed", "contract_path", "min_cell",
-        "cohort",
+        "cohort", "language", "evaluated_by", "exchange_rate",
     },
 }  # fmt: skip
 NON_DEFAULT = {

@@ -212,11 +212,13 @@ def _cli_value(value: Any, kind: str) -> str:
     return json.dumps(value)
 
 
-def _command(run: RunSpec, folder: Path) -> list[str]:
+def _command(run: RunSpec, folder: Path, pdf: bool = False) -> list[str]:
     from evaluator.runner.parameters import notebook_parameters
 
     kinds = {k: p.kind for k, p in notebook_parameters(run.notebook).items()}
     cmd = [sys.executable, "-m", "evaluator", "report", str(run.notebook), "--out", str(folder), "--no-progress"]
+    if pdf:
+        cmd.append("--pdf")
     for key, value in run.parameters.items():
         cmd += ["-p", key, _cli_value(value, kinds.get(key, "any"))]
     return cmd
@@ -270,11 +272,17 @@ def _terminate(signum: int, frame: Any) -> None:
 
 
 def _execute(
-    run: RunSpec, folder: Path, timeout: float | None, env: Mapping[str, str], fp: str | None, procs: Processes
+    run: RunSpec,
+    folder: Path,
+    timeout: float | None,
+    env: Mapping[str, str],
+    fp: str | None,
+    procs: Processes,
+    pdf: bool = False,
 ) -> RunOutcome:
     """Run one ``evaluator report`` process; kill it with its kernel if it overruns ``timeout``."""
     started, t0 = utc_now(), time.perf_counter()
-    proc = procs.start(_command(run, folder), env)
+    proc = procs.start(_command(run, folder, pdf), env)
     if proc is None:
         return RunOutcome(run.name, "failed", message="not started: the batch was interrupted")
     stderr, timed_out = procs.wait(proc, timeout)
@@ -347,6 +355,7 @@ def run_batch(
     force: bool = False,
     timeout: float | None = None,
     progress: bool = True,
+    pdf: bool = False,
 ) -> BatchSummary:
     """Run a batch's reports in parallel processes and write ``out/index.html``.
 
@@ -369,6 +378,9 @@ def run_batch(
     timeout : float, optional
         Seconds each run may take, kernel start and export included; overrides the
         batch file. A run over it is killed with its kernel and recorded as ``timeout``.
+    pdf : bool
+        Each run also prints ``report.pdf`` beside its ``report.html`` (``evaluator report --pdf``);
+        where no Chromium is found a run says so and writes the HTML only.
     progress : bool
         One progress bar on stderr (runs done / total, the runs in progress as postfix).
 
@@ -438,7 +450,7 @@ def run_batch(
             running.append(run.name)
             bar.set_postfix_str(", ".join(running), refresh=True)
         try:
-            result = _execute(run, out / run.name, timeout if timeout is not None else run.timeout, env, fp, procs)
+            result = _execute(run, out / run.name, timeout if timeout is not None else run.timeout, env, fp, procs, pdf)
         except Exception as exc:  # the process could not even start: record it, keep going
             result = RunOutcome(run.name, "failed", message=f"{type(exc).__name__}: {exc}")
         with lock:
@@ -446,11 +458,14 @@ def run_batch(
             bar.set_postfix_str(", ".join(running), refresh=False)
             bar.update(1)
             # after every run, so a batch killed midway still leaves an index of what finished
-            write_index(out)
+            write_index(out, language=index_language)
             if result.status != "ok":
                 bar.write(f"{run.name}: {result.status}: {result.message}", file=sys.stderr)
         return result
 
+    # the index speaks the runs' language when they share one (a Danish batch, a Danish index), else English
+    langs = {str(r.parameters.get("language") or "en") for r in batch.runs}
+    index_language = langs.pop() if len(langs) == 1 else "en"
     pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="evaluator-batch")
     previous = None
     if threading.current_thread() is threading.main_thread():  # SIGTERM too must not leave runs behind
@@ -467,7 +482,7 @@ def run_batch(
         bar.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    index = write_index(out)
+    index = write_index(out, language=index_language)
     ordered = tuple(outcomes[r.name] for r in batch.runs)
     return BatchSummary(ordered, out, index, round(time.perf_counter() - t0, 3), n_jobs)
 
@@ -488,6 +503,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="re-run reports that are up to date")
     p.add_argument("--timeout", type=float, default=None, help="seconds per run (overrides the batch file)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--pdf", action="store_true", help="also print each report.pdf (A4) with headless Chromium")
 
 
 def cli_batch(args: argparse.Namespace) -> int:
@@ -499,7 +515,13 @@ def cli_batch(args: argparse.Namespace) -> int:
         return 2
     try:
         summary = run_batch(
-            batch, out=args.out, jobs=args.jobs, force=args.force, timeout=args.timeout, progress=not args.no_progress
+            batch,
+            out=args.out,
+            jobs=args.jobs,
+            force=args.force,
+            timeout=args.timeout,
+            progress=not args.no_progress,
+            pdf=getattr(args, "pdf", False),
         )
     except BatchError as exc:
         print(f"evaluator batch: {exc}", file=sys.stderr)

@@ -26,6 +26,8 @@ __all__ = ["RunFailed", "RunRecord", "THREAD_VARS", "fingerprint", "main_report"
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 #: Environment variables that set the kernel's BLAS/OpenMP threads (see ``run_report(threads=)``).
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+#: Environment variables that tell the kernel which run it is (read by evaluator.reporting.provenance_line).
+RUN_VARS = ("EVALUATOR_RUN_FINGERPRINT", "EVALUATOR_RUN_STARTED")
 
 
 class RunFailed(EvaluatorError, RuntimeError):
@@ -108,7 +110,7 @@ class RunRecord:
         return self.out / "report.html"
 
 
-def _export_html(nb_path: Path, title: str) -> str:
+def _export_html(nb_path: Path, title: str, language: str = "en") -> str:
     """The executed notebook as one self-contained page: outputs only, images inline, no remote scripts."""
     import nbformat
     from nbconvert import HTMLExporter
@@ -124,6 +126,7 @@ def _export_html(nb_path: Path, title: str) -> str:
         exclude_input_prompt=True,
         exclude_output_prompt=True,
         embed_images=True,
+        language_code=language,  # <html lang>: screen readers, hyphenation and spell-checking follow it
     )
     exporter.register_preprocessor(remove, enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
@@ -175,6 +178,7 @@ def run_report(
     timeout: float | None = None,
     kernel_name: str | None = None,
     threads: int = 1,
+    pdf: bool = False,
 ) -> RunRecord:
     """Execute a report notebook with parameters and render it into the folder ``out``.
 
@@ -198,6 +202,10 @@ def run_report(
         BLAS/OpenMP threads of the kernel (recorded in the manifest). Fixed, because the
         number of threads changes the order of floating-point sums and so the last digits
         of a result: the same run must give the same bits in a batch of any width.
+    pdf : bool
+        Also print ``report.pdf`` (A4) beside ``report.html`` with headless Chromium
+        (:func:`evaluator.runner.pdf.write_pdf`). Where Chromium or playwright is missing the run
+        says so on stderr, records why in the manifest (``pdf``) and is still ``ok``.
 
     Returns
     -------
@@ -254,8 +262,10 @@ def run_report(
     manifest["threads"] = threads
     executed = partial / "report.ipynb"
     error: dict[str, Any] | None = None
-    saved_env = {k: os.environ.get(k) for k in THREAD_VARS}
+    saved_env = {k: os.environ.get(k) for k in (*THREAD_VARS, *RUN_VARS)}
     os.environ.update({k: str(threads) for k in THREAD_VARS})  # the kernel inherits this environment
+    # the first page prints the run's fingerprint and date, so a printed page can be traced to its manifest
+    os.environ.update({"EVALUATOR_RUN_FINGERPRINT": fp, "EVALUATOR_RUN_STARTED": started})
     try:
         pm.execute_notebook(
             str(notebook),
@@ -285,9 +295,14 @@ def run_report(
     results_path = partial / "results.json"
     if error is None:
         try:
-            atomic_write_text(partial / "report.html", _export_html(executed, str(params.get("title", notebook.stem))))
+            atomic_write_text(
+                partial / "report.html",
+                _export_html(executed, str(params.get("title", notebook.stem)), str(params.get("language") or "en")),
+            )
         except Exception as exc:  # an export failure fails the run; the executed notebook is kept
             error = {"cell_index": None, "ename": type(exc).__name__, "evalue": f"HTML export: {exc}", "source": ""}
+        if pdf and error is None:
+            manifest["pdf"] = _print_pdf(partial / "report.html", out)
         if results_path.is_file():
             results = json.loads(results_path.read_text(encoding="utf-8"))
     if error is None:
@@ -341,6 +356,23 @@ def run_report(
     return RunRecord(out, "ok", manifest, results, seconds, manifest["files"])
 
 
+def _print_pdf(html: Path, out: Path) -> dict[str, Any]:
+    """Print ``report.pdf`` beside ``html``; a missing browser is said, recorded, and not a failure."""
+    from evaluator.runner.pdf import PdfUnavailable, write_pdf
+
+    try:
+        write_pdf(html)
+    except PdfUnavailable as exc:
+        print(f"evaluator: {out.name}: {exc}; the HTML report is written", file=sys.stderr)
+        return {"written": False, "reason": str(exc)}
+    except Exception as exc:  # a browser crash costs the PDF, never the report
+        print(
+            f"evaluator: {out.name}: no PDF ({type(exc).__name__}: {exc}); the HTML report is written", file=sys.stderr
+        )
+        return {"written": False, "reason": f"{type(exc).__name__}: {exc}"}
+    return {"written": True, "file": "report.pdf"}
+
+
 def _checked_with_notes(notebook: Path, given: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`check_parameters`, its deprecation warnings printed as one-line notes (also when it raises)."""
     with warnings.catch_warnings(record=True) as caught:
@@ -356,7 +388,14 @@ def _checked_with_notes(notebook: Path, given: Mapping[str, Any]) -> dict[str, A
 
 
 def main_report(
-    notebook: str, out: str, data: str | None, pairs: list[list[str]] | None, *, progress: bool, timeout: float | None
+    notebook: str,
+    out: str,
+    data: str | None,
+    pairs: list[list[str]] | None,
+    *,
+    progress: bool,
+    timeout: float | None,
+    pdf: bool = False,
 ) -> int:
     """The ``evaluator report`` command: 0 ok, 1 the run failed, 2 bad input."""
     given: dict[str, Any] = {}
@@ -367,7 +406,7 @@ def main_report(
         if not nb.is_file() and len(nb.parts) == 1 and nb.suffix in ("", ".ipynb"):
             nb = notebook_path(notebook)  # a shipped notebook by name; a misspelt one gets a suggestion
         given = _checked_with_notes(nb, _given_with_data(given, data))
-        rec = run_report(nb, out=out, parameters=given, progress=progress, timeout=timeout)
+        rec = run_report(nb, out=out, parameters=given, progress=progress, timeout=timeout, pdf=pdf)
     except ParameterError as exc:
         print(f"evaluator report: {exc}", file=sys.stderr)
         return 2
