@@ -81,3 +81,49 @@ def test_translations_keep_the_placeholders(code: str) -> None:
 def test_catalog_loads_and_translates(code: str) -> None:
     with language(code):
         assert translations(code).gettext("million") not in ("", "million")
+
+
+def _figure_words(fig) -> list[str]:
+    """Every text a figure draws: titles, axis labels, tick labels, legend entries and annotations."""
+    out = []
+    for ax in fig.axes:
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        out += [t.get_text() for t in ax.get_xticklabels() + ax.get_yticklabels()]
+        legend = ax.get_legend()
+        if legend is not None:
+            out += [t.get_text() for t in legend.get_texts()]
+        out += [t.get_text() for t in ax.texts]
+    return [w for w in out if w.strip()]
+
+
+@pytest.mark.parametrize("code", FOREIGN)
+def test_figures_draw_their_words_and_numbers_in_the_language(code: str) -> None:
+    # the event study as the report draws it: title, axes, legend and ticks follow the language
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from evaluator import plots, simulate, staggered_did
+
+    sim = simulate.sick_leave_sib(n_municipalities=8, employees_per_municipality=20, n_periods=12, waves=(5, 8))
+    res = staggered_did(sim.data, outcome="sick_days", unit="employee", time="month", cohort="first_treated", n_boot=0)
+    dyn = res.aggregate("dynamic")
+
+    from evaluator.reporting.html import label
+
+    def draw() -> list[str]:  # as the report's event-study chapter draws it, its title from the labels catalog
+        fig = Figure()
+        plots.coefficients(dyn, ax=fig.add_subplot(), title=label("event_title"), outcome_label="sick days")
+        fig.canvas.draw() if hasattr(fig.canvas, "draw") else None
+        return _figure_words(fig)
+
+    english = draw()
+    with language(code):
+        shown = draw()
+    words = [w for w in english if re.search(r"[A-Za-z]{3}", w) and w != "sick days"]
+    assert words, english
+    same = [w for w in shown if w in words and w not in ("sick days",)]
+    assert not same, f"{code}: the figure still draws English {same}"
+    decimals = [w for w in shown if re.fullmatch(r"[−-]?\d+[.,]\d+", w)]
+    assert all("," in w for w in decimals), f"{code}: tick labels {decimals} use a decimal point"
