@@ -212,13 +212,11 @@ def _cli_value(value: Any, kind: str) -> str:
     return json.dumps(value)
 
 
-def _command(run: RunSpec, folder: Path, pdf: bool = False) -> list[str]:
+def _command(run: RunSpec, folder: Path) -> list[str]:
     from evaluator.runner.parameters import notebook_parameters
 
     kinds = {k: p.kind for k, p in notebook_parameters(run.notebook).items()}
     cmd = [sys.executable, "-m", "evaluator", "report", str(run.notebook), "--out", str(folder), "--no-progress"]
-    if pdf:
-        cmd.append("--pdf")
     for key, value in run.parameters.items():
         cmd += ["-p", key, _cli_value(value, kinds.get(key, "any"))]
     return cmd
@@ -282,7 +280,7 @@ def _execute(
 ) -> RunOutcome:
     """Run one ``evaluator report`` process; kill it with its kernel if it overruns ``timeout``."""
     started, t0 = utc_now(), time.perf_counter()
-    proc = procs.start(_command(run, folder, pdf), env)
+    proc = procs.start(_command(run, folder) + (["--pdf"] if pdf else []), env)
     if proc is None:
         return RunOutcome(run.name, "failed", message="not started: the batch was interrupted")
     stderr, timed_out = procs.wait(proc, timeout)
