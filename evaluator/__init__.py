@@ -54,6 +54,10 @@ _NAMES: dict[str, str] = {
     "event_study": "evaluator.estimators.twfe",
     "staggered_did": "evaluator.estimators.staggered",
     "StaggeredResult": "evaluator.estimators.staggered",
+    "honest_did": "evaluator.estimators.honest",
+    "HonestResult": "evaluator.estimators.honest",
+    "synthetic": "evaluator.estimators.synthetic",
+    "SyntheticResult": "evaluator.estimators.synthetic",
     "match": "evaluator.estimators.matching",
     "MatchResult": "evaluator.estimators.matching",
     "matched_did": "evaluator.estimators.matching",
@@ -125,6 +129,7 @@ __all__ = [
     "EvaluatorError",
     "EvaluatorWarning",
     "FewClustersWarning",
+    "HonestResult",
     "MatchResult",
     "MissingPeriodWarning",
     "ParameterError",
@@ -133,6 +138,7 @@ __all__ = [
     "SmallCohortWarning",
     "SocioEconomicReturn",
     "StaggeredResult",
+    "SyntheticResult",
     "TIDY_COLUMNS",
     "TrimmingWarning",
     "UnbalancedPanelError",
@@ -148,6 +154,7 @@ __all__ = [
     "errors",
     "estimators",
     "event_study",
+    "honest_did",
     "inference",
     "attrition_table",
     "load_cross_sections",
@@ -169,6 +176,7 @@ __all__ = [
     "simulate",
     "socio_economic_return",
     "staggered_did",
+    "synthetic",
     "tidy_table",
     "weighting",
 ]
@@ -224,8 +232,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
         UnbalancedPanelError,
         WeightsError,
     )
+    from evaluator.estimators.honest import HonestResult, honest_did
     from evaluator.estimators.matching import MatchResult, match, matched_did, weighting
     from evaluator.estimators.staggered import StaggeredResult, staggered_did
+    from evaluator.estimators.synthetic import SyntheticResult, synthetic
     from evaluator.estimators.twfe import did, event_study
     from evaluator.reporting.disclosure import disclosure_check
     from evaluator.results.base import TIDY_COLUMNS, Result, tidy_table

@@ -53,6 +53,7 @@ from evaluator.reporting.robustness import (
     robustness_matched,
     robustness_table,
 )
+from evaluator.reporting.sensitivity import sensitivity_did, sensitivity_section
 from evaluator.reporting.settings import DidSettings, MatchedSettings, did_settings, matched_settings
 from evaluator.reporting.verdict import Verdict, verdict
 
@@ -100,6 +101,8 @@ __all__ = [
     "robustness_table",
     "save_results",
     "section",
+    "sensitivity_did",
+    "sensitivity_section",
     "settlement_record",
     "table_html",
     "title_block",

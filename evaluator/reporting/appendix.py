@@ -274,8 +274,10 @@ def reproduce_twfe(fit: DidFit) -> TwfeCheck:
     return replace(base, estimate=float(res.params["att"]), se=se, se_our_count=se * rescale, k_linearmodels=k_lm)
 
 
-def results_extra(fit: DidFit | MatchedFit, robustness: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Extra numbers for ``results.json``: parameters, MDE, pre-trend check, robustness and notes."""
+def results_extra(
+    fit: DidFit | MatchedFit, robustness: pd.DataFrame | None = None, sensitivity: Any = None
+) -> dict[str, Any]:
+    """Extra numbers for ``results.json``: parameters, MDE, pre-trend check, robustness, sensitivity and notes."""
     extra: dict[str, Any] = {
         "parameters": display_parameters(fit.settings),
         "mde": mde_of(fit),
@@ -294,4 +296,6 @@ def results_extra(fit: DidFit | MatchedFit, robustness: pd.DataFrame | None = No
         }
     if robustness is not None:
         extra["robustness"] = robustness.replace({np.nan: None}).to_dict(orient="records")
+    if sensitivity is not None:  # evaluator.reporting.sensitivity: bounds per M-bar and the breakdown values
+        extra["sensitivity"] = sensitivity.to_dict()
     return extra

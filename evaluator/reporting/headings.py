@@ -25,6 +25,7 @@ SECTIONS: dict[str, str] = {
     "estimate": "Main-estimate",
     "contract": "Contract-and-value",
     "robustness": "Robustness",
+    "sensitivity": "What-if-the-trends-had-not-been-parallel?",
     "mde": "How-large-an-effect-could-this-evaluation-detect?",
     "appendix": "Technical-appendix",
     "glossary": "Glossary",
