@@ -237,6 +237,10 @@ def test_demo_pages_read_as_a_funder_needs(browser, demo_pages):
             assert _pdf_pages(pdf) <= MAX_A4_PAGES, f"{folder.name} prints as {_pdf_pages(pdf)} A4 pages"
         # synthetic data: the known truth stands beside the estimate
         assert page.locator(".headline-truth").count() == 1, folder.name
+        if code != "en":  # the Danish and Swedish demos (a DiD and a matched report): no English sentence left
+            body = " ".join(text.split())
+            left = [p for p in _english_fragments(code) if p in body]
+            assert not left, f"{folder.name}: English text left on the page: {left[:6]}"
         page.close()
     assert languages["sick-leave-contract-da"] == "da" and languages["employment-employed_12m-sv"] == "sv"
     # the index links the Danish and Swedish reports, and says which language each is in
