@@ -423,8 +423,15 @@ def test_staggered_result_is_read_by_event_time():
     rows = agg.table[agg.table["event_time"].notna() & agg.table["std_error"].notna()]
     assert np.allclose(res.betahat, rows["estimate"].to_numpy(float))
     assert res.n_pre == int((rows["event_time"] < 0).sum())
+    # the aggregated result itself carries the influence-function covariance of its rows: the same sets
+    direct = honest_did(agg, mbar=[0.5])
+    np.testing.assert_allclose(direct.to_frame()[["ci_low", "ci_high"]], res.to_frame()[["ci_low", "ci_high"]])
+    np.testing.assert_allclose(direct.sigma, res.sigma, rtol=1e-12)
+    import dataclasses
+
+    bare = dataclasses.replace(agg, info={k: v for k, v in agg.info.items() if k != "vcov"})
     with pytest.raises(DesignError, match="does not carry the covariance"):
-        honest_did(agg)
+        honest_did(bare)
 
 
 def test_plot():

@@ -244,40 +244,14 @@ def _from_result(result: Any, min_e: float, max_e: float) -> tuple[np.ndarray, n
 
 
 def _from_staggered(res: Any, min_e: float, max_e: float) -> tuple[np.ndarray, np.ndarray, int, list[float], list[str]]:
-    """Aggregate ATT(g,t) by event time as ``res.aggregate('dynamic')`` does, keeping the covariance."""
-    from evaluator.estimators.staggered import _weighted
-
-    cells = res._cells
-    att = res._att
-    k = len(att)
-    m = res._sigma.shape[0]
-    g = cells["cohort"].to_numpy(float)
-    t = cells["time"].to_numpy(float)
-    e = t - g
-    gidx = cells["gidx"].to_numpy(int)
-    pg_cell = res._pg[gidx]
-    ok = np.isfinite(att)
-    ref = None if res.info.get("base_period") == "varying" else -1 - res.info.get("anticipation", 0)
-    ests, coefs, evs = [], [], []
-    eseq = np.unique(e[ok])
-    for ev in eseq[(eseq >= min_e) & (eseq <= max_e)]:
-        which = np.nonzero(ok & (e == ev))[0]
-        if ref is not None and ev == ref:
-            continue  # the universal base period: estimated as 0 by construction
-        est, c = _weighted(which.tolist(), att, pg_cell, gidx, k, m)
-        ests.append(est)
-        coefs.append(c)
-        evs.append(float(ev))
-    C = np.column_stack(coefs)
-    S = C.T @ res._sigma @ C
-    notes = []
-    if ref is None:
+    """The event-time estimates of ``res.aggregate('dynamic')`` and their influence-function covariance."""
+    b, S, n_pre, evs, notes = _from_result(res.aggregate("dynamic"), min_e, max_e)
+    if res.info.get("base_period") == "varying":
         notes.append(
             "the staggered DiD used base_period='varying': its pre-period estimates are period-to-period changes, "
             "not the cumulative pre-trends the restrictions are written for; refit with base_period='universal'"
         )
-    ev_arr = np.array(evs)
-    return np.array(ests), S, int((ev_arr < 0).sum()), evs, notes
+    return b, S, n_pre, evs, notes
 
 
 def _target(target: str | Sequence[float] | np.ndarray, n_post: int) -> tuple[np.ndarray, str]:

@@ -799,6 +799,8 @@ def _aggregate(res: StaggeredResult, kind: str, *, min_e: float, max_e: float, b
     info.update(extra_info)
     info["aggregation"] = kind
     info["crit_value"] = crit_agg  # sup-t critical value of the per-e/g/t rows (NaN without bootstrap)
+    # the analytic (influence-function) covariance of the rows, e.g. for honest_did on the event-time estimates
+    info["vcov"] = pd.DataFrame(C.T @ res._sigma @ C, index=terms, columns=terms)
     if kind == "dynamic":
         info["reference"] = None if res.info.get("base_period") == "varying" else -1 - res.info.get("anticipation", 0)
     return Result(
