@@ -22,6 +22,7 @@ import warnings
 from importlib import import_module
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -308,6 +309,25 @@ def _socio_economic_return():
     )
 
 
+def _honest():
+    from evaluator.estimators.honest import honest_did
+
+    b = np.array([0.01, -0.02, 0.0, 0.3, 0.4])
+    return honest_did(betahat=b, sigma=np.diag([0.01, 0.01, 0.01, 0.02, 0.02]), n_pre=3, mbar=[0.5, 1.0])
+
+
+def _synthetic():
+    from evaluator.estimators.synthetic import synthetic
+
+    rng = np.random.default_rng(3)
+    units, periods = 25, 10  # 24 controls: placebo p-values down to 1/25
+    frame = pd.DataFrame({"unit": np.repeat(np.arange(units), periods), "time": np.tile(np.arange(periods), units)})
+    frame["y"] = rng.normal(size=len(frame)) + frame["unit"] * 0.1 + frame["time"] * 0.2
+    frame["treated"] = ((frame["unit"] == 0) & (frame["time"] >= 7)).astype(int)
+    frame.loc[frame["treated"] == 1, "y"] += 2.0
+    return synthetic(frame, outcome="y", unit="unit", time="time", treated="treated", n_reps=50, seed=1)
+
+
 def _estimate_text(obj) -> list[str]:
     """What the summary and the HTML must both show: the headline number, as the result writes it."""
     name = type(obj).__name__
@@ -320,6 +340,10 @@ def _estimate_text(obj) -> list[str]:
         return [fmt(obj.effect["estimate"]), obj.money(obj.due)]
     if name == "SocioEconomicReturn":
         return [f"{obj.npv['total']:,.0f}"]
+    if name == "HonestResult":  # the parallel-trends interval it is read beside
+        return [fmt(obj.original[0]), fmt(obj.original[1])]
+    if name == "SyntheticResult":
+        return [fmt(obj.estimate)]
     raise AssertionError(f"no expectation for {name}")
 
 
@@ -332,6 +356,8 @@ RESULTS = {
     "weighting (Result)": _weighting_result,
     "Settlement": _settlement,
     "SocioEconomicReturn": _socio_economic_return,
+    "HonestResult": _honest,
+    "SyntheticResult": _synthetic,
 }
 
 
@@ -350,7 +376,14 @@ def test_every_result_class_is_covered():
     """A new result class (anything with summary and _repr_html_ under evaluator/) needs a row in RESULTS."""
     from evaluator.results.display import Display
 
-    for module in ("contracts.economics", "contracts.settlement", "estimators.matching", "estimators.staggered"):
+    for module in (
+        "contracts.economics",
+        "contracts.settlement",
+        "estimators.matching",
+        "estimators.staggered",
+        "estimators.honest",
+        "estimators.synthetic",
+    ):
         import_module(f"evaluator.{module}")  # so that their classes are defined
 
     def all_subclasses(cls):
@@ -363,6 +396,7 @@ def test_every_result_class_is_covered():
         return cls.__module__.startswith("evaluator.") and getattr(module, cls.__name__, None) is cls
 
     known = {"Result", "StaggeredResult", "MatchResult", "Settlement", "SocioEconomicReturn"}
+    known |= {"HonestResult", "SyntheticResult"}
     found = {c.__name__ for c in all_subclasses(Display) if public(c)}
     assert found <= known, found - known
 
