@@ -393,8 +393,12 @@ def estimate_did(
     control: str | None = None,
     inference: str | None = None,
     covariates: Sequence[str] | None = None,
+    base_period: str = "varying",
 ) -> Result:
-    """One difference-in-differences estimate under the settings, with the given parts changed."""
+    """One difference-in-differences estimate under the settings, with the given parts changed.
+
+    ``base_period`` is Callaway-Sant'Anna's (``"universal"`` for a common reference period, as the
+    sensitivity analysis needs)."""
     from evaluator.estimators.staggered import staggered_did
     from evaluator.estimators.twfe import did
     from evaluator.reporting.settings import ROW_ID
@@ -417,6 +421,7 @@ def estimate_did(
             control="not_yet" if control in ("not_yet", "notyet") else "never",
             method=s.method if covs else "dr",
             covariates=covs or None,
+            base_period=base_period,
             n_boot=s.n_boot if inference == "bootstrap" else 0,
             seed=s.seed,
             alpha=s.alpha,

@@ -20,7 +20,7 @@ import pandas as pd
 from evaluator.errors import EvaluatorError
 from evaluator.formatting import num
 from evaluator.reporting.html import Html, labels, render_macro, table_html
-from evaluator.reporting.pipeline import DidFit
+from evaluator.reporting.pipeline import DidFit, estimate_did
 
 __all__ = ["MBAR", "Sensitivity", "sensitivity_did", "sensitivity_section"]
 
@@ -71,29 +71,12 @@ def sensitivity_did(fit: DidFit, value: Any = None) -> Sensitivity | None:
     M̄ at which the contract's target (its effect in the outcome's units) would no longer be met.
     """
     from evaluator.estimators.honest import honest_did
-    from evaluator.estimators.staggered import staggered_did
 
     s = fit.settings
     try:
         if s.estimator == "callaway_santanna":
             # a common reference period, as HonestDiD needs (varying-base pre-period cells are short differences)
-            res = staggered_did(
-                fit.panel,
-                outcome=s.outcome,
-                unit=s.unit if s.panel else None,
-                time=s.time,
-                cohort=s.cohort,
-                cluster=s.cluster,
-                weights=s.weights or None,
-                panel=s.panel,
-                allow_unbalanced_panel=s.allow_unbalanced_panel,
-                control="not_yet" if s.control_group in ("not_yet", "notyet") else "never",
-                method=s.method if s.covariates else "dr",
-                covariates=list(s.covariates) or None,
-                base_period="universal",
-                n_boot=0,
-                alpha=s.alpha,
-            )
+            res = estimate_did(fit.panel, s, inference="analytic", base_period="universal")
         else:
             res = fit.event
         h = honest_did(res, method="relative_magnitude", mbar=list(MBAR), target="average", min_e=-PRE, max_e=POST - 1)
