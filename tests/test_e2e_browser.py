@@ -17,32 +17,16 @@ from pathlib import Path
 
 import pytest
 
-CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+from evaluator.runner.pdf import CHROMIUM_CANDIDATES, CHROMIUM_FLAGS, find_chromium
+
 INSTALL = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-# The flags a sandboxed machine needs: no sandbox as root, and no background calls to Google's hosts,
-# which this network refuses and which would otherwise show up as page errors.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _find() -> str | None:
-    for name in CANDIDATES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+# the browsers tried and the flags a sandboxed machine needs are the PDF printer's own (evaluator.runner.pdf)
+CANDIDATES, FLAGS = CHROMIUM_CANDIDATES, CHROMIUM_FLAGS
 
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    exe = os.environ.get("EVALUATOR_CHROMIUM") or _find()
+    exe = find_chromium()
     if exe is None and shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
         try:
             subprocess.run(INSTALL, check=True, capture_output=True, timeout=900)
@@ -52,7 +36,7 @@ def chromium() -> str:
                 subprocess.run(INSTALL, check=True, capture_output=True, timeout=900)
             except (subprocess.SubprocessError, OSError) as exc:
                 pytest.skip(f"Chromium is not installed and `{' '.join(INSTALL)}` failed: {exc}")
-        exe = _find()
+        exe = find_chromium()
     if exe is None:
         pytest.skip(f"no Chromium found ({', '.join(CANDIDATES)}); install it with `sudo {' '.join(INSTALL)}`")
     return exe

@@ -14,12 +14,12 @@ import os
 import shutil
 from pathlib import Path
 
-__all__ = ["CHROMIUM_CANDIDATES", "PdfUnavailable", "find_chromium", "write_pdf"]
+__all__ = ["CHROMIUM_CANDIDATES", "CHROMIUM_FLAGS", "PdfUnavailable", "find_chromium", "write_pdf"]
 
 #: Browser executables tried in turn (``EVALUATOR_CHROMIUM`` names another).
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# What a sandboxed server needs: no sandbox as root, no background calls to Google's hosts.
-_FLAGS = [
+#: What a sandboxed server needs: no sandbox as root, no background calls to Google's hosts.
+CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -94,7 +94,7 @@ def write_pdf(html: str | Path, pdf: str | Path | None = None, *, timeout_s: flo
             "(Debian/Ubuntu: `apt-get install chromium`) or set EVALUATOR_CHROMIUM to its path"
         )
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, headless=True, args=_FLAGS)
+        browser = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page()
             page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())
