@@ -10,9 +10,9 @@ averaged by treated cells (as Stata's ``sdid``); :func:`placebo_in_time` is the
 placebo-in-time check.
 
 All weights of a batch of problems (the fit, or every placebo or bootstrap
-replication at once) are found by one vectorised Frank-Wolfe loop over
-iterations; each problem keeps its own stopping rule, so a batched problem
-stops exactly where it would stop alone.
+replication at once) are found by one call of the Frank-Wolfe solver of
+:mod:`evaluator.inference.frank_wolfe` (compiled); each problem keeps its own
+stopping rule, so a batched problem stops exactly where it would stop alone.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import pandas as pd
 from evaluator.data.validate import duplicate_rows, where_units
 from evaluator.errors import DataError, DesignError, EvaluatorWarning, UnbalancedPanelError
 from evaluator.estimators.design import check_frame, choice, one_column
+from evaluator.inference.frank_wolfe import frank_wolfe
 from evaluator.results.base import Result, tidy_table
 
 __all__ = ["SyntheticResult", "placebo_in_time", "synthetic"]
@@ -52,118 +53,6 @@ _NAMES = {
 
 
 # -- the solver ------------------------------------------------------------------------------------------------------
-def _frank_wolfe(
-    A: np.ndarray,
-    b: np.ndarray,
-    x0: np.ndarray,
-    zeta: float,
-    *,
-    intercept: bool,
-    min_decrease: float,
-    max_iter: int,
-) -> np.ndarray:
-    """synthdid's ``sc.weight.fw`` on a batch: minimise ``zeta^2 |x|^2 + |A x - b|^2 / n`` over the simplex.
-
-    ``A`` is ``(B, n, k)``, ``b`` ``(B, n)``, ``x0`` ``(B, k)``. Each of the ``B`` problems runs its
-    own loop: at least two steps, then on while its objective falls by more than
-    ``min_decrease^2`` per step, at most ``max_iter`` steps (R's rule, word for word).
-    """
-    if intercept:  # R centres every column of Y (A and b alike) over its rows
-        A = A - A.mean(axis=1, keepdims=True)
-        b = b - b.mean(axis=1, keepdims=True)
-    B, n, k = A.shape
-    eta = n * zeta**2
-    x = np.array(x0, dtype=float, copy=True)
-    if max_iter <= 0 or B == 0:
-        return x
-    threshold, zeta2 = min_decrease**2, zeta**2
-    if B == 1:  # the fit itself: the same steps with Python floats, a third of the cost per step
-        return _frank_wolfe_one(A[0], b[0], x[0], zeta, eta, threshold, max_iter)[None, :]
-    # A step moves x towards the vertex e_i, so the residual A x - b moves towards A_i - b and the half
-    # gradient A'(A x - b) + eta x towards its value at e_i (both linear in x). The state Z = [x | r | g]
-    # is updated as one convex combination Z <- (1 - s) Z + s V_i: a few whole-array operations per
-    # step instead of two matrix products and a dozen small ones (R's arithmetic up to rounding).
-    toward = np.swapaxes(A, 1, 2) - b[:, None, :]  # (B, k, n): A_i - b
-    grad_at = np.matmul(toward, A) + eta * np.eye(k)[None]  # (B, k, k): half gradient at e_i
-    V = np.concatenate([np.broadcast_to(np.eye(k), (B, k, k)), toward, grad_at], axis=2)
-    r = np.matmul(A, x[:, :, None])[:, :, 0] - b
-    g = np.matmul(r[:, None, :], A)[:, 0, :] + eta * x
-    Z = np.concatenate([x, r, g], axis=1)
-    kn = k + n
-    sums = np.zeros((kn, 2))  # Z[:, :kn]**2 @ sums = (|x|^2, |r|^2)
-    sums[:k, 0] = sums[k:, 1] = 1.0
-    norms = np.matmul(Z[:, :kn] ** 2, sums)
-    # the working set: problems still running; finished problems are written back and dropped
-    act = np.arange(B)
-    rows = np.arange(B)
-    prev = np.full(B, np.inf)
-    t = 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        while t < max_iter and act.size:
-            t += 1
-            xs, rs, gs = Z[:, :k], Z[:, k:kn], Z[:, kn:]
-            i = gs.argmin(axis=1)  # first minimum, as R's which.min
-            Vi = V[rows, i]
-            num = np.einsum("bk,bk->b", xs, gs) - gs[rows, i]  # -(half gradient . d_x), d_x = e_i - x
-            d_err = Vi[:, k:kn] - rs
-            den = np.einsum("bn,bn->b", d_err, d_err) + eta * (norms[:, 0] - 2 * xs[rows, i] + 1)
-            step = np.minimum(1.0, np.maximum(0.0, num / den))
-            step[~(den > 0)] = 0.0  # den is 0 only at the vertex itself (d_x = 0), where R leaves x as it is
-            Z *= (1.0 - step)[:, None]
-            Vi *= step[:, None]
-            Z += Vi
-            norms = np.matmul(Z[:, :kn] ** 2, sums)
-            val = zeta2 * norms[:, 0] + norms[:, 1] / n
-            if t >= 2:  # R: at least two steps, then on while the objective falls by more than min.decrease^2
-                keep = prev - val > threshold
-                if not keep.all():
-                    x[act[~keep]] = Z[~keep, :k]
-                    act, Z, V, norms, val = act[keep], Z[keep], V[keep], norms[keep], val[keep]
-                    rows = np.arange(act.size)
-            prev = val
-    x[act] = Z[:, :k]
-    return x
-
-
-def _frank_wolfe_one(
-    A: np.ndarray, b: np.ndarray, x0: np.ndarray, zeta: float, eta: float, threshold: float, max_iter: int
-) -> np.ndarray:
-    """:func:`_frank_wolfe` for one (already centred) problem, its scalars kept as Python floats."""
-    n, k = A.shape
-    zeta2 = zeta * zeta
-    toward = np.ascontiguousarray(A.T - b[None, :])  # (k, n): A_i - b
-    grad_at = toward @ A + eta * np.eye(k)  # (k, k): half gradient at e_i
-    x = np.array(x0, dtype=float)
-    r = A @ x - b
-    g = r @ A + eta * x
-    tmp_n, tmp_k = np.empty(n), np.empty(k)
-    prev = np.inf
-    t = 0
-    while t < max_iter:
-        t += 1
-        i = int(g.argmin())
-        xi = x.item(i)
-        num = float(g @ x) - g.item(i)
-        vi = toward[i]
-        np.subtract(vi, r, out=tmp_n)
-        den = float(tmp_n @ tmp_n) + eta * (float(x @ x) - 2.0 * xi + 1.0)
-        step = min(1.0, max(0.0, num / den)) if den > 0 else 0.0
-        keep = 1.0 - step
-        x *= keep
-        x[i] += step
-        r *= keep
-        np.multiply(vi, step, out=tmp_n)
-        r += tmp_n
-        g *= keep
-        np.multiply(grad_at[i], step, out=tmp_k)
-        g += tmp_k
-        val = zeta2 * float(x @ x) + float(r @ r) / n
-        if t >= 2 and not prev - val > threshold:
-            break
-        prev = val
-    return x
-
-
 def _sparsify(v: np.ndarray) -> np.ndarray:
     """synthdid's ``sparsify_function``, row by row: zero weights at most a quarter of the largest, renormalise."""
     out = np.where(v <= v.max(axis=1, keepdims=True) / 4, 0.0, v)
@@ -174,8 +63,8 @@ def _weights(
     A: np.ndarray, b: np.ndarray, x0: np.ndarray, zeta: float, intercept: bool, min_decrease: float
 ) -> np.ndarray:
     """synthdid_estimate's two passes: 100 steps, sparsify, then up to 10,000 steps from there."""
-    x = _frank_wolfe(A, b, x0, zeta, intercept=intercept, min_decrease=min_decrease, max_iter=_MAX_ITER_PRE_SPARSIFY)
-    return _frank_wolfe(A, b, _sparsify(x), zeta, intercept=intercept, min_decrease=min_decrease, max_iter=_MAX_ITER)
+    x = frank_wolfe(A, b, x0, zeta, intercept=intercept, min_decrease=min_decrease, max_iter=_MAX_ITER_PRE_SPARSIFY)
+    return frank_wolfe(A, b, _sparsify(x), zeta, intercept=intercept, min_decrease=min_decrease, max_iter=_MAX_ITER)
 
 
 @dataclass(frozen=True)

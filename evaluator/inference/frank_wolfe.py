@@ -1,0 +1,286 @@
+"""synthdid's Frank-Wolfe solver: least squares over the simplex, with a ridge term and R's stopping rule.
+
+:func:`frank_wolfe` minimises :math:`\\zeta^2 |x|^2 + |A x - b|^2 / n` over
+:math:`\\{x \\ge 0, \\sum x = 1\\}` for a batch of problems, step by step as the R package
+``synthdid`` (0.0.9, ``sc.weight.fw``) steps: the vertex of the smallest half gradient
+(first one on ties, as ``which.min``), an exact line search clipped to [0, 1], at least two
+steps, then on while the objective falls by more than ``min_decrease^2``. The synthetic
+estimators' unit and time weights are its solutions.
+
+Two implementations give the same steps:
+
+- compiled loops (numba, a dependency): one problem after another, each step a few short
+  loops over its columns and rows. A fit of Proposition 99 (38 controls, 19 pre-periods)
+  runs about 10,000 steps; each costs about 8 microseconds in numpy, where the work of a
+  step is dwarfed by the cost of calling numpy, and about 0.3 microseconds compiled. The
+  compiled code is cached on disk (numba's ``cache=True``), so only the first call on a
+  machine pays the compilation (about 2 seconds).
+- numpy (when numba cannot be imported, and as the reference in the tests): the batch as
+  whole arrays, one vectorised step for every problem still running.
+
+Examples
+--------
+>>> import numpy as np
+>>> A = np.array([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])   # one problem, 3 rows, 2 columns
+>>> b = np.array([[0.5, 0.5, 1.0]])
+>>> x = frank_wolfe(A, b, np.array([[1.0, 0.0]]), 1e-6, intercept=False, min_decrease=1e-8, max_iter=1000)
+>>> np.round(x, 4).tolist()
+[[0.5, 0.5]]
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = ["frank_wolfe", "compiled"]
+
+Backend = Literal["auto", "numba", "numpy"]
+
+
+def frank_wolfe(
+    A: np.ndarray,
+    b: np.ndarray,
+    x0: np.ndarray,
+    zeta: float,
+    *,
+    intercept: bool,
+    min_decrease: float,
+    max_iter: int,
+    backend: Backend = "auto",
+) -> np.ndarray:
+    """Solve a batch of synthdid weight problems from the starting points ``x0``.
+
+    Parameters
+    ----------
+    A, b, x0 : numpy.ndarray
+        ``(B, n, k)``, ``(B, n)`` and ``(B, k)``: ``B`` problems of ``n`` rows and ``k`` weights.
+    zeta : float
+        Ridge penalty; the solver's eta is ``n * zeta**2`` as in synthdid.
+    intercept : bool
+        Centre every column of ``A`` and ``b`` over its rows first (synthdid's ``intercept=TRUE``).
+    min_decrease, max_iter
+        Stop when a step lowers the objective by ``min_decrease**2`` or less (after at least two
+        steps), or after ``max_iter`` steps.
+    backend : {"auto", "numba", "numpy"}
+        ``"auto"``: compiled when numba is available, numpy otherwise.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(B, k)`` weights.
+
+    Examples
+    --------
+    >>> A = np.eye(3)[None]
+    >>> frank_wolfe(A, np.full((1, 3), 1 / 3), np.array([[1.0, 0, 0]]), 0.0, intercept=False,
+    ...             min_decrease=1e-9, max_iter=100).round(3).tolist()
+    [[0.333, 0.333, 0.333]]
+    """
+    if intercept:  # R centres every column of Y (A and b alike) over its rows
+        A = A - A.mean(axis=1, keepdims=True)
+        b = b - b.mean(axis=1, keepdims=True)
+    B, n, k = A.shape
+    eta = n * zeta**2
+    x = np.array(x0, dtype=float, copy=True)
+    if max_iter <= 0 or B == 0:
+        return x
+    threshold = min_decrease**2
+    kernel = compiled() if backend in ("auto", "numba") else None
+    if backend == "numba" and kernel is None:
+        raise ImportError("backend='numba' needs numba: pip install numba")
+    if kernel is not None:
+        return kernel(
+            np.ascontiguousarray(A, dtype=float),
+            np.ascontiguousarray(b, dtype=float),
+            x,
+            float(zeta),
+            float(eta),
+            float(threshold),
+            int(max_iter),
+        )
+    if B == 1:
+        return _numpy_one(A[0], b[0], x[0], zeta, eta, threshold, max_iter)[None, :]
+    return _numpy_batch(A, b, x, zeta, eta, threshold, max_iter)
+
+
+# -- compiled --------------------------------------------------------------------------------------------------------
+def _loops(
+    A: np.ndarray, b: np.ndarray, x: np.ndarray, zeta: float, eta: float, threshold: float, max_iter: int
+) -> np.ndarray:
+    """Every problem of the batch in turn, in place on ``x``; plain loops for numba (never run uncompiled)."""
+    B, n, k = A.shape
+    zeta2 = zeta * zeta
+    toward = np.empty((k, n))
+    grad_at = np.empty((k, k))
+    r = np.empty(n)
+    g = np.empty(k)
+    for q in range(B):
+        # a step moves x towards the vertex e_i: the residual A x - b moves towards A_i - b and the half
+        # gradient A'(A x - b) + eta x towards its value at e_i, so both are updated, not recomputed
+        for i in range(k):
+            for j in range(n):
+                toward[i, j] = A[q, j, i] - b[q, j]
+        for i in range(k):
+            for c in range(k):
+                s = 0.0
+                for j in range(n):
+                    s += toward[i, j] * A[q, j, c]
+                grad_at[i, c] = s
+            grad_at[i, i] += eta
+        for j in range(n):
+            s = -b[q, j]
+            for c in range(k):
+                s += A[q, j, c] * x[q, c]
+            r[j] = s
+        for c in range(k):
+            s = eta * x[q, c]
+            for j in range(n):
+                s += r[j] * A[q, j, c]
+            g[c] = s
+        prev = np.inf
+        t = 0
+        while t < max_iter:
+            t += 1
+            i = 0
+            for c in range(1, k):  # first minimum, as R's which.min
+                if g[c] < g[i]:
+                    i = c
+            gx = 0.0
+            xx = 0.0
+            for c in range(k):
+                gx += g[c] * x[q, c]
+                xx += x[q, c] * x[q, c]
+            num = gx - g[i]  # -(half gradient . d_x), d_x = e_i - x
+            den = 0.0
+            for j in range(n):
+                d = toward[i, j] - r[j]
+                den += d * d
+            den += eta * (xx - 2.0 * x[q, i] + 1.0)
+            step = 0.0
+            if den > 0.0:  # den is 0 only at the vertex itself (d_x = 0), where R leaves x as it is
+                step = min(1.0, max(0.0, num / den))
+            keep = 1.0 - step
+            xx = 0.0
+            for c in range(k):
+                x[q, c] *= keep
+                if c == i:
+                    x[q, c] += step
+                xx += x[q, c] * x[q, c]
+                g[c] = g[c] * keep + grad_at[i, c] * step
+            rr = 0.0
+            for j in range(n):
+                r[j] = r[j] * keep + toward[i, j] * step
+                rr += r[j] * r[j]
+            val = zeta2 * xx + rr / n
+            if t >= 2 and not prev - val > threshold:
+                break
+            prev = val
+    return x
+
+
+@functools.cache
+def compiled() -> Any | None:
+    """The numba-compiled solver, or ``None`` when numba cannot be imported.
+
+    Examples
+    --------
+    >>> compiled() is None or callable(compiled())
+    True
+    """
+    try:
+        import numba
+    except ImportError:  # the numpy implementation below takes over
+        return None
+    return numba.njit(cache=True, nogil=True)(_loops)
+
+
+# -- numpy ------------------------------------------------------------------------------------------------------------
+def _numpy_batch(
+    A: np.ndarray, b: np.ndarray, x: np.ndarray, zeta: float, eta: float, threshold: float, max_iter: int
+) -> np.ndarray:
+    """All problems at once: each step a few whole-array operations over the problems still running."""
+    B, n, k = A.shape
+    zeta2 = zeta * zeta
+    # the state Z = [x | r | g] is updated as one convex combination Z <- (1 - s) Z + s V_i
+    toward = np.swapaxes(A, 1, 2) - b[:, None, :]  # (B, k, n): A_i - b
+    grad_at = np.matmul(toward, A) + eta * np.eye(k)[None]  # (B, k, k): half gradient at e_i
+    V = np.concatenate([np.broadcast_to(np.eye(k), (B, k, k)), toward, grad_at], axis=2)
+    r = np.matmul(A, x[:, :, None])[:, :, 0] - b
+    g = np.matmul(r[:, None, :], A)[:, 0, :] + eta * x
+    Z = np.concatenate([x, r, g], axis=1)
+    kn = k + n
+    sums = np.zeros((kn, 2))  # Z[:, :kn]**2 @ sums = (|x|^2, |r|^2)
+    sums[:k, 0] = sums[k:, 1] = 1.0
+    norms = np.matmul(Z[:, :kn] ** 2, sums)
+    # the working set: problems still running; finished problems are written back and dropped
+    act = np.arange(B)
+    rows = np.arange(B)
+    prev = np.full(B, np.inf)
+    t = 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        while t < max_iter and act.size:
+            t += 1
+            xs, rs, gs = Z[:, :k], Z[:, k:kn], Z[:, kn:]
+            i = gs.argmin(axis=1)
+            Vi = V[rows, i]
+            num = np.einsum("bk,bk->b", xs, gs) - gs[rows, i]
+            d_err = Vi[:, k:kn] - rs
+            den = np.einsum("bn,bn->b", d_err, d_err) + eta * (norms[:, 0] - 2 * xs[rows, i] + 1)
+            step = np.minimum(1.0, np.maximum(0.0, num / den))
+            step[~(den > 0)] = 0.0
+            Z *= (1.0 - step)[:, None]
+            Vi *= step[:, None]
+            Z += Vi
+            norms = np.matmul(Z[:, :kn] ** 2, sums)
+            val = zeta2 * norms[:, 0] + norms[:, 1] / n
+            if t >= 2:
+                keep = prev - val > threshold
+                if not keep.all():
+                    x[act[~keep]] = Z[~keep, :k]
+                    act, Z, V, norms, val = act[keep], Z[keep], V[keep], norms[keep], val[keep]
+                    rows = np.arange(act.size)
+            prev = val
+    x[act] = Z[:, :k]
+    return x
+
+
+def _numpy_one(
+    A: np.ndarray, b: np.ndarray, x0: np.ndarray, zeta: float, eta: float, threshold: float, max_iter: int
+) -> np.ndarray:
+    """:func:`_numpy_batch` for one problem, its scalars kept as Python floats (a third of the cost per step)."""
+    n, k = A.shape
+    zeta2 = zeta * zeta
+    toward = np.ascontiguousarray(A.T - b[None, :])
+    grad_at = toward @ A + eta * np.eye(k)
+    x = np.array(x0, dtype=float)
+    r = A @ x - b
+    g = r @ A + eta * x
+    tmp_n, tmp_k = np.empty(n), np.empty(k)
+    prev = np.inf
+    t = 0
+    while t < max_iter:
+        t += 1
+        i = int(g.argmin())
+        xi = x.item(i)
+        num = float(g @ x) - g.item(i)
+        vi = toward[i]
+        np.subtract(vi, r, out=tmp_n)
+        den = float(tmp_n @ tmp_n) + eta * (float(x @ x) - 2.0 * xi + 1.0)
+        step = min(1.0, max(0.0, num / den)) if den > 0 else 0.0
+        keep = 1.0 - step
+        x *= keep
+        x[i] += step
+        r *= keep
+        np.multiply(vi, step, out=tmp_n)
+        r += tmp_n
+        g *= keep
+        np.multiply(grad_at[i], step, out=tmp_k)
+        g += tmp_k
+        val = zeta2 * float(x @ x) + float(r @ r) / n
+        if t >= 2 and not prev - val > threshold:
+            break
+        prev = val
+    return x
