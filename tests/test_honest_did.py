@@ -493,3 +493,62 @@ def test_breakdown_at_a_threshold_is_where_the_set_first_reaches_it():
             lo, _ = res.confidence_set(at_cut)
             lo_before, _ = res.confidence_set(at_cut * 0.99)
             assert lo <= cut + 1e-6 and lo_before > cut
+
+
+# -- the stacked, compiled C-LF pass against its numpy twin and the per-value sets -------------------------------------
+def _sets(monkeypatch, compiled: bool, *args, **kwargs):
+    import evaluator.inference.honest as H
+
+    if not compiled:
+        monkeypatch.setattr(H, "jit", lambda fn: None)
+    out = H.rm_conditional_sets(*args, **kwargs)
+    monkeypatch.undo()
+    return out
+
+
+@pytest.mark.parametrize("l_vec", [None, np.array([0.5, 0.5])])
+def test_compiled_and_numpy_c_lf_accept_the_same_points(monkeypatch, l_vec):
+    from evaluator.inference.compiled import available
+
+    if not available():
+        pytest.skip("numba is not installed: only the numpy pass runs")
+    mbars = np.linspace(0.0, 3.0, 13)
+    fast = _sets(monkeypatch, True, BETA, SIGMA, 5, 2, l_vec, mbars)
+    slow = _sets(monkeypatch, False, BETA, SIGMA, 5, 2, l_vec, mbars)
+    for f, s in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(f.accept, s.accept)
+        assert f.lf_cv == pytest.approx(s.lf_cv, rel=1e-12)
+    # and a random event study with three post-periods, where the grid points of several polyhedra change vertex
+    rng = np.random.default_rng(3)
+    L = rng.normal(size=(7, 7)) * 0.01
+    S = L @ L.T + np.eye(7) * 1e-5
+    b = rng.multivariate_normal(np.r_[np.zeros(4), [0.02, 0.03, 0.05]], S)
+    fast = _sets(monkeypatch, True, b, S, 4, 3, np.array([0.2, 0.3, 0.5]), [0.5, 1.0, 2.0])
+    slow = _sets(monkeypatch, False, b, S, 4, 3, np.array([0.2, 0.3, 0.5]), [0.5, 1.0, 2.0])
+    for f, s in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(f.accept, s.accept)
+
+
+def test_stacked_sets_equal_one_value_at_a_time():
+    mbars = [0.3, 1.1, 2.0]
+    from evaluator.inference.honest import rm_conditional_sets
+
+    together = rm_conditional_sets(BETA, SIGMA, 5, 2, None, mbars)
+    for v, t in zip(mbars, together, strict=True):
+        alone = rm_conditional_cs(BETA, SIGMA, 5, 2, mbar=v)
+        np.testing.assert_array_equal(t.accept, alone.accept)
+        np.testing.assert_array_equal(t.grid, alone.grid)
+
+
+def test_quantile_and_truncated_normal_helpers_match_numpy_and_scipy():
+    from scipy import stats
+
+    from evaluator.inference.honest import _quantile7, _truncnorm_ppf
+
+    x = np.random.default_rng(0).normal(size=(5, 1000))
+    for q in (0.995, 0.5, 0.95, 1.0, 0.0):
+        np.testing.assert_allclose(_quantile7(x, q), np.quantile(x, q, axis=1), rtol=0, atol=1e-15)
+    lo = np.array([-np.inf, -3.0, -1.0, 0.5, 4.0, 8.0, -30.0, 2.0])
+    hi = np.array([1.0, 3.0, np.inf, 2.0, 9.0, 8.5, -29.0, 2.0 + 1e-9])
+    for q in (0.9548, 0.05, 0.5):
+        np.testing.assert_allclose(_truncnorm_ppf(q, lo, hi), stats.truncnorm.ppf(q, lo, hi), rtol=1e-9, atol=1e-12)

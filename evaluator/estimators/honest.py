@@ -34,6 +34,7 @@ from evaluator.inference.honest import (
     flci_smoothness,
     original_ci,
     rm_conditional_cs,
+    rm_conditional_sets,
 )
 from evaluator.results.base import Result
 from evaluator.results.display import Display, Shown
@@ -404,9 +405,11 @@ def honest_did(
     rows = []
     at_edge: list[float] = []
     steps: list[float] = []
-    for v in vals:
+    # relative magnitudes: every Mbar in one stacked pass
+    sets = rm_conditional_sets(b, S, npre, npost, l, vals, alpha, **opts) if method == "relative_magnitude" else []
+    for q, v in enumerate(vals):
         if method == "relative_magnitude":
-            r = rm_conditional_cs(b, S, npre, npost, l, mbar=float(v), alpha=alpha, **opts)
+            r = sets[q]
             lo, hi = r.ci_low, r.ci_high
             if r.open_low or r.open_high:
                 at_edge.append(float(v))

@@ -9,12 +9,11 @@ estimators' unit and time weights are its solutions.
 
 Two implementations give the same steps:
 
-- compiled loops (numba, a dependency): one problem after another, each step a few short
-  loops over its columns and rows. A fit of Proposition 99 (38 controls, 19 pre-periods)
-  runs about 10,000 steps; each costs about 8 microseconds in numpy, where the work of a
-  step is dwarfed by the cost of calling numpy, and about 0.3 microseconds compiled. The
-  compiled code is cached on disk (numba's ``cache=True``), so only the first call on a
-  machine pays the compilation (about 2 seconds).
+- compiled loops (:mod:`evaluator.inference.compiled`, numba): one problem after another,
+  each step a few short loops over its columns and rows. A fit of Proposition 99 (38
+  controls, 19 pre-periods) runs about 10,000 steps; each costs about 8 microseconds in
+  numpy, where the work of a step is dwarfed by the cost of calling numpy, and about 0.3
+  microseconds compiled.
 - numpy (when numba cannot be imported, and as the reference in the tests): the batch as
   whole arrays, one vectorised step for every problem still running.
 
@@ -30,10 +29,11 @@ Examples
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Literal
 
 import numpy as np
+
+from evaluator.inference.compiled import jit
 
 __all__ = ["frank_wolfe", "compiled"]
 
@@ -181,20 +181,15 @@ def _loops(
     return x
 
 
-@functools.cache
 def compiled() -> Any | None:
-    """The numba-compiled solver, or ``None`` when numba cannot be imported.
+    """The compiled solver (:func:`evaluator.inference.compiled.jit`), or ``None`` without numba.
 
     Examples
     --------
     >>> compiled() is None or callable(compiled())
     True
     """
-    try:
-        import numba
-    except ImportError:  # the numpy implementation below takes over
-        return None
-    return numba.njit(cache=True, nogil=True)(_loops)
+    return jit(_loops)
 
 
 # -- numpy ------------------------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +45,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from evaluator.errors import DesignError
+from evaluator.inference.compiled import jit
 
 __all__ = [
     "FLCI",
@@ -53,6 +55,7 @@ __all__ = [
     "original_ci",
     "r_rnorm",
     "rm_conditional_cs",
+    "rm_conditional_sets",
 ]
 
 #: Most vertices enumerated for the dual polytope of the C-LF test (C(2n, n) for n post-periods;
@@ -409,12 +412,20 @@ def r_rnorm(n: int, seed: int = 0) -> np.ndarray:
     return special.ndtri(x)
 
 
-def _r_rmvnorm(n: int, cov: np.ndarray, seed: int) -> np.ndarray:
-    """``set.seed(seed); mvtnorm::rmvnorm(n, sigma=cov)`` (method 'eigen', draws filled by row)."""
-    z = r_rnorm(n * cov.shape[0], seed).reshape(n, cov.shape[0])
+@functools.lru_cache(maxsize=8)
+def _r_normals(n: int, seed: int) -> np.ndarray:
+    """``r_rnorm(n, seed)``, kept: every polyhedron and every bound draws the same numbers (read-only)."""
+    z = r_rnorm(n, seed)
+    z.flags.writeable = False
+    return z
+
+
+def _r_rmvnorm_root(cov: np.ndarray) -> np.ndarray:
+    """The square roots ``mvtnorm::rmvnorm(method="eigen")`` multiplies R's draws by, for a stack ``(P, m, m)``:
+    ``set.seed(seed); rmvnorm(n, sigma=cov[p])`` is ``r_rnorm(n * m, seed).reshape(n, m) @ root[p]`` (draws
+    filled by row)."""
     lam, V = np.linalg.eigh(cov)
-    root = (V * np.sqrt(np.maximum(lam, 0.0))) @ V.T
-    return z @ root
+    return np.matmul(V * np.sqrt(np.maximum(lam, 0.0))[:, None, :], np.swapaxes(V, 1, 2))
 
 
 def _rm_post_rows(n_pre: int, n_post: int, mbar: float, s: int, positive: bool) -> np.ndarray:
@@ -443,36 +454,202 @@ def _rm_post_rows(n_pre: int, n_post: int, mbar: float, s: int, positive: bool) 
     return np.vstack([diff - mbar * vmax, -diff - mbar * vmax])
 
 
-def _dual_vertices(sd: np.ndarray, X: np.ndarray) -> np.ndarray:
-    r"""Vertices of :math:`\{\gamma \ge 0: sd'\gamma = 1, X'\gamma = 0\}`, the dual feasible set of the
-    ARP test LP :math:`\min_{\eta,\nu} \eta` s.t. :math:`y - X\nu \le \eta\, sd`.
+@functools.lru_cache(maxsize=16)
+def _subsets(m: int, r: int) -> np.ndarray:
+    return np.array(list(itertools.combinations(range(m), r)), dtype=np.intp).reshape(-1, r)
 
-    A vertex is a basic feasible solution: k+1 coordinates solving the equalities, the rest zero.
+
+def _dual_vertices(sd: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""Vertices of :math:`\{\gamma \ge 0: sd'\gamma = 1, X'\gamma = 0\}`, the dual feasible set of the
+    ARP test LP :math:`\min_{\eta,\nu} \eta` s.t. :math:`y - X\nu \le \eta\, sd`, for a stack of problems.
+
+    ``sd`` is ``(P, m)``, ``X`` ``(P, m, k)``. A vertex is a basic feasible solution: k+1 coordinates
+    solving the equalities, the rest zero. Returns ``G`` ``(P, V, m)`` over every basis and ``valid``
+    ``(P, V)``, which bases are vertices. A vertex reached from two bases appears twice; that changes
+    neither the maximum nor the truncation of the test (a copy of the optimal vertex has
+    :math:`1 - K_{vj}/K_{jj} = 0` and is left out of the conditioning, as R's duplicate is).
     """
-    M, k = X.shape
-    E = np.vstack([sd[None, :], X.T])  # (k+1) x M
+    P, m, k = X.shape
     r = k + 1
-    subsets = np.array(list(itertools.combinations(range(M), r)), dtype=int)
+    subsets = _subsets(m, r)
     if len(subsets) > _MAX_SUBSETS:
         raise DesignError(
             f"relative magnitudes with {k + 1} post-periods would enumerate {len(subsets)} bases; "
             "use at most 9 post-periods (bin later event times) or a target over fewer periods"
         )
-    Es = E[:, subsets].transpose(1, 0, 2)  # (nS, r, r)
+    E = np.concatenate([sd[:, None, :], np.swapaxes(X, 1, 2)], axis=1)  # (P, r, m)
+    Es = np.swapaxes(E[:, :, subsets], 1, 2)  # (P, V, r, r): the basis columns of each subset
     det = np.linalg.det(Es)
-    scale = np.abs(E).max() ** r
-    ok = np.abs(det) > 1e-12 * scale
-    rhs = np.zeros((int(ok.sum()), r, 1))
-    rhs[:, 0, 0] = 1.0
-    sol = np.linalg.solve(Es[ok], rhs)[:, :, 0]
-    feas = (sol >= -1e-12 * np.abs(sol).max(axis=1, keepdims=True)).all(axis=1)
-    G = np.zeros((int(feas.sum()), M))
-    rows = np.arange(G.shape[0])[:, None]
-    G[rows, subsets[ok][feas]] = np.maximum(sol[feas], 0.0)
-    G = np.unique(np.round(G, 14), axis=0)
-    if G.shape[0] == 0:
+    scale = np.abs(E).max(axis=(1, 2)) ** r
+    ok = np.abs(det) > 1e-12 * scale[:, None]
+    Es = np.where(ok[:, :, None, None], Es, np.eye(r))  # singular bases: solved harmlessly, then dropped
+    rhs = np.zeros(r)
+    rhs[0] = 1.0
+    sol = np.linalg.solve(Es, np.broadcast_to(rhs, Es.shape[:-1])[..., None])[..., 0]  # (P, V, r)
+    feas = ok & (sol >= -1e-12 * np.abs(sol).max(axis=2, keepdims=True)).all(axis=2)
+    G = np.zeros((P, len(subsets), m))
+    G[:, np.arange(len(subsets))[:, None], subsets] = np.maximum(sol, 0.0)
+    if not feas.any(axis=1).all():
         raise DesignError("the relative-magnitudes test has an empty dual set (sigma or the restriction is degenerate)")
-    return G
+    return G, feas
+
+
+def _truncnorm_ppf(q: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    r"""Quantile ``q`` of the standard normal truncated to ``[lo, hi]``, elementwise.
+
+    Written in log space, from the tail nearer the interval (scipy's ``truncnorm.ppf`` gives the same
+    numbers about 20 times slower on these arrays): a truncation to the right of 0 is mirrored to
+    the left, where :math:`\Phi(x) = (1-q)\Phi(lo) + q\Phi(hi)` has no cancellation.
+    """
+    flip = lo > 0
+    a = np.where(flip, -hi, lo)
+    b = np.where(flip, -lo, hi)
+    qq = np.where(flip, 1.0 - q, q)
+    with np.errstate(divide="ignore"):
+        logp = np.logaddexp(np.log1p(-qq) + special.log_ndtr(a), np.log(qq) + special.log_ndtr(b))
+    x = special.ndtri_exp(np.minimum(logp, 0.0))
+    return np.clip(np.where(flip, -x, x), lo, hi)
+
+
+def _quantile7(x: np.ndarray, q: float) -> np.ndarray:
+    """Row-wise quantile ``q`` by R's type 7 (numpy's 'linear'), from the two order statistics it needs."""
+    n = x.shape[1]
+    h = (n - 1) * q
+    lo = int(math.floor(h))
+    hi = min(lo + 1, n - 1)
+    part = np.partition(x, [lo, hi] if hi > lo else [lo], axis=1)
+    return part[:, lo] + (h - lo) * (part[:, hi] - part[:, lo])
+
+
+def _lf_stat_loops(z: np.ndarray, W: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """max over the vertices v of (z_i W_p)_v for every problem p and draw i, ``(P, n)``; loops for numba."""
+    n, m = z.shape
+    P, _, V = W.shape
+    out = np.empty((P, n))
+    for p in range(P):
+        for i in range(n):
+            best = -np.inf
+            for v in range(V):
+                if valid[p, v]:
+                    s = 0.0
+                    for k in range(m):
+                        s += z[i, k] * W[p, k, v]
+                    if s > best:
+                        best = s
+            out[p, i] = best
+    return out
+
+
+#: What the C-LF test needs at a grid point: accepted, rejected, or the conditional (second) stage.
+_ACCEPT, _REJECT, _SECOND = 0, 1, 2
+
+
+def _clf_grid_numpy(
+    c: np.ndarray,
+    d: np.ndarray,
+    valid: np.ndarray,
+    K: np.ndarray,
+    thetas: np.ndarray,
+    cv: np.ndarray,
+    scale: np.ndarray,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The test at every grid point up to its second stage, as whole arrays (without numba).
+
+    The statistic is :math:`\\hat\\eta = \\max_v c_v - d_v\\theta` over the vertices, attained at ``j``; the
+    first stage rejects when it exceeds the least-favourable ``cv``. Otherwise, with
+    :math:`\\sigma_j = \\sqrt{K_{jj}}`, the second stage compares :math:`z = \\hat\\eta/\\sigma_j` with the
+    truncated normal on :math:`[v^{lo}, \\min(v^{up}, cv)]/\\sigma_j`, the interval on which ``j`` stays
+    optimal (polyhedral conditioning); it can only reject where :math:`z > 0`. Returns the case
+    (``_ACCEPT``, ``_REJECT``, ``_SECOND``) and ``z``, ``zlo``, ``zup``, each ``(P, T)``.
+    """
+    vals = np.where(valid[:, :, None], c[:, :, None] - d[:, :, None] * thetas[:, None, :], -np.inf)  # (P, V, T)
+    j = np.argmax(vals, axis=1)  # (P, T)
+    eta = np.take_along_axis(vals, j[:, None, :], axis=1)[:, 0, :]
+    Kj = np.take_along_axis(K, j[:, None, :], axis=2)  # (P, V, T): K_vj
+    s2 = np.take_along_axis(Kj, j[:, None, :], axis=1)[:, 0, :]  # K_jj
+    # gamma_j stays optimal iff c (1 - K_vj/K_jj) >= gamma_v' z for all v, with y = z + c Sy gamma_j / K_jj
+    # and c = eta; gamma_v' z = vals_v - K_vj/K_jj * eta
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = Kj / s2[:, None, :]
+        den = 1.0 - ratio
+        bound = (vals - ratio * eta[:, None, :]) / den
+        use = valid[:, :, None]
+        vlo = np.where(use & (den > tol), bound, -np.inf).max(axis=1)
+        vup = np.where(use & (den < -tol), bound, np.inf).min(axis=1)
+        sig = np.sqrt(np.maximum(s2, 0.0))
+        first = eta > cv[:, None]
+        degenerate = sig < 1e-10 * scale[:, None]
+        z = eta / sig
+        zlo = vlo / sig
+        zup = np.minimum(vup, cv[:, None]) / sig
+        second = ~first & ~degenerate & (zlo <= z) & (z <= zup) & (z > 0)
+    case = np.where(first | (degenerate & (eta > 0)), _REJECT, np.where(second, _SECOND, _ACCEPT)).astype(np.int8)
+    return case, z, zlo, zup
+
+
+def _clf_grid_loops(
+    c: np.ndarray,
+    d: np.ndarray,
+    valid: np.ndarray,
+    K: np.ndarray,
+    thetas: np.ndarray,
+    cv: np.ndarray,
+    scale: np.ndarray,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_clf_grid_numpy` as loops for numba: each grid point a pass over the few vertices, no
+    ``(P, V, T)`` arrays (most of the C-LF set's time in numpy)."""
+    P, V = c.shape
+    T = thetas.shape[1]
+    case = np.empty((P, T), dtype=np.int8)
+    z = np.zeros((P, T))
+    zlo = np.zeros((P, T))
+    zup = np.zeros((P, T))
+    for p in range(P):
+        for t in range(T):
+            th = thetas[p, t]
+            best = -np.inf
+            j = 0
+            for v in range(V):  # the first largest, as numpy's argmax
+                if valid[p, v]:
+                    val = c[p, v] - d[p, v] * th
+                    if val > best:
+                        best = val
+                        j = v
+            kjj = K[p, j, j]
+            sig = np.sqrt(max(kjj, 0.0))
+            if best > cv[p]:
+                case[p, t] = 1
+                continue
+            if sig < 1e-10 * scale[p]:
+                case[p, t] = 1 if best > 0 else 0
+                continue
+            lo = -np.inf
+            up = np.inf
+            for v in range(V):
+                if valid[p, v]:
+                    ratio = K[p, v, j] / kjj
+                    den = 1.0 - ratio
+                    if den > tol:
+                        bound = (c[p, v] - d[p, v] * th - ratio * best) / den
+                        if bound > lo:
+                            lo = bound
+                    elif den < -tol:
+                        bound = (c[p, v] - d[p, v] * th - ratio * best) / den
+                        if bound < up:
+                            up = bound
+            zz = best / sig
+            zl = lo / sig
+            zu = min(up, cv[p]) / sig
+            if zl <= zz and zz <= zu and zz > 0:
+                case[p, t] = 2
+                z[p, t] = zz
+                zlo[p, t] = zl
+                zup[p, t] = zu
+            else:
+                case[p, t] = 0
+    return case, z, zlo, zup
 
 
 def _clf_accept(
@@ -485,47 +662,43 @@ def _clf_accept(
     kappa: float,
     n_sims: int,
     seed: int,
-) -> tuple[np.ndarray, float]:
-    """Accept (True) or reject each theta by the C-LF hybrid test of ARP, vectorised over the grid."""
-    sd = np.sqrt(np.diag(Sy))
+) -> tuple[np.ndarray, np.ndarray]:
+    """Accept (True) or reject each theta by the C-LF hybrid test of ARP, for a stack of ``P`` problems.
+
+    ``Y``, ``a`` ``(P, m)``, ``X`` ``(P, m, k)``, ``Sy`` ``(P, m, m)``, ``thetas`` ``(P, T)``. Returns
+    ``accept`` ``(P, T)`` and the least-favourable critical values ``(P,)``.
+    """
+    sd = np.sqrt(np.diagonal(Sy, axis1=1, axis2=2))
     if (sd <= 0).any():
         raise DesignError("a moment of the relative-magnitudes test has zero variance: check sigma")
-    G = _dual_vertices(sd, X)  # (V, M)
-    K = G @ Sy @ G.T  # gamma_v' Sigma gamma_w
+    G, valid = _dual_vertices(sd, X)  # (P, V, m), (P, V)
+    K = np.matmul(np.matmul(G, Sy), np.swapaxes(G, 1, 2))  # (P, V, V): gamma_v' Sigma gamma_w
     # least-favourable critical value: 1-kappa quantile of eta under y ~ N(0, Sy); R draws with set.seed(0)
-    xi = _r_rmvnorm(n_sims, Sy, seed)
-    lf_cv = float(np.quantile((xi @ G.T).max(axis=1), 1 - kappa))  # R quantile type 7 = numpy 'linear'
-    vals = G @ (Y[:, None] - a[:, None] * thetas[None, :])  # (V, T): gamma_v' y(theta)
-    j = np.argmax(vals, axis=0)
-    eta = vals[j, np.arange(len(thetas))]
-    s2 = K[j, j]
-    sig = np.sqrt(np.maximum(s2, 0.0))
-    # polyhedral conditioning: gamma_j stays optimal iff c (1 - K_vj/K_jj) >= gamma_v' z for all v, with
-    # y = z + c Sy gamma_j / K_jj and c = eta; gamma_v' z = vals_v - K_vj/K_jj * eta
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = K[:, j] / s2[None, :]
-        num = vals - ratio * eta[None, :]
-        den = 1.0 - ratio
-        tol = 1e-10
-        bound = num / den
-        vlo = np.where(den > tol, bound, -np.inf).max(axis=0)
-        vup = np.where(den < -tol, bound, np.inf).min(axis=0)
-    mod_size = (alpha - kappa) / (1 - kappa)
-    reject = eta > lf_cv  # first stage of the hybrid
-    degenerate = sig < 1e-10 * math.sqrt(max(float(np.abs(Sy).max()), 1e-300))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = eta / sig
-        zlo = vlo / sig
-        zup = np.minimum(vup, lf_cv) / sig
-        inside = (zlo <= z) & (z <= zup)
-        p = np.full_like(z, np.nan)
-        ok = inside & ~reject & ~degenerate
-        p[ok] = stats.truncnorm.ppf(1 - mod_size, zlo[ok], zup[ok])
-    cval = np.maximum(0.0, p)
-    second = np.zeros_like(reject)
-    second[ok] = z[ok] > cval[ok]
-    reject = reject | second | (degenerate & (eta > 0))
-    return ~reject, lf_cv
+    # gamma_v' xi_i for every draw i: xi_i = z_i root_p, so with the draws z shared by all problems this is one
+    # product z @ (root_p G_p') over the stacked problems
+    m = Sy.shape[1]
+    draws = _r_normals(n_sims * m, seed).reshape(n_sims, m)
+    W = np.matmul(_r_rmvnorm_root(Sy), np.swapaxes(G, 1, 2))  # (P, m, V)
+    lf_kernel = jit(_lf_stat_loops)
+    if lf_kernel is not None:
+        lf_stat = lf_kernel(draws, np.ascontiguousarray(W), valid)
+    else:
+        stat = (draws @ np.swapaxes(W, 0, 1).reshape(m, -1)).reshape(n_sims, *valid.shape)  # (n_sims, P, V)
+        lf_stat = np.where(valid[None, :, :], stat, -np.inf).max(axis=2).T  # (P, n_sims)
+    lf_cv = _quantile7(lf_stat, 1 - kappa)
+    # gamma_v' y(theta) = c_v - d_v theta: the statistic and its conditioning at every grid point
+    c = np.matmul(G, Y[:, :, None])[:, :, 0]
+    d = np.matmul(G, a[:, :, None])[:, :, 0]
+    scale = np.sqrt(np.maximum(np.abs(Sy).max(axis=(1, 2)), 1e-300))
+    args = (c, d, valid, K, np.ascontiguousarray(thetas, dtype=float), lf_cv, scale, 1e-10)
+    kernel = jit(_clf_grid_loops)
+    case, z, zlo, zup = kernel(*args) if kernel is not None else _clf_grid_numpy(*args)
+    accept = case == _ACCEPT
+    second = case == _SECOND
+    if second.any():  # the second stage: z against the 1 - (alpha - kappa)/(1 - kappa) truncated-normal quantile
+        q = 1 - (alpha - kappa) / (1 - kappa)
+        accept[second] = z[second] <= np.maximum(0.0, _truncnorm_ppf(q, zlo[second], zup[second]))
+    return accept, lf_cv
 
 
 def rm_conditional_cs(
@@ -591,41 +764,111 @@ def rm_conditional_cs(
     >>> r.ci_low < 0.05 < r.ci_high
     True
     """
+    return rm_conditional_sets(
+        betahat,
+        sigma,
+        n_pre,
+        n_post,
+        l_vec,
+        [mbar],
+        alpha,
+        grid_points=grid_points,
+        grid=grid,
+        grid_lb=grid_lb,
+        grid_ub=grid_ub,
+        n_sims=n_sims,
+        seed=seed,
+    )[0]
+
+
+#: Most cells (problems x bases x grid points) of one stacked C-LF pass: about 16 MB per working array.
+_MAX_CELLS = 2_000_000
+
+
+def rm_conditional_sets(
+    betahat: np.ndarray,
+    sigma: np.ndarray,
+    n_pre: int,
+    n_post: int,
+    l_vec: np.ndarray | None,
+    mbars: Sequence[float] | np.ndarray,
+    alpha: float = 0.05,
+    *,
+    grid_points: int = 1000,
+    grid: Literal["centered", "zero"] = "centered",
+    grid_lb: float | None = None,
+    grid_ub: float | None = None,
+    n_sims: int = 1000,
+    seed: int = 0,
+) -> list[RMSet]:
+    r""":func:`rm_conditional_cs` at several values of :math:`\bar M` at once, one :class:`RMSet` each.
+
+    Every polyhedron of every :math:`\bar M` (``2 n_pre`` per value) is one problem of the same
+    shape, so all of them are tested in one stacked pass: vertices, critical values and the
+    test at every grid point as batched linear algebra.
+
+    Examples
+    --------
+    >>> S = np.eye(3) * 1e-4
+    >>> sets = rm_conditional_sets(np.array([0.0, 0.0, 0.05]), S, 2, 1, None, [0.5, 2.0])
+    >>> sets[0].ci_high - sets[0].ci_low < sets[1].ci_high - sets[1].ci_low
+    True
+    """
     b, S, l = check_inputs(betahat, sigma, n_pre, n_post, l_vec)
     if n_pre < 1:
         raise DesignError("relative magnitudes (method='relative_magnitude') need at least 1 pre-period; n_pre=0")
-    if not mbar >= 0 or not math.isfinite(mbar):
-        raise DesignError(f"mbar={mbar} must be a finite number >= 0")
+    mb = np.atleast_1d(np.asarray(mbars, dtype=float))
+    bad = [float(v) for v in mb if not (v >= 0 and math.isfinite(v))]
+    if bad or mb.size == 0:
+        raise DesignError(f"mbar={bad or mb.tolist()} must be finite numbers >= 0")
+    if grid not in ("centered", "zero"):
+        raise DesignError(f"grid={grid!r} must be 'centered' or 'zero'")
     post = slice(n_pre, n_pre + n_post)
     sd_theta = math.sqrt(float(l @ S[post, post] @ l))
     if grid == "centered":
         # R HonestDiD >= 0.2.6 (createSensitivityResults_relativeMagnitudes): reproduces its README to 1e-15
         max_pre = float(np.abs(np.diff(np.append(b[:n_pre], 0.0))).max())
         centre = float(l @ b[post])
-        half = mbar * float(np.arange(1, n_post + 1) @ np.abs(l)) * max_pre + 20 * sd_theta
+        half = mb * float(np.arange(1, n_post + 1) @ np.abs(l)) * max_pre + 20 * sd_theta
         lo0, hi0 = centre - half, centre + half
-    elif grid == "zero":
-        lo0, hi0 = -20 * sd_theta, 20 * sd_theta
     else:
-        raise DesignError(f"grid={grid!r} must be 'centered' or 'zero'")
-    lo = lo0 if grid_lb is None else float(grid_lb)
-    hi = hi0 if grid_ub is None else float(grid_ub)
-    thetas = np.linspace(lo, hi, int(grid_points))
+        lo0, hi0 = np.full(mb.size, -20 * sd_theta), np.full(mb.size, 20 * sd_theta)
+    lo = lo0 if grid_lb is None else np.full(mb.size, float(grid_lb))
+    hi = hi0 if grid_ub is None else np.full(mb.size, float(grid_ub))
+    thetas = np.linspace(lo, hi, int(grid_points), axis=1)  # (n_mbar, T)
     # Gamma: invertible, first row l; tau = Gamma^{-1} (theta, nu)
     j0 = int(np.argmax(np.abs(l)))
     Gam = np.vstack([l[None, :], np.delete(np.eye(n_post), j0, axis=0)])
     Gi = np.linalg.inv(Gam)
-    accept = np.zeros(len(thetas), dtype=bool)
-    lf_max = -math.inf
-    for s in range(-(n_pre - 1), 1):
-        for positive in (True, False):
-            A = _rm_post_rows(n_pre, n_post, mbar, s, positive)
-            AG = A[:, post] @ Gi
-            acc, lf_cv = _clf_accept(A @ b, AG[:, 0], AG[:, 1:], A @ S @ A.T, thetas, alpha, alpha / 10, n_sims, seed)
-            accept |= acc
-            lf_max = max(lf_max, lf_cv)
-    if accept.any():
-        lo_v, hi_v = float(thetas[accept].min()), float(thetas[accept].max())
-    else:
-        lo_v = hi_v = math.nan
-    return RMSet(lo_v, hi_v, thetas, accept, lf_max)
+    # the problems: every (Mbar, pre-period s, sign) polyhedron, Mbar-major
+    polys = [(s, positive) for s in range(-(n_pre - 1), 1) for positive in (True, False)]
+    # the rows are linear in Mbar: A(Mbar) = A(0) + Mbar (A(1) - A(0))
+    A0 = np.stack([_rm_post_rows(n_pre, n_post, 0.0, s, pos) for s, pos in polys])
+    A1 = np.stack([_rm_post_rows(n_pre, n_post, 1.0, s, pos) for s, pos in polys]) - A0
+    A = (A0[None] + mb[:, None, None, None] * A1[None]).reshape(-1, *A0.shape[1:])  # (P, m, n), Mbar-major
+    AG = np.matmul(A[:, :, post], Gi)
+    Y, a, X = A @ b, AG[:, :, 0], AG[:, :, 1:]
+    Sy = np.matmul(np.matmul(A, S), np.swapaxes(A, 1, 2))
+    owner = np.repeat(np.arange(mb.size), len(polys))
+    n_bases = math.comb(A.shape[1], n_post)
+    chunk = max(1, _MAX_CELLS // max(1, n_bases * thetas.shape[1]))
+    chunk = len(polys) * max(1, chunk // len(polys))  # whole values of Mbar per pass
+    accept = np.zeros(thetas.shape, dtype=bool)
+    lf_max = np.full(mb.size, -np.inf)
+    for start in range(0, len(A), chunk):
+        part = slice(start, start + chunk)
+        who = owner[part]
+        acc, lf_cv = _clf_accept(Y[part], a[part], X[part], Sy[part], thetas[who], alpha, alpha / 10, n_sims, seed)
+        # a value is in the set when any polyhedron of its Mbar accepts it
+        mine = slice(start // len(polys), (start + len(who)) // len(polys))
+        accept[mine] = acc.reshape(-1, len(polys), acc.shape[1]).any(axis=1)
+        lf_max[mine] = lf_cv.reshape(-1, len(polys)).max(axis=1)
+    out = []
+    for q in range(mb.size):
+        acc = accept[q]
+        if acc.any():
+            lo_v, hi_v = float(thetas[q][acc].min()), float(thetas[q][acc].max())
+        else:
+            lo_v = hi_v = math.nan
+        out.append(RMSet(lo_v, hi_v, thetas[q], acc, float(lf_max[q])))
+    return out
