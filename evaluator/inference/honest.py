@@ -39,7 +39,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import optimize, special, stats
@@ -521,27 +521,30 @@ def _quantile7(x: np.ndarray, q: float) -> np.ndarray:
     return part[:, lo] + (h - lo) * (part[:, hi] - part[:, lo])
 
 
-def _lf_stat_loops(z: np.ndarray, W: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """max over the vertices v of (z_i W_p)_v for every problem p and draw i, ``(P, n)``; loops for numba."""
+def _lf_stat_loops(z: np.ndarray, Wt: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """max over the vertices v of z_i . Wt[p, v] for every problem p and draw i, ``(P, n)``; loops for numba."""
     n, m = z.shape
-    P, _, V = W.shape
-    out = np.empty((P, n))
+    P, V, _ = Wt.shape
+    out = np.full((P, n), -np.inf)
     for p in range(P):
-        for i in range(n):
-            best = -np.inf
-            for v in range(V):
-                if valid[p, v]:
-                    s = 0.0
-                    for k in range(m):
-                        s += z[i, k] * W[p, k, v]
-                    if s > best:
-                        best = s
-            out[p, i] = best
+        for v in range(V):
+            if not valid[p, v]:
+                continue
+            w = Wt[p, v]
+            for i in range(n):
+                s = 0.0
+                for k in range(m):
+                    s += z[i, k] * w[k]
+                if s > out[p, i]:
+                    out[p, i] = s
     return out
 
 
-#: What the C-LF test needs at a grid point: accepted, rejected, or the conditional (second) stage.
+#: The C-LF test at a grid point: accepted, rejected, or left to the quantile of the second stage (where the
+#: truncation interval holds less normal mass than _TINY_MASS, so its CDF cannot be formed in doubles).
 _ACCEPT, _REJECT, _SECOND = 0, 1, 2
+_TINY_MASS = 1e-280
+_SQRT2 = math.sqrt(2.0)
 
 
 def _clf_grid_numpy(
@@ -553,8 +556,9 @@ def _clf_grid_numpy(
     cv: np.ndarray,
     scale: np.ndarray,
     tol: float,
+    q: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The test at every grid point up to its second stage, as whole arrays (without numba).
+    """The test at every grid point, as whole arrays (without numba).
 
     The statistic is :math:`\\hat\\eta = \\max_v c_v - d_v\\theta` over the vertices, attained at ``j``; the
     first stage rejects when it exceeds the least-favourable ``cv``. Otherwise, with
@@ -584,8 +588,25 @@ def _clf_grid_numpy(
         zlo = vlo / sig
         zup = np.minimum(vup, cv[:, None]) / sig
         second = ~first & ~degenerate & (zlo <= z) & (z <= zup) & (z > 0)
-    case = np.where(first | (degenerate & (eta > 0)), _REJECT, np.where(second, _SECOND, _ACCEPT)).astype(np.int8)
+    case = np.where(first | (degenerate & (eta > 0)), _REJECT, _ACCEPT).astype(np.int8)
+    if second.any():
+        F, mass = _truncated_cdf(z[second], zlo[second], zup[second], special.ndtr)
+        case[second] = np.where(mass > _TINY_MASS, np.where(F <= q, _ACCEPT, _REJECT), _SECOND)
     return case, z, zlo, zup
+
+
+def _truncated_cdf(z: Any, lo: Any, hi: Any, ndtr: Any) -> tuple[Any, Any]:
+    """P(Z <= z | lo <= Z <= hi) for a standard normal Z, and the mass of [lo, hi]; from the tail nearer
+    the interval (mirrored when lo > 0), so that a truncation far in the right tail keeps its digits."""
+    flip = lo > 0
+    a = np.where(flip, -hi, lo)
+    b = np.where(flip, -lo, hi)
+    x = np.where(flip, -z, z)
+    pa, pb = ndtr(a), ndtr(b)
+    mass = pb - pa
+    with np.errstate(divide="ignore", invalid="ignore"):
+        F = (ndtr(x) - pa) / mass
+    return np.where(flip, 1.0 - F, F), mass
 
 
 def _clf_grid_loops(
@@ -597,6 +618,7 @@ def _clf_grid_loops(
     cv: np.ndarray,
     scale: np.ndarray,
     tol: float,
+    q: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_clf_grid_numpy` as loops for numba: each grid point a pass over the few vertices, no
     ``(P, V, T)`` arrays (most of the C-LF set's time in numpy)."""
@@ -642,13 +664,23 @@ def _clf_grid_loops(
             zz = best / sig
             zl = lo / sig
             zu = min(up, cv[p]) / sig
-            if zl <= zz and zz <= zu and zz > 0:
-                case[p, t] = 2
-                z[p, t] = zz
-                zlo[p, t] = zl
-                zup[p, t] = zu
-            else:
-                case[p, t] = 0
+            z[p, t] = zz
+            zlo[p, t] = zl
+            zup[p, t] = zu
+            case[p, t] = 0
+            if zl <= zz and zz <= zu and zz > 0:  # the second stage: P(Z <= z | zl <= Z <= zu) against q
+                if zl > 0:  # mirrored to the left tail, as _truncated_cdf
+                    pa = 0.5 * math.erfc(zu / _SQRT2)
+                    pb = 0.5 * math.erfc(zl / _SQRT2)
+                    F = 1.0 - (0.5 * math.erfc(zz / _SQRT2) - pa) / (pb - pa) if pb - pa > _TINY_MASS else 0.0
+                else:
+                    pa = 0.5 * math.erfc(-zl / _SQRT2)
+                    pb = 0.5 * math.erfc(-zu / _SQRT2)
+                    F = (0.5 * math.erfc(-zz / _SQRT2) - pa) / (pb - pa) if pb - pa > _TINY_MASS else 0.0
+                if not pb - pa > _TINY_MASS:
+                    case[p, t] = 2
+                elif F > q:
+                    case[p, t] = 1
     return case, z, zlo, zup
 
 
@@ -681,7 +713,7 @@ def _clf_accept(
     W = np.matmul(_r_rmvnorm_root(Sy), np.swapaxes(G, 1, 2))  # (P, m, V)
     lf_kernel = jit(_lf_stat_loops)
     if lf_kernel is not None:
-        lf_stat = lf_kernel(draws, np.ascontiguousarray(W), valid)
+        lf_stat = lf_kernel(draws, np.ascontiguousarray(np.swapaxes(W, 1, 2)), valid)
     else:
         stat = (draws @ np.swapaxes(W, 0, 1).reshape(m, -1)).reshape(n_sims, *valid.shape)  # (n_sims, P, V)
         lf_stat = np.where(valid[None, :, :], stat, -np.inf).max(axis=2).T  # (P, n_sims)
@@ -690,14 +722,14 @@ def _clf_accept(
     c = np.matmul(G, Y[:, :, None])[:, :, 0]
     d = np.matmul(G, a[:, :, None])[:, :, 0]
     scale = np.sqrt(np.maximum(np.abs(Sy).max(axis=(1, 2)), 1e-300))
-    args = (c, d, valid, K, np.ascontiguousarray(thetas, dtype=float), lf_cv, scale, 1e-10)
+    q = 1 - (alpha - kappa) / (1 - kappa)  # the second stage's truncated-normal quantile
+    args = (c, d, valid, K, np.ascontiguousarray(thetas, dtype=float), lf_cv, scale, 1e-10, q)
     kernel = jit(_clf_grid_loops)
     case, z, zlo, zup = kernel(*args) if kernel is not None else _clf_grid_numpy(*args)
     accept = case == _ACCEPT
-    second = case == _SECOND
-    if second.any():  # the second stage: z against the 1 - (alpha - kappa)/(1 - kappa) truncated-normal quantile
-        q = 1 - (alpha - kappa) / (1 - kappa)
-        accept[second] = z[second] <= np.maximum(0.0, _truncnorm_ppf(q, zlo[second], zup[second]))
+    rare = case == _SECOND
+    if rare.any():  # a truncation interval of (almost) no normal mass: its quantile, in log space
+        accept[rare] = z[rare] <= np.maximum(0.0, _truncnorm_ppf(q, zlo[rare], zup[rare]))
     return accept, lf_cv
 
 
