@@ -487,11 +487,20 @@ def _dual_vertices(sd: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarra
     rhs[0] = 1.0
     sol = np.linalg.solve(Es, np.broadcast_to(rhs, Es.shape[:-1])[..., None])[..., 0]  # (P, V, r)
     feas = ok & (sol >= -1e-12 * np.abs(sol).max(axis=2, keepdims=True)).all(axis=2)
-    G = np.zeros((P, len(subsets), m))
-    G[:, np.arange(len(subsets))[:, None], subsets] = np.maximum(sol, 0.0)
     if not feas.any(axis=1).all():
         raise DesignError("the relative-magnitudes test has an empty dual set (sigma or the restriction is degenerate)")
-    return G, feas
+    # keep the vertices only (most bases are infeasible once there are several post-periods): each problem's
+    # feasible bases first, padded to the largest count
+    n_v = int(feas.sum(axis=1).max())
+    order = np.argsort(~feas, axis=1, kind="stable")[:, :n_v]  # (P, n_v)
+    keep = np.take_along_axis(feas, order, axis=1)
+    G = np.zeros((P, n_v, m))
+    cols = subsets[order]  # (P, n_v, r)
+    vals = np.take_along_axis(sol, order[:, :, None], axis=1)
+    G[np.arange(P)[:, None, None], np.arange(n_v)[None, :, None], cols] = np.where(
+        keep[:, :, None], np.maximum(vals, 0.0), 0.0
+    )
+    return G, keep
 
 
 def _truncnorm_ppf(q: float, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -883,18 +892,18 @@ def rm_conditional_sets(
     Sy = np.matmul(np.matmul(A, S), np.swapaxes(A, 1, 2))
     owner = np.repeat(np.arange(mb.size), len(polys))
     n_bases = math.comb(A.shape[1], n_post)
-    chunk = max(1, _MAX_CELLS // max(1, n_bases * thetas.shape[1]))
-    chunk = len(polys) * max(1, chunk // len(polys))  # whole values of Mbar per pass
-    accept = np.zeros(thetas.shape, dtype=bool)
-    lf_max = np.full(mb.size, -np.inf)
+    r = n_post  # basis size: the target's nuisance parameters plus one
+    chunk = max(1, min(_MAX_CELLS // (n_bases * thetas.shape[1]), _MAX_CELLS // (n_bases * r * r)))
+    acc_all = np.empty((len(A), thetas.shape[1]), dtype=bool)
+    lf_all = np.empty(len(A))
     for start in range(0, len(A), chunk):
         part = slice(start, start + chunk)
-        who = owner[part]
-        acc, lf_cv = _clf_accept(Y[part], a[part], X[part], Sy[part], thetas[who], alpha, alpha / 10, n_sims, seed)
-        # a value is in the set when any polyhedron of its Mbar accepts it
-        mine = slice(start // len(polys), (start + len(who)) // len(polys))
-        accept[mine] = acc.reshape(-1, len(polys), acc.shape[1]).any(axis=1)
-        lf_max[mine] = lf_cv.reshape(-1, len(polys)).max(axis=1)
+        acc_all[part], lf_all[part] = _clf_accept(
+            Y[part], a[part], X[part], Sy[part], thetas[owner[part]], alpha, alpha / 10, n_sims, seed
+        )
+    # a value is in the set when any polyhedron of its Mbar accepts it
+    accept = acc_all.reshape(mb.size, len(polys), -1).any(axis=1)
+    lf_max = lf_all.reshape(mb.size, len(polys)).max(axis=1)
     out = []
     for q in range(mb.size):
         acc = accept[q]
