@@ -100,3 +100,57 @@ def test_does_not_touch_its_inputs():
     _solve("auto", A, b, x0, 0.1, intercept=True, min_decrease=1e-5, max_iter=100)
     for a, c in zip((A, b, x0), copies, strict=True):
         np.testing.assert_array_equal(a, c)
+
+
+# -- with covariates -----------------------------------------------------------------------------------------------
+def _collapsed(seed: int, B: int, n0: int, T0: int, C: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(B, n0 + 1, T0 + 1, C)).cumsum(axis=2)
+    Y = rng.normal(size=(B, n0 + 1, T0 + 1)).cumsum(axis=2) + X @ rng.normal(size=C)
+    return Y, X
+
+
+COV_CASES = [
+    dict(lambda_intercept=True, omega_intercept=True, update_lambda=True, update_omega=True),  # sdid
+    dict(lambda_intercept=True, omega_intercept=False, update_lambda=False, update_omega=True),  # sc
+    dict(lambda_intercept=True, omega_intercept=True, update_lambda=False, update_omega=False),  # did
+]
+
+
+@pytest.mark.skipif(fw.compiled_covariates() is None, reason="numba is not installed")
+@pytest.mark.parametrize("case", COV_CASES)
+@pytest.mark.parametrize("C", [1, 3])
+def test_covariates_compiled_and_numpy_take_the_same_steps(case, C):
+    Y, X = _collapsed(C, 4, 9, 7, C)
+    lam0, om0 = np.full((4, 7), 1 / 7), np.full((4, 9), 1 / 9)
+    kw = dict(zeta_lambda=1e-3, zeta_omega=0.4, min_decrease=1e-4, max_iter=3000, **case)
+    fast = fw.frank_wolfe_covariates(Y, X, lam0, om0, backend="numba", **kw)
+    slow = fw.frank_wolfe_covariates(Y, X, lam0, om0, backend="numpy", **kw)
+    for a, b in zip(fast, slow, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+
+
+def test_covariates_with_fixed_weights_reach_least_squares():
+    # known truth: with the weights fixed, the objective is quadratic in beta, so the gradient steps must end
+    # near its minimiser (by lstsq); the outcome is 1.5 x1 - 0.7 x2 plus noise
+    rng = np.random.default_rng(4)
+    n0, T0 = 12, 9
+    X = rng.normal(size=(1, n0 + 1, T0 + 1, 2))
+    Y = X @ np.array([1.5, -0.7]) + rng.normal(0, 0.2, (1, n0 + 1, T0 + 1))
+    lam0, om0 = np.full((1, T0), 1 / T0), np.full((1, n0), 1 / n0)
+    kw = dict(lambda_intercept=True, omega_intercept=True, update_lambda=False, update_omega=False)
+    _, _, beta = fw.frank_wolfe_covariates(
+        Y, X, lam0, om0, zeta_lambda=0.0, zeta_omega=0.0, min_decrease=1e-9, max_iter=200_000, **kw
+    )
+    # the residuals e_lambda (rows: controls, centred) and e_omega (rows: pre-periods, centred) are linear in beta
+    wl, wo = np.append(lam0[0], -1), np.append(om0[0], -1)
+
+    def residuals(Z):
+        ZL = Z[:n0] - Z[:n0].mean(axis=0)
+        ZO = Z[:, :T0].T - Z[:, :T0].T.mean(axis=0)
+        return np.concatenate([ZL @ wl / np.sqrt(n0), ZO @ wo / np.sqrt(T0)])
+
+    design = np.column_stack([residuals(X[0, :, :, k]) for k in range(2)])
+    target = residuals(Y[0])
+    best = np.linalg.lstsq(design, target, rcond=None)[0]
+    np.testing.assert_allclose(beta[0], best, atol=2e-3)

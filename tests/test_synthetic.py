@@ -318,7 +318,7 @@ def test_bad_options():
     data = _factor_panel(0)
     with pytest.raises(ValueError, match="method='synth'"):
         synthetic(data, **SIM, method="synth")
-    with pytest.raises(NotImplementedError, match="covariates"):
+    with pytest.raises(DesignError, match="a covariate must be another column than outcome"):
         synthetic(data, **SIM, covariates=["y"])
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 from evaluator.data.validate import duplicate_rows, where_units
 from evaluator.errors import DataError, DesignError, EvaluatorWarning, UnbalancedPanelError
 from evaluator.estimators.design import check_frame, choice, one_column
-from evaluator.inference.frank_wolfe import frank_wolfe
+from evaluator.inference.frank_wolfe import frank_wolfe, frank_wolfe_covariates
 from evaluator.results.base import Result, tidy_table
 
 __all__ = ["SyntheticResult", "placebo_in_time", "synthetic"]
@@ -86,15 +86,28 @@ def _sum_normalize(w: np.ndarray) -> np.ndarray:
 
 
 def _fit_batch(
-    Yc: np.ndarray, ytr: np.ndarray, spec: _Spec, omega0: np.ndarray | None = None, lambda0: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    Yc: np.ndarray,
+    ytr: np.ndarray,
+    spec: _Spec,
+    omega0: np.ndarray | None = None,
+    lambda0: np.ndarray | None = None,
+    *,
+    Xc: np.ndarray | None = None,
+    xtr: np.ndarray | None = None,
+    fixed_weights: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Estimates and weights for a batch: controls ``Yc`` ``(B, n0, T)``, mean treated path ``ytr`` ``(B, T)``.
 
     ``omega0`` / ``lambda0`` start the solver (synthdid's warm start in replications); uniform if ``None``.
-    Returns ``(tau (B,), omega (B, n0), lambda (B, T0))``.
+    With covariates, ``Xc`` ``(B, n0, T, C)`` and ``xtr`` ``(B, T, C)`` (the treated mean) are their
+    panels, and the weights and coefficients are found together (synthdid's covariate solver);
+    ``fixed_weights`` keeps the given weights and fits the coefficients only (synthdid's jackknife).
+    Returns ``(tau (B,), omega (B, n0), lambda (B, T0), beta (B, C))``.
     """
     B, n0, T = Yc.shape
     T0 = spec.T0
+    if Xc is not None and Xc.shape[-1] > 0:
+        return _fit_batch_covariates(Yc, ytr, spec, omega0, lambda0, Xc, xtr, fixed_weights)
     if spec.method == "did":
         omega = np.full((B, n0), 1.0 / n0)
         lam = np.full((B, T0), 1.0 / T0)
@@ -116,9 +129,64 @@ def _fit_batch(
             spec.method == "sdid",
             spec.min_decrease,
         )
+    return _tau(Yc, ytr, omega, lam, T0), omega, lam, np.zeros((B, 0))
+
+
+def _tau(Yc: np.ndarray, ytr: np.ndarray, omega: np.ndarray, lam: np.ndarray, T0: int) -> np.ndarray:
+    """The estimate of each problem of a batch from its weights (synthdid_estimate's last line)."""
     d = ytr - np.matmul(omega[:, None, :], Yc)[:, 0, :]
-    tau = d[:, T0:].mean(axis=1) - np.einsum("bt,bt->b", d[:, :T0], lam)
-    return tau, omega, lam
+    return d[:, T0:].mean(axis=1) - np.einsum("bt,bt->b", d[:, :T0], lam)
+
+
+def _collapse(Yc: np.ndarray, ytr: np.ndarray, T0: int) -> np.ndarray:
+    """synthdid's ``collapsed.form`` for a batch: ``(B, n0 + 1, T0 + 1, ...)`` of controls' pre-periods and
+    post-period mean, then the treated mean (trailing axes, such as covariates, carried along)."""
+    top = np.concatenate([Yc[:, :, :T0], Yc[:, :, T0:].mean(axis=2, keepdims=True)], axis=2)
+    bottom = np.concatenate([ytr[:, :T0], ytr[:, T0:].mean(axis=1, keepdims=True)], axis=1)
+    return np.concatenate([top, bottom[:, None]], axis=1)
+
+
+def _fit_batch_covariates(
+    Yc: np.ndarray,
+    ytr: np.ndarray,
+    spec: _Spec,
+    omega0: np.ndarray | None,
+    lambda0: np.ndarray | None,
+    Xc: np.ndarray,
+    xtr: np.ndarray,
+    fixed_weights: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_fit_batch` with covariates: synthdid's ``sc.weight.fw.covariates`` on the collapsed panel.
+
+    As R: ``sdid`` updates both weights (intercepts on), ``sc`` fixes lambda at zero (no unit intercept),
+    ``did`` fixes both at uniform and fits the coefficients only; no sparsification in this path.
+    """
+    B, n0, T = Yc.shape
+    T0 = spec.T0
+    if spec.method == "sc":
+        lam0 = np.zeros((B, T0))
+    elif lambda0 is None or spec.method == "did":
+        lam0 = np.full((B, T0), 1.0 / T0)
+    else:
+        lam0 = lambda0
+    om0 = np.full((B, n0), 1.0 / n0) if omega0 is None or spec.method == "did" else omega0
+    lam, omega, beta = frank_wolfe_covariates(
+        _collapse(Yc, ytr, T0),
+        _collapse(Xc, xtr, T0),
+        lam0,
+        om0,
+        zeta_lambda=spec.zeta_lambda,
+        zeta_omega=spec.zeta_omega,
+        lambda_intercept=True,
+        omega_intercept=spec.method != "sc",
+        update_lambda=spec.method == "sdid" and not fixed_weights,
+        update_omega=spec.method != "did" and not fixed_weights,
+        min_decrease=spec.min_decrease,
+        max_iter=_MAX_ITER,
+    )
+    adj_c = Yc - np.einsum("bntc,bc->bnt", Xc, beta)
+    adj_t = ytr - np.einsum("btc,bc->bt", xtr, beta)
+    return _tau(adj_c, adj_t, omega, lam, T0), omega, lam, beta
 
 
 # -- the panel -------------------------------------------------------------------------------------------------------
@@ -130,24 +198,46 @@ class _Panel:
     units: np.ndarray
     times: np.ndarray
     starts: np.ndarray  # (N1,): index of each treated unit's first treated period
+    X: np.ndarray | None = None  # (N, T, C): time-varying covariates, rows as Y
+    covariates: tuple[str, ...] = ()
+
+    def rows(self, index: Any) -> np.ndarray | None:
+        """The covariates of rows ``index`` of Y (any numpy index), or None without covariates."""
+        return None if self.X is None else self.X[index]
 
 
 def _panel_matrices(
-    data: pd.DataFrame, outcome: str, unit: str, time: str, treated: str, *, staggered: bool = False
+    data: pd.DataFrame,
+    outcome: str,
+    unit: str,
+    time: str,
+    treated: str,
+    *,
+    staggered: bool = False,
+    covariates: list[str] | tuple[str, ...] = (),
 ) -> _Panel:
     """synthdid's ``panel.matrices``: a balanced panel, controls then treated, sorted.
 
     Block adoption (one start for every treated unit) unless ``staggered``; treated units are sorted
-    by start, then by unit, and ``T0`` is the earliest start.
+    by start, then by unit, and ``T0`` is the earliest start. ``covariates`` (time-varying columns)
+    become ``X`` ``(N, T, C)`` in the same order.
     """
     one_column(outcome=outcome, unit=unit, time=time, treated=treated)
+    covs = list(covariates)
     check_frame(
         data,
-        roles={"outcome": outcome, "unit": unit, "time": time, "treated": treated},
-        complete=[outcome, unit, time, treated],
-        numeric=[outcome, treated],
-        finite=[outcome],
+        roles={"outcome": outcome, "unit": unit, "time": time, "treated": treated}
+        | {f"covariates[{k}]": c for k, c in enumerate(covs)},
+        complete=[outcome, unit, time, treated, *covs],
+        numeric=[outcome, treated, *covs],
+        finite=[outcome, *covs],
     )
+    clash = [c for c in covs if c in (outcome, unit, time, treated)]
+    if clash or len(set(covs)) < len(covs):
+        raise DesignError(
+            f"covariates={covs}: a covariate must be another column than outcome, unit, time and treated, "
+            "and named once"
+        )
     w = data[treated].to_numpy(dtype=float)
     bad = ~np.isin(w, (0.0, 1.0))
     if bad.any():
@@ -170,6 +260,10 @@ def _panel_matrices(
         )
     Y = np.empty((N, T))
     Y[ucode, tcode] = data[outcome].to_numpy(dtype=float)
+    X = None
+    if covs:
+        X = np.empty((N, T, len(covs)))
+        X[ucode, tcode] = data[covs].to_numpy(dtype=float)
     W = np.zeros((N, T))
     W[ucode, tcode] = w
     if not W.any():
@@ -203,7 +297,16 @@ def _panel_matrices(
     treated_units = np.flatnonzero(ever)
     treated_units = treated_units[np.argsort(first[treated_units], kind="stable")]  # by start, then unit
     order = np.concatenate([np.flatnonzero(~ever), treated_units])
-    return _Panel(Y=Y[order], N0=N0, T0=T0, units=units[order], times=times, starts=first[treated_units])
+    return _Panel(
+        Y=Y[order],
+        N0=N0,
+        T0=T0,
+        units=units[order],
+        times=times,
+        starts=first[treated_units],
+        X=None if X is None else X[order],
+        covariates=tuple(covs),
+    )
 
 
 # -- inference -------------------------------------------------------------------------------------------------------
@@ -258,13 +361,15 @@ def _placebo(
     mask = np.ones((unique.shape[0], N0), dtype=bool)
     mask[np.arange(unique.shape[0])[:, None], unique] = False
     rest = np.stack([np.flatnonzero(m) for m in mask])  # (S, N0 - N1) remaining controls, in order
-    Yc0 = panel.Y[:N0]
-    tau, _, _ = _fit_batch(
+    Yc0, Xc0 = panel.Y[:N0], panel.rows(slice(0, N0))
+    tau, _, _, _ = _fit_batch(
         Yc0[rest],
         Yc0[unique].mean(axis=1),
         spec,
         omega0=_sum_normalize(omega[rest]),
         lambda0=np.broadcast_to(lam, (rest.shape[0], lam.size)).copy(),
+        Xc=None if Xc0 is None else Xc0[rest],
+        xtr=None if Xc0 is None else Xc0[unique].mean(axis=1),
     )
     return tau[inverse], (tau if N1 == 1 else np.empty(0))
 
@@ -272,10 +377,49 @@ def _placebo(
 def _jackknife(panel: _Panel, spec: _Spec, omega: np.ndarray, lam: np.ndarray) -> float:
     """synthdid's ``jackknife_se``: leave one unit out with the weights fixed (renormalised), vectorised."""
     Y, N0 = panel.Y, panel.N0
-    u_c, u_t = _jackknife_cohort(Y[:N0], Y[N0:], omega, lam, panel.T0)
+    if panel.X is not None:
+        u_c, u_t = _jackknife_covariates(panel, spec, omega, lam)
+    else:
+        u_c, u_t = _jackknife_cohort(Y[:N0], Y[N0:], omega, lam, panel.T0)
     u = np.concatenate([u_c, u_t])
     n = u.size
     return float(np.sqrt((n - 1) / n * (n - 1) * np.var(u, ddof=1)))
+
+
+def _jackknife_covariates(
+    panel: _Panel, spec: _Spec, omega: np.ndarray, lam: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-out estimates with covariates: the weights fixed (omega renormalised), the coefficients
+    re-fitted (synthdid's jackknife_se with update.omega = update.lambda = FALSE)."""
+    Y, X, N0 = panel.Y, panel.X, panel.N0
+    assert X is not None
+    N1 = Y.shape[0] - N0
+    rest = np.array([np.delete(np.arange(N0), j) for j in range(N0)])  # (N0, N0 - 1)
+    lam_c = np.broadcast_to(lam, (N0, lam.size)).copy()
+    u_c, _, _, _ = _fit_batch(
+        Y[rest],
+        np.broadcast_to(Y[N0:].mean(axis=0), (N0, Y.shape[1])).copy(),
+        spec,
+        omega0=_sum_normalize(omega[rest]),
+        lambda0=lam_c,
+        Xc=X[rest],
+        xtr=np.broadcast_to(X[N0:].mean(axis=0), (N0, *X.shape[1:])).copy(),
+        fixed_weights=True,
+    )
+    if N1 < 2:
+        return u_c, np.full(N1, np.nan)
+    others = np.array([np.delete(np.arange(N0, N0 + N1), j) for j in range(N1)])  # (N1, N1 - 1)
+    u_t, _, _, _ = _fit_batch(
+        np.broadcast_to(Y[:N0], (N1, *Y[:N0].shape)).copy(),
+        Y[others].mean(axis=1),
+        spec,
+        omega0=np.broadcast_to(omega, (N1, omega.size)).copy(),
+        lambda0=np.broadcast_to(lam, (N1, lam.size)).copy(),
+        Xc=np.broadcast_to(X[:N0], (N1, *X[:N0].shape)).copy(),
+        xtr=X[others].mean(axis=1),
+        fixed_weights=True,
+    )
+    return u_c, u_t
 
 
 def _bootstrap(
@@ -297,12 +441,14 @@ def _bootstrap(
         which = np.flatnonzero(n0s == n0)
         idx = np.stack([draws[k] for k in which])
         ctrl, trt = idx[:, :n0], idx[:, n0:]
-        tau, _, _ = _fit_batch(
+        tau, _, _, _ = _fit_batch(
             Y[ctrl],
             Y[trt].mean(axis=1),
             spec,
             omega0=_sum_normalize(omega[ctrl]),
             lambda0=np.broadcast_to(lam, (which.size, lam.size)).copy(),
+            Xc=panel.rows(ctrl),
+            xtr=None if panel.X is None else panel.X[trt].mean(axis=1),
         )
         out[which] = tau
     return out
@@ -359,7 +505,7 @@ def _staggered_placebo(
     for c, (size, spec, (omega, lam)) in enumerate(zip(sizes, co.specs, fits, strict=True)):
         pseudo = perms[:, offset : offset + size]
         offset += size
-        taus[:, c], _, _ = _fit_batch(
+        taus[:, c], _, _, _ = _fit_batch(
             Yc0[rest],
             Yc0[pseudo].mean(axis=1),
             spec,
@@ -391,7 +537,7 @@ def _staggered_bootstrap(
             if not here.any():
                 continue
             ytr = np.stack([Y[p].mean(axis=0) for p, h in zip(picked, here, strict=True) if h])
-            taus[which[here], c], _, _ = _fit_batch(
+            taus[which[here], c], _, _, _ = _fit_batch(
                 Y[ctrl[here]],
                 ytr,
                 spec,
@@ -557,8 +703,14 @@ def synthetic(
         ``"sdid"``: synthdid_estimate (unit and time weights, intercept); ``"sc"``: sc_estimate
         (unit weights without intercept and with a tiny ridge, no time weights); ``"did"``:
         did_estimate (uniform weights).
-    covariates : None
-        Not supported yet; passing covariates raises ``NotImplementedError``.
+    covariates : list of str, optional
+        Time-varying covariates (numeric columns, complete), adjusted for as synthdid does: the outcome
+        net of :math:`\sum_k \beta_k X_k` is what the weights balance, with :math:`\beta` fitted jointly
+        with them (Frank-Wolfe steps for the weights, gradient steps for :math:`\beta`; R's
+        ``sc.weight.fw.covariates``, no sparsification). Replications re-fit :math:`\beta` from zero;
+        the jackknife keeps the weights and re-fits :math:`\beta`. ``info["covariates"]`` holds the
+        coefficients. Block adoption only. As in R the covariates are not rescaled: give them a scale
+        near the outcome's (the gradient steps for :math:`\beta` are in their units).
     inference : {"placebo", "jackknife", "bootstrap"} or None
         ``"placebo"`` (synthdid's placebo_se, for one or few treated units), ``"jackknife"`` and
         ``"bootstrap"`` (several treated units); ``None`` for the point estimate only.
@@ -634,17 +786,20 @@ def synthetic(
     """
     choice("method", method, ("sdid", "sc", "did"))
     choice("inference", inference, ("placebo", "jackknife", "bootstrap", None))
-    if covariates:
-        raise NotImplementedError(
-            "covariates are not supported yet in synthetic(); residualise the outcome on them first "
-            "(as synthdid's covariate adjustment would) or leave covariates=None"
-        )
+    if isinstance(covariates, str):
+        covariates = [covariates]
+    covs = list(covariates or [])
     if not (isinstance(n_reps, int | np.integer) and n_reps >= 2):
         raise ValueError(f"n_reps={n_reps!r}: need an integer of at least 2 replications")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be between 0 and 1")
-    panel = _panel_matrices(data, outcome, unit, time, treated, staggered=True)
+    panel = _panel_matrices(data, outcome, unit, time, treated, staggered=True, covariates=covs)
     if np.unique(panel.starts).size > 1:
+        if covs:
+            raise NotImplementedError(
+                "covariates with staggered adoption are not supported yet: fit each adoption cohort against the "
+                "never-treated units (block adoption, with covariates), or leave covariates=None"
+            )
         return _synthetic_staggered(
             panel,
             method=method,
@@ -670,8 +825,17 @@ def synthetic(
         min_decrease=_MIN_DECREASE * noise,
         T0=T0,
     )
-    tau_b, omega_b, lam_b = _fit_batch(Y[None, :N0], Y[None, N0:].mean(axis=1), spec)
-    tau, omega, lam = float(tau_b[0]), omega_b[0], lam_b[0]
+    X = panel.X
+    tau_b, omega_b, lam_b, beta_b = _fit_batch(
+        Y[None, :N0],
+        Y[None, N0:].mean(axis=1),
+        spec,
+        Xc=None if X is None else X[None, :N0],
+        xtr=None if X is None else X[None, N0:].mean(axis=1),
+    )
+    tau, omega, lam, beta = float(tau_b[0]), omega_b[0], lam_b[0], beta_b[0]
+    if X is not None:  # the rest of the page reads the outcome net of the covariates, as synthdid's plots
+        Y = Y - X @ beta
 
     rng = np.random.default_rng(seed)
     info: dict[str, Any] = {
@@ -687,6 +851,7 @@ def synthetic(
         "zeta_omega": spec.zeta_omega,
         "zeta_lambda": spec.zeta_lambda,
         "seed": seed,
+        "covariates": dict(zip(panel.covariates, beta.tolist(), strict=True)),
     }
     se, pvalue, placebo = float("nan"), None, np.empty(0)
     if inference == "placebo":
@@ -745,6 +910,12 @@ def synthetic(
         index=index,
     )
     notes = []
+    if covs:
+        notes.append(
+            "covariate-adjusted: the weights and the coefficients of "
+            + ", ".join(f"{c} ({b:.4g})" for c, b in info["covariates"].items())
+            + " were fitted together (synthdid's covariate solver); trajectories show the outcome net of them"
+        )
     if method != "did":
         # outside the convex hull: the weighted controls cannot reach the treated path (levels for SC, changes for SDID)
         resid = trajectories["difference"].to_numpy()[:T0]
@@ -796,7 +967,7 @@ def _synthetic_staggered(
     labels = [panel.times[a].item() if hasattr(panel.times[a], "item") else panel.times[a] for a in co.starts]
     fits, taus = [], []
     for rows, spec in zip(co.members, co.specs, strict=True):
-        tau_b, omega_b, lam_b = _fit_batch(Y[None, :N0], Y[rows].mean(axis=0)[None], spec)
+        tau_b, omega_b, lam_b, _ = _fit_batch(Y[None, :N0], Y[rows].mean(axis=0)[None], spec)
         taus.append(float(tau_b[0]))
         fits.append((omega_b[0], lam_b[0]))
     tau_c = np.array(taus)
@@ -904,6 +1075,7 @@ def placebo_in_time(
     treated: str,
     periods_back: int | None = None,
     method: Method = "sdid",
+    covariates: list[str] | None = None,
     inference: Inference | None = "placebo",
     n_reps: int = 200,
     seed: int | None = None,
@@ -922,7 +1094,7 @@ def placebo_in_time(
     periods_back : int or None
         How many pre-periods become fake post-periods; by default as many as there are real
         post-periods, but at most half of the pre-periods (at least two remain before the fake start).
-    method, inference, n_reps, seed, alpha
+    method, covariates, inference, n_reps, seed, alpha
         As :func:`synthetic`.
 
     Examples
@@ -946,7 +1118,8 @@ def placebo_in_time(
             "(at least two pre-periods must remain before it)"
         )
     start, fake = panel.times[T0], panel.times[T0 - periods_back]
-    pre = data.loc[data[time] < start, [outcome, unit, time]].copy()
+    covs = [covariates] if isinstance(covariates, str) else list(covariates or [])
+    pre = data.loc[data[time] < start, [outcome, unit, time, *covs]].copy()
     is_treated = pre[unit].isin(panel.units[panel.N0 :]).to_numpy()
     pre[treated] = (is_treated & (pre[time] >= fake).to_numpy()).astype(int)
     fit = synthetic(
@@ -956,6 +1129,7 @@ def placebo_in_time(
         time=time,
         treated=treated,
         method=method,
+        covariates=covs or None,
         inference=inference,
         n_reps=n_reps,
         seed=seed,

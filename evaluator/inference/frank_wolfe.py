@@ -35,7 +35,7 @@ import numpy as np
 
 from evaluator.inference.compiled import jit
 
-__all__ = ["frank_wolfe", "compiled"]
+__all__ = ["compiled", "compiled_covariates", "frank_wolfe", "frank_wolfe_covariates"]
 
 Backend = Literal["auto", "numba", "numpy"]
 
@@ -279,3 +279,300 @@ def _numpy_one(
             break
         prev = val
     return x
+
+
+# -- with covariates: Frank-Wolfe steps for the weights, gradient steps for the coefficients ---------------------------
+def frank_wolfe_covariates(
+    Y: np.ndarray,
+    X: np.ndarray,
+    lam0: np.ndarray,
+    om0: np.ndarray,
+    *,
+    zeta_lambda: float,
+    zeta_omega: float,
+    lambda_intercept: bool,
+    omega_intercept: bool,
+    update_lambda: bool,
+    update_omega: bool,
+    min_decrease: float,
+    max_iter: int,
+    backend: Backend = "auto",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""synthdid's ``sc.weight.fw.covariates`` on a batch of collapsed panels: weights and covariate coefficients.
+
+    Each step adjusts the outcome for the covariates, :math:`Y - \sum_k \beta_k X_k`, takes one exact
+    line-search Frank-Wolfe step for the time weights :math:`\lambda` (across the controls' rows)
+    and one for the unit weights :math:`\omega` (across the pre-periods), then a gradient step of
+    size :math:`1/t` for :math:`\beta` on the joint objective
+    :math:`\zeta_\omega^2|\omega|^2 + \zeta_\lambda^2|\lambda|^2 + |e_\omega|^2/T_0 + |e_\lambda|^2/N_0`;
+    it stops when the objective falls by ``min_decrease**2`` or less (after at least two steps) or
+    after ``max_iter`` steps. :math:`\beta` starts at zero, as in synthdid.
+
+    Parameters
+    ----------
+    Y : numpy.ndarray
+        ``(B, N0 + 1, T0 + 1)`` collapsed outcome (``synthdid::collapsed.form``): controls' pre-periods
+        and post-period mean, then the treated mean.
+    X : numpy.ndarray
+        ``(B, N0 + 1, T0 + 1, C)``: each covariate collapsed the same way.
+    lam0, om0 : numpy.ndarray
+        ``(B, T0)`` and ``(B, N0)`` starting (or, when not updated, fixed) weights.
+    zeta_lambda, zeta_omega, lambda_intercept, omega_intercept, update_lambda, update_omega
+        As synthdid's arguments of the same names.
+    min_decrease, max_iter, backend
+        As :func:`frank_wolfe`.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``lambda (B, T0)``, ``omega (B, N0)``, ``beta (B, C)``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1, 6, 5, 1))
+    >>> Y = 2.0 * X[..., 0] + rng.normal(0, 0.01, (1, 6, 5))   # the outcome is twice the covariate
+    >>> lam, om, beta = frank_wolfe_covariates(
+    ...     Y, X, np.full((1, 4), 0.25), np.full((1, 5), 0.2), zeta_lambda=0.0, zeta_omega=0.0,
+    ...     lambda_intercept=True, omega_intercept=True, update_lambda=False, update_omega=False,
+    ...     min_decrease=1e-8, max_iter=10_000)
+    >>> bool(abs(beta[0, 0] - 2.0) < 0.05)
+    True
+    """
+    Y = np.ascontiguousarray(Y, dtype=float)
+    X = np.ascontiguousarray(X, dtype=float)
+    lam = np.array(lam0, dtype=float, copy=True)
+    om = np.array(om0, dtype=float, copy=True)
+    B = Y.shape[0]
+    beta = np.zeros((B, X.shape[3]))
+    flags = (bool(lambda_intercept), bool(omega_intercept), bool(update_lambda), bool(update_omega))
+    args = (float(zeta_lambda), float(zeta_omega), *flags, float(min_decrease) ** 2, int(max_iter))
+    kernel = compiled_covariates() if backend in ("auto", "numba") else None
+    if backend == "numba" and kernel is None:
+        raise ImportError("backend='numba' needs numba: pip install numba")
+    if kernel is not None:
+        kernel(Y, X, lam, om, beta, *args)
+    else:
+        for q in range(B):
+            _covariates_numpy(Y[q], X[q], lam[q], om[q], beta[q], *args)
+    return lam, om, beta
+
+
+def _fw_step(A: np.ndarray, x: np.ndarray, b: np.ndarray, eta: float) -> np.ndarray:
+    """synthdid's ``fw.step`` with exact line search (numpy)."""
+    Ax = A @ x
+    half_grad = (Ax - b) @ A + eta * x
+    i = int(np.argmin(half_grad))
+    dx = -x
+    dx[i] = 1.0 - x[i]
+    if not dx.any():
+        return x
+    d_err = A[:, i] - Ax
+    step = -(half_grad @ dx) / (d_err @ d_err + eta * (dx @ dx))
+    return x + min(1.0, max(0.0, step)) * dx
+
+
+def _covariates_numpy(
+    Y: np.ndarray,
+    X: np.ndarray,
+    lam: np.ndarray,
+    om: np.ndarray,
+    beta: np.ndarray,
+    zeta_lambda: float,
+    zeta_omega: float,
+    lambda_intercept: bool,
+    omega_intercept: bool,
+    update_lambda: bool,
+    update_omega: bool,
+    threshold: float,
+    max_iter: int,
+) -> None:
+    """One problem of :func:`frank_wolfe_covariates` in numpy, written as R writes it (in place)."""
+    n, T = Y.shape[0] - 1, Y.shape[1] - 1
+
+    def update(Yb: np.ndarray, lam: np.ndarray, om: np.ndarray) -> tuple[float, Any, Any, Any, Any]:
+        YL = Yb[:n] - Yb[:n].mean(axis=0) if lambda_intercept else Yb[:n]
+        if update_lambda:
+            lam = _fw_step(YL[:, :T], lam, YL[:, T], n * zeta_lambda**2)
+        err_l = YL @ np.append(lam, -1.0)
+        YO = Yb[:, :T].T
+        YO = YO - YO.mean(axis=0) if omega_intercept else YO
+        if update_omega:
+            om = _fw_step(YO[:, :n], om, YO[:, n], T * zeta_omega**2)
+        err_o = YO @ np.append(om, -1.0)
+        val = zeta_omega**2 * (om @ om) + zeta_lambda**2 * (lam @ lam) + (err_o @ err_o) / T + (err_l @ err_l) / n
+        return float(val), lam, om, err_l, err_o
+
+    b = beta.copy()
+    val, l, o, err_l, err_o = update(Y - X @ b, lam, om)
+    vals: list[float] = []
+    t = 0
+    while t < max_iter and (t < 2 or vals[-2] - vals[-1] > threshold):
+        t += 1
+        lw, ow = np.append(l, -1.0), np.append(o, -1.0)
+        grad = -(np.einsum("i,itk,t->k", err_l, X[:n], lw) / n + np.einsum("t,itk,i->k", err_o, X[:, :T], ow) / T)
+        b = b - grad / t
+        val, l, o, err_l, err_o = update(Y - X @ b, l, o)
+        vals.append(val)
+    lam[:], om[:], beta[:] = l, o, b
+
+
+def _covariates_loops(
+    Y: np.ndarray,
+    X: np.ndarray,
+    lam_all: np.ndarray,
+    om_all: np.ndarray,
+    beta_all: np.ndarray,
+    zeta_lambda: float,
+    zeta_omega: float,
+    lambda_intercept: bool,
+    omega_intercept: bool,
+    update_lambda: bool,
+    update_omega: bool,
+    threshold: float,
+    max_iter: int,
+) -> None:
+    """:func:`_covariates_numpy` for the whole batch as loops for numba (in place; never run uncompiled)."""
+    B, n1, T1 = Y.shape
+    C = X.shape[3]
+    n, T = n1 - 1, T1 - 1
+    Yb = np.empty((n1, T1))
+    AL = np.empty((n, T))
+    bL = np.empty(n)
+    AO = np.empty((T, n))
+    bO = np.empty(T)
+    err_l = np.empty(n)
+    err_o = np.empty(T)
+    grad = np.empty(C)
+    for q in range(B):
+        lam = lam_all[q]
+        om = om_all[q]
+        beta = beta_all[q]
+        t = 0
+        first = True
+        vp2 = np.inf
+        vp1 = np.inf
+        while True:
+            if not first:
+                if not (t < max_iter and (t < 2 or vp2 - vp1 > threshold)):
+                    break
+                t += 1
+                # the gradient of the objective in beta, at the weights of the last update
+                for k in range(C):
+                    g = 0.0
+                    for i in range(n):
+                        s = -X[q, i, T, k]
+                        for u in range(T):
+                            s += X[q, i, u, k] * lam[u]
+                        g += err_l[i] * s
+                    g /= n
+                    h = 0.0
+                    for u in range(T):
+                        s = -X[q, n, u, k]
+                        for i in range(n):
+                            s += X[q, i, u, k] * om[i]
+                        h += err_o[u] * s
+                    grad[k] = -(g + h / T)
+                for k in range(C):
+                    beta[k] -= grad[k] / t
+            # the outcome adjusted for the covariates, and the two least-squares problems
+            for i in range(n1):
+                for u in range(T1):
+                    v = Y[q, i, u]
+                    for k in range(C):
+                        v -= beta[k] * X[q, i, u, k]
+                    Yb[i, u] = v
+            for u in range(T1):
+                m = 0.0
+                if lambda_intercept:
+                    for i in range(n):
+                        m += Yb[i, u]
+                    m /= n
+                for i in range(n):
+                    if u < T:
+                        AL[i, u] = Yb[i, u] - m
+                    else:
+                        bL[i] = Yb[i, u] - m
+            for i in range(n1):
+                m = 0.0
+                if omega_intercept:
+                    for u in range(T):
+                        m += Yb[i, u]
+                    m /= T
+                for u in range(T):
+                    if i < n:
+                        AO[u, i] = Yb[i, u] - m
+                    else:
+                        bO[u] = Yb[i, u] - m
+            for part in range(2):  # one Frank-Wolfe step for lambda, then one for omega
+                if part == 0:
+                    A, b, x, eta, upd = AL, bL, lam, n * zeta_lambda * zeta_lambda, update_lambda
+                else:
+                    A, b, x, eta, upd = AO, bO, om, T * zeta_omega * zeta_omega, update_omega
+                rows, cols = A.shape
+                if upd:
+                    Ax = np.empty(rows)
+                    for r in range(rows):
+                        s = 0.0
+                        for c in range(cols):
+                            s += A[r, c] * x[c]
+                        Ax[r] = s
+                    best = 0
+                    hg_best = np.inf
+                    hg_dx = 0.0
+                    hg = np.empty(cols)
+                    for c in range(cols):
+                        s = eta * x[c]
+                        for r in range(rows):
+                            s += (Ax[r] - b[r]) * A[r, c]
+                        hg[c] = s
+                        if s < hg_best:  # the first minimum, as which.min
+                            hg_best = s
+                            best = c
+                    moves = False
+                    dxx = 0.0
+                    for c in range(cols):
+                        dx = (1.0 - x[c]) if c == best else -x[c]
+                        if dx != 0.0:
+                            moves = True
+                        hg_dx += hg[c] * dx
+                        dxx += dx * dx
+                    if moves:
+                        dee = 0.0
+                        for r in range(rows):
+                            d = A[r, best] - Ax[r]
+                            dee += d * d
+                        step = -hg_dx / (dee + eta * dxx)
+                        step = min(1.0, max(0.0, step))
+                        for c in range(cols):
+                            dx = (1.0 - x[c]) if c == best else -x[c]
+                            x[c] += step * dx
+                # the residual at the new weights
+                for r in range(rows):
+                    s = -b[r]
+                    for c in range(cols):
+                        s += A[r, c] * x[c]
+                    if part == 0:
+                        err_l[r] = s
+                    else:
+                        err_o[r] = s
+            val = 0.0
+            for i in range(n):
+                val += zeta_omega * zeta_omega * om[i] * om[i] + err_l[i] * err_l[i] / n
+            for u in range(T):
+                val += zeta_lambda * zeta_lambda * lam[u] * lam[u] + err_o[u] * err_o[u] / T
+            if not first:
+                vp2 = vp1
+                vp1 = val
+            first = False
+
+
+def compiled_covariates() -> Any | None:
+    """The compiled covariate solver, or ``None`` without numba.
+
+    Examples
+    --------
+    >>> compiled_covariates() is None or callable(compiled_covariates())
+    True
+    """
+    return jit(_covariates_loops)
