@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-NAMES = ("did_evaluation", "matched_evaluation")
+NAMES = ("did_evaluation", "matched_evaluation", "synthetic_evaluation")
 MARK = "# NBVAL_CHECK_OUTPUT"
 EXPECTED = {
     "did_evaluation": {
@@ -31,10 +31,15 @@ EXPECTED = {
         "caliper", "inference", "adjust", "n_boot", "outcome_label", "alpha", "seed", "contract_path", "min_cell",
         "cohort", "language", "evaluated_by", "exchange_rate",
     },
+    "synthetic_evaluation": {  # one treated municipality (issue 15)
+        "title", "data_path", "unit", "time", "outcome", "treated", "outcome_label", "method", "n_reps", "alpha",
+        "seed", "contract_path", "min_cell", "language", "evaluated_by", "exchange_rate",
+    },
 }  # fmt: skip
 NON_DEFAULT = {
     "did_evaluation": {"estimator": "twfe", "inference": "wild", "control_group": "notyet", "n_boot": 199},
     "matched_evaluation": {"distance": "mahalanobis", "inference": "abadie_imbens", "replace": True},
+    "synthetic_evaluation": {"method": "sc", "n_reps": 100, "seed": 7},
 }
 
 
@@ -120,9 +125,14 @@ def test_notebook_runs_with_non_default_parameters(name, tmp_path):
     for key in ("estimate", "se", "pvalue"):
         assert math.isfinite(record[key]), key
     assert all(math.isfinite(v) for v in record["ci"]) and record["ci"][0] < record["estimate"] < record["ci"][1]
-    assert record["sms_level"] == 3 and record["n_units"] > record["n_treated"] > 0
-    assert record["extra"]["parameters"]["inference"] == NON_DEFAULT[name]["inference"]
-    assert record["extra"]["mde"] > 0 and record["extra"]["robustness"]
+    assert record["sms_level"] == 3
+    if name == "synthetic_evaluation":  # one treated unit: its count is below min_cell and never written
+        assert record["n_treated"] is None and record["n_units"] == record["extra"]["n_control"] + 1
+        assert record["extra"]["parameters"]["method"] == "sc" and record["extra"]["robustness"]
+    else:
+        assert record["n_units"] > record["n_treated"] > 0
+        assert record["extra"]["parameters"]["inference"] == NON_DEFAULT[name]["inference"]
+        assert record["extra"]["mde"] > 0 and record["extra"]["robustness"]
     # setup and computation cells print nothing (no warnings spam): only displays and the checked line
     nb = nbformat.read(out, as_version=4)
     for cell in nb.cells:
@@ -134,7 +144,8 @@ def test_notebook_runs_with_non_default_parameters(name, tmp_path):
         o["data"].get("text/html", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs if "data" in o
     )
     assert "class='headline-box'" in html
-    assert ("class='event-study'" in html) if name == "did_evaluation" else ("balance-table" in html)
+    marks = {"did_evaluation": "class='event-study'", "matched_evaluation": "balance-table"}
+    assert marks.get(name, "synthetic-trajectories") in html
 
 
 def test_nbval_checks_the_stored_headline_numbers():

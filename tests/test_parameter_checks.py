@@ -31,7 +31,7 @@ from evaluator.runner.parameters import (
 )
 from evaluator.runner.run import run_report
 
-NAMES = ("did_evaluation", "matched_evaluation")
+NAMES = ("did_evaluation", "matched_evaluation", "synthetic_evaluation")
 DID, MATCHED = notebook_path("did_evaluation"), notebook_path("matched_evaluation")
 
 
@@ -68,7 +68,8 @@ def test_declarations_parse_and_every_default_satisfies_its_own(name):
     params = notebook_parameters(notebook_path(name))
     defaults = {k: p.default for k, p in params.items()}
     declared = {k for k, p in params.items() if p.declaration}
-    assert {"alpha", "n_boot", "min_cell", "seed", "inference", "title", "outcome_label"} <= declared
+    draws = {"n_reps", "method"} if name == "synthetic_evaluation" else {"n_boot", "inference"}
+    assert {"alpha", "min_cell", "seed", "title", "outcome_label", *draws} <= declared
     for p in params.values():
         assert p.help and SEPARATOR not in p.help, f"{p.name}: no human description in {p.comment!r}"
         if p.declaration:
@@ -200,7 +201,8 @@ def test_misspelled_notebook_names_get_a_suggestion(no_kernel, tmp_path, capsys)
         notebook_path("did_evalution")
     assert cli.main(["report", "did_evalution", "--out", str(tmp_path / "r"), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "did you mean did_evaluation?" in err and "the shipped ones are did_evaluation, matched_evaluation" in err
+    assert "did you mean did_evaluation?" in err
+    assert "the shipped ones are did_evaluation, matched_evaluation, synthetic_evaluation" in err
     assert cli.main(["report", "matched_evaluaton.ipynb", "--out", str(tmp_path / "r"), "--no-progress"]) == 2
     assert "did you mean matched_evaluation?" in capsys.readouterr().err
     (tmp_path / "mine.ipynb").write_text("{}")
@@ -394,7 +396,11 @@ def _runner_verdict(notebook, given) -> tuple[bool, dict]:
 
 
 def _settings_of(name):
-    return rules.did_settings if name == "did_evaluation" else rules.matched_settings
+    return {
+        "did_evaluation": rules.did_settings,
+        "matched_evaluation": rules.matched_settings,
+        "synthetic_evaluation": rules.synthetic_settings,
+    }[name]
 
 
 def _settings_verdict(name, values) -> bool:
@@ -424,7 +430,7 @@ def test_the_notebook_declarations_and_the_settings_accept_and_refuse_the_same_v
             values = {**defaults, **given, **coerced}
             assert ok == _settings_verdict(name, values), f"{name}: {given} runner {'accepts' if ok else 'refuses'}"
             checked += 1
-    assert checked > 200
+    assert checked > (150 if name == "synthetic_evaluation" else 200)  # the synthetic report has fewer choices
 
 
 def test_the_declared_values_are_the_settings_constants():
@@ -448,3 +454,6 @@ def test_the_declared_values_are_the_settings_constants():
     low = {c.interval.low for c in did["n_boot"].declaration.range if c.on == "inference"}
     assert low == {rules.DID_MIN_DRAWS}
     assert matched["n_boot"].declaration.range[0].interval.low == rules.MATCHED_MIN_DRAWS
+    synthetic = notebook_parameters(notebook_path("synthetic_evaluation"))
+    assert allowed(synthetic["method"]) == set(rules.SYNTHETIC_METHODS)
+    assert synthetic["n_reps"].declaration.range[0].interval.low == rules.SYNTHETIC_MIN_REPS

@@ -12,7 +12,12 @@ from evaluator.data import simulate
 
 @pytest.mark.parametrize("name", sorted(simulate.SCENARIOS))
 def test_same_seed_same_data_and_valid(name):
-    small = {"sick_leave_sib": {}, "employment_sib": {"n_pool": 2_000}, "reoffending_sib": {"n_pool": 2_000}}[name]
+    small = {
+        "sick_leave_sib": {},
+        "employment_sib": {"n_pool": 2_000},
+        "reoffending_sib": {"n_pool": 2_000},
+        "single_municipality_sib": {},
+    }[name]
     gen = simulate.SCENARIOS[name]
     a, b, c = gen(seed=11, **small), gen(seed=11, **small), gen(seed=12, **small)
     pd.testing.assert_frame_equal(a.data, b.data)
@@ -94,3 +99,54 @@ def test_reoffending_truth():
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         simulate.sick_leave_sib(**kwargs)
+
+
+# -- one treated municipality (synthetic control) ---------------------------------------------------------------------
+@pytest.mark.parametrize("n_control", [30, 98])
+def test_single_municipality_design(n_control):
+    sim = simulate.single_municipality_sib(n_control=n_control, n_pre=10, n_post=4, seed=3)
+    d = sim.data
+    assert d.shape == ((n_control + 1) * 14, 5) and d["municipality"].nunique() == n_control + 1
+    treated = d.loc[d["treated"] == 1]
+    assert set(treated["municipality"]) == {"Municipality 01"} == {sim.truth["treated_unit"]}
+    assert treated["year"].min() == sim.truth["first_treated"] == 2010 + 10 and len(treated) == 4
+    assert (d.loc[d["municipality"] == "Municipality 01", "first_treated"] == 2020).all()
+    assert (d.loc[d["municipality"] != "Municipality 01", "first_treated"] == 0).all()
+    assert sim.truth["att"] == sim.truth["effect"] == -3.0
+    assert sum(sim.truth["donors"].values()) == pytest.approx(1.0)
+    load_panel(d, columns=sim.columns)
+
+
+def test_single_municipality_lies_inside_the_controls_hull_and_carries_the_true_effect():
+    # without noise and effect, the treated path is exactly its donors' mix: the truth is known exactly
+    sim = simulate.single_municipality_sib(seed=5, effect=0.0)
+    wide = sim.data.pivot(index="year", columns="municipality", values="readmissions")
+    donors = sim.truth["donors"]
+    mixed = sum(w * wide[name] for name, w in donors.items())
+    # the mix reproduces the treated path up to the noise (sd 0.5 for the treated unit, less for the mix)
+    assert np.sqrt(np.mean((wide["Municipality 01"] - mixed) ** 2)) < 1.5
+    shifted = simulate.single_municipality_sib(seed=5, effect=-2.5).data
+    diff = shifted["readmissions"] - sim.data["readmissions"]
+    assert np.allclose(diff, -2.5 * shifted["treated"])
+
+
+def test_single_municipality_monthly():
+    sim = simulate.single_municipality_sib(frequency="month", n_pre=24, n_post=12, seed=1)
+    assert sim.columns["time"] == "month" and sorted(sim.data["month"].unique()) == list(range(1, 37))
+    assert sim.truth["first_treated"] == 25
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_control": 29}, "n_control=29: a single treated municipality needs 30 to 98"),
+        ({"n_control": 99}, "n_control=99"),
+        ({"n_control": 40.0}, "n_control=40.0"),
+        ({"n_pre": 3}, "n_pre=3"),
+        ({"frequency": "week"}, "frequency='week'"),
+        ({"n_donors": 0}, "n_donors=0"),
+    ],
+)
+def test_single_municipality_bad_parameters_name_the_parameter(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        simulate.single_municipality_sib(**kwargs)

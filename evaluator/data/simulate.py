@@ -10,6 +10,10 @@ checked for bias and interval coverage against a truth that is known exactly.
   pool, a binary employment-or-education outcome (Danish employment SIBs).
 - :func:`reoffending_sib`: cohorts of released prisoners and a comparison pool, a
   count of reconvictions within 12 months (Peterborough).
+- :func:`single_municipality_sib`: one municipality in a programme among 30 to 98
+  comparison municipalities, a yearly or monthly rate from a factor model (the
+  Ballerup and Aalborg SIBs, Norrköping's fund: one municipality each, so synthetic
+  control rather than clustered difference-in-differences).
 
 All are vectorised; sizes scale to millions of rows by parameter.
 """
@@ -22,7 +26,16 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["Simulation", "sick_leave_sib", "employment_sib", "reoffending_sib", "castle_like", "SCENARIOS"]
+__all__ = [
+    "Simulation",
+    "sick_leave_sib",
+    "employment_sib",
+    "reoffending_sib",
+    "single_municipality_sib",
+    "castle_like",
+    "SCENARIOS",
+    "SINGLE_MUNICIPALITY_CONTROLS",
+]
 
 
 @dataclass(frozen=True)
@@ -633,6 +646,163 @@ def reoffending_sib(
     )
 
 
+#: The comparison municipalities :func:`single_municipality_sib` accepts: enough for a placebo p-value below
+#: 0.05 (30 give 1/31), and at most 98 (the Nordic countries' larger regions have about that many municipalities).
+SINGLE_MUNICIPALITY_CONTROLS = (30, 98)
+
+
+def single_municipality_sib(
+    *,
+    n_control: int = 40,
+    n_pre: int = 12,
+    n_post: int = 6,
+    frequency: Literal["year", "month"] = "year",
+    effect: float = -3.0,
+    first_year: int = 2010,
+    level: float = 60.0,
+    n_donors: int = 5,
+    seed: int = 0,
+) -> Simulation:
+    r"""One municipality in a programme among ``n_control`` comparison municipalities: a factor model.
+
+    The outcome is psychiatric readmissions within 30 days per 1,000 residents, one
+    value per municipality and period: a municipality effect, a common trend, two
+    common factors (random walks) with municipality-specific loadings, and noise,
+
+    .. math:: y_{it} = \ell + \alpha_i + 0.3 t + \lambda_i' f_t + \varepsilon_{it} + \tau D_{it},
+
+    with :math:`f_t` the cumulative sum of standard normal steps (two columns),
+    :math:`\lambda_i \sim N(0, I_2)`, :math:`\alpha_i \sim N(0, 2^2)` and
+    :math:`\varepsilon_{it} \sim N(0, 0.5^2)`: the model of ``tests/test_synthetic.py``. The
+    programme municipality (``Municipality 01``) is a convex mix of ``n_donors`` comparison
+    municipalities, in its effect and its loadings, so it lies inside the comparison
+    municipalities' convex hull (a synthetic control can reproduce its path); its own noise is
+    drawn as theirs. From period ``n_pre + 1`` on its outcome moves by ``effect`` (constant,
+    known exactly). Municipalities on their own are not named after real ones.
+
+    Parameters
+    ----------
+    n_control : int
+        Comparison municipalities, 30 to 98 (:data:`SINGLE_MUNICIPALITY_CONTROLS`): 30 is the
+        fewest for a placebo p-value below 0.05 (1/31).
+    n_pre, n_post : int
+        Periods before the programme (at least 4) and in it (at least 1).
+    frequency : {"year", "month"}
+        Yearly periods numbered from ``first_year`` (column ``year``) or monthly periods
+        numbered 1, 2, ... (column ``month``).
+    effect : float
+        The true effect on the outcome, in readmissions per 1,000 residents (negative: fewer).
+    first_year : int
+        The first year (``frequency="year"``).
+    level : float
+        The outcome's average level (readmissions per 1,000 residents).
+    n_donors : int
+        How many comparison municipalities the programme municipality is a mix of.
+    seed : int
+        Seed of the random generator.
+
+    Returns
+    -------
+    Simulation
+        ``data`` columns: ``municipality`` ("Municipality 01" is in the programme, then
+        "Municipality 02" ...), ``year`` or ``month``, ``readmissions`` (per 1,000 residents),
+        ``treated`` (1 for the programme municipality in its programme periods) and
+        ``first_treated`` (its first programme period; 0 for the others). ``truth`` keys:
+        ``att`` (the effect averaged over the programme periods, ``effect``), ``effect``,
+        ``treated_unit``, ``first_treated``, ``donors`` (the comparison municipalities the
+        programme municipality is a mix of, with their mixing weights).
+
+    Examples
+    --------
+    >>> sim = single_municipality_sib(seed=1)
+    >>> sim.data.shape
+    (738, 5)
+    >>> sim.truth["att"], sim.truth["treated_unit"]
+    (-3.0, 'Municipality 01')
+    >>> single_municipality_sib(n_control=12)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_control=12: a single treated municipality needs 30 to 98 comparison municipalities ...
+    """
+    low, high = SINGLE_MUNICIPALITY_CONTROLS
+    if isinstance(n_control, bool) or not isinstance(n_control, (int, np.integer)) or not low <= n_control <= high:
+        raise ValueError(
+            f"n_control={n_control!r}: a single treated municipality needs {low} to {high} comparison municipalities "
+            f"({low} is the fewest for a placebo p-value below 0.05); choose n_control between {low} and {high}"
+        )
+    _check_positive(n_pre=n_pre, n_post=n_post, n_donors=n_donors)
+    if n_pre < 4:
+        raise ValueError(f"n_pre={n_pre}: need at least 4 periods before the programme to fit a synthetic comparison")
+    if n_donors > n_control:
+        raise ValueError(f"n_donors={n_donors}: at most n_control={n_control} comparison municipalities")
+    if frequency not in ("year", "month"):
+        raise ValueError(f"frequency={frequency!r}: use 'year' or 'month'")
+    if not np.isfinite(effect):
+        raise ValueError(f"effect={effect!r}: expected a finite number")
+    rng = np.random.default_rng(seed)
+    n, T = n_control + 1, n_pre + n_post
+    # the draws of tests/test_synthetic.py's _factor_panel (controls first here, the treated unit last)
+    f = np.cumsum(rng.normal(0.0, 1.0, (T, 2)), axis=0)
+    load = rng.normal(0.0, 1.0, (n, 2))
+    alpha = rng.normal(0.0, 2.0, n)
+    noise = rng.normal(0.0, 0.5, (n, T))
+    # the programme municipality: a convex mix of a few comparison municipalities, in effect and loadings
+    donors = np.sort(rng.choice(n_control, size=n_donors, replace=False))
+    mix = rng.dirichlet(np.ones(n_donors))
+    load[-1] = mix @ load[donors]
+    alpha[-1] = mix @ alpha[donors]
+    y0 = level + alpha[:, None] + 0.3 * np.arange(T)[None, :] + load @ f.T + noise
+    treat = np.zeros((n, T), dtype=np.int64)
+    treat[-1, n_pre:] = 1
+    y = y0 + effect * treat
+    # the programme municipality first, as a report would list it
+    order = np.r_[n - 1, np.arange(n_control)]
+    names = np.array([f"Municipality {i + 1:02d}" for i in range(n)])
+    periods = np.arange(first_year, first_year + T) if frequency == "year" else np.arange(1, T + 1)
+    start = int(periods[n_pre])
+    time = "year" if frequency == "year" else "month"
+    data = pd.DataFrame(
+        {
+            "municipality": np.repeat(names, T),
+            time: np.tile(periods, n).astype(np.int64),
+            "readmissions": y[order].ravel(),
+            "treated": treat[order].ravel(),
+            "first_treated": np.repeat(np.r_[start, np.zeros(n_control, dtype=np.int64)], T).astype(np.int64),
+        }
+    )
+    # comparison municipality j (0-based among the controls) is named "Municipality {j + 2:02d}"
+    donor_names = [str(names[j + 1]) for j in donors]
+    return Simulation(
+        data=data,
+        truth={
+            "att": float(effect),
+            "effect": float(effect),
+            "treated_unit": str(names[0]),
+            "first_treated": start,
+            "donors": dict(zip(donor_names, mix.tolist(), strict=True)),
+        },
+        columns={
+            "unit": "municipality",
+            "time": time,
+            "outcome": "readmissions",
+            "treatment": "treated",
+            "cohort": "first_treated",
+        },
+        schema="panel",
+        params=dict(
+            n_control=int(n_control),
+            n_pre=n_pre,
+            n_post=n_post,
+            frequency=frequency,
+            effect=effect,
+            first_year=first_year,
+            level=level,
+            n_donors=n_donors,
+            seed=seed,
+        ),
+    )
+
+
 def castle_like(
     *,
     cohort_sizes: dict[int, int] | None = None,
@@ -737,4 +907,9 @@ def castle_like(
 
 
 #: Scenario name -> generator, for the command line and the demo.
-SCENARIOS = {"sick_leave_sib": sick_leave_sib, "employment_sib": employment_sib, "reoffending_sib": reoffending_sib}
+SCENARIOS = {
+    "sick_leave_sib": sick_leave_sib,
+    "employment_sib": employment_sib,
+    "reoffending_sib": reoffending_sib,
+    "single_municipality_sib": single_municipality_sib,
+}

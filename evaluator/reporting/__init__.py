@@ -10,6 +10,8 @@ In reading order:
 - ``glossary``: the technical terms explained at the end of the page.
 - ``data_chapter``: data summary, trends, event study, overlap, balance, the main estimate table.
 - ``robustness``: robustness table and specification curve.
+- ``synthetic_chapter``: the synthetic-control report of one treated unit: data, trajectories, weights,
+  placebo distribution, robustness across methods, appendix.
 - ``contract_chapter``: settlement and socio-economic return.
 - ``appendix``: minimum detectable effect, parameters, versions.
 - ``html`` (the template environment and the pieces every chapter shares), ``disclosure`` (small
@@ -44,7 +46,17 @@ from evaluator.reporting.glossary import glossary
 from evaluator.reporting.headings import section
 from evaluator.reporting.headline import SMS, check_line, effect_sentence, headline_box, title_block
 from evaluator.reporting.html import Html, esc, figure_html, notes_html, table_html
-from evaluator.reporting.pipeline import DidFit, MatchedFit, fit_did, fit_matched, load_did, load_matched
+from evaluator.reporting.pipeline import (
+    DidFit,
+    MatchedFit,
+    SyntheticFit,
+    fit_did,
+    fit_matched,
+    fit_synthetic,
+    load_did,
+    load_matched,
+    load_synthetic,
+)
 from evaluator.reporting.results_file import save_results
 from evaluator.reporting.robustness import (
     ROBUSTNESS_COLUMNS,
@@ -54,7 +66,24 @@ from evaluator.reporting.robustness import (
     robustness_table,
 )
 from evaluator.reporting.sensitivity import sensitivity_did, sensitivity_section
-from evaluator.reporting.settings import DidSettings, MatchedSettings, did_settings, matched_settings
+from evaluator.reporting.settings import (
+    DidSettings,
+    MatchedSettings,
+    SyntheticSettings,
+    did_settings,
+    matched_settings,
+    synthetic_settings,
+)
+from evaluator.reporting.synthetic_chapter import (
+    data_summary_synthetic,
+    placebo_section,
+    results_extra_synthetic,
+    robustness_synthetic,
+    robustness_table_synthetic,
+    synthetic_appendix,
+    trajectories_section,
+    weights_section,
+)
 from evaluator.reporting.verdict import Verdict, verdict
 
 __all__ = [
@@ -107,4 +136,17 @@ __all__ = [
     "table_html",
     "title_block",
     "trends_figure",
+    "SyntheticFit",
+    "SyntheticSettings",
+    "data_summary_synthetic",
+    "fit_synthetic",
+    "load_synthetic",
+    "placebo_section",
+    "results_extra_synthetic",
+    "robustness_synthetic",
+    "robustness_table_synthetic",
+    "synthetic_appendix",
+    "synthetic_settings",
+    "trajectories_section",
+    "weights_section",
 ]

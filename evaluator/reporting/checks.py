@@ -13,6 +13,9 @@ referee asks for first:
   at most 0.1?
 - ``clusters``: are there enough clusters (:data:`evaluator.policy.FEW_CLUSTERS`)
   for the uncertainty to be measured well?
+- ``pre_fit``: (synthetic control) does the synthetic comparison follow the treated unit
+  before the start, within twice the period-to-period noise? If not, the treated unit may lie
+  outside the comparison units' convex hull.
 - ``small_groups``: were small cohorts or groups pooled or left out of the tables
   and figures (statistical disclosure control)?
 
@@ -30,7 +33,7 @@ import pandas as pd
 
 from evaluator.policy import FEW_CLUSTERS
 from evaluator.reporting.html import render_text
-from evaluator.reporting.pipeline import DidFit, MatchedFit
+from evaluator.reporting.pipeline import DidFit, MatchedFit, SyntheticFit
 
 __all__ = ["BALANCE_LIMIT", "Check", "design_checks"]
 
@@ -134,7 +137,17 @@ def _small_groups(fit: DidFit | MatchedFit) -> Check:
     return Check("small_groups", "failed", _caveat("small_groups", min_cell=mc))
 
 
-def design_checks(fit: DidFit | MatchedFit, robustness: pd.DataFrame | None = None) -> tuple[Check, ...]:
+def _pre_fit(fit: SyntheticFit) -> Check:
+    info = fit.result.info
+    rmse = info.get("pre_rmse")
+    if rmse is None:  # difference-in-differences with equal weights: no fit to check
+        return Check("pre_fit", "not_run")
+    if rmse > 2 * float(info["noise_level"]):
+        return Check("pre_fit", "failed", _caveat("pre_fit_failed"), comparability=True)
+    return Check("pre_fit", "passed")
+
+
+def design_checks(fit: DidFit | MatchedFit | SyntheticFit, robustness: pd.DataFrame | None = None) -> tuple[Check, ...]:
     """The design checks of a fit, in the order the headline lists their caveats.
 
     Parameters
@@ -154,6 +167,8 @@ def design_checks(fit: DidFit | MatchedFit, robustness: pd.DataFrame | None = No
     >>> Check("placebo", "failed", "A fake earlier start finds an effect.").warns
     True
     """
+    if isinstance(fit, SyntheticFit):  # one treated unit: its placebo in time and how well it is followed before
+        return (_pre_fit(fit), _placebo(robustness))
     if isinstance(fit, DidFit):
         return (_pretrend(fit), _placebo(robustness), _clusters(fit), _small_groups(fit))
     return (_balance(fit), _small_groups(fit))

@@ -13,7 +13,7 @@ from evaluator.formatting import num
 from evaluator.i18n import N_, ngettext
 from evaluator.i18n import gettext as _
 from evaluator.policy import t_df
-from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings
+from evaluator.reporting.pipeline import DidFit, MatchedFit, SyntheticFit, collect_warnings
 from evaluator.reporting.settings import MatchedSettings
 
 __all__ = [
@@ -111,7 +111,19 @@ def _unit_cost_country(contract: Any) -> str | None:
     return countries[0]
 
 
-def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
+def _synthetic_levels(fit: SyntheticFit, periods: int) -> dict[str, float]:
+    """The programme unit's observed mean before (last ``periods``) and after (first ``periods``) its start."""
+    tr = fit.result.trajectories
+    pre, post = tr.loc[~tr["post"], "treated"], tr.loc[tr["post"], "treated"]
+    return {
+        "before": float(pre.tail(periods).mean()),
+        "after": float(post.head(periods).mean()),
+        "post": float(post.mean()),
+        "periods": float(min(periods, len(pre), len(post))),
+    }
+
+
+def contract_value(fit: DidFit | MatchedFit | SyntheticFit) -> ContractValue | None:
     """Settle the report's contract on the main estimate and value the effect; ``None`` without a contract.
 
     The settlement (:func:`evaluator.contracts.settle`) uses: difference-in-differences:
@@ -140,7 +152,38 @@ def contract_value(fit: DidFit | MatchedFit) -> ContractValue | None:
     observed_text = ""
     per_cohort = c.thresholds.get("per_cohort") is not None
     comparison: dict[Any, float] = {}
-    if isinstance(fit, DidFit):
+    if isinstance(fit, SyntheticFit):  # one unit: its own observed levels, the estimate for the rest
+        periods = c.baseline.get("periods", 12) if c.family == "pre_post_target" else 12
+        periods = int(periods) if isinstance(periods, (int, float)) and periods >= 1 else 12
+        obs = _synthetic_levels(fit, periods)
+        if per_cohort:
+            kwargs["overall_only"] = True
+        if c.measure == "relative":
+            comparison["overall"] = obs["post"] - r.estimate
+        if c.family == "pre_post_target":
+            kwargs["observed"] = {"before": obs["before"], "after": obs["after"]}
+            shown = int(obs["periods"])
+            text = ngettext(
+                "Observed among the programme group: mean %(outcome)s %(before)s in the %(periods)d period "
+                "before each unit's start and %(after)s in the %(periods)d period after (a change of %(change)s).",
+                "Observed among the programme group: mean %(outcome)s %(before)s in the %(periods)d periods "
+                "before each unit's start and %(after)s in the %(periods)d periods after (a change of %(change)s).",
+                shown,
+            )
+            observed_text = text % {
+                "outcome": s.outcome,
+                "before": num(obs["before"]),
+                "after": num(obs["after"]),
+                "periods": shown,
+                "change": num(obs["after"] - obs["before"]),
+            }
+        elif c.family == "rate_card":
+            kwargs["observed"] = obs["post"]
+            observed_text = _("Observed among the programme group after its start: mean %(outcome)s %(level)s.") % {
+                "outcome": s.outcome,
+                "level": num(obs["post"]),
+            }
+    elif isinstance(fit, DidFit):
         if per_cohort:
             if s.estimator == "callaway_santanna":
                 cohorts = cohorts_from_result(r.aggregate("group"))  # type: ignore[attr-defined]

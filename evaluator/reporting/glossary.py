@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evaluator.reporting.html import Html, render
-from evaluator.reporting.pipeline import DidFit, MatchedFit
+from evaluator.reporting.pipeline import DidFit, MatchedFit, SyntheticFit
 
 __all__ = ["TERMS", "glossary"]
 
@@ -34,10 +34,20 @@ TERMS = {
         "wild_bootstrap",
     ],
     "matched comparison": ["matching", "propensity", "caliper", "smd", "abadie_imbens", "ipw", "bootstrap"],
+    "synthetic control": [
+        "synthetic_control",
+        "sdid",
+        "unit_weights",
+        "time_weights",
+        "placebo_space",
+        "permutation_p",
+        "placebo",
+        "did",
+    ],
 }
 
 
-def glossary(fit: DidFit | MatchedFit) -> Html:
+def glossary(fit: DidFit | MatchedFit | SyntheticFit) -> Html:
     """The glossary of the report's design: each technical term explained in plain words (``<div class='glossary'>``).
 
     Examples
@@ -47,4 +57,6 @@ def glossary(fit: DidFit | MatchedFit) -> Html:
     True
     """
     terms = TERMS[fit.design] + TERMS["common"]
+    if isinstance(fit, SyntheticFit):  # no minimum-detectable-effect section in this report
+        terms = [t for t in terms if t != "mde"]
     return render("chapters/glossary.html.j2", terms=list(dict.fromkeys(terms)))

@@ -29,6 +29,10 @@ SECTIONS: dict[str, str] = {
     "mde": "How-large-an-effect-could-this-evaluation-detect?",
     "appendix": "Technical-appendix",
     "glossary": "Glossary",
+    "trajectories": "The-programme-unit-and-its-synthetic-comparison",
+    "weights": "Who-the-comparison-is-made-of",
+    "placebo": "Placebo-tests",
+    "robustness_methods": "Robustness-across-methods",
 }
 
 

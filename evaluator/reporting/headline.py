@@ -10,7 +10,7 @@ import pandas as pd
 from evaluator.formatting import count, localized
 from evaluator.reporting.contract_value import ContractValue
 from evaluator.reporting.html import Html, render, render_text
-from evaluator.reporting.pipeline import DidFit, MatchedFit
+from evaluator.reporting.pipeline import DidFit, MatchedFit, SyntheticFit
 from evaluator.results.base import Result
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Maryland Scientific Methods Scale level of each design (what the level means is said in the headline template).
-SMS = {"difference-in-differences": 3, "matched comparison": 3}
+SMS = {"difference-in-differences": 3, "matched comparison": 3, "synthetic control": 3}
 
 
 def check_line(result: Result) -> str:
@@ -57,7 +57,7 @@ def check_line(result: Result) -> str:
 
 
 # -- title and section 1: the headline ---------------------------------------------------------------------------------
-def title_block(fit: DidFit | MatchedFit) -> Html:
+def title_block(fit: DidFit | MatchedFit | SyntheticFit) -> Html:
     """The report's title and a one-line description of what was evaluated."""
     s = fit.settings
     return render(
@@ -117,7 +117,7 @@ def is_share(values: pd.Series) -> bool:
     return bool(len(v)) and bool(v.isin([0, 1]).all())
 
 
-def baseline_of(fit: DidFit | MatchedFit) -> tuple[float | None, str]:
+def baseline_of(fit: DidFit | MatchedFit | SyntheticFit) -> tuple[float | None, str]:
     """The level the effect is compared with, and which it is.
 
     Difference-in-differences: the programme group's mean outcome before its start.
@@ -125,6 +125,10 @@ def baseline_of(fit: DidFit | MatchedFit) -> tuple[float | None, str]:
     participants would have had without the programme).
     """
     s = fit.settings
+    if isinstance(fit, SyntheticFit):  # the programme unit's own level before its start
+        tr = fit.result.trajectories
+        pre = tr.loc[~tr["post"], "treated"]
+        return (float(pre.mean()) if len(pre) else None), "before"
     if isinstance(fit, DidFit):
         p = fit.panel
         g = p[s.cohort]
@@ -135,7 +139,7 @@ def baseline_of(fit: DidFit | MatchedFit) -> tuple[float | None, str]:
     return comparison_level(fit.match, s), "comparison"
 
 
-def true_effect(fit: DidFit | MatchedFit) -> float | None:
+def true_effect(fit: DidFit | MatchedFit | SyntheticFit) -> float | None:
     """The known true effect of a bundled synthetic data set, matching the headline's estimand; else ``None``.
 
     Only synthetic data (``bundled:NAME``) has a truth; a report on real data never shows one.
@@ -150,7 +154,9 @@ def true_effect(fit: DidFit | MatchedFit) -> float | None:
         t = truth(name)
     except (KeyError, ValueError, OSError):
         return None
-    if isinstance(fit, DidFit):
+    if isinstance(fit, SyntheticFit):
+        v = t.get("att")
+    elif isinstance(fit, DidFit):
         v = t.get("simple")
     else:
         v = t.get("att_sample", t.get("att"))
@@ -160,7 +166,9 @@ def true_effect(fit: DidFit | MatchedFit) -> float | None:
 
 
 def headline_box(
-    fit: DidFit | MatchedFit, verdict: Verdict | ContractValue | None = None, robustness: pd.DataFrame | None = None
+    fit: DidFit | MatchedFit | SyntheticFit,
+    verdict: Verdict | ContractValue | None = None,
+    robustness: pd.DataFrame | None = None,
 ) -> Html:
     """One screen for a non-specialist: the effect in words, the payment verdict, caveats and the evidence level.
 
@@ -176,7 +184,7 @@ def headline_box(
         verdict = make_verdict(fit, verdict, robustness)
     s, r = fit.settings, fit.result
     level = round(100 * (1 - r.alpha))
-    share = is_share(fit.panel[s.outcome] if isinstance(fit, DidFit) else fit.data[s.outcome])
+    share = is_share(fit.data[s.outcome] if isinstance(fit, MatchedFit) else fit.panel[s.outcome])
     base, which = baseline_of(fit)
     return render(
         "chapters/headline.html.j2",
@@ -201,6 +209,7 @@ def headline_box(
         n_units=count(fit.n_units, s.min_cell),
         n_treated=count(fit.n_treated, s.min_cell),
         n_all=fit.n_units,
+        n_control=count(fit.n_control, s.min_cell) if isinstance(fit, SyntheticFit) else None,
         truth=true_effect(fit),
         share=share,
         record=run_record(s.evaluated_by),

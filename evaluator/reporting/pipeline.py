@@ -19,22 +19,26 @@ from evaluator.formatting import localized
 from evaluator.i18n import N_, current, language, ngettext
 from evaluator.i18n import gettext as _
 from evaluator.reporting.html import render_text
-from evaluator.reporting.settings import DidSettings, MatchedSettings
+from evaluator.reporting.settings import DidSettings, MatchedSettings, SyntheticSettings
 from evaluator.results.base import Result
 
 __all__ = [
     "DidFit",
     "page_notes",
     "MatchedFit",
+    "SyntheticFit",
     "TECHNICAL_NOTES_TITLE",
     "collect_warnings",
     "estimate_did",
     "fit_did",
     "fit_matched",
+    "fit_synthetic",
     "load_did",
     "load_matched",
+    "load_synthetic",
     "match_people",
     "matched_effect",
+    "synthetic_estimate",
     "technical_notes",
     "technical_notes_title",
     "shown_notes",
@@ -718,4 +722,122 @@ def fit_matched(data: pd.DataFrame, settings: MatchedSettings) -> MatchedFit:
         by_cohort=by_cohort,
         cohort_sizes=sizes,
         small_cohorts=small,
+    )
+
+
+# -- synthetic control of one treated unit -------------------------------------------------------------------------
+def load_synthetic(settings: SyntheticSettings) -> pd.DataFrame:
+    """Read and validate the panel of a synthetic-control report (:func:`evaluator.load_panel`).
+
+    The panel must be balanced and hold exactly one treated unit (the design of this report:
+    one municipality in a programme, the others its possible comparisons); each problem is a
+    :class:`~evaluator.errors.ParameterError` or :class:`~evaluator.errors.DataError` naming the column.
+    """
+    from evaluator.data.load import load_panel
+
+    s = settings
+    columns = {"unit": s.unit, "time": s.time, "outcome": s.outcome, "treatment": s.treated}
+    notes: list[str] = []
+    with collect_warnings(notes):
+        frame = load_panel(resolve_data(s.data_path), columns=columns)
+    treated_units = frame.loc[frame[s.treated] == 1, s.unit].unique()
+    if len(treated_units) != 1:
+        raise ParameterError(
+            f"treated={s.treated!r}: the synthetic-control report is for one treated unit, but {len(treated_units)} "
+            f"units have '{s.treated}' = 1; evaluate each treated unit in its own report (the others left out), "
+            "or use the difference-in-differences report (did_evaluation) for several"
+        )
+    own = list(frame.attrs["evaluator"].get("notes", []))
+    frame.attrs["evaluator"]["notes"] = list(dict.fromkeys([*own, *notes]))
+    return frame
+
+
+@dataclass
+class SyntheticFit:
+    """What the synthetic-control report shows: the headline fit of one treated unit, its placebo in time, notes.
+
+    ``n_units`` counts the treated unit and its possible comparisons, ``n_control`` the
+    comparisons; these are units such as municipalities, not people.
+    """
+
+    settings: SyntheticSettings
+    panel: pd.DataFrame
+    result: Any
+    placebo_time: Any
+    notes: list[str]
+    n_units: int
+    n_treated: int
+    n_control: int
+    treated_unit: str
+    first_treated: Any
+    n_clusters: None = None
+
+    @property
+    def design(self) -> str:
+        return self.settings.design
+
+
+def synthetic_estimate(panel: pd.DataFrame, s: SyntheticSettings, *, method: str | None = None) -> Any:
+    """One synthetic-control estimate under the settings (placebo inference), with ``method`` changed if given."""
+    from evaluator.estimators.synthetic import synthetic
+
+    return synthetic(
+        panel,
+        outcome=s.outcome,
+        unit=s.unit,
+        time=s.time,
+        treated=s.treated,
+        method=method or s.method,  # type: ignore[arg-type]
+        inference="placebo",
+        n_reps=s.n_reps,
+        seed=s.seed,
+        alpha=s.alpha,
+    )
+
+
+def fit_synthetic(panel: pd.DataFrame, settings: SyntheticSettings) -> SyntheticFit:
+    """The headline synthetic comparison (``settings.method``) and its placebo in time.
+
+    The placebo in time (:func:`evaluator.estimators.synthetic.placebo_in_time`) refits the
+    same estimator on the periods before the start, with a fake start as many periods earlier
+    as there are programme periods (at most half the periods before); where it cannot be
+    computed (too few periods before the start) it is ``None``, with a note.
+    """
+    from evaluator.errors import DesignError
+    from evaluator.estimators.synthetic import placebo_in_time
+
+    s = settings
+    notes = _notes_of(panel)
+    with collect_warnings(notes):
+        result = synthetic_estimate(panel, s)
+    placebo = None
+    try:
+        with collect_warnings([]):
+            placebo = placebo_in_time(
+                panel,
+                outcome=s.outcome,
+                unit=s.unit,
+                time=s.time,
+                treated=s.treated,
+                method=s.method,  # type: ignore[arg-type]
+                inference="placebo",
+                n_reps=s.n_reps,
+                seed=s.seed,
+                alpha=s.alpha,
+            )
+    except DesignError as exc:
+        notes.append(f"no placebo in time: {str(exc).splitlines()[0]}")
+    info = result.info
+    treated_unit = panel.loc[panel[s.treated] == 1, s.unit].iloc[0]
+    return SyntheticFit(
+        settings=s,
+        panel=panel,
+        result=result,
+        placebo_time=placebo,
+        notes=notes,
+        n_units=int(info["n_units"]),
+        n_treated=int(info["n_treated"]),
+        n_control=int(info["n_control"]),
+        treated_unit=str(treated_unit),
+        first_treated=info["first_treated"],
     )

@@ -45,7 +45,7 @@ def save_results(
     record = {
         "title": title,
         "design": design,
-        "sms_level": 3 if design in ("difference-in-differences", "matched comparison") else None,
+        "sms_level": 3 if design in ("difference-in-differences", "matched comparison", "synthetic control") else None,
         "estimator": result.estimator,
         "outcome": result.outcome,
         "outcome_label": outcome_label,

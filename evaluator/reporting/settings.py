@@ -25,10 +25,14 @@ __all__ = [
     "MATCHED_INFERENCE",
     "MATCHED_MIN_DRAWS",
     "ROW_ID",
+    "SYNTHETIC_METHODS",
+    "SYNTHETIC_MIN_REPS",
     "DidSettings",
     "MatchedSettings",
+    "SyntheticSettings",
     "did_settings",
     "matched_settings",
+    "synthetic_settings",
 ]
 
 # -- the rules -----------------------------------------------------------------------------------------------------
@@ -59,6 +63,11 @@ MATCHED_INFERENCE = ("pairs", "abadie_imbens", "bootstrap")
 MATCHED_MIN_DRAWS = 2
 #: The unit column a repeated cross-section without person ids gets: one id per row.
 ROW_ID = "_row"
+#: Synthetic comparisons of one treated unit: synthetic DiD, synthetic control, DiD with uniform weights.
+SYNTHETIC_METHODS = ("sdid", "sc", "did")
+#: Fewest placebo replications of a synthetic comparison's standard error (synthdid's default is 200); fewer than
+#: 50 leave the standard error itself noisy (its Monte Carlo error is about 10%).
+SYNTHETIC_MIN_REPS = 50
 #: ``alpha`` lies strictly between these (0.05 gives 95% intervals).
 ALPHA_RANGE = (0.0, 0.5)
 
@@ -487,6 +496,112 @@ def matched_settings(
         contract_path=contract_path or "",
         min_cell=min_cell,
         cohort=cohort,
+        language=language,
+        evaluated_by=evaluated_by,
+        exchange_rate=float(exchange_rate),
+        contract=contract,
+    )
+
+
+@dataclass(frozen=True)
+class SyntheticSettings:
+    """The checked parameters of a synthetic-control report of one treated unit (see :func:`synthetic_settings`)."""
+
+    data_path: str
+    unit: str
+    time: str
+    outcome: str
+    treated: str
+    title: str = "Synthetic control evaluation"
+    outcome_label: str = ""
+    method: str = "sdid"
+    n_reps: int = 200
+    alpha: float = 0.05
+    seed: int = 1
+    contract_path: str = ""
+    min_cell: int = 5
+    language: str = "en"
+    evaluated_by: str = ""
+    exchange_rate: float = 0.0
+    contract: Any = field(default=None, compare=False, repr=False)
+    design: str = field(default="synthetic control", init=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters as a plain dict (for the appendix and results.json)."""
+        return _as_dict(self, [])
+
+
+def synthetic_settings(
+    *,
+    data_path: str,
+    unit: str,
+    time: str,
+    outcome: str,
+    treated: str,
+    title: str = "Synthetic control evaluation",
+    outcome_label: str = "",
+    method: str = "sdid",
+    n_reps: int = 200,
+    alpha: float = 0.05,
+    seed: int = 1,
+    contract_path: str = "",
+    min_cell: int = 5,
+    language: str = "en",
+    evaluated_by: str = "",
+    exchange_rate: float = 0.0,
+) -> SyntheticSettings:
+    """Check a synthetic-control report's parameters; every problem is listed in one error.
+
+    Parameters
+    ----------
+    treated : str
+        A 0/1 column: 1 for the treated unit in its programme periods (as :func:`evaluator.synthetic`).
+    method : {"sdid", "sc", "did"}
+        The headline estimator: synthetic difference-in-differences, synthetic control, or
+        difference-in-differences with uniform weights; the report shows all three as robustness.
+    n_reps : int
+        Placebo replications of the standard error (at least :data:`SYNTHETIC_MIN_REPS`).
+    Other parameters are those of the notebook's parameters cell (as :func:`did_settings`).
+
+    Raises
+    ------
+    ParameterError, ContractError
+        As :func:`did_settings`.
+
+    Examples
+    --------
+    >>> synthetic_settings(data_path="x.csv", unit="m", time="year", outcome="y", treated="d", method="synth")
+    Traceback (most recent call last):
+    ...
+    evaluator.errors.ParameterError: the report's parameters have problems:
+      - method='synth': choose one of ['sdid', 'sc', 'did']
+    """
+    problems: list[str] = []
+    p = dict(locals())
+    p.pop("problems")
+    _common(problems, p)
+    for name in ("unit", "time", "outcome", "treated"):
+        _text(problems, name, p[name])
+    _one_of(problems, "method", method, SYNTHETIC_METHODS)
+    if isinstance(n_reps, bool) or not isinstance(n_reps, int) or n_reps < SYNTHETIC_MIN_REPS:
+        problems.append(
+            f"n_reps={n_reps!r}: expected a whole number of placebo replications >= {SYNTHETIC_MIN_REPS} (200 is usual)"
+        )
+    contract = _finish(problems, contract_path, outcome)
+    return SyntheticSettings(
+        data_path=data_path,
+        unit=unit,
+        time=time,
+        outcome=outcome,
+        treated=treated,
+        title=title,
+        outcome_label=outcome_label,
+        method=method,
+        n_reps=n_reps,
+        alpha=float(alpha),
+        seed=seed,
+        contract_path=contract_path or "",
+        min_cell=min_cell,
         language=language,
         evaluated_by=evaluated_by,
         exchange_rate=float(exchange_rate),

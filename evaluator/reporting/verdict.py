@@ -27,7 +27,7 @@ from evaluator.formatting import money
 from evaluator.reporting.checks import Check, design_checks
 from evaluator.reporting.contract_value import ContractValue
 from evaluator.reporting.html import render_text
-from evaluator.reporting.pipeline import DidFit, MatchedFit
+from evaluator.reporting.pipeline import DidFit, MatchedFit, SyntheticFit
 
 __all__ = ["Verdict", "verdict"]
 
@@ -98,7 +98,7 @@ def _met_at_estimate(rules: pd.DataFrame) -> bool | None:
 
 
 def verdict(
-    fit: DidFit | MatchedFit,
+    fit: DidFit | MatchedFit | SyntheticFit,
     value: ContractValue | None = None,
     robustness: pd.DataFrame | None = None,
     *,

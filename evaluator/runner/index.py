@@ -65,6 +65,7 @@ _STATUS_WORDS = {
 _DESIGN_WORDS = {
     "difference-in-differences": N_("difference-in-differences"),
     "matched comparison": N_("matched comparison"),
+    "synthetic control": N_("synthetic control"),
 }
 
 

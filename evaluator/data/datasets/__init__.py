@@ -10,7 +10,7 @@ Examples
 --------
 >>> from evaluator import datasets
 >>> sorted(datasets.NAMES)
-['employment_sib', 'reoffending_sib', 'sick_leave_sib']
+['employment_sib', 'reoffending_sib', 'sick_leave_sib', 'single_municipality_sib']
 >>> datasets.load("sick_leave_sib").shape
 (48000, 7)
 >>> datasets.columns("sick_leave_sib")["unit"]
@@ -36,6 +36,7 @@ RECIPES: Mapping[str, tuple[Callable[..., simulate.Simulation], dict[str, Any]]]
     "sick_leave_sib": (simulate.sick_leave_sib, {"seed": 2016}),
     "employment_sib": (simulate.employment_sib, {"seed": 2018}),
     "reoffending_sib": (simulate.reoffending_sib, {"seed": 2010}),
+    "single_municipality_sib": (simulate.single_municipality_sib, {"seed": 2019}),
 }
 NAMES = tuple(RECIPES)
 
