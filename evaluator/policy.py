@@ -37,4 +37,18 @@ WEBB_BELOW_CLUSTERS = 12
 #: level get weight zero in inverse-probability and doubly-robust ATT(g,t).
 PS_TRIM_LEVEL = 0.995
 
-__all__ = ["FEW_CLUSTERS", "MIN_CELL", "PS_TRIM_LEVEL", "T_DF_BELOW_CLUSTERS", "WEBB_BELOW_CLUSTERS", "t_df"]
+#: A DiD conclusion (the effect differs from zero, or the contract's target was met) whose HonestDiD breakdown
+#: value is below this multiple M-bar of the largest pre-programme difference is fragile: it would not survive
+#: post-programme divergence as large as the divergence already seen before the start. M-bar = 1 is the benchmark
+#: of Rambachan and Roth (2023, section 5); the report's headline then carries a caveat.
+FRAGILE_BREAKDOWN = 1.0
+
+__all__ = [
+    "FEW_CLUSTERS",
+    "FRAGILE_BREAKDOWN",
+    "MIN_CELL",
+    "PS_TRIM_LEVEL",
+    "T_DF_BELOW_CLUSTERS",
+    "WEBB_BELOW_CLUSTERS",
+    "t_df",
+]

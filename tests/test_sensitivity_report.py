@@ -85,3 +85,45 @@ def test_universal_base_period_is_used_for_callaway_santanna(fit):
     direct = honest_did(res, mbar=list(MBAR), target="average", min_e=-6, max_e=5)
     sens = sensitivity_did(fit)
     assert sens.result.to_frame()["ci_low"].tolist() == pytest.approx(direct.to_frame()["ci_low"].tolist(), abs=1e-12)
+
+
+# -- the headline caveat when the breakdown value is small ------------------------------------------------------------
+def _with(sens, breakdown, threshold=None):
+    import dataclasses
+
+    return dataclasses.replace(sens, breakdown=breakdown, threshold_breakdown=threshold)
+
+
+def test_small_breakdown_is_a_headline_caveat(fit):
+    from evaluator.policy import FRAGILE_BREAKDOWN
+
+    sens = sensitivity_did(fit)
+    checks = {
+        b: {c.name: c for c in reporting.verdict(fit, None, None, sensitivity=_with(sens, b)).checks}["sensitivity"]
+        for b in (0.0, 0.42, FRAGILE_BREAKDOWN, 1.7, math.inf)
+    }
+    assert checks[0.0].status == "not_run" and not checks[0.0].warns  # nothing significant to break
+    assert checks[0.42].status == "failed" and checks[0.42].warns
+    assert "diverged by more than 0.42 times the largest difference" in checks[0.42].caveat
+    assert all(checks[b].status == "passed" for b in (FRAGILE_BREAKDOWN, 1.7, math.inf))
+    # the verdict's caveats are the headline box's
+    v = reporting.verdict(fit, None, None, sensitivity=_with(sens, 0.42))
+    box = str(reporting.headline_box(fit, v))
+    assert "fragile to diverging trends" in box
+    robust = reporting.verdict(fit, None, None, sensitivity=_with(sens, 1.7))
+    assert "fragile" not in str(reporting.headline_box(fit, robust))
+    assert v.to_dict()["checks"]["sensitivity"] == "failed" and robust.to_dict()["checks"]["sensitivity"] == "passed"
+    assert any("fragile to diverging trends" in c for c in v.to_dict()["caveats"])
+
+
+def test_small_breakdown_at_the_target_is_about_the_payment(fit):
+    sens = sensitivity_did(fit)
+    pay = {c.name: c for c in reporting.verdict(fit, None, None, sensitivity=_with(sens, 2.0, 0.3)).checks}
+    assert pay["sensitivity"].warns and "could no longer say that the target was met" in pay["sensitivity"].caveat
+    assert "0.3 times" in pay["sensitivity"].caveat
+    # a target breakdown of zero: the verdict already says the payment is not confirmed; the effect's own applies
+    zero = {c.name: c for c in reporting.verdict(fit, None, None, sensitivity=_with(sens, 0.5, 0.0)).checks}
+    assert "interval would include zero" in zero["sensitivity"].caveat
+    with language("sv"):
+        sv = {c.name: c for c in reporting.verdict(fit, None, None, sensitivity=_with(sens, 0.42)).checks}
+    assert "känslig för avvikande trender" in sv["sensitivity"].caveat and "0,42" in sv["sensitivity"].caveat

@@ -18,6 +18,10 @@ referee asks for first:
   outside the comparison units' convex hull.
 - ``small_groups``: were small cohorts or groups pooled or left out of the tables
   and figures (statistical disclosure control)?
+- ``sensitivity``: (difference-in-differences) would the conclusion survive trends that diverge
+  after the start as much as they did before it? The HonestDiD breakdown value (of the
+  contract's target under a contract, else of zero) below :data:`evaluator.policy.FRAGILE_BREAKDOWN`
+  adds a caveat.
 
 The words live in ``templates/sentences/caveat.txt.j2``.
 """
@@ -31,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from evaluator.policy import FEW_CLUSTERS
+from evaluator.policy import FEW_CLUSTERS, FRAGILE_BREAKDOWN
 from evaluator.reporting.html import render_text
 from evaluator.reporting.pipeline import DidFit, MatchedFit, SyntheticFit
 
@@ -147,7 +151,24 @@ def _pre_fit(fit: SyntheticFit) -> Check:
     return Check("pre_fit", "passed")
 
 
-def design_checks(fit: DidFit | MatchedFit | SyntheticFit, robustness: pd.DataFrame | None = None) -> tuple[Check, ...]:
+def _sensitivity(sens: Any) -> Check:
+    """Fragile to diverging trends: a breakdown value (payment's first, else the effect's) in (0, FRAGILE_BREAKDOWN)."""
+    if sens is None:
+        return Check("sensitivity", "not_run")
+    b_pay = sens.threshold_breakdown
+    if b_pay is not None and 0 < b_pay < FRAGILE_BREAKDOWN:
+        return Check("sensitivity", "failed", _caveat("sensitivity_payment", mbar=b_pay))
+    b = sens.breakdown
+    if b == 0:  # the interval includes zero even with parallel trends: there is no conclusion to break
+        return Check("sensitivity", "not_run")
+    if b < FRAGILE_BREAKDOWN:
+        return Check("sensitivity", "failed", _caveat("sensitivity_effect", mbar=b))
+    return Check("sensitivity", "passed")
+
+
+def design_checks(
+    fit: DidFit | MatchedFit | SyntheticFit, robustness: pd.DataFrame | None = None, sensitivity: Any = None
+) -> tuple[Check, ...]:
     """The design checks of a fit, in the order the headline lists their caveats.
 
     Parameters
@@ -156,6 +177,9 @@ def design_checks(fit: DidFit | MatchedFit | SyntheticFit, robustness: pd.DataFr
         From :func:`~evaluator.reporting.fit_did` or :func:`~evaluator.reporting.fit_matched`.
     robustness : pandas.DataFrame, optional
         From :func:`~evaluator.reporting.robustness_did`; its placebo row is the placebo check.
+    sensitivity : Sensitivity, optional
+        From :func:`~evaluator.reporting.sensitivity_did` (difference-in-differences): its breakdown
+        values are the sensitivity check.
 
     Returns
     -------
@@ -170,5 +194,5 @@ def design_checks(fit: DidFit | MatchedFit | SyntheticFit, robustness: pd.DataFr
     if isinstance(fit, SyntheticFit):  # one treated unit: its placebo in time and how well it is followed before
         return (_pre_fit(fit), _placebo(robustness))
     if isinstance(fit, DidFit):
-        return (_pretrend(fit), _placebo(robustness), _clusters(fit), _small_groups(fit))
+        return (_pretrend(fit), _placebo(robustness), _clusters(fit), _small_groups(fit), _sensitivity(sensitivity))
     return (_balance(fit), _small_groups(fit))

@@ -103,6 +103,7 @@ def verdict(
     robustness: pd.DataFrame | None = None,
     *,
     mde: float | None = None,
+    sensitivity: Any = None,
 ) -> Verdict:
     """Decide what the report says about payment, from the settlement, the design's power and its checks.
 
@@ -115,6 +116,8 @@ def verdict(
         The robustness table (its placebo row is a design check).
     mde : float, optional
         The minimum detectable effect; computed from the fit when not given.
+    sensitivity : Sensitivity, optional
+        From :func:`~evaluator.reporting.sensitivity_did`: a small breakdown value adds a caveat.
 
     Returns
     -------
@@ -126,7 +129,7 @@ def verdict(
     >>> Verdict("no_contract", "No contract terms were given.").to_dict()["status"]
     'no_contract'
     """
-    checks = design_checks(fit, robustness)
+    checks = design_checks(fit, robustness, sensitivity)
     if value is None:
         return Verdict("no_contract", _sentence("no_contract"), checks=checks)
     st = value.settlement
