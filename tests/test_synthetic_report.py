@@ -226,7 +226,11 @@ def test_a_pre_post_contract_settles_on_the_synthetic_estimate(tmp_path):
     value = reporting.contract_value(fit)
     assert value is not None and value.settle_kwargs["observed"]["before"] > 0
     tr = fit.result.trajectories
-    assert value.settle_kwargs["observed"]["before"] == pytest.approx(tr.loc[~tr["post"], "treated"].tail(12).mean())
+    # equal windows before and after the start (6 years: all the programme years), as the page's sentence says
+    pre, post = tr.loc[~tr["post"], "treated"], tr.loc[tr["post"], "treated"]
+    assert value.settle_kwargs["observed"]["before"] == pytest.approx(pre.tail(len(post)).mean())
+    assert value.settle_kwargs["observed"]["after"] == pytest.approx(post.mean())
+    assert "in the 6 periods before" in value.observed_text
     verdict = reporting.verdict(fit, value, reporting.robustness_synthetic(fit))
     # the estimate (about -3) is beyond the 2.0 target at both ends of its interval: met and confirmed
     assert verdict.status == "met" and verdict.due == pytest.approx(2_000_000)

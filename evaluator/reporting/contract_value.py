@@ -115,11 +115,12 @@ def _synthetic_levels(fit: SyntheticFit, periods: int) -> dict[str, float]:
     """The programme unit's observed mean before (last ``periods``) and after (first ``periods``) its start."""
     tr = fit.result.trajectories
     pre, post = tr.loc[~tr["post"], "treated"], tr.loc[tr["post"], "treated"]
+    n = min(periods, len(pre), len(post))  # equal windows on both sides, as the page says
     return {
-        "before": float(pre.tail(periods).mean()),
-        "after": float(post.head(periods).mean()),
+        "before": float(pre.tail(n).mean()),
+        "after": float(post.head(n).mean()),
         "post": float(post.mean()),
-        "periods": float(min(periods, len(pre), len(post))),
+        "periods": float(n),
     }
 
 
