@@ -16,6 +16,7 @@ The numbers reproduce R ``did`` 2.5.0 (``att_gt`` + ``aggte`` with
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -824,7 +825,7 @@ def _num(v: float) -> Any:
 
 # -- the estimator -----------------------------------------------------------------------------------------------------
 def staggered_did(
-    data: pd.DataFrame,
+    data: pd.DataFrame | str | os.PathLike[str] | Any,
     *,
     outcome: str,
     unit: str | None = None,
@@ -847,10 +848,13 @@ def staggered_did(
 
     Parameters
     ----------
-    data : pandas.DataFrame
+    data : pandas.DataFrame, path or pyarrow.dataset.Dataset
         Panel in long form, one row per unit and period (balanced, unless
         ``allow_unbalanced_panel``), or repeated cross-sections (``panel=False``), one row
-        per observation.
+        per observation. A path to a Parquet file or a folder of them, or a
+        ``pyarrow.dataset.Dataset``, is read out of core, in passes over shards of units
+        sorted by unit then period (:mod:`evaluator.estimators.staggered_ooc`; no covariates,
+        weights, bootstrap or ``panel=False`` there yet, so pass ``n_boot=0``).
     outcome, unit, time, cohort : str
         Columns. ``cohort`` is the first treated period; never-treated units have
         0 or NaN. Cohorts after the last period (+ anticipation) count as never treated.
@@ -1025,6 +1029,30 @@ def staggered_did(
             "unit is missing: a panel needs its unit column (unit=...); for repeated cross-sections, where every "
             "row is its own observation, pass panel=False"
         )
+    if not isinstance(data, pd.DataFrame):
+        # A Parquet file or folder, or a pyarrow Dataset: passes over shards of units, never the whole frame.
+        from evaluator.estimators import staggered_ooc  # imported here: it imports us
+
+        if staggered_ooc.is_out_of_core(data):
+            return staggered_ooc.staggered_did_ooc(
+                data,
+                outcome=outcome,
+                unit=unit,
+                time=time,
+                cohort=cohort,
+                control=control,
+                method=method,
+                covariates=covs,
+                anticipation=anticipation,
+                base_period=base_period,
+                cluster=cluster,
+                weights=weights,
+                panel=bool(panel),
+                allow_unbalanced_panel=bool(allow_unbalanced_panel),
+                n_boot=n_boot,
+                seed=seed,
+                alpha=alpha,
+            )
     if not panel or allow_unbalanced_panel:
         # Repeated cross-sections, or an unbalanced panel used whole: the rows of each cell, as R did's
         # panel=FALSE path (a balanced panel stays on the panel path, as R did). Imported here: it imports us.
