@@ -58,6 +58,7 @@ _NAMES: dict[str, str] = {
     "HonestResult": "evaluator.estimators.honest",
     "synthetic": "evaluator.estimators.synthetic",
     "SyntheticResult": "evaluator.estimators.synthetic",
+    "placebo_in_time": "evaluator.estimators.synthetic",
     "match": "evaluator.estimators.matching",
     "MatchResult": "evaluator.estimators.matching",
     "matched_did": "evaluator.estimators.matching",
@@ -165,6 +166,7 @@ __all__ = [
     "matching",
     "mde_from_design",
     "minimum_detectable_effect",
+    "placebo_in_time",
     "plots",
     "policy",
     "power",
@@ -235,7 +237,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from evaluator.estimators.honest import HonestResult, honest_did
     from evaluator.estimators.matching import MatchResult, match, matched_did, weighting
     from evaluator.estimators.staggered import StaggeredResult, staggered_did
-    from evaluator.estimators.synthetic import SyntheticResult, synthetic
+    from evaluator.estimators.synthetic import SyntheticResult, placebo_in_time, synthetic
     from evaluator.estimators.twfe import did, event_study
     from evaluator.reporting.disclosure import disclosure_check
     from evaluator.results.base import TIDY_COLUMNS, Result, tidy_table
