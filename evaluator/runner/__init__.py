@@ -5,7 +5,8 @@
 - ``reproduce``: re-run from a manifest and compare every number.
 - ``batch``: many runs in parallel from a YAML file, with ``reports/index.html`` (and the command);
   ``batch_file`` reads and checks the file against ``data_schemas/batch.schema.json``,
-  ``processes`` starts the runs and kills a run's process tree, ``index`` writes the index page.
+  ``processes`` starts the runs and kills a run's process tree, ``index`` writes the index page,
+  ``executors`` chooses where the runs execute (a local pool, or a Dask cluster with ``--scheduler``).
 """
 
 from evaluator.runner.parameters import Parameter, check_parameters, notebook_parameters, notebook_path

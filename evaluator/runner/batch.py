@@ -6,6 +6,7 @@ without a folder (``did_evaluation``) also finds the notebooks shipped with eval
 
 .. code-block:: yaml
 
+    executor: {name: dask, scheduler: "local:4"}   # optional: where the runs execute (default: local)
     defaults:                            # optional, applied to every run
       notebook: did_evaluation.ipynb     # paths relative to the batch file's folder
       timeout: 600                       # seconds per run (the whole run, kernel included)
@@ -30,12 +31,15 @@ every input file) and raises one :class:`BatchError` listing all problems.
 :func:`run_batch` runs each run in its own process (``python -m evaluator report``,
 in a new session so that a run over its timeout is killed with its kernel), skips
 runs whose folder already holds an ``ok`` report with the same fingerprint, and
-writes ``OUT/index.html`` (:func:`write_index`) over every report in ``OUT``.
+writes ``OUT/index.html`` (:func:`write_index`) over every report in ``OUT``. Where the runs
+execute is pluggable (:mod:`evaluator.runner.executors`): a thread pool driving the run
+processes (the default), or the workers of a Dask cluster (``--scheduler``), each run the same
+:func:`run_task`; the skip check, the progress bar and the index stay with the client.
 
 The pieces, one module each: ``batch_file`` reads and checks the file (its shape is
 ``data_schemas/batch.schema.json``), ``processes`` starts the runs and kills a run's
-process tree, ``index`` writes the index page; this module runs a batch, sums it up
-and is the ``evaluator batch`` command. Their public names are re-exported here.
+process tree, ``index`` writes the index page, ``executors`` holds the pool and the Dask client;
+this module runs a batch, sums it up and is the ``evaluator batch`` command. Their public names are re-exported here.
 
 Examples
 --------
@@ -55,15 +59,17 @@ Examples
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -72,20 +78,25 @@ from evaluator.errors import EvaluatorError
 from evaluator.files import PACKAGE
 from evaluator.provenance import utc_now
 from evaluator.runner.batch_file import Batch, BatchError, RunSpec, load_batch
+from evaluator.runner.executors import EXECUTORS, Executor, ExecutorSpec, executor_spec, open_executor
 from evaluator.runner.index import index_interval, index_number, index_p, index_seconds, read_json, write_index
-from evaluator.runner.processes import Processes, remove_leftovers
+from evaluator.runner.processes import Processes, remove_dead_leftovers, remove_leftovers
 
 __all__ = [
     "Batch",
     "BatchError",
     "BatchSummary",
+    "ExecutorSpec",
     "RunOutcome",
     "RunSpec",
+    "RunTask",
     "add_batch_parser",
     "add_run_options",
     "cli_batch",
     "load_batch",
     "run_batch",
+    "run_task",
+    "stop_runs",
     "write_index",
 ]
 
@@ -136,6 +147,10 @@ class BatchSummary:
     index: Path | None = None
     seconds: float = 0.0
     jobs: int = 1
+    #: Where the runs executed, as the summary says it ("2 jobs", "2 Dask worker threads on a LocalCluster").
+    where: str = ""
+    #: Seconds spent importing Dask and starting (or reaching) its cluster, included in ``seconds``; None on the pool.
+    cluster_seconds: tuple[float, float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -194,8 +209,11 @@ class BatchSummary:
         lines = [line(header), line(["-" * w for w in widths]), *(line(row) for row in rows)]
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items())
         lines.append("")
-        jobs = f"{self.jobs} job{'s' if self.jobs != 1 else ''}"
+        jobs = self.where or f"{self.jobs} job{'s' if self.jobs != 1 else ''}"
         lines.append(f"{len(self.runs)} runs in {self.seconds:.1f} s with {jobs}: {counts}")
+        if self.cluster_seconds is not None:
+            imports, start = self.cluster_seconds
+            lines.append(f"of which {imports:.2f} s importing Dask and {start:.2f} s starting or reaching its cluster")
         for r in self.runs:
             if r.message and r.status in ("failed", "timeout"):
                 lines.append(f"{r.name} {r.status}: {r.message}")
@@ -277,10 +295,11 @@ def _execute(
     fp: str | None,
     procs: Processes,
     pdf: bool = False,
+    die_with_parent: bool = False,
 ) -> RunOutcome:
     """Run one ``evaluator report`` process; kill it with its kernel if it overruns ``timeout``."""
     started, t0 = utc_now(), time.perf_counter()
-    proc = procs.start(_command(run, folder) + (["--pdf"] if pdf else []), env)
+    proc = procs.start(_command(run, folder) + (["--pdf"] if pdf else []), env, die_with_parent=die_with_parent)
     if proc is None:
         return RunOutcome(run.name, "failed", message="not started: the batch was interrupted")
     stderr, timed_out = procs.wait(proc, timeout)
@@ -293,11 +312,7 @@ def _execute(
     manifest = _own_manifest(folder, started)
     if proc.returncode == 0 and manifest is not None:
         return _outcome_from_folder(run.name, folder, "ok", seconds, exit_code=0)
-    message = ""
-    if proc.returncode == 1 and manifest and manifest.get("status") in ("failed", "flagged") and manifest.get("error"):
-        err = manifest["error"]
-        cell = f"cell {err['cell_index']}" if err.get("cell_index") is not None else "the kernel"
-        message = f"{cell}: {err.get('ename')}: {err.get('evalue')} (notebook: {err.get('notebook')})"
+    message = _manifest_message(manifest) if proc.returncode == 1 else ""
     if not message and proc.returncode < 0:
         message = f"killed by signal {-proc.returncode}"
     if not message and proc.returncode == 0:
@@ -312,6 +327,90 @@ def _execute(
             remove_leftovers(folder.parent, proc.pid)
         _write_failure(folder, run, fp, "failed", started, seconds, "RunFailed", message)
     return RunOutcome(run.name, "failed", seconds, message=message, exit_code=proc.returncode)
+
+
+def _manifest_message(manifest: Mapping[str, Any] | None) -> str:
+    """Why the report of ``manifest`` failed (the cell and exception), or ``""`` when it does not say."""
+    if not manifest or manifest.get("status") not in ("failed", "flagged") or not manifest.get("error"):
+        return ""
+    err = manifest["error"]
+    cell = f"cell {err['cell_index']}" if err.get("cell_index") is not None else "the kernel"
+    return f"{cell}: {err.get('ename')}: {err.get('evalue')} (notebook: {err.get('notebook')})"
+
+
+#: One report at a time runs inside a process (``in_worker``): run_report sets the environment its kernel inherits.
+_IN_PROCESS = threading.Lock()
+
+
+def _execute_in_process(
+    run: RunSpec, folder: Path, timeout: float | None, fp: str | None, procs: Processes, pdf: bool = False
+) -> RunOutcome:
+    """Run one report inside this (long-lived worker) process, its imports warm; the kernel is still a process of
+    its own, killed with its tree past ``timeout`` (a report stuck outside its kernel, in the HTML export, is
+    not stopped before it ends). A crash of this process is the worker's death: the task is retried elsewhere."""
+    import psutil
+
+    from evaluator.errors import ParameterError
+    from evaluator.runner.run import RunFailed, run_report
+
+    with _IN_PROCESS:
+        if procs.stopping:
+            return RunOutcome(run.name, "failed", message="not started: the batch was interrupted")
+        started, t0 = utc_now(), time.perf_counter()
+        before = {child.pid for child in psutil.Process().children()}
+        expired = threading.Event()
+
+        def overrun() -> None:  # the run's kernel: a child of this process started since the run began
+            expired.set()
+            for child in psutil.Process().children():
+                try:
+                    if child.pid not in before and any("ipykernel" in part for part in child.cmdline()):
+                        victims = [child, *child.children(recursive=True)]
+                        for victim in victims:
+                            victim.kill()
+                        psutil.wait_procs(victims, timeout=5)
+                except psutil.Error:
+                    pass
+
+        timer = threading.Timer(timeout, overrun) if timeout is not None else None
+        saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "PYDEVD_DISABLE_FILE_VALIDATION")}
+        env = _child_env(1)  # the kernel imports this package, as from a run process
+        os.environ.update({k: env[k] for k in saved})
+        message, status = "", "ok"
+        try:
+            if timer is not None:
+                timer.start()
+            run_report(run.notebook, out=folder, parameters=run.parameters, progress=False, pdf=pdf)
+        except RunFailed:
+            status = "failed"
+        except ParameterError as exc:
+            status, message = "failed", str(exc)
+        except Exception as exc:  # nbconvert, papermill or the disk: the run failed, the batch goes on
+            status, message = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            if timer is not None:
+                timer.cancel()
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        seconds = round(time.perf_counter() - t0, 3)
+        if expired.is_set():
+            remove_dead_leftovers(folder.parent, run.name)
+            message = f"killed after {timeout:g} s (the run's timeout), kernel included"
+            _write_failure(folder, run, fp, "timeout", started, seconds, "Timeout", message)
+            return RunOutcome(run.name, "timeout", seconds, message=message)
+        manifest = _own_manifest(folder, started)
+        if status == "ok" and manifest is not None:
+            return _outcome_from_folder(run.name, folder, "ok", seconds, exit_code=0)
+        message = _manifest_message(manifest) or message or "the report ended without writing its manifest.json"
+        recorded = _duration(manifest)
+        if recorded is not None:
+            seconds = recorded
+        elif not procs.stopping:
+            _write_failure(folder, run, fp, "failed", started, seconds, "RunFailed", message)
+        return RunOutcome(run.name, "failed", seconds, message=message, exit_code=1)
 
 
 def _write_failure(
@@ -334,7 +433,10 @@ def _write_failure(
 
 
 def _child_env(jobs: int) -> dict[str, str]:
-    """The environment of each run: this package importable, and BLAS threads shared out between the jobs."""
+    """The environment of each run: this package importable, and BLAS threads shared out between the jobs.
+
+    Evaluated where the run executes (on a Dask worker, that worker's package and cores).
+    """
     env = dict(os.environ)
     root = str(PACKAGE.parent)
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
@@ -343,6 +445,163 @@ def _child_env(jobs: int) -> dict[str, str]:
         env.setdefault(var, threads)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # quiets a debugpy warning in every kernel
     return env
+
+
+# -- one run, where it executes -------------------------------------------------------
+@dataclass(frozen=True)
+class RunTask:
+    """One run as it is sent to where it executes: plain, picklable values (no lock, no bar, no pool).
+
+    Attributes
+    ----------
+    run : RunSpec
+        The run, its notebook and input paths as the client sees them.
+    folder : Path
+        The run's report folder (on a cluster: on the filesystem the client and the workers share).
+    timeout, fingerprint, pdf
+        As for :func:`run_batch`; the fingerprint is recorded for a run that leaves no manifest.
+    batch : str
+        The batch's token: :func:`stop_runs` stops the runs of one batch.
+    jobs : int or None
+        Runs at a time on the machine the run executes on (None: unknown, one BLAS thread per run).
+    inputs : tuple of (field, path, sha256)
+        The run's input files (``"notebook"`` or a parameter name); a worker that cannot read one at
+        its path uses the copy sent with the task (:func:`run_task`'s ``files``), if any.
+    die_with_parent : bool
+        The run process dies with the thread that waits for it (on Dask: with its worker).
+    in_process : bool
+        Run the report inside the process that runs the task (a long-lived Dask worker, imports
+        warm) instead of a ``python -m evaluator report`` process; the kernel is a process either way.
+    """
+
+    run: RunSpec
+    folder: Path
+    timeout: float | None = None
+    fingerprint: str | None = None
+    pdf: bool = False
+    batch: str = ""
+    jobs: int | None = None
+    inputs: tuple[tuple[str, str, str], ...] = ()
+    die_with_parent: bool = False
+    in_process: bool = False
+
+
+#: The runs alive in this process, by batch token, so that :func:`stop_runs` can kill them.
+_BATCHES: dict[str, Processes] = {}
+_BATCHES_LOCK = threading.Lock()
+
+
+def _processes(batch: str) -> Processes:
+    with _BATCHES_LOCK:
+        return _BATCHES.setdefault(batch, Processes())
+
+
+def stop_runs(batch: str, out: str) -> None:
+    """Stop batch ``batch`` in this process: start no more of its runs, kill those alive, remove their half-built
+    folders in ``out``. Called in every process that runs tasks when the batch is interrupted (Ctrl-C, SIGTERM)."""
+    _processes(batch).stop(Path(out))
+
+
+def _local_copy(path: str, sha: str, data: bytes) -> str:
+    """Where a file sent with the task is kept on this machine (by content, so each is written once)."""
+    folder = Path(tempfile.gettempdir()) / "evaluator-inputs" / sha
+    target = folder / Path(path).name
+    if not target.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return str(target)
+
+
+def _localize(task: RunTask, files: Mapping[str, bytes]) -> tuple[RunSpec, str | None]:
+    """The run with every input at a path this machine can read, or the problem when one cannot be read."""
+    run = task.run
+    params, notebook = dict(run.parameters), run.notebook
+    for field, path, sha in task.inputs:
+        if Path(path).is_file():
+            continue
+        if sha not in files:
+            import socket
+
+            what = "the notebook" if field == "notebook" else f"parameter {field!r}"
+            return run, (
+                f"input file {path} ({what}) cannot be read on {socket.gethostname()}: put the inputs (and the "
+                "output folder) on a filesystem the workers share, at the same path (docs/cluster.md)"
+            )
+        local = _local_copy(path, sha, files[sha])
+        if field == "notebook":
+            notebook = Path(local)
+        else:
+            params[field] = local
+    return dataclasses.replace(run, notebook=notebook, parameters=params), None
+
+
+def run_task(task: RunTask, files: Mapping[str, bytes] | None = None) -> RunOutcome:
+    """Execute one run of a batch where this function is called (a pool thread, or a Dask worker).
+
+    A plain function of picklable arguments, the same whichever executor calls it: the run is
+    ``python -m evaluator report ...`` with this machine's interpreter and this package on its
+    ``PYTHONPATH``, in a session of its own, killed with its kernel past ``task.timeout``. Input
+    files this machine cannot read are taken from ``files`` (sha256 to bytes) when they were sent.
+    Never raises for a failed run: the outcome says what happened.
+    """
+    run, problem = _localize(task, files or {})
+    if problem:
+        _write_failure(task.folder, run, task.fingerprint, "failed", utc_now(), 0.0, "InputNotFound", problem)
+        return RunOutcome(run.name, "failed", message=problem)
+    env = _child_env(task.jobs or os.cpu_count() or 1)
+    procs = _processes(task.batch)
+    try:
+        if task.in_process:
+            return _execute_in_process(run, task.folder, task.timeout, task.fingerprint, procs, task.pdf)
+        return _execute(run, task.folder, task.timeout, env, task.fingerprint, procs, task.pdf, task.die_with_parent)
+    except Exception as exc:  # the process could not even start: record it, keep going
+        return RunOutcome(run.name, "failed", message=f"{type(exc).__name__}: {exc}")
+    finally:
+        remove_dead_leftovers(task.folder.parent, run.name)  # an earlier attempt's, if its worker died
+
+
+def _task_inputs(run: RunSpec) -> tuple[tuple[str, str, str], ...]:
+    """The run's input files as (field, absolute path, sha256): the notebook and every given input parameter."""
+    from evaluator.files import sha256_file
+    from evaluator.runner.parameters import _is_input
+
+    found = [("notebook", str(run.notebook))]
+    for key, value in sorted(run.parameters.items()):
+        if _is_input(key) and isinstance(value, str) and value and not value.startswith("bundled:"):
+            found.append((key, value))
+    return tuple((f, p, sha256_file(Path(p))) for f, p in found if Path(p).is_file())
+
+
+def _shipped(executor: Any, tasks: Sequence[RunTask]) -> dict[str, Any]:
+    """The input files small enough to travel with the tasks, sent to the cluster once each (sha256 to a future)."""
+    limit = executor.ship_bytes
+    if not limit:
+        return {}
+    data: dict[str, bytes] = {}
+    for task in tasks:
+        for _field, path, sha in task.inputs:
+            if sha not in data and Path(path).stat().st_size <= limit:
+                blob = Path(path).read_bytes()
+                if hashlib.sha256(blob).hexdigest() == sha:  # unchanged since it was fingerprinted
+                    data[sha] = blob
+    return executor.scatter(data) if data else {}
+
+
+def _spec(
+    batch: Batch, executor: str | ExecutorSpec | None, scheduler: str | None, in_worker: bool | None
+) -> ExecutorSpec:
+    """The executor of a batch: ``scheduler``, else ``executor``, else the batch file's ``executor:``, else local."""
+    if isinstance(executor, ExecutorSpec):
+        spec = executor if scheduler is None else executor_spec(scheduler, executor.name)
+    elif scheduler is None and batch.executor is not None and batch.executor.name == executor:
+        spec = batch.executor  # --executor dask: the batch file's scheduler
+    elif scheduler is not None or executor is not None:
+        spec = executor_spec(scheduler, executor)
+    else:
+        spec = batch.executor or ExecutorSpec()
+    return spec if in_worker is None else dataclasses.replace(spec, in_worker=in_worker)
 
 
 def run_batch(
@@ -354,21 +613,29 @@ def run_batch(
     timeout: float | None = None,
     progress: bool = True,
     pdf: bool = False,
+    executor: str | ExecutorSpec | Executor | None = None,
+    scheduler: str | None = None,
+    in_worker: bool | None = None,
 ) -> BatchSummary:
-    """Run a batch's reports in parallel processes and write ``out/index.html``.
+    """Run a batch's reports in parallel processes (or on a Dask cluster) and write ``out/index.html``.
 
     Each run is ``python -m evaluator report NOTEBOOK --out OUT/NAME -p ...`` in a
-    process of its own, started in a new session; a small thread pool drives up to
-    ``jobs`` of them at a time. A failed run is recorded and the others go on.
+    process of its own, started in a new session (:func:`run_task`); by default a small
+    thread pool drives up to ``jobs`` of them at a time, and with ``scheduler`` the
+    workers of a Dask cluster run them (:mod:`evaluator.runner.executors`). A failed run
+    is recorded and the others go on; the skip check, the progress bar and the index stay
+    here, the index rewritten as each run finishes.
 
     Parameters
     ----------
     batch : Batch
         From :func:`load_batch`.
     out : str or Path
-        Folder of the reports; each run writes ``out/NAME/``.
+        Folder of the reports; each run writes ``out/NAME/``. On a cluster, a folder the
+        workers see at the same path (a shared filesystem).
     jobs : int, optional
-        Runs at a time (default: the number of cores).
+        Runs at a time on the local pool (default: the number of cores). Not for Dask, whose
+        workers' threads decide.
     force : bool
         Re-run reports that are up to date. Without it, a run whose folder holds a
         manifest with status ``ok`` and the same fingerprint
@@ -381,6 +648,18 @@ def run_batch(
         where no Chromium is found a run says so and writes the HTML only.
     progress : bool
         One progress bar on stderr (runs done / total, the runs in progress as postfix).
+    executor : str, ExecutorSpec or Executor, optional
+        Where the runs execute: a name of :data:`evaluator.runner.executors.EXECUTORS`
+        (``"local"``), an :class:`ExecutorSpec`, or an executor already open (it is left open, so
+        that one cluster serves several batches); default the batch file's ``executor:``, else local.
+    scheduler : str, optional
+        Run on Dask: ``"local:N"`` starts a LocalCluster of N worker processes for the batch,
+        ``"tcp://host:8786"`` uses a running scheduler (``pip install 'evaluator[cluster]'``).
+    in_worker : bool, optional
+        On Dask, run each report inside its worker process, whose imports stay warm from run
+        to run, instead of in a ``python -m evaluator report`` process of its own (the default).
+        The kernel is a process of its own either way and the timeout kills it; give the
+        workers one thread each (``local:N`` does). Default: the batch file's ``executor:``.
 
     Returns
     -------
@@ -389,6 +668,7 @@ def run_batch(
     Examples
     --------
     >>> summary = run_batch(load_batch("notebooks/demo_batch.yaml"), out="reports")  # doctest: +SKIP
+    >>> summary = run_batch(load_batch("notebooks/demo_batch.yaml"), scheduler="local:2")  # doctest: +SKIP
     >>> print(summary)  # doctest: +SKIP
     """
     from tqdm.auto import tqdm
@@ -399,6 +679,20 @@ def run_batch(
         raise BatchError(f"jobs must be a whole number >= 1, got {jobs!r}")
     if timeout is not None and not timeout > 0:
         raise BatchError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    given = executor if isinstance(executor, Executor) else None  # open already: the caller's, not shut down here
+    if given is not None:
+        spec = ExecutorSpec(given.name, getattr(given, "address", None), bool(in_worker))
+    else:
+        spec = _spec(batch, executor, scheduler, in_worker)  # type: ignore[arg-type]
+    if spec.name not in EXECUTORS:
+        raise BatchError(f"executor: unknown executor {spec.name!r}; the executors are {', '.join(sorted(EXECUTORS))}")
+    if spec.in_worker and spec.name == "local":
+        raise BatchError("in_worker runs reports inside long-lived Dask workers; the local pool has none")
+    if spec.name != "local" and jobs is not None:
+        raise BatchError(
+            f"--jobs sets the width of the local pool; on {spec.describe()} the workers' threads decide "
+            "(--scheduler local:N starts N workers)"
+        )
     t0 = time.perf_counter()
     out = Path(out).absolute()
     try:
@@ -428,10 +722,12 @@ def run_batch(
             todo.append((run, fp))
 
     n_jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
-    env = _child_env(n_jobs)
-    running: list[str] = []
-    lock = threading.Lock()
-    procs = Processes()
+    # the index speaks the runs' language when they share one (a Danish batch, a Danish index), else English
+    langs = {str(r.parameters.get("language") or "en") for r in batch.runs}
+    index_language = langs.pop() if len(langs) == 1 else "en"
+    token = uuid.uuid4().hex[:12]
+    pool = given or (open_executor(spec, jobs=n_jobs) if todo else None)  # nothing to run: no cluster started
+    slots = pool.slots if pool is not None else n_jobs
     bar = tqdm(
         total=len(batch.runs),
         initial=len(outcomes),
@@ -441,53 +737,81 @@ def run_batch(
         disable=not progress,
         dynamic_ncols=True,
     )
-
-    def one(item: tuple[RunSpec, str | None]) -> RunOutcome:
-        run, fp = item
-        with lock:
-            running.append(run.name)
-            bar.set_postfix_str(", ".join(running), refresh=True)
-        try:
-            result = _execute(run, out / run.name, timeout if timeout is not None else run.timeout, env, fp, procs, pdf)
-        except Exception as exc:  # the process could not even start: record it, keep going
-            result = RunOutcome(run.name, "failed", message=f"{type(exc).__name__}: {exc}")
-        with lock:
-            running.remove(run.name)
-            bar.set_postfix_str(", ".join(running), refresh=False)
-            bar.update(1)
-            # after every run, so a batch killed midway still leaves an index of what finished
-            write_index(out, language=index_language)
-            if result.status != "ok":
-                bar.write(f"{run.name}: {result.status}: {result.message}", file=sys.stderr)
-        return result
-
-    # the index speaks the runs' language when they share one (a Danish batch, a Danish index), else English
-    langs = {str(r.parameters.get("language") or "en") for r in batch.runs}
-    index_language = langs.pop() if len(langs) == 1 else "en"
-    pool = ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="evaluator-batch")
+    remote = spec.name != "local"
+    per_machine = pool.runs_per_machine if pool is not None else None
+    tasks = [
+        RunTask(
+            run,
+            out / run.name,
+            timeout if timeout is not None else run.timeout,
+            fp,
+            pdf,
+            token,
+            per_machine,
+            _task_inputs(run) if remote else (),
+            die_with_parent=remote,
+            in_process=spec.in_worker,
+        )
+        for run, fp in todo
+    ]
+    futures: dict[Any, RunSpec] = {}
     previous = None
     if threading.current_thread() is threading.main_thread():  # SIGTERM too must not leave runs behind
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        for result in pool.map(one, todo):
-            outcomes[result.name] = result
+        if pool is not None:
+            files = _shipped(pool, tasks)
+            for task in tasks:
+                mine = {sha: files[sha] for _f, _p, sha in task.inputs if sha in files}
+                futures[pool.submit(run_task, task, mine, key=f"evaluator-{task.run.name}-{token}")] = task.run
+            pending = [task.run.name for task in tasks]
+            bar.set_postfix_str(", ".join(pending[:slots]), refresh=True)
+            for future in pool.as_completed(futures):
+                run = futures[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # the task itself failed (its workers kept dying): record it, go on
+                    message = f"{type(exc).__name__}: {exc}"
+                    result = RunOutcome(run.name, "failed", message=message)
+                    fp = next((t.fingerprint for t in tasks if t.run is run), None)
+                    _write_failure(out / run.name, run, fp, "failed", utc_now(), 0.0, type(exc).__name__, message)
+                outcomes[result.name] = result
+                pending.remove(run.name)
+                bar.set_postfix_str(", ".join(pending[:slots]), refresh=False)
+                bar.update(1)
+                # after every run, so a batch killed midway still leaves an index of what finished
+                write_index(out, language=index_language)
+                if result.status != "ok":
+                    bar.write(f"{run.name}: {result.status}: {result.message}", file=sys.stderr)
     except BaseException:  # Ctrl-C: the runs are in sessions of their own, so they must be killed here
-        pool.shutdown(wait=False, cancel_futures=True)
-        procs.stop(out)
+        if pool is not None:
+            try:
+                pool.everywhere(stop_runs, token, str(out))
+                pool.cancel(list(futures))
+            except Exception as exc:  # a cluster that cannot be reached any more: say so, raise the interrupt
+                print(f"evaluator batch: could not stop the runs on {spec.describe()}: {exc}", file=sys.stderr)
         raise
     finally:
-        pool.shutdown(wait=True)
+        if pool is not None and given is None:
+            pool.shutdown()
         bar.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        with _BATCHES_LOCK:
+            _BATCHES.pop(token, None)
     index = write_index(out, language=index_language)
     ordered = tuple(outcomes[r.name] for r in batch.runs)
-    return BatchSummary(ordered, out, index, round(time.perf_counter() - t0, 3), n_jobs)
+    where = pool.describe() if pool is not None and remote else ""
+    cluster = None
+    if pool is not None and given is None and pool.start_seconds is not None:
+        cluster = (pool.import_seconds or 0.0, pool.start_seconds)
+    return BatchSummary(ordered, out, index, round(time.perf_counter() - t0, 3), slots, where, cluster)
 
 
 # -- command line -------------------------------------------------------------------
 def add_batch_parser(subparsers: Any) -> None:
-    """Add ``evaluator batch BATCH.yaml [--out reports] [--jobs N] [--force] [--timeout S] [--no-progress]``."""
+    """Add ``evaluator batch BATCH.yaml [--out reports] [--jobs N | --scheduler ADDRESS] [--force] [--timeout S]
+    [--no-progress]``."""
     p = subparsers.add_parser("batch", help="run the reports of a batch file in parallel, with an index page")
     p.add_argument("batch", help="the batch file (YAML)")
     add_run_options(p)
@@ -495,13 +819,33 @@ def add_batch_parser(subparsers: Any) -> None:
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    """The options of a batch run (``--out --jobs --force --timeout --no-progress``), shared with ``evaluator demo``."""
+    """The options of a batch run (``--out --jobs --force --timeout --no-progress --pdf --scheduler --executor``),
+    shared with ``evaluator demo``."""
     p.add_argument("--out", default="reports", help="report folder (default: reports)")
     p.add_argument("--jobs", type=int, default=None, help="runs in parallel (default: the number of cores)")
     p.add_argument("--force", action="store_true", help="re-run reports that are up to date")
     p.add_argument("--timeout", type=float, default=None, help="seconds per run (overrides the batch file)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--pdf", action="store_true", help="also print each report.pdf (A4) with headless Chromium")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Dask: local:N (a LocalCluster of N worker processes) or a scheduler address tcp://host:port "
+        "(pip install 'evaluator[cluster]'; see docs/cluster.md)",
+    )
+    p.add_argument(
+        "--executor",
+        default=None,
+        choices=sorted(EXECUTORS),
+        help="where the runs execute (default: the batch file's executor, else local); dask needs --scheduler",
+    )
+    p.add_argument(
+        "--in-worker",
+        action="store_true",
+        default=None,
+        help="with --scheduler: run each report inside its Dask worker (warm imports) instead of a process of its own",
+    )
 
 
 def cli_batch(args: argparse.Namespace) -> int:
@@ -520,6 +864,9 @@ def cli_batch(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             progress=not args.no_progress,
             pdf=getattr(args, "pdf", False),
+            executor=getattr(args, "executor", None),
+            scheduler=getattr(args, "scheduler", None),
+            in_worker=getattr(args, "in_worker", None),
         )
     except BatchError as exc:
         print(f"evaluator batch: {exc}", file=sys.stderr)

@@ -21,14 +21,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evaluator.errors import EvaluatorError, problems_message
 from evaluator.files import shipped
 
+if TYPE_CHECKING:
+    from evaluator.runner.executors import ExecutorSpec
+
 __all__ = ["MAX_RUNS", "NAME_RE", "Batch", "BatchError", "RunSpec", "batch_schema", "load_batch"]
 
-TOP_KEYS = ("defaults", "runs", "grid")
+TOP_KEYS = ("defaults", "runs", "grid", "executor")
+#: What the ``executor:`` key may say, in the words of its message.
+EXECUTOR_EXPECTED = (
+    "expected 'local' (the default: processes on this machine) or a mapping {name: dask, scheduler: ADDRESS} "
+    "with ADDRESS 'local:N' (a Dask LocalCluster of N worker processes) or a scheduler address such as "
+    "'tcp://host:8786', and optionally in_worker: true"
+)
 DEFAULT_KEYS = ("notebook", "data", "timeout", "parameters")
 RUN_KEYS = ("name", "notebook", "data", "timeout", "parameters")
 GRID_KEYS = (*RUN_KEYS, "vary")
@@ -83,10 +92,12 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Batch:
-    """A checked batch file: its path and its runs, in file order (explicit runs, then grids)."""
+    """A checked batch file: its path, its runs in file order (explicit runs, then grids), and its
+    ``executor:`` (None when the file names none: the local pool, unless the command line says otherwise)."""
 
     path: Path
     runs: tuple[RunSpec, ...]
+    executor: ExecutorSpec | None = None
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -100,7 +111,7 @@ class Batch:
             raise BatchError(
                 [f"no run named {n!r}; the runs are {', '.join(sorted(known))}" for n in missing], source=self.path
             )
-        return Batch(self.path, tuple(r for r in self.runs if r.name in set(wanted)))
+        return Batch(self.path, tuple(r for r in self.runs if r.name in set(wanted)), self.executor)
 
 
 # -- the schema -----------------------------------------------------------------------
@@ -111,7 +122,7 @@ def batch_schema() -> dict[str, Any]:
     >>> import jsonschema
     >>> jsonschema.Draft202012Validator.check_schema(batch_schema())
     >>> sorted(batch_schema()["properties"])
-    ['defaults', 'grid', 'runs']
+    ['defaults', 'executor', 'grid', 'runs']
     """
     return json.loads((shipped("data_schemas") / "batch.schema.json").read_text(encoding="utf-8"))
 
@@ -169,6 +180,9 @@ def _schema_problems(doc: Any, source: Path) -> Found:
     errors = sorted(_validator().iter_errors(doc), key=lambda e: _position(doc, e.absolute_path))
     for error in errors:
         path = list(error.absolute_path)
+        if path and path[0] == "executor":  # one message for the key, whatever in it is wrong
+            add(("executor",), "", f"executor: {EXECUTOR_EXPECTED}; got {_short(doc['executor'])}")
+            continue
         if error.validator == "additionalProperties":  # one message per unknown key, in file order
             allowed = tuple(error.schema.get("properties", ()))
             for key in (k for k in error.instance if k not in allowed):
@@ -380,6 +394,12 @@ def load_batch(path: str | Path) -> Batch:
         doc = {k: v for k, v in doc.items() if k != "defaults"}  # an empty value (null, [], 0) means no defaults
     found = _schema_problems(doc, path)
     problems: list[str] = [message for _, message in found.get((), [])]
+    problems += [message for _, message in found.get(("executor",), [])]
+    executor = None
+    if isinstance(doc, Mapping) and doc.get("executor") is not None and ("executor",) not in found:
+        executor, problem = _executor(doc["executor"])
+        if problem:
+            problems.append(problem)
 
     # defaults
     here = _Listing(found.get(("defaults",), []))
@@ -430,7 +450,28 @@ def load_batch(path: str | Path) -> Batch:
             seen[run.name] = run.origin
     if problems:
         raise BatchError(problems, source=path)
-    return Batch(path, tuple(runs))
+    return Batch(path, tuple(runs), executor)
+
+
+def _executor(value: Any) -> tuple[ExecutorSpec | None, str | None]:
+    """The ``executor:`` of a batch file (its shape already checked by the schema), or the problem with it."""
+    from evaluator.runner.executors import EXECUTORS, ExecutorSpec, scheduler_problem
+
+    entry = {"name": value} if isinstance(value, str) else dict(value)
+    name, scheduler, in_worker = entry.get("name"), entry.get("scheduler"), bool(entry.get("in_worker"))
+    if name not in EXECUTORS:
+        return None, f"executor: unknown executor {name!r}; the executors are {', '.join(sorted(EXECUTORS))}"
+    if name == "local":
+        if scheduler is not None or in_worker:
+            field = "scheduler" if scheduler is not None else "in_worker"
+            return None, f"executor: 'local' takes no {field}; for Dask say name: dask"
+        return ExecutorSpec("local"), None
+    if scheduler is None:
+        return None, f"executor: {name!r} needs a scheduler: 'local:N' or an address such as 'tcp://host:8786'"
+    problem = scheduler_problem(scheduler)
+    if problem:
+        return None, f"executor: field 'scheduler': {problem}"
+    return ExecutorSpec(name, scheduler.strip(), in_worker), None
 
 
 @dataclass(frozen=True)

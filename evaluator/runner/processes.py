@@ -8,17 +8,20 @@ process by process, as well as every process group in it.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import psutil
 
-__all__ = ["Processes", "descendants", "kill_tree", "remove_leftovers"]
+__all__ = ["Processes", "descendants", "kill_tree", "remove_dead_leftovers", "remove_leftovers"]
 
 #: Seconds to wait for killed processes to be gone (SIGKILL cannot be caught; this only bounds a stuck kernel).
 REAP_SECONDS = 5.0
@@ -76,6 +79,41 @@ def remove_leftovers(out: Path, pid: int) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def remove_dead_leftovers(out: Path, name: str) -> None:
+    """Remove the half-built folders of run ``name`` whose process is gone (a worker that died mid-run left them).
+
+    A folder whose process is alive on this machine is left alone: it may be a run in progress.
+    """
+    pattern = re.compile(rf"^\.{re.escape(name)}\.(?:partial|old)-(\d+)-[0-9a-f]+$")
+    for leftover in out.glob(f".{name}.*-*"):
+        match = pattern.match(leftover.name)
+        if match and not psutil.pid_exists(int(match.group(1))):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has Linux SIGKILL the child when the thread that started it dies (PR_SET_PDEATHSIG).
+
+    A Dask worker killed mid-run takes its run process along, so that the retry elsewhere is the
+    only one writing the run's folder (the kernel, in a session of its own, ends when its parent
+    does). None where the call is not available.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the call: nobody waits for this run
+            os._exit(1)
+
+    return preexec
+
+
 class Processes:
     """The run processes alive, so that an interrupted batch (Ctrl-C, SIGTERM) can kill them: they are in
     sessions of their own and do not get the terminal's signal."""
@@ -85,8 +123,15 @@ class Processes:
         self.live: set[subprocess.Popen] = set()
         self.stopping = False
 
-    def start(self, cmd: list[str], env: Mapping[str, str]) -> subprocess.Popen | None:
-        """Start ``cmd`` in a new session, or return None when the batch is being stopped."""
+    def start(
+        self, cmd: list[str], env: Mapping[str, str], *, die_with_parent: bool = False
+    ) -> subprocess.Popen | None:
+        """Start ``cmd`` in a new session, or return None when the batch is being stopped.
+
+        ``die_with_parent``: on Linux the process is killed when the thread that started it dies
+        (the Dask worker running the run was killed); the thread waits for it, so never before.
+        """
+        preexec = _die_with_parent() if die_with_parent else None
         with self.lock:
             if self.stopping:
                 return None
@@ -98,6 +143,7 @@ class Processes:
                 errors="replace",
                 start_new_session=True,
                 env=dict(env),
+                preexec_fn=preexec,
             )
             self.live.add(proc)
             return proc
