@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, FewClustersWarning
+from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, FewClustersWarning, TrimmingWarning
 from evaluator.estimators.staggered import staggered_did
 from evaluator.estimators.staggered_ooc import staggered_did_ooc
 
@@ -282,7 +282,9 @@ def test_refused_options_say_what_to_do(tmp_path) -> None:
     kw = {k: v for k, v in KW.items() if k != "n_boot"}
     with pytest.raises(NotImplementedError, match=r"n_boot=999 .*pass n_boot=0.*pandas"):
         staggered_did(path, **kw)
-    with pytest.raises(NotImplementedError, match=r"covariates \(\['x'\]\)"):
+    with pytest.raises(NotImplementedError, match=r"covariates \(\['x'\]\) with allow_unbalanced_panel=True"):
+        staggered_did(path, covariates=["x"], allow_unbalanced_panel=True, **KW)
+    with pytest.raises(DesignError, match=r"covariates \['x'\] are constant"):  # as in memory
         staggered_did(path, covariates=["x"], **KW)
     with pytest.raises(NotImplementedError, match="weights='w'"):
         staggered_did(path, weights="w", **KW)
@@ -307,3 +309,138 @@ def test_string_cohort_column_is_refused(tmp_path) -> None:
     pq.write_table(table, tmp_path / "s.pq")
     with pytest.raises(DataError, match="column 'g': must be numeric"):
         staggered_did(tmp_path / "s.pq", **KW)
+
+
+# -- time-invariant covariates: outcome regression, IPW, doubly robust ------------------------------------------------
+COVS = ["x1", "x2"]
+METHODS = ("reg", "ipw", "dr")
+
+
+def _cov_panel(n_units: int, n_periods: int = 10, seed: int = 0, separation: float = 0.5) -> pd.DataFrame:
+    """``_panel`` with two time-invariant covariates that shift the cohort and the outcome's trend."""
+    frame = _panel(n_units, n_periods=n_periods, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    g = frame["g"].to_numpy()[::n_periods]
+    x1 = rng.normal(size=n_units) + separation * (g > 0)
+    x2 = rng.binomial(1, 0.4, size=n_units) + 0.3 * rng.normal(size=n_units)
+    t = frame["t"].to_numpy()
+    frame["x1"] = np.repeat(x1, n_periods)
+    frame["x2"] = np.repeat(x2, n_periods)
+    frame["y"] = frame["y"] + 0.14 * frame["x1"] * t - 0.4 * frame["x2"]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def big_cov(tmp_path_factory) -> tuple[pd.DataFrame, Path]:
+    """1,000,000 rows (100,000 units x 10 periods) with 2 covariates, as one Parquet file."""
+    frame = _cov_panel(100_000, seed=21)
+    path = tmp_path_factory.mktemp("ooc") / "covariates.parquet"
+    frame.to_parquet(path, index=False, row_group_size=300_000)
+    return frame, path
+
+
+@pytest.mark.parametrize("cluster", [None, "cl"])
+@pytest.mark.parametrize("base_period", ["varying", "universal"])
+@pytest.mark.parametrize("control", ["never", "not_yet"])
+@pytest.mark.parametrize("method", METHODS)
+def test_million_rows_with_covariates_equal_in_memory(big_cov, method, control, base_period, cluster) -> None:
+    frame, path = big_cov
+    kw = dict(KW, method=method, control=control, base_period=base_period, cluster=cluster, covariates=COVS)
+    mem, w_mem = _with_warnings(staggered_did, frame, **kw)
+    ooc, w_ooc = _with_warnings(staggered_did, str(path), **kw)
+    assert w_mem == w_ooc
+    assert ooc.info["method"] == method and ooc.info["covariates"] == COVS
+    assert ooc.info["out_of_core"]["rows"] == 1_000_000
+    assert ooc.info["out_of_core"]["passes"] == (2 if method == "reg" else 7)  # the logits' Newton steps share passes
+    _same(mem, ooc)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_covariates_whatever_the_sharding(tmp_path, method) -> None:
+    """A folder of files cut inside units, small batches, one thread or three: the same numbers."""
+    frame = _cov_panel(4_000, n_periods=6, seed=22)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    cuts = [0, 5_001, 12_000, 17_777, len(frame)]
+    for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+        frame.iloc[a:b].to_parquet(folder / f"part-{i:03d}.parquet", index=False)
+    kw = dict(KW, method=method, control="not_yet", cluster="cl", covariates=COVS)
+    mem = _quiet(staggered_did, frame, **kw)
+    for batch_rows, threads in ((1_001, 1), (333, 3)):
+        _same(mem, _quiet(staggered_did_ooc, folder, batch_rows=batch_rows, threads=threads, **kw))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_covariates_edge_cases(tmp_path, method) -> None:
+    """Late and early cohorts, anticipation, no never-treated units, string ids, one covariate, units missing
+    periods (dropped), trimming."""
+    base = _cov_panel(1_200, n_periods=6, seed=23)
+    late = base.assign(g=np.where(base["id"] % 7 == 0, 9, base["g"]))  # after the last period: never treated
+    early = late.assign(g=np.where(late["id"] % 11 == 0, 1, late["g"]))  # in the first period: dropped
+    strong = _cov_panel(1_200, n_periods=9, seed=24, separation=3.0)
+    outlier = (strong["g"] == 0) & (strong["id"] % 97 == 0)  # never treated, beyond the treated: scores >= 0.995
+    strong = strong.assign(x1=np.where(outlier, strong["x1"] + 6.0, strong["x1"]))
+    cases = [
+        (early, dict(KW)),
+        (early, dict(KW, anticipation=1, control="not_yet", cluster="cl")),
+        (base[base["g"] > 0], dict(KW, control="not_yet")),
+        (base.assign(id="u" + base["id"].astype(str).str.zfill(5)), dict(KW, base_period="universal")),
+        (base, dict(KW, covariates=["x1"])),
+        (base.drop(index=base.index[base["id"].isin([3, 8, 200]) & (base["t"] == 2)]), dict(KW, cluster="cl")),
+        (strong, dict(KW, cluster="cl")),
+        (strong, dict(KW, control="not_yet")),
+    ]
+    trimmed = False
+    for i, (frame, kw) in enumerate(cases):
+        kw = dict(kw, method=method)
+        kw.setdefault("covariates", COVS)
+        path = tmp_path / f"case{i}.parquet"
+        frame.to_parquet(path, index=False)
+        mem, w_mem = _with_warnings(staggered_did, frame, **kw)
+        ooc, w_ooc = _with_warnings(staggered_did_ooc, path, batch_rows=97, threads=2, **kw)
+        assert w_mem == w_ooc, i
+        trimmed |= any(w.startswith(TrimmingWarning.__name__) for w in w_ooc)
+        _same(mem, ooc)
+    assert trimmed == (method != "reg")  # the strong case trims, as in memory
+
+
+def test_time_varying_covariate_is_refused_naming_the_unit(tmp_path) -> None:
+    """Out of core the covariates must be time-invariant; in memory each cell takes the earlier period's values."""
+    frame = _cov_panel(300, n_periods=5, seed=25)
+    frame.loc[frame.index[(frame["id"] == 17) & (frame["t"] == 3)], "x2"] += 1.0
+    frame.to_parquet(tmp_path / "p.parquet", index=False)
+    staggered_did(frame, method="reg", covariates=COVS, **KW)  # accepted in memory
+    with pytest.raises(
+        DataError,
+        match=r"covariate 'x2' varies within units 17; out of core the covariates must be "
+        r"time-invariant",
+    ) as err:
+        staggered_did(tmp_path / "p.parquet", method="reg", covariates=COVS, **KW)
+    assert "pandas DataFrame" in str(err.value)
+
+
+def test_covariate_faults_as_in_memory(tmp_path) -> None:
+    """A missing covariate value names its data row; a collinear covariate raises the in-memory DesignError."""
+    frame = _cov_panel(200, n_periods=5, seed=26)
+    gap = frame.copy()
+    gap.loc[gap.index[41], "x1"] = np.nan
+    gap.to_parquet(tmp_path / "gap.parquet", index=False)
+    with pytest.raises(DataError, match=r"column 'x1': 1 missing value\(s\) out of 1000") as err:
+        staggered_did(tmp_path / "gap.parquet", covariates=COVS, **KW)
+    assert "data rows 42" in str(err.value)
+    with pytest.raises(DataError, match=r"column 'x1': 1 missing value\(s\) out of 1000"):
+        staggered_did(gap, covariates=COVS, **KW)
+    # ... also in a unit missing a period (which the balancing would drop), as in memory
+    holed = gap.drop(index=gap.index[42])
+    holed.to_parquet(tmp_path / "holed.parquet", index=False)
+    for source in (holed, tmp_path / "holed.parquet"):
+        with pytest.raises(DataError, match=r"column 'x1': 1 missing value\(s\) out of 999") as err:
+            staggered_did(source, covariates=COVS, **KW)
+        assert "data rows 42" in str(err.value)
+    twin = frame.assign(x3=2.0 * frame["x1"] - 1.0)
+    twin.to_parquet(tmp_path / "twin.parquet", index=False)
+    kw = dict(KW, covariates=[*COVS, "x3"])
+    with pytest.raises(DesignError, match=r"covariates are collinear .*: \['x3'\]"):
+        staggered_did(twin, **kw)
+    with pytest.raises(DesignError, match=r"covariates are collinear .*: \['x3'\]"):
+        staggered_did(tmp_path / "twin.parquet", **kw)

@@ -853,8 +853,8 @@ def staggered_did(
         ``allow_unbalanced_panel``), or repeated cross-sections (``panel=False``), one row
         per observation. A path to a Parquet file or a folder of them, or a
         ``pyarrow.dataset.Dataset``, is read out of core, in passes over shards of units
-        sorted by unit then period (:mod:`evaluator.estimators.staggered_ooc`; no covariates,
-        weights, bootstrap or ``panel=False`` there yet, so pass ``n_boot=0``).
+        sorted by unit then period (:mod:`evaluator.estimators.staggered_ooc`; covariates must
+        be time-invariant there, and no weights, bootstrap or ``panel=False`` yet, so pass ``n_boot=0``).
     outcome, unit, time, cohort : str
         Columns. ``cohort`` is the first treated period; never-treated units have
         0 or NaN. Cohorts after the last period (+ anticipation) count as never treated.

@@ -24,11 +24,25 @@ of its two periods, a unit's influence function the sum over its rows) needs, pe
 second moments of ``z_i = ((Y_i - c) O_i, O_i, 1)`` (``O_i`` the periods observed, ``c`` a
 constant), since there ``psi_i = C_h z_i``; with clusters, the per-(cluster, class) sums of ``z_i``.
 
+With time-invariant covariates ``X_i`` (``method`` "reg", "ipw", "dr", DRDID's panel estimators
+as :func:`evaluator.estimators.staggered._att_cov` computes them) the first pass keeps, per class,
+the moments of ``(Y_i, X_i)``: every cell's outcome regression (the controls' ``X'X`` and ``X'dY``)
+and the treated sums follow. The propensity logit of each (cohort, control set) is fitted as in
+memory (:func:`evaluator.estimators.logit.fit_logit`, ``arithmetic="direct"``: intercept-only start,
+step halving, the same stop rule), one Newton step per pass for all logits at once; a pass at the
+fitted scores gives each logit's information ``X'WX``, the trimming and each cell's weighted control
+sums, and a last pass forms every unit's influence function over all cells and cohort shares and
+sums ``psi psi'`` (or, with clusters, ``psi`` per cluster). A unit's influence function in cell
+``j`` is ``n [D (r - m_t)/n_t - C r X'a - w_C (r - e_C)/S_C - (D - ps) X'b]`` with ``r = dY - X'beta``.
+
 Covered: balanced panels (units missing periods are dropped with a warning, as in memory) and
 unbalanced panels used whole, no covariates (any ``method``: they all reduce to the unconditional
-estimator), never and not-yet-treated controls, varying and universal base periods, anticipation,
-analytic standard errors by unit or by a cluster column. Not yet: covariates, sampling weights,
-the bootstraps and repeated cross-sections; they raise :class:`NotImplementedError` saying so.
+estimator) or time-invariant ones on balanced panels, never and not-yet-treated controls, varying
+and universal base periods, anticipation, analytic standard errors by unit or by a cluster column.
+A covariate varying within a unit raises a :class:`~evaluator.errors.DataError` naming the units
+(in memory each cell takes the earlier period's values). Not yet: sampling weights, the
+bootstraps, repeated cross-sections and covariates with ``allow_unbalanced_panel=True``; they raise
+:class:`NotImplementedError` saying so.
 """
 
 from __future__ import annotations
@@ -65,6 +79,7 @@ from evaluator.errors import (
     MissingPeriodWarning,
     Problem,
     SmallCohortWarning,
+    TrimmingWarning,
     UnbalancedPanelError,
     format_examples,
 )
@@ -77,7 +92,7 @@ from evaluator.estimators.staggered import (
     _tiny,
     _with_simple,
 )
-from evaluator.policy import FEW_CLUSTERS
+from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL
 from evaluator.results.base import tidy_table
 
 __all__ = ["is_out_of_core", "staggered_did_ooc"]
@@ -138,12 +153,24 @@ class _ClusterSums:
 
 
 def _block_statistics(
-    block: UnitBlock, *, roles: dict[str, str], times: np.ndarray, clustered: bool
-) -> tuple[Any, dict[float, _Moments], tuple[np.ndarray, ...] | None]:
-    """One block: its panel checks, per-class moments of its valid units and, with clusters, their sums."""
+    block: UnitBlock,
+    *,
+    roles: dict[str, str],
+    times: np.ndarray,
+    clustered: bool,
+    covariates: list[str] | None = None,
+) -> tuple[Any, dict[float, _Moments], tuple[np.ndarray, ...] | None, _CovFindings | None]:
+    """One block: its panel checks, per-class moments of its valid units and, with clusters, their sums.
+
+    With ``covariates`` the moments are those of ``(Y_1..Y_T, X)`` (X each unit's time-invariant covariates),
+    and the covariates' faults come back too.
+    """
     found, layout = check_block(block, roles, times)
+    cov = None
     if layout.units.size == 0:
-        return found, {}, None
+        if covariates:  # their missing values are still reported
+            cov = _covariates_of(block, layout, covariates, len(times))[1]
+        return found, {}, None, cov
     T = len(times)
     y = np.asarray(block.columns[roles["outcome"]], dtype=np.float64)
     if layout.index is None:
@@ -156,8 +183,12 @@ def _block_statistics(
     gu = np.where(np.isnan(gu) | (gu == 0), np.inf, gu)
     classes, inv = np.unique(gu, return_inverse=True)
     moments: dict[float, _Moments] = {}
+    Z = Y
+    if covariates:
+        X, cov = _covariates_of(block, layout, covariates, T)
+        Z = np.hstack([Y, X])
     for hi, h in enumerate(classes.tolist()):
-        Yh = Y if len(classes) == 1 else Y[inv == hi]
+        Yh = Z if len(classes) == 1 else Z[inv == hi]
         mean = Yh.mean(axis=0)
         dev = Yh - mean
         moments[h] = _Moments(len(Yh), mean, dev.T @ dev)
@@ -171,14 +202,16 @@ def _block_statistics(
         counts = np.bincount(key, minlength=size).reshape(len(cvals), H).astype(np.float64)
         ysum = np.stack([np.bincount(key, weights=Y[:, t], minlength=size) for t in range(T)], axis=1)
         sums = (cvals, classes, counts, ysum.reshape(len(cvals), H, T))
-    return found, moments, sums
+    return found, moments, sums, cov
 
 
 # -- the estimator -----------------------------------------------------------------------------------------------------
-def _refuse(*, covariates: list[str], weights: str | None, n_boot: int, panel: bool) -> None:
+def _refuse(
+    *, covariates: list[str], weights: str | None, n_boot: int, panel: bool, allow_unbalanced_panel: bool = False
+) -> None:
     options = []
-    if covariates:
-        options.append(f"covariates ({covariates})")
+    if covariates and allow_unbalanced_panel:
+        options.append(f"covariates ({covariates}) with allow_unbalanced_panel=True")
     if weights is not None:
         options.append(f"weights={weights!r}")
     if n_boot:
@@ -245,15 +278,19 @@ def staggered_did_ooc(
     choice("control", control, ("never", "not_yet"))
     choice("base_period", base_period, ("varying", "universal"))
     covs = [covariates] if isinstance(covariates, str) else list(covariates or [])
-    _refuse(covariates=covs, weights=weights, n_boot=n_boot, panel=panel)
+    _refuse(covariates=covs, weights=weights, n_boot=n_boot, panel=panel, allow_unbalanced_panel=allow_unbalanced_panel)
+    est_method = method if covs else "unconditional"
     threads = min(4, os.cpu_count() or 1) if threads is None else int(threads)
 
     dataset, label = open_dataset(source)
     roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
     if cluster is not None:
         roles["cluster"] = cluster
-    check_columns(dataset, roles, numeric=[outcome, time, cohort], label=label)
+    for c in covs:
+        roles[f"covariate {c!r}"] = c
+    check_columns(dataset, roles, numeric=[outcome, time, cohort, *covs], label=label)
     times = periods(dataset, time)
+    times_all = times
     if not len(times):
         raise DataError([Problem("the data have no rows with a period", column=time)], source=label)
     T0 = len(times)
@@ -301,16 +338,25 @@ def staggered_did_ooc(
         if psums is not None and csums is not None:
             psums.to_balanced(csums, shift)
     else:
-        reduce = partial(_block_statistics, roles=roles, times=times, clustered=cluster is not None)
-        for found, block_moments, sums in ordered_map(reduce, blocks, threads=threads):
+        reduce = partial(_block_statistics, roles=roles, times=times, clustered=cluster is not None, covariates=covs)
+        cov_found = _CovFindings(covs)
+        for found, block_moments, sums, cov in ordered_map(reduce, blocks, threads=threads):
             n_blocks += 1
             checks.add(found)
             for h, m in block_moments.items():
                 moments[h] = m if h not in moments else moments[h].combine(m)
             if csums is not None and sums is not None:
                 csums.add(*sums)
+            if cov is not None:
+                cov_found.merge(cov)
         checks.add_missing_units(missing_units)
-        checks.raise_problems(label)
+        problems = checks.problems() + cov_found.problems(checks.rows)
+        if problems:
+            raise DataError(problems, source=label)
+    # with covariates: the moments of (Y, X) per class, and those of Y alone as without
+    zmoments = dict(moments) if covs else {}
+    if covs:
+        moments = {h: m.restrict(np.arange(T0)) for h, m in zmoments.items()}
 
     notes: list[str] = []
     dropped = None
@@ -336,6 +382,10 @@ def staggered_did_ooc(
         unbalanced_note = f"unbalanced panel: dropped {why} (allow_unbalanced_panel=False)"
     else:
         unbalanced_note = None
+    if covs:
+        if not zmoments:
+            raise DataError([Problem("no unit has a complete, valid set of rows")], source=label)
+        _check_covariates_ooc(cov_found, _pooled([zmoments[h] for h in sorted(zmoments)]), T0)
 
     # the outcome's standard deviation over every (unit, period) of the balanced panel (the unit of "zero" SEs)
     total = sum(m.n for m in moments.values())
@@ -350,6 +400,9 @@ def staggered_did_ooc(
         notes.append(f"{n_late} units first treated after the last period are used as never treated")
         for h in late:
             _merge_class(moments, csums, h, np.inf)
+            if covs:
+                zm = zmoments.pop(h)
+                zmoments[np.inf] = zm if np.inf not in zmoments else zmoments[np.inf].combine(zm)
     if unbalanced_note is not None:
         notes.append(unbalanced_note)
     early = sorted(h for h in moments if np.isfinite(h) and h <= times[0] + anticipation)
@@ -363,6 +416,7 @@ def staggered_did_ooc(
         )
         for h in early:
             del moments[h]
+            zmoments.pop(h, None)
             if csums is not None:
                 csums.counts.pop(h, None)
                 csums.sums.pop(h, None)
@@ -493,6 +547,52 @@ def staggered_did_ooc(
         for h in range(H):
             S += (cl_sums[h] - cl_counts[h][:, None] * means[h]) @ L[h].T + cl_counts[h][:, None] * c[h]
         sigma = (S.T @ S) / n**2
+    n_passes = 1
+    if covs:
+        # covariates: the regressions from the moments of (Y, X), the logits and influence functions in more passes
+        keep_z = np.concatenate([keep_t, np.ones(len(covs), dtype=bool)])
+        zmom = [zmoments[h].restrict(keep_z) for h in classes]
+        class_of = {h: i for i, h in enumerate(classes)}
+        for h in late:
+            class_of[h] = classes.index(np.inf)
+        unpack = partial(
+            _covariate_units,
+            roles=roles,
+            times=times_all,
+            covariates=covs,
+            class_of=class_of,
+            keep_t=keep_t,
+            clustered=cluster is not None,
+        )
+
+        def passes(fn: Any) -> Iterator[Any]:
+            blocks = unit_blocks(dataset, roles, batch_rows=batch_rows, label=label)
+            return ordered_map(lambda b: fn(*unpack(b)), blocks, threads=threads)
+
+        att, sigma, trimmed_total, more = _covariate_cells(
+            method=est_method,
+            passes=passes,
+            plan=plan,
+            classes=classes,
+            zmom=zmom,
+            glist=glist,
+            sizes=sizes,
+            n=n,
+            T=T,
+            p=len(covs),
+            times=times,
+            covs=covs,
+            clustered=cluster is not None,
+        )
+        n_passes += more
+        if trimmed_total:
+            warnings.warn(
+                f"{trimmed_total} control observations (summed over ATT(g,t) cells) had propensity scores >= "
+                f"{PS_TRIM_LEVEL} and were given weight zero (DRDID trimming); overlap is weak",
+                TrimmingWarning,
+                stacklevel=3,
+            )
+            notes.append(f"{trimmed_total} control observations trimmed for propensity scores >= {PS_TRIM_LEVEL}")
 
     # -- the result, as the in-memory analytic branch builds it
     cells_df = pd.DataFrame(cells)
@@ -522,7 +622,7 @@ def staggered_did_ooc(
         "n_periods": int(T),
         "n_cohorts": int(G),
         "control": control,
-        "method": "unconditional",
+        "method": est_method,
         "base_period": base_period,
         "anticipation": anticipation,
         "covariates": covs,
@@ -541,13 +641,19 @@ def staggered_did_ooc(
     if pretest_note is not None:
         info["pretest_unavailable"] = pretest_note
         notes.append(pretest_note)
-    info["out_of_core"] = {"source": label, "rows": checks.rows, "blocks": n_blocks, "batch_rows": batch_rows}
+    info["out_of_core"] = {
+        "source": label,
+        "rows": checks.rows,
+        "blocks": n_blocks,
+        "batch_rows": batch_rows,
+        "passes": n_passes,
+    }
     headline_note = (
         "estimate, SE, CI and p-value of the ATT(g,t) result are the simple aggregate (post-treatment cells "
         "weighted by cohort size); see .aggregate()"
     )
     res = StaggeredResult(
-        estimator=f"Callaway-Sant'Anna ATT(g,t), {METHOD_NAMES['unconditional']}, "
+        estimator=f"Callaway-Sant'Anna ATT(g,t), {METHOD_NAMES[est_method]}, "
         f"{'never-treated' if control == 'never' else 'not-yet-treated'} controls",
         table=table,
         nobs=int(n * T),
@@ -955,3 +1061,495 @@ def _unbalanced(
         what="units",
         panel=True,
     )
+
+
+# -- time-invariant covariates (method "reg", "ipw", "dr") -----------------------------------------------------------
+@dataclass
+class _Tally:
+    """How many of something a pass found, and the first few to name."""
+
+    count: int = 0
+    first: list[Any] = field(default_factory=list)
+
+    def add(self, values: Any) -> None:
+        values = list(values)
+        self.count += len(values)
+        self.first.extend(values[: max(0, 5 - len(self.first))])
+
+    def merge(self, other: _Tally) -> None:
+        self.count += other.count
+        self.first.extend(other.first[: max(0, 5 - len(self.first))])
+
+    def where(self, label: str) -> str:
+        more = f" ({self.count} in all)" if self.count > 5 else ""
+        return f"{label} {', '.join(str(v) for v in self.first)}{more}"
+
+
+@dataclass
+class _CovFindings:
+    """The covariates' faults in a pass (missing or infinite values by data row, variation within a unit) and their
+    ranges (for the constant-covariate check)."""
+
+    names: list[str]
+    missing: dict[str, _Tally] = field(default_factory=dict)
+    infinite: dict[str, _Tally] = field(default_factory=dict)
+    varies: dict[str, _Tally] = field(default_factory=dict)
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+
+    def merge(self, other: _CovFindings) -> None:
+        for mine, theirs in ((self.missing, other.missing), (self.infinite, other.infinite)):
+            for c, t in theirs.items():
+                mine.setdefault(c, _Tally()).merge(t)
+        for c, t in other.varies.items():
+            self.varies.setdefault(c, _Tally()).merge(t)
+        if other.lo is not None:
+            self.lo = other.lo if self.lo is None else np.fmin(self.lo, other.lo)
+            self.hi = other.hi if self.hi is None else np.fmax(self.hi, other.hi)
+
+    def problems(self, rows: int) -> list[Problem]:
+        out = []
+        for c in self.names:
+            if c in self.missing:
+                f = self.missing[c]
+                out.append(
+                    Problem(
+                        f"{f.count} missing value(s) out of {rows}",
+                        column=c,
+                        where=f.where("data rows"),
+                        hint="impute or drop the rows with missing values explicitly before estimating; "
+                        "rows are never dropped silently",
+                    )
+                )
+            if c in self.infinite:
+                f = self.infinite[c]
+                out.append(
+                    Problem(
+                        f"{f.count} infinite value(s)",
+                        column=c,
+                        where=f.where("data rows"),
+                        hint="replace them with numbers, or drop those rows explicitly",
+                    )
+                )
+            if c in self.varies:
+                f = self.varies[c]
+                out.append(
+                    Problem(
+                        f"covariate {c!r} varies within {f.where('units')}; out of core the covariates must be "
+                        "time-invariant (constant for each unit)",
+                        column=c,
+                        hint="use each unit's pre-treatment value in every period, e.g. data[c] = "
+                        "data.groupby(unit)[c].transform('first'); or read the data into a pandas DataFrame, where "
+                        "each ATT(g,t) takes the covariates of the earlier of its two periods",
+                    )
+                )
+        return out
+
+
+def _covariates_of(block: UnitBlock, layout: Any, covariates: list[str], T: int) -> tuple[np.ndarray, _CovFindings]:
+    """The valid units' covariates (units x p, each unit's first row) and their faults in the block."""
+    found = _CovFindings(list(covariates))
+    nu = len(layout.units)
+    index = np.arange(nu * T).reshape(nu, T) if layout.index is None else layout.index
+    X = np.empty((nu, len(covariates)))
+    for j, c in enumerate(covariates):
+        v = np.asarray(block.columns[c], dtype=np.float64)
+        na, inf = np.isnan(v), np.isinf(v)  # every row, as in memory (units then dropped included)
+        if na.any():
+            found.missing.setdefault(c, _Tally()).add(block.positions(na) + 1)
+        if inf.any():
+            found.infinite.setdefault(c, _Tally()).add(block.positions(inf) + 1)
+        vm = v[index]
+        varies = (vm != vm[:, :1]).any(axis=1) & np.isfinite(vm).all(axis=1)
+        if varies.any():
+            found.varies.setdefault(c, _Tally()).add(layout.units[varies])
+        X[:, j] = vm[:, 0]
+    if nu:  # the ranges of the finite values (a column without any gives (inf, -inf): not constant)
+        finite = np.isfinite(X)
+        found.lo = np.where(finite, X, np.inf).min(axis=0)
+        found.hi = np.where(finite, X, -np.inf).max(axis=0)
+    return X, found
+
+
+def _check_covariates_ooc(found: _CovFindings, pooled: _Moments, T: int) -> None:
+    """The in-memory checks of :func:`evaluator.estimators.staggered._check_covariates` from the pass's moments:
+    constant covariates, then covariates collinear with the intercept or the earlier ones."""
+    names = found.names
+    lo = np.full(len(names), np.nan) if found.lo is None else found.lo
+    hi = np.full(len(names), np.nan) if found.hi is None else found.hi
+    const = [c for j, c in enumerate(names) if hi[j] - lo[j] == 0]
+    if const:
+        raise DesignError(
+            f"covariates {const} are constant; they cannot enter the propensity score or outcome regression "
+            "beside the intercept: drop them"
+        )
+    n = pooled.n
+    cxx = pooled.comoment[T:, T:]
+    sd = np.sqrt(np.diag(cxx) / n)
+    sd = np.where(sd > 0, sd, 1.0)
+    p = len(names)
+    gram = np.zeros((p + 1, p + 1))  # Z'Z of Z = (1, standardised covariates): their sums vanish
+    gram[0, 0] = n
+    gram[1:, 1:] = cxx / np.outer(sd, sd)
+
+    def rank(j: int) -> int:
+        # In memory the rank is that of Z (singular values above s_max n eps); from Z'Z the smallest eigenvalue of
+        # an exactly collinear design is rounding of order eps lambda_max, not zero: so eigenvalues above
+        # lambda_max n eps count (singular values above s_max sqrt(n eps)).
+        ev = np.linalg.eigvalsh(gram[:j, :j])
+        return int((ev > ev.max() * max(n, j) * np.finfo(float).eps).sum())
+
+    if rank(p + 1) < p + 1:
+        culprits = [names[j - 1] for j in range(1, p + 1) if rank(j + 1) < j + 1]
+        raise DesignError(f"covariates are collinear (with the intercept or each other): {culprits}; drop them")
+
+
+def _pooled(moms: list[_Moments]) -> _Moments:
+    out = moms[0]
+    for m in moms[1:]:
+        out = out.combine(m)
+    return out
+
+
+def _covariate_units(
+    block: UnitBlock,
+    *,
+    roles: dict[str, str],
+    times: np.ndarray,
+    covariates: list[str],
+    class_of: dict[float, int],
+    keep_t: np.ndarray,
+    clustered: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """A block's units again (a later pass): class index, design (1, X), outcomes of the periods kept, clusters."""
+    _, layout = check_block(block, roles, times)
+    T = len(times)
+    nu = len(layout.units)
+    if nu == 0:
+        return np.empty(0, dtype=np.int64), np.empty((0, len(covariates) + 1)), np.empty((0, int(keep_t.sum()))), None
+    index = np.arange(nu * T).reshape(nu, T) if layout.index is None else layout.index
+    first = index[:, 0]
+    Y = np.asarray(block.columns[roles["outcome"]], dtype=np.float64)[index][:, keep_t]
+    X1 = np.empty((nu, len(covariates) + 1))
+    X1[:, 0] = 1.0
+    for j, c in enumerate(covariates):
+        X1[:, j + 1] = np.asarray(block.columns[c], dtype=np.float64)[first]
+    g = np.asarray(block.columns[roles["cohort"]][first], dtype=np.float64)
+    g = np.where(np.isnan(g) | (g == 0), np.inf, g)
+    vals, inv = np.unique(g, return_inverse=True)
+    hidx = np.array([class_of.get(v, -1) for v in vals.tolist()], dtype=np.int64)[inv]
+    keep = hidx >= 0  # early cohorts are dropped
+    cl = block.columns[roles["cluster"]][first][keep] if clustered else None
+    return hidx[keep], X1[keep], Y[keep], cl
+
+
+def _logit_eval(X: np.ndarray, d: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """A block's share of the "direct" logit pass of :func:`evaluator.estimators.logit.fit_logit`."""
+    eta = np.clip(X @ b, -35.0, 35.0)
+    p = 1.0 / (1.0 + np.exp(-eta))
+    W = p * (1 - p)
+    return float(d @ eta - np.logaddexp(0.0, eta).sum()), X.T @ (d - p), (X * W[:, None]).T @ X
+
+
+def _ps(X: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The propensity scores of ``_att_cov``: the logit's probabilities, capped at 1 - 1e-6."""
+    return np.minimum(1.0 / (1.0 + np.exp(-np.clip(X @ b, -35.0, 35.0))), 1 - 1e-6)
+
+
+@dataclass
+class _Logit:
+    """The state of one cell-group's propensity logit (treated cohort vs its controls), fitted over passes as
+    :func:`evaluator.estimators.logit.fit_logit` (``arithmetic="direct"``) fits it on the whole sample."""
+
+    sub: np.ndarray  # per class: in the logit's sample
+    treated: np.ndarray  # per class: the treated cohort
+    beta: np.ndarray
+    ll: float
+    g: np.ndarray
+    H: np.ndarray
+    it: int = 0
+    step: np.ndarray | None = None  # the candidate step being evaluated
+    halvings: int = 0
+    done: bool = False
+
+    def propose(self, maxiter: int = 100) -> None:
+        """Take the next Newton step (or finish): leaves ``step`` set when a pass must evaluate ``beta + step``."""
+        if self.done or self.step is not None:
+            return
+        if self.it >= maxiter:
+            self.done = True
+            return
+        step = np.linalg.solve(self.H, self.g)
+        new = self.beta + step
+        if float(np.max(np.abs(step))) < 1e-12 * (1 + np.max(np.abs(new))):
+            self.beta, self.done = new, True
+            return
+        self.step, self.halvings = step, 0
+
+    def judge(self, ll: float, g: np.ndarray, H: np.ndarray) -> None:
+        """The pass's log-likelihood at ``beta + step``: accept, or halve the step (at most 30 evaluations)."""
+        assert self.step is not None
+        if ll >= self.ll - 1e-12 * abs(self.ll):
+            self.beta = self.beta + self.step
+            self.ll, self.g, self.H = ll, g, H
+            self.it += 1
+            self.step = None
+            return
+        self.halvings += 1
+        if self.halvings == 30:  # no step along the Newton direction improves the likelihood: stop where we are
+            self.step, self.done = None, True
+            return
+        self.step = self.step / 2
+
+
+def _covariate_cells(
+    *,
+    method: str,
+    passes: Any,
+    plan: list[tuple[int, float, int, int, np.ndarray]],
+    classes: list[float],
+    zmom: list[_Moments],
+    glist: np.ndarray,
+    sizes: dict[float, int],
+    n: int,
+    T: int,
+    p: int,
+    times: np.ndarray,
+    covs: list[str],
+    clustered: bool,
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """ATT(g,t) with covariates and the covariance of the cells and cohort shares, in passes over the blocks.
+
+    ``passes(fn)`` runs ``fn(hidx, X1, Y, cl)`` over every block (in threads) and yields the results in order.
+    Returns the estimates, ``sigma``, the trimmed control observations (summed over cells) and the passes made.
+    """
+    H = len(classes)
+    k = len(plan)
+    G = len(glist)
+    m = k + G
+    live = [j for j, (_, _, cur, base, _) in enumerate(plan) if base != cur]
+    q = p + 1
+
+    def raw(mom: _Moments) -> tuple[float, np.ndarray, np.ndarray]:
+        """The count, the sums of (1, X) and the uncentred X'X of (1, X) of some units' moments."""
+        mx = np.concatenate([[1.0], mom.mean[T:]])
+        xtx = mom.n * np.outer(mx, mx)
+        xtx[1:, 1:] += mom.comoment[T:, T:]
+        return float(mom.n), mom.n * mx, xtx
+
+    beta = np.zeros((q, k))
+    avec = np.zeros((q, k))
+    mt = np.zeros(k)
+    dmat = np.zeros((T, k))
+    treated_of = np.zeros((H, k), dtype=bool)
+    ctrl_of = np.zeros((H, k), dtype=bool)
+    logit_of = np.full(k, -1, dtype=np.int64)
+    logits: list[_Logit] = []
+    logit_key: dict[tuple[int, bytes], int] = {}  # one logit per (treated cohort, control classes), as in memory
+    xbar_t = np.zeros((q, k))
+
+    def fail_cell(j: int, exc: Exception) -> DesignError:
+        """The in-memory error for a cell whose covariate models cannot be fitted."""
+        _, gv, cur, _, ctrl = plan[j]
+        n_c = int(sum(zmom[h].n for h in np.flatnonzero(ctrl)))
+        return DesignError(
+            f"cannot fit the covariate models for ATT({_num(gv)},{_num(times[cur])}): {exc}; "
+            f"covariates {covs} are (nearly) collinear within its {sizes[gv]} treated and {n_c} control units"
+        )
+
+    xtx_cache: dict[bytes, np.ndarray] = {}
+    for j in live:
+        gi, gv, cur, base, ctrl = plan[j]
+        ti = classes.index(gv)
+        treated_of[ti, j] = True
+        ctrl_of[ctrl, j] = True
+        dmat[cur, j], dmat[base, j] = 1.0, -1.0
+        tm = zmom[ti]
+        xbar_t[:, j] = np.concatenate([[1.0], tm.mean[T:]])
+        mdy_t = float(tm.mean[cur] - tm.mean[base])
+        cm = _pooled([zmom[h] for h in np.flatnonzero(ctrl)])
+        n_t = sizes[gv]
+        fail = partial(fail_cell, j)
+        if method in ("reg", "dr"):
+            _, _, xtx = raw(cm)
+            key = ctrl.tobytes()
+            if key not in xtx_cache:
+                if np.linalg.cond(xtx) > 1e14:
+                    raise fail(DesignError("the outcome regression on the control units is singular"))
+                xtx_cache[key] = xtx
+            # the OLS of dY on (1, X) over the controls, from their centred moments (as solve(X'X, X'dY))
+            d_full = np.concatenate([dmat[:, j], np.zeros(p)])
+            cxy = cm.comoment[T:, :] @ d_full
+            try:
+                slope = np.linalg.solve(cm.comoment[T:, T:], cxy)
+            except np.linalg.LinAlgError as exc:
+                raise fail(exc) from None
+            beta[1:, j] = slope
+            beta[0, j] = float(cm.mean @ d_full) - cm.mean[T:] @ slope
+            avec[:, j] = np.linalg.solve(xtx_cache[key], xbar_t[:, j])
+        mt[j] = mdy_t - xbar_t[:, j] @ beta[:, j]
+        if method in ("ipw", "dr"):
+            key2 = (ti, ctrl.tobytes())
+            if key2 not in logit_key:
+                sub = ctrl.copy()
+                sub[ti] = True
+                sm = _pooled([zmom[h] for h in np.flatnonzero(sub)])
+                n1, xs, xtx_s = raw(sm)
+                _, xs_t, _ = raw(tm)
+                b0 = np.zeros(q)
+                ybar = n_t / n1
+                if 0 < ybar < 1:
+                    b0[0] = np.log(ybar / (1 - ybar))
+                eta0 = float(np.clip(b0[0], -35.0, 35.0))
+                p0 = 1.0 / (1.0 + np.exp(-eta0))
+                tmask = np.zeros(H, dtype=bool)
+                tmask[ti] = True
+                logit_key[key2] = len(logits)
+                logits.append(
+                    _Logit(
+                        sub=sub,
+                        treated=tmask,
+                        beta=b0,
+                        ll=float(n_t * eta0 - n1 * np.logaddexp(0.0, eta0)),
+                        g=xs_t - p0 * xs,
+                        H=p0 * (1 - p0) * xtx_s,
+                    )
+                )
+            logit_of[j] = logit_key[key2]
+    n_passes = 0
+    trimmed_total = 0
+    L = len(logits)
+    if L:
+        # Newton steps of every logit, each pass evaluating the candidates of all logits still moving
+        while True:
+            for i, lg in enumerate(logits):
+                try:
+                    lg.propose()
+                except np.linalg.LinAlgError as exc:
+                    raise fail_cell(int(np.flatnonzero(logit_of == i)[0]), exc) from None
+            moving = [i for i, lg in enumerate(logits) if lg.step is not None]
+            if not moving:
+                break
+            cand = {i: logits[i].beta + logits[i].step for i in moving}
+
+            def newton(hidx, X1, Y, cl, cand=cand):
+                out = {}
+                for i, b in cand.items():
+                    lg = logits[i]
+                    sel = lg.sub[hidx]
+                    out[i] = _logit_eval(X1[sel], lg.treated[hidx][sel].astype(np.float64), b)
+                return out
+
+            acc: dict[int, list[Any]] = {i: [0.0, np.zeros(q), np.zeros((q, q))] for i in moving}
+            for res in passes(newton):
+                for i, (ll, g, Hm) in res.items():
+                    a = acc[i]
+                    a[0] += ll
+                    a[1] += g
+                    a[2] += Hm
+            n_passes += 1
+            for i in moving:
+                logits[i].judge(*acc[i])
+        params = np.column_stack([lg.beta for lg in logits])  # q x L
+
+        # the scores at the fit: each logit's information, trimming, and each cell's weighted control sums
+        cells_l = [j for j in live if logit_of[j] >= 0]
+
+        cells_of = [np.array([j for j in cells_l if logit_of[j] == i], dtype=np.int64) for i in range(L)]
+
+        def at_fit(hidx, X1, Y, cl):
+            """Per logit: X'WX at the fit and the trimmed controls; per cell: sums of w_C, w_C r, w_C X, w_C r X."""
+            PS = _ps(X1, params)  # units x L
+            xwx = np.zeros((L, q, q))
+            trimmed = np.zeros(L, dtype=np.int64)
+            sums = np.zeros((k, 2 + 2 * q))
+            for i, lg in enumerate(logits):
+                sel = lg.sub[hidx]
+                ps = PS[sel, i]
+                Xs = X1[sel]
+                xwx[i] = (Xs * (ps * (1 - ps))[:, None]).T @ Xs
+                c = sel & ~lg.treated[hidx]  # the controls of the logit's cells
+                ps = PS[c, i]
+                keep = ps < PS_TRIM_LEVEL
+                trimmed[i] = int(np.sum(~keep))
+                wc = np.where(keep, ps / (1 - ps), 0.0)
+                js = cells_of[i]
+                Xc = X1[c]
+                Rc = Y[c] @ dmat[:, js] - Xc @ beta[:, js]  # controls x cells
+                sums[js, 0] = wc.sum()
+                sums[js, 1] = wc @ Rc
+                sums[js, 2 : 2 + q] = wc @ Xc
+                sums[js, 2 + q :] = (Rc * wc[:, None]).T @ Xc
+            return xwx, trimmed, sums
+
+        xwx = np.zeros((L, q, q))
+        trimmed_l = np.zeros(L, dtype=np.int64)
+        wsums = np.zeros((k, 2 + 2 * q))
+        for a, b, c in passes(at_fit):
+            xwx += a
+            trimmed_l += b
+            wsums += c
+        n_passes += 1
+        trimmed_total = int(sum(trimmed_l[logit_of[j]] for j in cells_l))
+    else:
+        params = np.zeros((q, 0))
+    att = np.zeros(k)
+    ec = np.zeros(k)
+    swc = np.ones(k)
+    bvec = np.zeros((q, k))
+    for j in live:
+        if method == "reg":
+            att[j] = mt[j]
+            continue
+        i = logit_of[j]
+        s0, s1 = wsums[j, 0], wsums[j, 1]
+        sx, srx = wsums[j, 2 : 2 + q], wsums[j, 2 + q :]
+        ec[j] = s1 / s0
+        swc[j] = s0
+        att[j] = mt[j] - ec[j]
+        try:
+            bvec[:, j] = np.linalg.inv(xwx[i]) @ (srx - ec[j] * sx) / s0
+        except np.linalg.LinAlgError as exc:
+            raise fail_cell(j, exc) from None
+        if method == "dr":
+            avec[:, j] = np.linalg.solve(xtx_cache[plan[j][4].tobytes()], xbar_t[:, j] - sx / s0)
+    n_t_cell = np.array([sizes[plan[j][1]] for j in range(k)], dtype=np.float64)
+    share = np.array([[1.0 if h == gv else 0.0 for gv in glist] for h in classes]).reshape(H, G)
+    pg = np.array([sizes[gv] / n for gv in glist])
+    dead = np.ones(k, dtype=bool)
+    dead[live] = False
+
+    def influence(hidx, X1, Y, cl):
+        """psi (units x (cells + cohort shares)), summed: psi'psi, or by cluster."""
+        R = Y @ dmat - X1 @ beta
+        D = treated_of[hidx]
+        C = ctrl_of[hidx]
+        psi = np.empty((len(hidx), m))
+        cell = D * (R - mt) / n_t_cell - C * R * (X1 @ avec)
+        if method != "reg":
+            PS = _ps(X1, params)[:, np.maximum(logit_of, 0)]
+            wc = np.where(C & (PS < PS_TRIM_LEVEL), PS / (1 - PS), 0.0)
+            cell -= wc * (R - ec) / swc + (D | C) * (D - PS) * (X1 @ bvec)
+        cell[:, dead] = 0.0
+        psi[:, :k] = n * cell
+        psi[:, k:] = share[hidx] - pg
+        if cl is None:
+            return psi.T @ psi, None
+        cvals, cinv = np.unique(cl, return_inverse=True)
+        sums = np.stack([np.bincount(cinv, weights=psi[:, c], minlength=len(cvals)) for c in range(m)], axis=1)
+        counts = np.bincount(cinv, minlength=len(cvals)).astype(np.float64)[:, None]
+        return None, (cvals, np.array([0.0]), counts, sums[:, None, :])
+
+    if not clustered:
+        sigma = np.zeros((m, m))
+        for sq, _ in passes(influence):
+            sigma += sq
+    else:
+        csum = _ClusterSums(m)
+        for _, cs in passes(influence):
+            if cs is not None:
+                csum.add(*cs)
+        S = csum.sums[0.0][csum.counts[0.0] > 0] if csum.sums else np.zeros((0, m))
+        sigma = S.T @ S
+    n_passes += 1
+    return att, sigma / n**2, trimmed_total, n_passes
