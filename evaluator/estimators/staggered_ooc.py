@@ -92,6 +92,7 @@ from evaluator.estimators.staggered import (
     _tiny,
     _with_simple,
 )
+from evaluator.estimators.staggered_rc import report_skipped_cells
 from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL
 from evaluator.results.base import tidy_table
 
@@ -958,23 +959,7 @@ def _unbalanced(
                     no_control.append(f"({_num(gv)},{_num(times[cur])})")
                     continue
             plan.append((gi, gv, ci, cur, base, ctrl))
-    if missing:
-        parts = [
-            f"cohort {_num(gv)} has no observation in period {_num(p)} (needed by {format_examples(cells)})"
-            for (gv, p), cells in missing.items()
-        ]
-        msg = (
-            "; ".join(parts)
-            + ": those cells cannot be estimated and are left out (R did reports them as NA). Fix: the cohort "
-            "needs observations in that period (for post-treatment cells it is the base period g - anticipation - 1); "
-            "if the data have none, drop the cohort or report only the cells that remain"
-        )
-        warnings.warn(msg, MissingPeriodWarning, stacklevel=4)
-        notes.append("cells left out, a cohort unobserved in a period they need: " + "; ".join(parts))
-    if no_control:
-        notes.append(f"cells without any control observation were skipped: {format_examples(no_control)}")
-    if not plan:
-        raise DesignError("no (cohort, period) cell has both treated and control observations in both periods")
+    report_skipped_cells(missing, no_control, plan, notes, stacklevel=5)
     k = len(plan)
     G = len(glist)
     pg = np.array([sizes[gv] / n for gv in glist])

@@ -449,6 +449,40 @@ def _att_rc(
 
 
 # -- the estimator ---------------------------------------------------------------------------------------------------
+def report_skipped_cells(
+    missing: dict[tuple[float, float], list[str]],
+    no_control: list[str],
+    plan: list[Any],
+    notes: list[str],
+    *,
+    weighted: bool = False,
+    stacklevel: int = 3,
+) -> None:
+    """Warn about and note the ATT(g,t) cells left out, as every unbalanced or cross-section path words it.
+
+    ``missing`` maps (cohort, period) to the cells that need an unobserved period of that cohort;
+    ``no_control`` lists cells without control observations; an empty ``plan`` (no cell left) raises.
+    """
+    if missing:
+        parts = [
+            f"cohort {_num(gv)} has no observation{' of positive weight' if weighted else ''} in period "
+            f"{_num(p)} (needed by {format_examples(cells)})"
+            for (gv, p), cells in missing.items()
+        ]
+        msg = (
+            "; ".join(parts)
+            + ": those cells cannot be estimated and are left out (R did reports them as NA). Fix: the cohort "
+            "needs observations in that period (for post-treatment cells it is the base period g - anticipation - 1); "
+            "if the data have none, drop the cohort or report only the cells that remain"
+        )
+        warnings.warn(msg, MissingPeriodWarning, stacklevel=stacklevel)
+        notes.append("cells left out, a cohort unobserved in a period they need: " + "; ".join(parts))
+    if no_control:
+        notes.append(f"cells without any control observation were skipped: {format_examples(no_control)}")
+    if not plan:
+        raise DesignError("no (cohort, period) cell has both treated and control observations in both periods")
+
+
 def staggered_did_rc(
     data: pd.DataFrame,
     *,
@@ -651,24 +685,7 @@ def staggered_did_rc(
                     no_control.append(f"({_num(gv)},{_num(times[cur])})")
                     continue
             plan.append((gi, gv, ci, cur, base, ctrl))
-    if missing:
-        parts = [
-            f"cohort {_num(gv)} has no observation{' of positive weight' if obs_w is not None else ''} in period "
-            f"{_num(p)} (needed by {format_examples(cells)})"
-            for (gv, p), cells in missing.items()
-        ]
-        msg = (
-            "; ".join(parts)
-            + ": those cells cannot be estimated and are left out (R did reports them as NA). Fix: the cohort "
-            "needs observations in that period (for post-treatment cells it is the base period g - anticipation - 1); "
-            "if the data have none, drop the cohort or report only the cells that remain"
-        )
-        warnings.warn(msg, MissingPeriodWarning, stacklevel=3)
-        notes.append("cells left out, a cohort unobserved in a period they need: " + "; ".join(parts))
-    if no_control:
-        notes.append(f"cells without any control observation were skipped: {format_examples(no_control)}")
-    if not plan:
-        raise DesignError("no (cohort, period) cell has both treated and control observations in both periods")
+    report_skipped_cells(missing, no_control, plan, notes, weighted=obs_w is not None, stacklevel=4)
     k = len(plan)
     mtot = k + len(glist)
     att = np.zeros(k)
