@@ -157,6 +157,25 @@ def test_small_panels_edge_cases(tmp_path) -> None:
         _same(mem, ooc)
 
 
+@pytest.mark.parametrize("allow_unbalanced", [False, True])
+def test_few_clusters_and_single_unit_cohorts_warn_as_in_memory(tmp_path, allow_unbalanced) -> None:
+    """8 clusters and a cohort of one unit: the same warnings and notes as in memory (this once crashed out of core)."""
+    frame = _panel(400, n_periods=6, seed=5, n_clusters=8)
+    frame = frame.assign(g=np.where(frame["id"] == 1, 5, frame["g"]))  # cohort 5: one unit
+    if allow_unbalanced:
+        frame = frame.drop(index=frame.index[frame["id"].isin([7, 40]) & (frame["t"] == 3)])
+    path = tmp_path / "few.parquet"
+    frame.to_parquet(path, index=False)
+    kw = dict(KW, cluster="cl", allow_unbalanced_panel=allow_unbalanced)
+    mem, w_mem = _with_warnings(staggered_did, frame, **kw)
+    ooc, w_ooc = _with_warnings(staggered_did_ooc, path, batch_rows=97, threads=2, **kw)
+    assert w_mem == w_ooc
+    assert any(w.startswith("FewClustersWarning: only 8 clusters in 'cl'") for w in w_ooc)
+    assert any(w.startswith("SmallCohortWarning: cohorts [5] have a single") for w in w_ooc)
+    assert "only 8 clusters: inference is fragile" in ooc.notes
+    _same(mem, ooc)
+
+
 def test_unbalanced_panel_dropped_as_in_memory(tmp_path) -> None:
     frame = _panel(300, n_periods=6, seed=4)
     frame = frame.drop(index=frame.index[frame["id"].isin([3, 8, 200]) & (frame["t"] == 2)])

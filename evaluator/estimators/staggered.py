@@ -823,6 +823,50 @@ def _num(v: float) -> Any:
     return int(v) if v.is_integer() else v
 
 
+def small_sample_warnings(
+    cohort_sizes: dict[float, int],
+    cluster: str | None,
+    n_clusters: int,
+    n_boot: int,
+    notes: list[str],
+    *,
+    observations: bool = False,
+    stacklevel: int = 2,
+) -> None:
+    """Warn about and note single-unit cohorts and few clusters, as every path of :func:`staggered_did` words it.
+
+    ``cohort_sizes`` counts each cohort's units (``observations``: its rows, for repeated cross-sections and
+    unbalanced panels used whole); the few-clusters warning is left out when a bootstrap is drawn.
+    """
+    single = [_num(gv) for gv, s in cohort_sizes.items() if s == 1]
+    if single and observations:
+        warnings.warn(
+            f"cohorts {single} have a single observation: their analytic standard errors ignore the variance of "
+            "the treated side; treat them with great caution",
+            SmallCohortWarning,
+            stacklevel=stacklevel,
+        )
+        notes.append(f"single-observation cohorts {single}: their standard errors understate uncertainty")
+    elif single:
+        warnings.warn(
+            f"cohorts {single} have a single unit: their analytic standard errors ignore the variance of the "
+            "treated side (it cannot be estimated from one unit); treat them with great caution, e.g. compare "
+            "with the bootstrap (n_boot > 0) or pool cohorts",
+            SmallCohortWarning,
+            stacklevel=stacklevel,
+        )
+        notes.append(f"single-unit cohorts {single}: their standard errors understate uncertainty")
+    if cluster is not None and n_clusters < FEW_CLUSTERS and n_boot == 0:
+        warnings.warn(
+            f"only {n_clusters} clusters in {cluster!r}: analytic cluster-robust intervals under-cover with fewer "
+            f"than {FEW_CLUSTERS} clusters; use the cluster multiplier bootstrap (n_boot > 0)",
+            FewClustersWarning,
+            stacklevel=stacklevel,
+        )
+    if cluster is not None and n_clusters < FEW_CLUSTERS:
+        notes.append(f"only {n_clusters} clusters: inference is fragile")
+
+
 # -- the estimator -----------------------------------------------------------------------------------------------------
 def staggered_did(
     data: pd.DataFrame | str | os.PathLike[str] | Any,
@@ -1155,25 +1199,7 @@ def staggered_did(
         _check_cohort_weights(w, G, glist, never if control == "never" else None, weights)
         w = w / w.mean()  # as R did (w / mean(w)); only the ratios of the weights matter
     positive = sizes if w is None else {gv: int(np.sum((G == gv) & (w > 0))) for gv in glist}
-    single = [_num(gv) for gv, s in positive.items() if s == 1]
-    if single:
-        warnings.warn(
-            f"cohorts {single} have a single unit: their analytic standard errors ignore the variance of the "
-            "treated side (it cannot be estimated from one unit); treat them with great caution, e.g. compare "
-            "with the bootstrap (n_boot > 0) or pool cohorts",
-            SmallCohortWarning,
-            stacklevel=2,
-        )
-        notes.append(f"single-unit cohorts {single}: their standard errors understate uncertainty")
-    if cluster is not None and n_clusters < FEW_CLUSTERS and n_boot == 0:
-        warnings.warn(
-            f"only {n_clusters} clusters in {cluster!r}: analytic cluster-robust intervals under-cover with fewer "
-            f"than {FEW_CLUSTERS} clusters; use the cluster multiplier bootstrap (n_boot > 0)",
-            FewClustersWarning,
-            stacklevel=2,
-        )
-    if cluster is not None and n_clusters < FEW_CLUSTERS:
-        notes.append(f"only {n_clusters} clusters: inference is fragile")
+    small_sample_warnings(positive, cluster, n_clusters, n_boot, notes, stacklevel=3)
 
     est_method = "unconditional" if x is None else method
     tfirst = 0 if base_period == "universal" else 1

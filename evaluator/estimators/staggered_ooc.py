@@ -75,10 +75,7 @@ from evaluator.errors import (
     DataError,
     DesignError,
     DroppedUnitsWarning,
-    FewClustersWarning,
-    MissingPeriodWarning,
     Problem,
-    SmallCohortWarning,
     TrimmingWarning,
     UnbalancedPanelError,
     format_examples,
@@ -91,9 +88,10 @@ from evaluator.estimators.staggered import (
     _pretest,
     _tiny,
     _with_simple,
+    small_sample_warnings,
 )
 from evaluator.estimators.staggered_rc import report_skipped_cells
-from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL
+from evaluator.policy import PS_TRIM_LEVEL
 from evaluator.results.base import tidy_table
 
 __all__ = ["is_out_of_core", "staggered_did_ooc"]
@@ -462,25 +460,8 @@ def staggered_did_ooc(
     else:
         n_clusters = n
     sizes = {gv: moments[gv].n for gv in glist}
-    single = [_num(gv) for gv, s in sizes.items() if s == 1]
-    if single:
-        warnings.warn(
-            f"cohorts {single} have a single unit: their analytic standard errors ignore the variance of the "
-            "treated side (it cannot be estimated from one unit); treat them with great caution, e.g. compare "
-            "with the bootstrap (n_boot > 0) or pool cohorts",
-            SmallCohortWarning,
-            stacklevel=3,
-        )
-        notes.append(f"single-unit cohorts {single}: their standard errors understate uncertainty")
-    if cluster is not None and n_clusters < FEW_CLUSTERS:
-        warnings.warn(
-            f"only {n_clusters} clusters in {cluster!r}: analytic cluster-robust intervals under-cover with fewer "
-            f"than {FEW_CLUSTERS} clusters; use the cluster multiplier bootstrap (n_boot > 0)",
-            FewClustersWarning,
-            MissingPeriodWarning,
-            stacklevel=3,
-        )
-        notes.append(f"only {n_clusters} clusters: inference is fragile")
+    # n_boot is 0 here: the bootstraps are refused out of core
+    small_sample_warnings(sizes, cluster, n_clusters, 0, notes, stacklevel=4)
 
     # -- the cells, planned as in memory (classes stand for their units)
     tfirst = 0 if base_period == "universal" else 1
@@ -911,24 +892,7 @@ def _unbalanced(
     else:
         n_clusters = n
     sizes = {gv: int(n_h[classes.index(gv)]) for gv in glist}
-    single = [_num(gv) for gv, s in sizes.items() if s == 1]
-    if single:
-        warnings.warn(
-            f"cohorts {single} have a single observation: their analytic standard errors ignore the variance of "
-            "the treated side; treat them with great caution",
-            SmallCohortWarning,
-            stacklevel=4,
-        )
-        notes.append(f"single-observation cohorts {single}: their standard errors understate uncertainty")
-    if cluster is not None and n_clusters < FEW_CLUSTERS:
-        warnings.warn(
-            f"only {n_clusters} clusters in {cluster!r}: analytic cluster-robust intervals under-cover with fewer "
-            f"than {FEW_CLUSTERS} clusters; use the cluster multiplier bootstrap (n_boot > 0)",
-            FewClustersWarning,
-            MissingPeriodWarning,
-            stacklevel=4,
-        )
-        notes.append(f"only {n_clusters} clusters: inference is fragile")
+    small_sample_warnings(sizes, cluster, n_clusters, 0, notes, observations=True, stacklevel=5)
 
     H = len(classes)
     cls = np.array(classes)

@@ -42,7 +42,6 @@ from evaluator.errors import (
     FewClustersWarning,
     MissingPeriodWarning,
     Problem,
-    SmallCohortWarning,
     TrimmingWarning,
     format_examples,
 )
@@ -65,8 +64,9 @@ from evaluator.estimators.staggered import (
     _two_clusters,
     _wcr_columns,
     _with_simple,
+    small_sample_warnings,
 )
-from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
+from evaluator.policy import PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
 from evaluator.results.base import tidy_table
 
 __all__ = ["is_balanced_panel", "staggered_did_rc"]
@@ -639,24 +639,7 @@ def staggered_did_rc(
         positive = {gv: int(np.sum((rows.obs_g == gv) & (obs_w > 0))) for gv in glist}
     else:
         positive = sizes
-    single = [_num(gv) for gv, s in positive.items() if s == 1]
-    if single:
-        warnings.warn(
-            f"cohorts {single} have a single observation: their analytic standard errors ignore the variance of "
-            "the treated side; treat them with great caution",
-            SmallCohortWarning,
-            stacklevel=3,
-        )
-        notes.append(f"single-observation cohorts {single}: their standard errors understate uncertainty")
-    if cluster is not None and n_clusters < FEW_CLUSTERS and n_boot == 0:
-        warnings.warn(
-            f"only {n_clusters} clusters in {cluster!r}: analytic cluster-robust intervals under-cover with fewer "
-            f"than {FEW_CLUSTERS} clusters; use the cluster multiplier bootstrap (n_boot > 0)",
-            FewClustersWarning,
-            stacklevel=3,
-        )
-    if cluster is not None and n_clusters < FEW_CLUSTERS:
-        notes.append(f"only {n_clusters} clusters: inference is fragile")
+    small_sample_warnings(positive, cluster, n_clusters, n_boot, notes, observations=True, stacklevel=4)
 
     est_method = "unconditional" if rows.x is None else method
     tfirst = 0 if base_period == "universal" else 1
