@@ -105,7 +105,7 @@ def mde_of(fit: DidFit | MatchedFit, *, power: float = 0.8) -> float:
 
 
 # -- appendix ----------------------------------------------------------------------------------------------------------
-def _plain(v: Any) -> str:
+def plain_value(v: Any) -> str:
     """A parameter's value as the page shows it (the words are in the labels catalog)."""
     if v is None or v == "" or (isinstance(v, (list, tuple)) and not v):
         return str(labels().cell_words["none"])
@@ -122,9 +122,9 @@ def _parameter(name: str, value: Any) -> tuple[str, str]:
     """A parameter's row in the appendix: its label and its value in words (the language by its own name)."""
     words = labels()
     if name == "language":
-        shown = LANGUAGES.get(value, _plain(value))
+        shown = LANGUAGES.get(value, plain_value(value))
     else:
-        shown = words.parameter_values.get(f"{name}={value}", _plain(value))
+        shown = words.parameter_values.get(f"{name}={value}", plain_value(value))
     return str(words.parameter_names.get(name, name)), str(shown)
 
 
@@ -165,15 +165,6 @@ def appendix(fit: DidFit | MatchedFit, *, manifest: str | Path = "manifest.json"
         # the relative difference in scientific notation, one decimal ("1.2e-05"), with the language's separators
         difference = localized(f"{tw.relative_difference:.1e}")
         check = render_macro(CHAPTER, "twfe_check", tw, s.estimator == "twfe", difference)
-    path = Path(manifest)
-    facts_ = None
-    if path.is_file():
-        try:
-            m = json.loads(path.read_text(encoding="utf-8"))
-            keys = ("status", "started", "finished", "duration_s", "seed", "git_commit")
-            facts_ = [(k, _plain(m[k])) for k in keys if m.get(k) not in (None, "")]
-        except (OSError, ValueError):
-            facts_ = None
     return render_macro(
         CHAPTER,
         "appendix",
@@ -188,8 +179,21 @@ def appendix(fit: DidFit | MatchedFit, *, manifest: str | Path = "manifest.json"
         check=check or Html(""),
         parameters=[_parameter(k, v) for k, v in display_parameters(s).items()],
         versions=list(package_versions().items()),
-        manifest=facts_,
+        manifest=manifest_facts(manifest),
     )
+
+
+def manifest_facts(manifest: str | Path) -> list[tuple[str, str]] | None:
+    """The run record the appendix shows from ``manifest.json`` (status, times, seed, commit); None without one."""
+    path = Path(manifest)
+    if not path.is_file():
+        return None
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    keys = ("status", "started", "finished", "duration_s", "seed", "git_commit")
+    return [(k, plain_value(m[k])) for k in keys if m.get(k) not in (None, "")]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ is shown, and counts of units below ``min_cell`` go through :func:`evaluator.for
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from evaluator.errors import EvaluatorError
-from evaluator.formatting import count, localized, num, p_value
+from evaluator.formatting import count, num, p_value
 from evaluator.i18n import LANGUAGES
 from evaluator.provenance import package_versions
+from evaluator.reporting.appendix import manifest_facts, plain_value
 from evaluator.reporting.html import Html, figure_html, figure_theme, label, labels, render_macro, table_html
 from evaluator.reporting.methods import display_parameters
 from evaluator.reporting.pipeline import SyntheticFit, collect_warnings, shown_notes, synthetic_estimate
@@ -264,27 +264,17 @@ def robustness_table_synthetic(robustness: pd.DataFrame, fit: SyntheticFit) -> H
 
 
 # -- appendix and results.json -----------------------------------------------------------------------------------------
-def _plain(v: Any) -> str:
-    if v is None or v == "" or (isinstance(v, (list, tuple)) and not v):
-        return str(labels().cell_words["none"])
-    if isinstance(v, bool):
-        return label("yes_no", v)
-    if isinstance(v, (int, float)):
-        return localized(str(v))
-    return str(v)
-
-
 def _parameters(fit: SyntheticFit) -> list[tuple[str, str]]:
     words = labels()
     out = []
     for name, value in display_parameters(fit.settings).items():
         title = words.synthetic_parameter_names.get(name) or words.parameter_names.get(name, name)
         if name == "language":
-            shown = LANGUAGES.get(value, _plain(value))
+            shown = LANGUAGES.get(value, plain_value(value))
         elif name == "method":
             shown = _method_name(value)
         else:
-            shown = _plain(value)
+            shown = plain_value(value)
         out.append((str(title), str(shown)))
     return out
 
@@ -297,15 +287,6 @@ def synthetic_appendix(fit: SyntheticFit, *, manifest: str | Path = "manifest.js
         "estimator": str(words.estimator_words(s.method, "", False)).strip(),
         "inference": str(words.inference_words("placebo", s.n_reps, 0, "")).strip(),
     }
-    path = Path(manifest)
-    facts_ = None
-    if path.is_file():
-        try:
-            m = json.loads(path.read_text(encoding="utf-8"))
-            keys = ("status", "started", "finished", "duration_s", "seed", "git_commit")
-            facts_ = [(k, _plain(m[k])) for k in keys if m.get(k) not in (None, "")]
-        except (OSError, ValueError):
-            facts_ = None
     return render_macro(
         "chapters/appendix.html.j2",
         "appendix",
@@ -320,7 +301,7 @@ def synthetic_appendix(fit: SyntheticFit, *, manifest: str | Path = "manifest.js
         check=Html(""),
         parameters=_parameters(fit),
         versions=list(package_versions().items()),
-        manifest=facts_,
+        manifest=manifest_facts(manifest),
     )
 
 
