@@ -65,22 +65,22 @@ def big(tmp_path_factory) -> tuple[pd.DataFrame, Path, Path]:
     return frame, file, folder
 
 
-def _tol(col: str) -> dict[str, float]:
-    return TOL_Z if col in ("statistic", "p_value") else TOL
+def _tol(col: str, tol_z: dict[str, float] = TOL_Z) -> dict[str, float]:
+    return tol_z if col in ("statistic", "p_value") else TOL
 
 
-def _same(a, b) -> None:
+def _same(a, b, tol_z: dict[str, float] = TOL_Z) -> None:
     """Two StaggeredResults agree: every ATT(g,t), SE, interval, the four aggregations, the pre-test, the notes."""
     assert a.table["term"].tolist() == b.table["term"].tolist()
     for col in NUMBERS:
-        np.testing.assert_allclose(b.table[col], a.table[col], **_tol(col), err_msg=col)
+        np.testing.assert_allclose(b.table[col], a.table[col], **_tol(col, tol_z), err_msg=col)
     assert b.table["n_treated"].tolist() == a.table["n_treated"].tolist()
     assert b.table["n_control"].tolist() == a.table["n_control"].tolist()
     for kind in AGGREGATIONS:
         x, y = a.aggregate(kind), b.aggregate(kind)
         assert x.table["term"].tolist() == y.table["term"].tolist()
         for col in NUMBERS:
-            np.testing.assert_allclose(y.table[col], x.table[col], **_tol(col), err_msg=f"{kind}: {col}")
+            np.testing.assert_allclose(y.table[col], x.table[col], **_tol(col, tol_z), err_msg=f"{kind}: {col}")
         np.testing.assert_allclose(y.info["vcov"].to_numpy(), x.info["vcov"].to_numpy(), **TOL)
     assert (a.info.get("pretest") is None) == (b.info.get("pretest") is None)
     if a.info.get("pretest") is not None:
@@ -298,9 +298,10 @@ def test_refused_options_say_what_to_do(tmp_path) -> None:
     frame = _panel(100, n_periods=5, seed=7).assign(x=1.0, w=1.0)
     path = tmp_path / "p.parquet"
     frame.to_parquet(path, index=False)
-    kw = {k: v for k, v in KW.items() if k != "n_boot"}
-    with pytest.raises(NotImplementedError, match=r"n_boot=999 .*pass n_boot=0.*pandas"):
-        staggered_did(path, **kw)
+    gaps = tmp_path / "gaps.parquet"
+    frame.drop(index=frame.index[2]).to_parquet(gaps, index=False)  # one row missing: unbalanced
+    with pytest.raises(NotImplementedError, match=r"cluster bootstrap \(cluster='cl', n_boot=99\) of an unbalanced"):
+        staggered_did(gaps, **{**KW, "n_boot": 99}, cluster="cl", allow_unbalanced_panel=True)
     with pytest.raises(NotImplementedError, match=r"covariates \(\['x'\]\) with allow_unbalanced_panel=True"):
         staggered_did(path, covariates=["x"], allow_unbalanced_panel=True, **KW)
     with pytest.raises(DesignError, match=r"covariates \['x'\] are constant"):  # as in memory
@@ -463,3 +464,88 @@ def test_covariate_faults_as_in_memory(tmp_path) -> None:
         staggered_did(twin, **kw)
     with pytest.raises(DesignError, match=r"covariates are collinear .*: \['x3'\]"):
         staggered_did(tmp_path / "twin.parquet", **kw)
+
+
+# -- the bootstraps: draws keyed to units or clusters, so the same seed gives the same draws as in memory -----------
+BOOT = dict(KW, n_boot=99, seed=11)
+# Bootstrap statistics est/se_boot reach the hundreds here (se_boot an interpolated quantile range, rounded like
+# the estimate): 1e-10 relative to them, as for every other number, besides 1e-10 absolute for those near zero.
+TOL_Z_BOOT = dict(rtol=1e-10, atol=1e-10)
+
+
+def _same_boot(a, b) -> None:
+    """``_same`` and every bootstrap number: SEs, pointwise and cluster-bootstrap intervals, sup-t bands."""
+    _same(a, b, TOL_Z_BOOT)
+    assert a.table.columns.tolist() == b.table.columns.tolist()
+    assert {"band_low", "band_high", "se_analytic"} <= set(a.table.columns)
+    for col in a.table.select_dtypes("number").columns:
+        np.testing.assert_allclose(b.table[col], a.table[col], **_tol(col, TOL_Z_BOOT), err_msg=col)
+    np.testing.assert_allclose(b.info["crit_value"], a.info["crit_value"], **TOL)
+    assert a.info["n_boot"] == b.info["n_boot"] == 99 and a.info.get("bands_widened") == b.info.get("bands_widened")
+    for kind in AGGREGATIONS:
+        x, y = a.aggregate(kind), b.aggregate(kind)
+        assert x.table.columns.tolist() == y.table.columns.tolist()
+        for col in x.table.select_dtypes("number").columns:
+            np.testing.assert_allclose(y.table[col], x.table[col], **_tol(col, TOL_Z_BOOT), err_msg=f"{kind}: {col}")
+
+
+@pytest.mark.parametrize("cluster", [None, "cl"])
+@pytest.mark.parametrize("base_period", ["varying", "universal"])
+@pytest.mark.parametrize("control", ["never", "not_yet"])
+def test_bootstrap_on_a_million_rows_equals_in_memory(big, control, base_period, cluster) -> None:
+    frame, file, _ = big
+    kw = dict(BOOT, control=control, base_period=base_period, cluster=cluster)
+    mem, w_mem = _with_warnings(staggered_did, frame, **kw)
+    ooc, w_ooc = _with_warnings(staggered_did, str(file), **kw)
+    assert w_mem == w_ooc
+    assert ooc.inference.startswith("multiplier bootstrap (99 draws")
+    assert ("restricted wild cluster bootstrap" in ooc.inference) == (cluster is not None)
+    _same_boot(mem, ooc)
+
+
+def test_bootstrap_draws_do_not_depend_on_the_sharding(big) -> None:
+    """A folder cut inside units, small batches, one thread or three: the same draws, so the same bands."""
+    frame, file, folder = big
+    for cluster in (None, "cl"):
+        kw = dict(BOOT, control="not_yet", cluster=cluster)
+        mem = _quiet(staggered_did, frame, **kw)
+        _same_boot(mem, _quiet(staggered_did, folder, **kw))
+        _same_boot(mem, _quiet(staggered_did_ooc, file, batch_rows=9_999, threads=3, **kw))
+    # and a different seed gives different draws
+    other = _quiet(staggered_did, file, **{**BOOT, "seed": 12})
+    assert not np.allclose(other.table["band_low"], mem.table["band_low"])
+
+
+@pytest.mark.parametrize("base_period", ["varying", "universal"])
+@pytest.mark.parametrize("control", ["never", "not_yet"])
+def test_bootstrap_of_an_unbalanced_panel_used_whole_equals_in_memory(unbalanced, control, base_period) -> None:
+    frame, path = unbalanced
+    kw = dict(BOOT, control=control, base_period=base_period, allow_unbalanced_panel=True)
+    mem, w_mem = _with_warnings(staggered_did, frame, **kw)
+    ooc, w_ooc = _with_warnings(staggered_did_ooc, path, batch_rows=300_001, threads=2, **kw)
+    assert w_mem == w_ooc
+    _same_boot(mem, ooc)
+
+
+@pytest.mark.parametrize("cluster", [None, "cl"])
+@pytest.mark.parametrize("control", ["never", "not_yet"])
+@pytest.mark.parametrize("method", METHODS)
+def test_bootstrap_with_covariates_equals_in_memory(big_cov, method, control, cluster) -> None:
+    frame, path = big_cov
+    kw = dict(BOOT, method=method, control=control, cluster=cluster, covariates=COVS)
+    mem, w_mem = _with_warnings(staggered_did, frame, **kw)
+    ooc, w_ooc = _with_warnings(staggered_did, str(path), **kw)
+    assert w_mem == w_ooc
+    _same_boot(mem, ooc)
+
+
+def test_bootstrap_with_covariates_whatever_the_sharding(tmp_path) -> None:
+    frame = _cov_panel(4_000, n_periods=6, seed=23)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i, (a, b) in enumerate(zip([0, 5_001, 17_777], [5_001, 17_777, len(frame)], strict=True)):
+        frame.iloc[a:b].to_parquet(folder / f"part-{i:03d}.parquet", index=False)
+    for cluster in (None, "cl"):
+        kw = dict(BOOT, method="dr", cluster=cluster, covariates=COVS)
+        mem = _quiet(staggered_did, frame, **kw)
+        _same_boot(mem, _quiet(staggered_did_ooc, folder, batch_rows=333, threads=3, **kw))

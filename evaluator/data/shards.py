@@ -23,7 +23,13 @@ it here instead of through :func:`evaluator.data.load.load_panel`:
   counted from 1 over the whole source, unit ids);
 - :func:`ordered_map` runs a function over the blocks in threads (numpy releases the GIL
   on the large array operations) and yields the results in block order, so that what is
-  combined, and hence every number, does not depend on which thread finished first.
+  combined, and hence every number, does not depend on which thread finished first;
+- :class:`BlockPasses` (:func:`map_unit_blocks` for one pass) maps a block reducer over the
+  source either so, in this process, or on a Dask cluster (a ``distributed.Client``): the source
+  in parts of contiguous rows (Parquet row groups, a Dask DataFrame's partitions), a task per part
+  reducing its blocks and sending back the raw rows of its first and last units, which may
+  straddle two parts; the client checks the order across parts, joins those units and reduces
+  them itself, and gives every result in source order. Dask is imported only then.
 
 Nothing here holds more than a few blocks at a time.
 """
@@ -43,13 +49,18 @@ import numpy as np
 from evaluator.errors import DataError, Problem, format_examples
 
 __all__ = [
+    "BlockPasses",
+    "DaskFrame",
     "PanelChecks",
     "UnitBlock",
     "BlockLayout",
     "check_block",
     "check_block_rows",
     "RowLayout",
+    "dask_client",
     "is_dataset_source",
+    "map_unit_blocks",
+    "open_dask_frame",
     "open_dataset",
     "ordered_map",
     "periods",
@@ -76,8 +87,8 @@ def is_dataset_source(data: Any) -> bool:
     >>> is_dataset_source("panel.parquet"), is_dataset_source(pd.DataFrame())
     (True, False)
     """
-    if isinstance(data, (str, os.PathLike)):
-        return True
+    if isinstance(data, (str, os.PathLike)) or hasattr(data, "__evaluator_dataset__"):
+        return True  # __evaluator_dataset__: a validated PanelSource (evaluator.data.panel_source)
     module = type(data).__module__ or ""
     return module.startswith("pyarrow") and hasattr(data, "to_batches") and hasattr(data, "schema")
 
@@ -96,6 +107,8 @@ def open_dataset(source: Any) -> tuple[Any, str]:
     """
     import pyarrow.dataset as ds
 
+    if hasattr(source, "__evaluator_dataset__"):  # a PanelSource: its rows, less the units load_panel drops
+        return source.__evaluator_dataset__()
     if not isinstance(source, (str, os.PathLike)):
         import pyarrow as pa
 
@@ -186,11 +199,17 @@ def _numpy(column: Any) -> np.ndarray:
     return column.to_numpy(zero_copy_only=False)
 
 
-def periods(dataset: Any, time: str, *, threads: bool = True) -> np.ndarray:
-    """The distinct finite periods of the time column, sorted (a pass over that column only)."""
+def periods(dataset: Any, time: str, *, threads: bool = True, executor: Any = None) -> np.ndarray:
+    """The distinct finite periods of the time column, sorted (a pass over that column only).
+
+    For a :class:`DaskFrame` the pass runs on ``executor`` (a ``distributed.Client``, or dask's
+    default scheduler) and counts the partitions' rows too.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if isinstance(dataset, DaskFrame):
+        return _frame_periods(dataset, time, dask_client(executor))
     parts = [pc.unique(b.column(0)) for b in dataset.to_batches(columns=[time], use_threads=threads)]
     if not parts:
         return np.empty(0)
@@ -267,6 +286,7 @@ def unit_blocks(
     threads: bool = True,
     missing_units: list[int] | None = None,
     label: str | None = None,
+    first_row: int = 0,
 ) -> Iterator[UnitBlock]:
     """Stream the role columns of ``dataset`` as blocks of whole units (a unit split across batches is carried over).
 
@@ -274,14 +294,15 @@ def unit_blocks(
     batches: its rows are joined into a small block of their own. Rows without a unit id
     cannot be placed: their 0-based positions are appended to ``missing_units`` (for the
     caller's one DataError) and the rows left out. Unit ids must not decrease from one row
-    to the next; the first that does raises a DataError.
+    to the next; the first that does raises a DataError. ``first_row`` is the source position
+    of ``dataset``'s first row, when it is a part of a larger source (messages count over the whole).
     """
     unit = roles["unit"]
     time = roles.get("time", "time")
     names = list(dict.fromkeys(roles.values()))
     carry: dict[str, np.ndarray] | None = None
-    carry_rows: int | np.ndarray = 0
-    offset = 0
+    carry_rows: int | np.ndarray = first_row
+    offset = first_row
     index = 0
     batches = dataset.to_batches(
         columns=names, batch_size=batch_rows, use_threads=threads, batch_readahead=2, fragment_readahead=1
@@ -360,6 +381,467 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, threads: int = 1) -
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+# -- passes on a Dask cluster -----------------------------------------------------------------------------------------
+#: Parts per worker thread on a cluster: several, so that a slow worker does not hold up the pass, few enough
+#: that each task's fixed cost (tens of ms, and two units' raw rows sent back) stays small beside its reading.
+PARTS_PER_THREAD = 3
+
+
+def dask_client(executor: Any) -> Any | None:
+    """The ``distributed.Client`` that ``executor`` names, or None for this process; a ValueError naming it otherwise.
+
+    ``executor`` is None, a ``distributed.Client`` or an object holding one as ``.client`` (the
+    batch runner's Dask executor). It is recognised by its class, so dask is not imported here.
+
+    Examples
+    --------
+    >>> dask_client(None) is None
+    True
+    >>> dask_client("local:2")
+    Traceback (most recent call last):
+    ...
+    ValueError: executor='local:2' is not allowed; pass None (threads in this process) or a dask.distributed Client ...
+    """
+    if executor is None:
+        return None
+    for candidate in (executor, getattr(executor, "client", None)):
+        if any(c.__name__ == "Client" and c.__module__.startswith("distributed") for c in type(candidate).__mro__):
+            return candidate
+    shown = repr(executor) if isinstance(executor, (str, int, float)) else f"a {type(executor).__name__}"
+    raise ValueError(
+        f"executor={shown} is not allowed; pass None (threads in this process) or a dask.distributed Client "
+        "(distributed.Client('tcp://host:8786'), or Client(LocalCluster(...))): the same cluster a batch runs on"
+    )
+
+
+@dataclass
+class DaskFrame:
+    """A Dask DataFrame read out of core: each partition is one part, its rows sorted by unit then period, and the
+    partitions in order (a unit may straddle two). ``schema`` is the Arrow schema of its meta, for
+    :func:`check_columns`; ``lengths``, the rows of each partition, are counted once (by :func:`periods`)."""
+
+    frame: Any
+    schema: Any
+    lengths: list[int] | None = None
+
+    def project(self, columns: Iterable[str]) -> DaskFrame:
+        """The frame of these columns only (each pass then reads just those).
+
+        Every pass over a Dask DataFrame goes through the same projected frame: dask may fuse the
+        partitions of a projection of a Parquet read, so the partitions of another projection (the
+        time column alone, say) need not be the same rows.
+        """
+        names = list(dict.fromkeys(columns))
+        return DaskFrame(self.frame[names], self.schema)
+
+
+def open_dask_frame(frame: Any) -> tuple[DaskFrame, str]:
+    """A Dask DataFrame as a source of :func:`map_unit_blocks` and the label naming it in messages.
+
+    Examples
+    --------
+    >>> import pandas as pd, dask.dataframe as dd
+    >>> source, label = open_dask_frame(dd.from_pandas(pd.DataFrame({"id": [1, 1, 2], "y": [0.5, 1.0, 2.0]}), 2))
+    >>> source.schema.names, label
+    (['id', 'y'], 'the Dask DataFrame (2 partitions)')
+    """
+    import pyarrow as pa
+
+    return DaskFrame(frame, pa.Schema.from_pandas(frame._meta, preserve_index=False)), (
+        f"the Dask DataFrame ({frame.npartitions} partitions)"
+    )
+
+
+def _length_and_periods(frame: Any, time: str) -> tuple[int, np.ndarray]:
+    """One partition's rows and distinct finite periods (as :func:`periods` takes them: floats)."""
+    x = frame[time].to_numpy(dtype=np.float64, na_value=np.nan)
+    x = np.unique(x)
+    return len(frame), x[np.isfinite(x)]
+
+
+def _dask_compute(tasks: list[Any], client: Any | None) -> list[Any]:
+    """Dask delayed ``tasks`` computed on ``client``, or on dask's default scheduler; results in order."""
+    if client is not None:
+        return client.gather(client.compute(tasks))
+    import dask
+
+    return list(dask.compute(*tasks))
+
+
+def _frame_periods(source: DaskFrame, time: str, client: Any | None) -> np.ndarray:
+    """The periods of a Dask DataFrame, and its partitions' lengths on the way (one pass over the time column)."""
+    import dask
+
+    # the partitions of the frame itself, not of its time column: those are the parts the passes read
+    found = _dask_compute([dask.delayed(_length_and_periods)(d, time) for d in source.frame.to_delayed()], client)
+    source.lengths = [n for n, _ in found]
+    values = np.unique(np.concatenate([v for _, v in found])) if found else np.empty(0)
+    return values
+
+
+@dataclass
+class _Part:
+    """Contiguous rows of the source, read by one task: row groups of Parquet files, or a table (a slice, a partition).
+
+    ``first_row`` is the position of its first row in the whole source, so messages name global data rows.
+    """
+
+    first_row: int
+    rows: int
+    pieces: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    filesystem: Any = None
+    schema: Any = None
+    table: Any = None
+
+    def to_batches(self, *, columns: list[str], batch_size: int, use_threads: bool = True, **_: Any) -> Iterator[Any]:
+        """The part's record batches, as ``Dataset.to_batches`` gives them (all :func:`unit_blocks` asks of it)."""
+        if self.table is not None:
+            yield from self.table.select(columns).to_batches(max_chunksize=batch_size)
+            return
+        import pyarrow.dataset as ds
+
+        # one fragment per row group, scanned as a Dataset: a fragment of several row groups yields its batches out
+        # of order (pyarrow 26), a Dataset's scan keeps them in order as the in-process pass does
+        fmt = ds.ParquetFileFormat()
+        fragments = [
+            fmt.make_fragment(path, filesystem=self.filesystem, row_groups=[g])
+            for path, groups in self.pieces
+            for g in groups
+        ]
+        dataset = ds.FileSystemDataset(fragments, self.schema, fmt, self.filesystem)
+        yield from dataset.to_batches(
+            columns=columns, batch_size=batch_size, use_threads=use_threads, batch_readahead=2, fragment_readahead=1
+        )
+
+
+@dataclass
+class _PartOutput:
+    """What a part's task sends back: ``fn`` of its inner blocks in order, the raw rows of its first unit (``head``)
+    and of its last (``tail``; None when the part holds one unit), its rows without a unit id, and a DataError's
+    problems (an exception's own pickling would lose them) if the part stopped on one."""
+
+    results: list[Any] = field(default_factory=list)
+    head: UnitBlock | None = None
+    tail: UnitBlock | None = None
+    missing: list[int] = field(default_factory=list)
+    error: tuple[tuple[Problem, ...], str | None] | None = None
+
+
+def _take(block: UnitBlock, start: int, stop: int | None = None) -> UnitBlock:
+    return UnitBlock({c: v[start:stop] for c, v in block.columns.items()}, _slice_rows(block.rows, start, stop))
+
+
+def _join(a: UnitBlock, b: UnitBlock) -> UnitBlock:
+    """One unit's rows from two parts, as :func:`unit_blocks` joins a unit split across two batches."""
+    na, nb = len(next(iter(a.columns.values()))), len(next(iter(b.columns.values())))
+    columns = {c: np.concatenate([a.columns[c], b.columns[c]]) for c in a.columns}
+    return UnitBlock(columns, _join_rows(a.rows, na, b.rows, nb))
+
+
+def _run_part(
+    fn: Callable[[UnitBlock], Any],
+    part: _Part,
+    roles: Mapping[str, str],
+    batch_rows: int,
+    label: str | None,
+    table: Any = None,
+) -> _PartOutput:
+    """A task: ``fn`` over the part's blocks of whole units, but its first and last units' rows sent back raw (either
+    may continue in the neighbouring part; the client completes and reduces them)."""
+    if table is not None:
+        part = _Part(part.first_row, part.rows, table=table)
+    unit = roles["unit"]
+    out = _PartOutput()
+    pending: UnitBlock | None = None
+    try:
+        blocks = unit_blocks(
+            part, roles, batch_rows=batch_rows, missing_units=out.missing, label=label, first_row=part.first_row
+        )
+        for block in blocks:
+            if out.head is None:
+                u = block.columns[unit]
+                first = _leading(u, u[0])
+                out.head = _take(block, 0, first)
+                if first == len(u):
+                    continue
+                block = _take(block, first)
+            if pending is not None:
+                out.results.append(fn(pending))
+            pending = block
+        if pending is not None:
+            u = pending.columns[unit]
+            cut = len(u) - _trailing(u)
+            if cut:
+                out.results.append(fn(_take(pending, 0, cut)))
+            out.tail = _take(pending, cut)
+    except DataError as exc:
+        out.error = (exc.problems, exc.source)
+    return out
+
+
+def _run_frame_part(
+    frame: Any,
+    fn: Callable[[UnitBlock], Any],
+    part: _Part,
+    roles: Mapping[str, str],
+    batch_rows: int,
+    label: str | None,
+) -> _PartOutput:
+    """A task on one partition of a Dask DataFrame (a pandas frame by then): as Arrow, then :func:`_run_part`."""
+    import pyarrow as pa
+
+    names = list(dict.fromkeys(roles.values()))
+    return _run_part(fn, part, roles, batch_rows, label, pa.Table.from_pandas(frame[names], preserve_index=False))
+
+
+def _groups(sizes: list[int], n: int) -> list[range]:
+    """Consecutive items (row groups of these sizes) in at most ``n`` groups of about equal rows."""
+    total = sum(sizes)
+    out: list[range] = []
+    start = acc = 0
+    for i, s in enumerate(sizes):
+        acc += s
+        if i + 1 < len(sizes) and acc >= total * (len(out) + 1) / n:
+            out.append(range(start, i + 1))
+            start = i + 1
+    out.append(range(start, len(sizes)))
+    return out
+
+
+class BlockPasses:
+    """Passes over the blocks of whole units of a source: in this process, or on a Dask cluster in parts.
+
+    ``source`` is what :func:`open_dataset` gives (a pyarrow Dataset) or :func:`open_dask_frame`
+    (a Dask DataFrame). In this process (``executor`` None, a Dataset) :meth:`map` is
+    :func:`ordered_map` over :func:`unit_blocks`. On a ``distributed.Client`` the source is split
+    into parts of contiguous rows (Parquet row groups, grouped into about :data:`PARTS_PER_THREAD`
+    x the cluster's threads parts, their row offsets from the files' metadata; a Table's slices,
+    sent with the tasks; a Dask DataFrame's partitions, their lengths counted first): one task per
+    part reduces its inner blocks, and the client checks the order of the units across parts,
+    joins a unit split between two parts and reduces the joined blocks itself. Without a client a
+    Dask DataFrame's parts are computed by dask's default scheduler. Either way the results come
+    in the order of the source, so combining them gives the same numbers up to rounding.
+    The parts are planned once, at the first pass.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> table = pa.table({"id": [1, 1, 2, 2, 3], "y": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    >>> dataset, _ = open_dataset(table)
+    >>> passes = BlockPasses(dataset, {"unit": "id", "outcome": "y"}, batch_rows=3)
+    >>> [float(b.columns["y"].sum()) for b in passes.map(lambda b: b)]
+    [3.0, 7.0, 5.0]
+    >>> passes.describe()
+    {'executor': 'threads', 'parts': 1}
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        roles: Mapping[str, str],
+        *,
+        batch_rows: int = BATCH_ROWS,
+        threads: int = 1,
+        executor: Any = None,
+        label: str | None = None,
+    ) -> None:
+        self.source = source
+        self.roles = dict(roles)
+        self.batch_rows = int(batch_rows)
+        self.threads = int(threads)
+        self.client = dask_client(executor)
+        self.label = label
+        self._parts: list[_Part] | None = None
+        self._tables: list[Any] = []  # a Table's slices, on the cluster once (futures), for every pass
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the passes run in this process's threads (no cluster, no Dask DataFrame)."""
+        return self.client is None and not isinstance(self.source, DaskFrame)
+
+    def describe(self) -> dict[str, Any]:
+        """Which executor runs the passes and in how many parts (for a result's ``info``)."""
+        if self.in_process:
+            return {"executor": "threads", "parts": 1}
+        if self.client is None:
+            return {"executor": "dask default scheduler", "parts": len(self.parts())}
+        threads = self.client.nthreads()
+        address = getattr(self.client.scheduler, "address", None) or "?"
+        return {
+            "executor": f"dask {address} ({len(threads)} workers, {sum(threads.values())} threads)",
+            "parts": len(self.parts()),
+        }
+
+    def parts(self) -> list[_Part]:
+        """The parts of the source (planned at the first call)."""
+        if self._parts is None:
+            self._parts = self._plan()
+        return self._parts
+
+    def _plan(self) -> list[_Part]:
+        import pyarrow.dataset as ds
+
+        threads = sum(self.client.nthreads().values()) if self.client is not None else max(self.threads, 1)
+        n = max(1, PARTS_PER_THREAD * threads)
+        if isinstance(self.source, DaskFrame):
+            if self.source.lengths is None:
+                import dask
+
+                delayed = [dask.delayed(len)(d) for d in self.source.frame.to_delayed()]  # the partitions passes read
+                self.source.lengths = [int(x) for x in _dask_compute(delayed, self.client)]
+            starts = np.concatenate([[0], np.cumsum(self.source.lengths)]).astype(np.int64)
+            return [_Part(int(starts[i]), int(m)) for i, m in enumerate(self.source.lengths)]
+        dataset = self.source
+        if isinstance(dataset, ds.FileSystemDataset) and isinstance(dataset.format, ds.ParquetFileFormat):
+            # the row groups of the files in order, from their footers: each part's first row is known before reading
+            pieces: list[tuple[str, int, int]] = []
+            for fragment in dataset.get_fragments():
+                pieces += [(fragment.path, rg.id, rg.num_rows) for rg in fragment.row_groups]
+            parts, offset = [], 0
+            for group in _groups([p[2] for p in pieces], n):
+                by_file: dict[str, list[int]] = {}
+                for i in group:
+                    by_file.setdefault(pieces[i][0], []).append(pieces[i][1])
+                rows = sum(pieces[i][2] for i in group)
+                spec = tuple((path, tuple(ids)) for path, ids in by_file.items())
+                parts.append(_Part(offset, rows, spec, dataset.filesystem, dataset.schema))
+                offset += rows
+            return parts
+        # a dataset in memory (or of another kind): its rows in slices, each sent to the cluster once
+        names = list(dict.fromkeys(self.roles.values()))
+        table = dataset.to_table(columns=names)
+        size = max(1, -(-table.num_rows // n))
+        parts = [_Part(a, min(size, table.num_rows - a)) for a in range(0, table.num_rows, size)]
+        slices = [table.slice(p.first_row, p.rows) for p in parts]
+        self._tables = [self.client.scatter(s, hash=False) for s in slices] if self.client is not None else slices
+        return parts
+
+    def _outputs(self, fn: Callable[[UnitBlock], Any]) -> Iterator[_PartOutput]:
+        """The parts' outputs in order (as each arrives; every part is submitted at once)."""
+        parts = self.parts()
+        args = (self.roles, self.batch_rows, self.label)
+        if isinstance(self.source, DaskFrame):
+            import dask
+
+            frames = self.source.frame.to_delayed()
+            tasks = [dask.delayed(_run_frame_part)(f, fn, p, *args) for f, p in zip(frames, parts, strict=True)]
+            if self.client is None:
+                yield from dask.compute(*tasks)
+                return
+            futures = self.client.compute(tasks)
+        elif self._tables:
+            futures = [
+                self.client.submit(_run_part, fn, p, *args, t, pure=False)
+                for p, t in zip(parts, self._tables, strict=True)
+            ]
+        else:
+            futures = [self.client.submit(_run_part, fn, p, *args, pure=False) for p in parts]
+        for future in futures:
+            yield future.result()
+
+    def map(self, fn: Callable[[UnitBlock], R], *, missing_units: list[int] | None = None) -> Iterator[R]:
+        """``fn`` of every block of whole units, in source order (rows without a unit id go to ``missing_units``)."""
+        if self.in_process:
+            blocks = unit_blocks(
+                self.source, self.roles, batch_rows=self.batch_rows, missing_units=missing_units, label=self.label
+            )
+            return ordered_map(fn, blocks, threads=self.threads)
+        return self._stitch(fn, self._outputs(fn), missing_units)
+
+    def _stitch(
+        self, fn: Callable[[UnitBlock], R], outputs: Iterable[_PartOutput], missing_units: list[int] | None
+    ) -> Iterator[R]:
+        """The parts' results in order, with the units at their boundaries completed and reduced here."""
+        unit, time = self.roles["unit"], self.roles.get("time", "time")
+        carry: UnitBlock | None = None  # the last unit seen, which may continue in the next part
+        for out in outputs:
+            if missing_units is not None:
+                missing_units.extend(out.missing)
+            head = out.head
+            if carry is not None and head is not None:
+                last, first = carry.columns[unit][-1], head.columns[unit][0]
+                if first < last:  # the check unit_blocks makes between two batches, here between two parts
+                    n = len(carry.columns[unit])
+                    raise _sort_error(
+                        unit, time, last, _position(carry.rows, n - 1), first, _position(head.rows, 0), self.label
+                    )
+                if first == last:
+                    head = _join(carry, head)
+                else:
+                    yield fn(carry)
+                carry = None
+            if out.error is not None:
+                raise DataError(out.error[0], source=out.error[1])
+            if head is None:
+                continue
+            if out.tail is None:  # the part is one unit: it may go on in the next part too
+                carry = head
+                continue
+            yield fn(head)
+            yield from out.results
+            carry = out.tail
+        if carry is not None:
+            yield fn(carry)
+
+    def first_block(self) -> UnitBlock | None:
+        """The source's first block of whole units, read here (a constant some reductions take from the data)."""
+        if self.in_process:
+            return next(unit_blocks(self.source, self.roles, batch_rows=self.batch_rows, label=self.label), None)
+        parts = self.parts()
+        if isinstance(self.source, DaskFrame):
+            import pyarrow as pa
+
+            names = list(dict.fromkeys(self.roles.values()))
+            frames = self.source.frame.to_delayed()
+            for i, part in enumerate(parts):
+                frame = frames[i].compute()[names]
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                block = self._first_of(_Part(part.first_row, part.rows, table=table))
+                if block is not None:
+                    return block
+            return None
+        for i, part in enumerate(parts):
+            if self._tables:
+                t = self._tables[i]
+                part = _Part(part.first_row, part.rows, table=t.result() if self.client is not None else t)
+            block = self._first_of(part)
+            if block is not None:
+                return block
+        return None
+
+    def _first_of(self, part: _Part) -> UnitBlock | None:
+        blocks = unit_blocks(part, self.roles, batch_rows=self.batch_rows, label=self.label, first_row=part.first_row)
+        return next(blocks, None)
+
+
+def map_unit_blocks(
+    fn: Callable[[UnitBlock], R],
+    source: Any,
+    roles: Mapping[str, str],
+    *,
+    batch_rows: int = BATCH_ROWS,
+    threads: int = 1,
+    executor: Any = None,
+    missing_units: list[int] | None = None,
+    label: str | None = None,
+) -> Iterator[R]:
+    """``fn`` of every block of whole units of ``source``, in source order: in threads here, or on a Dask cluster.
+
+    One pass of :class:`BlockPasses` (which see; keep one of those for several passes, so the
+    source is split into parts once). ``executor`` is None (``threads`` threads in this process;
+    for a Dask DataFrame, dask's default scheduler) or a ``distributed.Client``.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> dataset, _ = open_dataset(pa.table({"id": [1, 1, 2, 3, 3], "t": [1, 2, 1, 1, 2]}))
+    >>> [len(b.columns["id"]) for b in map_unit_blocks(lambda b: b, dataset, {"unit": "id", "time": "t"}, batch_rows=2)]
+    [2, 1, 2]
+    """
+    passes = BlockPasses(source, roles, batch_rows=batch_rows, threads=threads, executor=executor, label=label)
+    return passes.map(fn, missing_units=missing_units)
 
 
 # -- the panel rules, block by block ----------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ from evaluator.errors import (
 )
 from evaluator.estimators.design import check_frame, check_weights, choice, one_column
 from evaluator.estimators.logit import fit_logit, weighted_logit_probabilities
-from evaluator.inference.bootstrap import simultaneous_band, wild_cluster_bootstrap_cells
+from evaluator.inference.bootstrap import cell_cluster_sums, simultaneous_band, wild_cluster_bootstrap_cell_sums
+from evaluator.inference.keyed_draws import bootstrap_keys, seed_key, signed_sums
 from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
 from evaluator.results.base import Result, tidy_table
 
@@ -53,7 +54,6 @@ BasePeriod = Literal["varying", "universal"]
 Aggregation = Literal["simple", "dynamic", "group", "calendar"]
 
 _IQR_NORMAL = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
-_BOOT_CHUNK_ELEMENTS = 8_000_000  # weights generated per chunk (64 MB of float64)
 
 
 # -- the result --------------------------------------------------------------------------------------------------------
@@ -167,6 +167,7 @@ class _Panel:
     notes: list[str]
     w: np.ndarray | None = None  # sampling weight per unit (as given; constant within the unit)
     dropped: dict[str, Any] | None = None  # units dropped to balance the panel (allow_unbalanced_panel=False)
+    cluster_labels: np.ndarray | None = None  # the cluster of each code in ``cl`` (sorted values)
 
 
 def _sorted_layout(units: np.ndarray, tt: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -316,7 +317,16 @@ def _prepare(
     if weights is not None:  # sampling weights: one per unit (R did's weightsname), checked above
         w = pivot(w_rows)[:, 0]
     return _Panel(
-        y=y, x=x, g=g, cl=cl, n_clusters=n_clusters, times=times, units=np.asarray(uniq_units), notes=notes, w=w
+        y=y,
+        x=x,
+        g=g,
+        cl=cl,
+        n_clusters=n_clusters,
+        times=times,
+        units=np.asarray(uniq_units),
+        notes=notes,
+        w=w,
+        cluster_labels=None if cluster is None else np.asarray(cuniq),
     )
 
 
@@ -447,28 +457,18 @@ def _att_cov(
 
 
 # -- bootstrap ---------------------------------------------------------------------------------------------------------
-def _multiplier_draws(B: np.ndarray, n_boot: int, rng: np.random.Generator, n: int) -> np.ndarray:
-    """n_boot draws of (1/n) sum_i v_i B_i with Rademacher weights v (one per row of B).
+def _multiplier_draws(
+    B: np.ndarray, keys: np.ndarray, n_boot: int, seed: int | np.random.Generator | None, n: int
+) -> np.ndarray:
+    """n_boot draws of (1/n) sum_i v_i B_i with Rademacher weights v (one per row of B), keyed to ``keys``.
 
     R did uses Mammen weights; any weights with mean 0 and variance 1 give a valid
-    multiplier bootstrap, and Rademacher signs come from random bits, eight per byte,
-    which is what makes 999 draws over 100,000 units take a fraction of a second. The
-    product runs in float32 (relative error ~1e-6, far below the bootstrap's own noise).
+    multiplier bootstrap. Rademacher signs are bits of a hash of (seed, row id, draw)
+    (:mod:`evaluator.inference.keyed_draws`), so the draws do not depend on the order of the
+    rows nor on how a panel read out of core is cut into shards: the same seed gives the
+    same bootstrap in memory and out of core.
     """
-    rows, m = B.shape
-    out = np.empty((n_boot, m))
-    colsum = B.sum(axis=0)
-    B32 = np.ascontiguousarray(B, dtype=np.float32)
-    chunk = max(1, min(n_boot, _BOOT_CHUNK_ELEMENTS // max(rows, 1)))
-    row_bytes = (rows + 7) // 8
-    done = 0
-    while done < n_boot:
-        b = min(chunk, n_boot - done)
-        raw = np.frombuffer(rng.bytes(b * row_bytes), dtype=np.uint8).reshape(b, row_bytes)
-        bits = np.unpackbits(raw, axis=1, count=rows).astype(np.float32)
-        out[done : done + b] = 2.0 * (bits @ B32) - colsum  # v = 2 * bit - 1
-        done += b
-    return out / n
+    return signed_sums(keys, B, n_boot, seed_key(seed)) / n
 
 
 def _crossprod(S: np.ndarray) -> np.ndarray:
@@ -647,19 +647,89 @@ def _wcr_columns(table: pd.DataFrame, wcr: dict[str, Any], coefs: np.ndarray, es
         used = a != 0
         if not used.any() or not np.isfinite(ests[j]) or not np.isfinite(out["std_error"].iloc[j]):
             continue
-        boot = wild_cluster_bootstrap_cells(
-            wcr["psi"][:, used],
-            wcr["treated"][:, used],
-            wcr["control"][:, used],
+        boot = wild_cluster_bootstrap_cell_sums(
+            wcr["sums"].columns(used),
             a[used],
             float(ests[j]),
-            wcr["cluster"],
             n_boot=wcr["n_boot"],
             alpha=alpha,
             seed=wcr["seed"],
         )
         out.loc[j, ["p_value", "ci_low", "ci_high"]] = [boot.p_value, boot.ci_low, boot.ci_high]
     return out
+
+
+def cell_table(
+    cells_df: pd.DataFrame,
+    att: np.ndarray,
+    se_an: np.ndarray,
+    *,
+    draws: np.ndarray | None,
+    wcr: dict[str, Any] | None,
+    alpha: float,
+    scale: float,
+    cell_clusters: Sequence[tuple[np.ndarray, np.ndarray]],
+    n_boot: int,
+    cluster: str | None,
+    n_clusters: int,
+    level: str,
+    analytic: str,
+    notes: list[str],
+    boot_df: float | None = None,
+    stacklevel: int = 2,
+) -> tuple[pd.DataFrame, float, list[Any], str]:
+    """The ATT(g,t) table, sup-t critical value, widened bands and inference sentence, analytic or bootstrapped.
+
+    One place for the in-memory panel, the unbalanced and cross-section estimators and the out-of-core
+    passes: ``draws`` are the multiplier draws of the cells (and cohort shares), ``wcr`` the restricted
+    wild cluster bootstrap's sums (clusters with ``n_boot > 0``), ``analytic`` the sentence without
+    bootstrap. Band notes are appended to ``notes`` (and warned when serious).
+    """
+    k = len(att)
+    ev = (cells_df["time"] - cells_df["cohort"]).to_numpy()
+    terms = [f"ATT({_num(a)},{_num(b)})" for a, b in zip(cells_df["cohort"], cells_df["time"], strict=True)]
+    extra = {
+        "cohort": [_num(v) for v in cells_df["cohort"]],
+        "time": [_num(v) for v in cells_df["time"]],
+        "event_time": [_num(v) for v in ev],
+        "n_treated": cells_df["n_treated"].to_numpy(),
+        "n_control": cells_df["n_control"].to_numpy(),
+    }
+    if draws is None:
+        return tidy_table(terms, att, se_an, alpha=alpha, **extra), math.nan, [], analytic
+    se_b = _boot_se(draws[:, :k], scale)
+    extra["se_analytic"] = se_an
+    table = tidy_table(terms, att, se_b, alpha=alpha, df=boot_df, **extra)
+    if wcr is not None:
+        table = _wcr_columns(table, wcr, np.eye(k), att, alpha)
+    crit, band_note, bands_widened, serious = _bands(
+        table,
+        att,
+        se_b,
+        _sup_t(draws[:, :k], se_b, alpha),
+        alpha,
+        boot_df,
+        np.ones(k, dtype=bool),
+        _single_cluster_rows(np.eye(k), cell_clusters),
+        clustered=wcr is not None,
+        where="",
+    )
+    if band_note is not None:
+        if serious:
+            warnings.warn(band_note, FewClustersWarning, stacklevel=stacklevel + 1)
+        notes.append(band_note)
+    kind_w = f"cluster ({n_clusters} clusters of {cluster!r})" if cluster is not None else level
+    inference = (
+        f"multiplier bootstrap ({n_boot} draws, Rademacher weights, {kind_w} level): IQR-based standard errors"
+        + (
+            f"; p-values and pointwise intervals from the restricted wild cluster bootstrap ({n_clusters} "
+            f"clusters, {'Webb' if n_clusters < WEBB_BELOW_CLUSTERS else 'Rademacher'} weights, test inversion)"
+            if wcr is not None
+            else "; pointwise normal intervals"
+        )
+        + ", sup-t simultaneous bands (band_low/band_high)"
+    )
+    return table, crit, bands_widened, inference
 
 
 # -- aggregation -------------------------------------------------------------------------------------------------------
@@ -887,18 +957,20 @@ def staggered_did(
     n_boot: int = 999,
     seed: int | np.random.Generator | None = None,
     alpha: float = 0.05,
+    executor: Any = None,
 ) -> StaggeredResult:
     r"""Group-time average treatment effects under staggered adoption (Callaway and Sant'Anna 2021).
 
     Parameters
     ----------
-    data : pandas.DataFrame, path or pyarrow.dataset.Dataset
+    data : pandas.DataFrame, path, pyarrow.dataset.Dataset or dask.dataframe.DataFrame
         Panel in long form, one row per unit and period (balanced, unless
         ``allow_unbalanced_panel``), or repeated cross-sections (``panel=False``), one row
-        per observation. A path to a Parquet file or a folder of them, or a
-        ``pyarrow.dataset.Dataset``, is read out of core, in passes over shards of units
+        per observation. A path to a Parquet file or a folder of them, a
+        ``pyarrow.dataset.Dataset`` or a Dask DataFrame is read out of core, in passes over shards of units
         sorted by unit then period (:mod:`evaluator.estimators.staggered_ooc`; covariates must
-        be time-invariant there, and no weights, bootstrap or ``panel=False`` yet, so pass ``n_boot=0``).
+        be time-invariant there, and no weights or ``panel=False`` yet). The numbers, bootstrap
+        included, are those of the same rows in memory.
     outcome, unit, time, cohort : str
         Columns. ``cohort`` is the first treated period; never-treated units have
         0 or NaN. Cohorts after the last period (+ anticipation) count as never treated.
@@ -951,7 +1023,9 @@ def staggered_did(
         R ``did`` does: the rows are estimated as repeated cross-sections and each row's
         influence function is summed within its unit (a balanced panel is estimated as a panel).
     n_boot : int
-        Multiplier-bootstrap draws (Rademacher weights). With ``n_boot > 0`` the reported
+        Multiplier-bootstrap draws (Rademacher weights keyed to the unit or cluster ids, so
+        the draws depend neither on the order of the rows nor on how they are read; see
+        :mod:`evaluator.inference.keyed_draws`). With ``n_boot > 0`` the reported
         standard errors are bootstrap ones (IQR-based, as R ``did``) and the tables
         get simultaneous bands ``band_low``/``band_high``, which always contain the pointwise
         intervals (see Notes); ``0`` gives analytic only.
@@ -959,6 +1033,13 @@ def staggered_did(
         Makes the bootstrap exactly reproducible.
     alpha : float
         1 - confidence level.
+    executor : distributed.Client, optional
+        Where the passes over data read out of core run: ``None`` (default), in threads of this
+        process (a Dask DataFrame: on its own scheduler); a ``dask.distributed`` Client (the
+        cluster a batch runs on, ``pip install 'evaluator[cluster]'``), on its workers, in parts
+        of contiguous rows, the same numbers to rounding (the workers must read the files at the
+        same path). ``info["out_of_core"]`` records which, and how many parts. A pandas
+        DataFrame is always estimated in this process.
 
     Returns
     -------
@@ -1096,6 +1177,7 @@ def staggered_did(
                 n_boot=n_boot,
                 seed=seed,
                 alpha=alpha,
+                executor=executor,
             )
     if not panel or allow_unbalanced_panel:
         # Repeated cross-sections, or an unbalanced panel used whole: the rows of each cell, as R did's
@@ -1147,6 +1229,7 @@ def staggered_did(
         _check_covariates(panel.x, covs)
     times = panel.times
     y, G, x, cl, w = panel.y, panel.g, panel.x, panel.cl, panel.w
+    unit_ids = panel.units
 
     # cohorts without a pre-treatment period are dropped
     early = np.isfinite(G) & (G <= times[0] + anticipation)
@@ -1159,7 +1242,7 @@ def staggered_did(
             stacklevel=2,
         )
         keep = ~early
-        y, G = y[keep], G[keep]
+        y, G, unit_ids = y[keep], G[keep], unit_ids[keep]
         x = None if x is None else x[keep]
         cl = None if cl is None else cl[keep]
         w = None if w is None else w[keep]
@@ -1190,6 +1273,8 @@ def staggered_did(
     if cl is not None:
         cl_codes, cl = np.unique(cl, return_inverse=True)
         n_clusters = len(cl_codes)
+        assert panel.cluster_labels is not None
+        cluster_ids = panel.cluster_labels[cl_codes]
         if n_clusters < 2:
             raise DesignError(f"cluster={cluster!r} has a single cluster; clustered inference needs at least 2")
     else:
@@ -1316,8 +1401,8 @@ def staggered_did(
     sigma = _crossprod(S) / n**2
     draws = None
     if n_boot > 0:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        draws = _multiplier_draws(S, n_boot, rng, n)
+        # signs keyed to the ids of the units (or clusters): the out-of-core passes draw the same
+        draws = _multiplier_draws(S, bootstrap_keys(unit_ids if cl is None else cluster_ids), n_boot, seed, n)
     boot_df = None
     wcr = None
     if cl is not None and n_boot > 0:
@@ -1330,10 +1415,8 @@ def staggered_did(
             treated_m &= positive_w[:, None]
             control_m &= positive_w[:, None]
         wcr = {
-            "psi": Bcols[:, :k].copy(),
-            "treated": treated_m,
-            "control": control_m,
-            "cluster": cl,
+            # per (cluster, cell) counts and residual sums: all the restricted bootstrap of any aggregate needs
+            "sums": cell_cluster_sums(Bcols[:, :k], treated_m, control_m, cl),
             "n_boot": n_boot,
             "seed": seed if isinstance(seed, (int, np.integer)) else None,
         }
@@ -1342,57 +1425,26 @@ def staggered_did(
     se_an = np.sqrt(np.maximum(np.diag(sigma)[:k], 0.0))
     scale = float(np.nanstd(panel.y)) if panel.y.size else 1.0
     se_an[se_an <= _tiny(scale)] = np.nan
-    ev = (cells_df["time"] - cells_df["cohort"]).to_numpy()
-    terms = [f"ATT({_num(a)},{_num(b)})" for a, b in zip(cells_df["cohort"], cells_df["time"], strict=True)]
-    extra = {
-        "cohort": [_num(v) for v in cells_df["cohort"]],
-        "time": [_num(v) for v in cells_df["time"]],
-        "event_time": [_num(v) for v in ev],
-        "n_treated": cells_df["n_treated"].to_numpy(),
-        "n_control": cells_df["n_control"].to_numpy(),
-    }
-    if draws is not None:
-        se_b = _boot_se(draws[:, :k], scale)
-        extra["se_analytic"] = se_an
-        table = tidy_table(terms, att, se_b, alpha=alpha, df=boot_df, **extra)
-        if wcr is not None:
-            table = _wcr_columns(table, wcr, np.eye(k), att, alpha)
-        crit, band_note, bands_widened, serious = _bands(
-            table,
-            att,
-            se_b,
-            _sup_t(draws[:, :k], se_b, alpha),
-            alpha,
-            boot_df,
-            np.ones(k, dtype=bool),
-            _single_cluster_rows(np.eye(k), cell_clusters),
-            clustered=wcr is not None,
-            where="",
-        )
-        if band_note is not None:
-            if serious:
-                warnings.warn(band_note, FewClustersWarning, stacklevel=2)
-            notes.append(band_note)
-        kind_w = f"cluster ({n_clusters} clusters of {cluster!r})" if cluster is not None else "unit"
-        inference = (
-            f"multiplier bootstrap ({n_boot} draws, Rademacher weights, {kind_w} level): IQR-based standard errors"
-            + (
-                f"; p-values and pointwise intervals from the restricted wild cluster bootstrap ({n_clusters} "
-                f"clusters, {'Webb' if n_clusters < WEBB_BELOW_CLUSTERS else 'Rademacher'} weights, test inversion)"
-                if cl is not None
-                else "; pointwise normal intervals"
-            )
-            + ", sup-t simultaneous bands (band_low/band_high)"
-        )
-    else:
-        crit = math.nan
-        bands_widened = []
-        table = tidy_table(terms, att, se_an, alpha=alpha, **extra)
-        inference = (
-            "analytic, influence function"
-            + (f" summed within {n_clusters} clusters of {cluster!r}" if cluster is not None else "")
-            + ": se = sqrt(sum psi^2)/n, normal intervals"
-        )
+    table, crit, bands_widened, inference = cell_table(
+        cells_df,
+        att,
+        se_an,
+        draws=draws,
+        wcr=wcr,
+        alpha=alpha,
+        scale=scale,
+        cell_clusters=cell_clusters,
+        n_boot=n_boot,
+        cluster=cluster,
+        n_clusters=n_clusters,
+        level="unit",
+        analytic="analytic, influence function"
+        + (f" summed within {n_clusters} clusters of {cluster!r}" if cluster is not None else "")
+        + ": se = sqrt(sum psi^2)/n, normal intervals",
+        notes=notes,
+        boot_df=boot_df,
+        stacklevel=3,
+    )
 
     # pre-test: every pre-treatment ATT(g,t) = 0
     pretest, pretest_note = _pretest(cells_df, att, sigma, se_an, anticipation, cluster, n_clusters)

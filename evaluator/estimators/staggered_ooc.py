@@ -38,11 +38,21 @@ sums ``psi psi'`` (or, with clusters, ``psi`` per cluster). A unit's influence f
 Covered: balanced panels (units missing periods are dropped with a warning, as in memory) and
 unbalanced panels used whole, no covariates (any ``method``: they all reduce to the unconditional
 estimator) or time-invariant ones on balanced panels, never and not-yet-treated controls, varying
-and universal base periods, anticipation, analytic standard errors by unit or by a cluster column.
-A covariate varying within a unit raises a :class:`~evaluator.errors.DataError` naming the units
-(in memory each cell takes the earlier period's values). Not yet: sampling weights, the
-bootstraps, repeated cross-sections and covariates with ``allow_unbalanced_panel=True``; they raise
-:class:`NotImplementedError` saying so.
+and universal base periods, anticipation, analytic standard errors by unit or by a cluster column,
+the multiplier bootstrap and (with a cluster column) the restricted wild cluster bootstrap. A
+covariate varying within a unit raises a :class:`~evaluator.errors.DataError` naming the units
+(in memory each cell takes the earlier period's values). Not yet: sampling weights, repeated
+cross-sections, covariates with ``allow_unbalanced_panel=True`` and the cluster bootstrap of an
+unbalanced panel used whole; they raise :class:`NotImplementedError` saying so.
+
+Bootstrap draws are keyed (:mod:`evaluator.inference.keyed_draws`): unit ``i``'s sign in draw ``b``
+is a hash of its id, the seed and ``b``, so each block adds its units' signed sums and the draws
+are those of the in-memory estimator, whatever the blocks, threads or Dask parts.
+
+The passes run in threads of this process, or with ``executor=`` a ``distributed.Client`` on a Dask
+cluster (:class:`evaluator.data.shards.BlockPasses`: a task per part of contiguous rows, the units cut
+by part boundaries joined and reduced by the client); a Dask DataFrame is read partition by partition,
+on that cluster or on its own scheduler. The numbers are the same to rounding either way.
 """
 
 from __future__ import annotations
@@ -56,20 +66,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from evaluator.data.shards import (
     BATCH_ROWS,
+    BlockPasses,
+    DaskFrame,
     PanelChecks,
     UnitBlock,
     check_block,
     check_block_rows,
     check_columns,
+    dask_client,
     is_dask_frame,
     is_dataset_source,
+    open_dask_frame,
     open_dataset,
-    ordered_map,
     periods,
-    unit_blocks,
 )
 from evaluator.errors import (
     DataError,
@@ -88,11 +101,13 @@ from evaluator.estimators.staggered import (
     _pretest,
     _tiny,
     _with_simple,
+    cell_table,
     small_sample_warnings,
 )
 from evaluator.estimators.staggered_rc import report_skipped_cells
+from evaluator.inference.bootstrap import CellClusterSums
+from evaluator.inference.keyed_draws import bootstrap_keys, seed_key, signed_sums
 from evaluator.policy import PS_TRIM_LEVEL
-from evaluator.results.base import tidy_table
 
 __all__ = ["is_out_of_core", "staggered_did_ooc"]
 
@@ -110,6 +125,8 @@ class _Moments:
     n: int
     mean: np.ndarray
     comoment: np.ndarray
+    #: with the bootstrap: per draw, the sums of ``v_i (Y_i, 1)`` (keyed signs, n_boot x (T + 1))
+    signs: np.ndarray | None = None
 
     def combine(self, other: _Moments) -> _Moments:
         """Chan, Golub and LeVeque's pairwise update: exact in exact arithmetic, stable in floating point."""
@@ -117,10 +134,15 @@ class _Moments:
         delta = other.mean - self.mean
         mean = self.mean + delta * (other.n / n)
         comoment = self.comoment + other.comoment + np.outer(delta, delta) * (self.n * other.n / n)
-        return _Moments(n, mean, comoment)
+        signs = None if self.signs is None or other.signs is None else self.signs + other.signs
+        return _Moments(n, mean, comoment, signs)
 
     def restrict(self, keep: np.ndarray) -> _Moments:
-        return _Moments(self.n, self.mean[keep], self.comoment[np.ix_(keep, keep)])
+        signs = None
+        if self.signs is not None:
+            idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep)
+            signs = self.signs[:, np.append(idx, self.signs.shape[1] - 1)]
+        return _Moments(self.n, self.mean[keep], self.comoment[np.ix_(keep, keep)], signs)
 
 
 @dataclass
@@ -158,11 +180,13 @@ def _block_statistics(
     times: np.ndarray,
     clustered: bool,
     covariates: list[str] | None = None,
+    boot: tuple[int, int] | None = None,
 ) -> tuple[Any, dict[float, _Moments], tuple[np.ndarray, ...] | None, _CovFindings | None]:
     """One block: its panel checks, per-class moments of its valid units and, with clusters, their sums.
 
     With ``covariates`` the moments are those of ``(Y_1..Y_T, X)`` (X each unit's time-invariant covariates),
-    and the covariates' faults come back too.
+    and the covariates' faults come back too. With ``boot`` (draws, seed key) and no covariates the moments
+    carry each class's keyed sign sums of ``(Y, 1)``: the multiplier bootstrap of every cell follows from them.
     """
     found, layout = check_block(block, roles, times)
     cov = None
@@ -186,11 +210,18 @@ def _block_statistics(
     if covariates:
         X, cov = _covariates_of(block, layout, covariates, T)
         Z = np.hstack([Y, X])
+    keys = None
+    if boot is not None and not covariates:
+        keys = bootstrap_keys(block.columns[roles["unit"]][first])
     for hi, h in enumerate(classes.tolist()):
-        Yh = Z if len(classes) == 1 else Z[inv == hi]
+        sel = slice(None) if len(classes) == 1 else inv == hi
+        Yh = Z[sel]
         mean = Yh.mean(axis=0)
         dev = Yh - mean
-        moments[h] = _Moments(len(Yh), mean, dev.T @ dev)
+        signs = None
+        if keys is not None and boot is not None:
+            signs = signed_sums(keys[sel], np.column_stack([Yh, np.ones(len(Yh))]), *boot)
+        moments[h] = _Moments(len(Yh), mean, dev.T @ dev, signs)
     sums = None
     if clustered:
         cl = block.columns[roles["cluster"]][first]
@@ -213,8 +244,6 @@ def _refuse(
         options.append(f"covariates ({covariates}) with allow_unbalanced_panel=True")
     if weights is not None:
         options.append(f"weights={weights!r}")
-    if n_boot:
-        options.append(f"n_boot={n_boot} (the multiplier bootstrap; pass n_boot=0 for analytic standard errors)")
     if not panel:
         options.append("panel=False (repeated cross-sections)")
     if options:
@@ -246,14 +275,20 @@ def staggered_did_ooc(
     alpha: float = 0.05,
     batch_rows: int = BATCH_ROWS,
     threads: int | None = None,
+    executor: Any = None,
 ) -> StaggeredResult:
-    """:func:`~evaluator.estimators.staggered.staggered_did` on a Parquet file, folder or pyarrow Dataset.
+    """:func:`~evaluator.estimators.staggered.staggered_did` on Parquet files, a pyarrow Dataset or a Dask DataFrame.
 
     The arguments are :func:`staggered_did`'s (which checks them and calls this for such
     ``source``), plus ``batch_rows`` (rows per Arrow record batch) and ``threads`` (threads
     reducing blocks; default ``min(4, cpu count)``). The rows must be sorted by unit, then
     period. The result equals the in-memory one on the same rows to rounding (1e-10), whatever
-    ``batch_rows``, ``threads`` or the split into files.
+    ``batch_rows``, ``threads``, the split into files or the executor.
+
+    ``executor`` runs the passes: None, in ``threads`` threads of this process (a Dask DataFrame:
+    on its own scheduler), or a ``distributed.Client``, on its cluster in parts of contiguous rows
+    (:class:`evaluator.data.shards.BlockPasses`; the workers read the files from the same path).
+    ``info["out_of_core"]`` says which ran them (``executor``) and in how many ``parts``.
 
     Examples
     --------
@@ -269,11 +304,7 @@ def staggered_did_ooc(
     >>> bool(np.allclose(res.att_gt["se"], mem.att_gt["se"], rtol=1e-10, equal_nan=True))
     True
     """
-    if is_dask_frame(source):
-        raise NotImplementedError(
-            "Dask DataFrames are not supported by staggered_did yet: write it to Parquet sorted by unit then period "
-            "(ddf.to_parquet(folder)) and pass the folder"
-        )
+    dask_client(executor)  # a bad executor is refused before any data are read
     choice("control", control, ("never", "not_yet"))
     choice("base_period", base_period, ("varying", "universal"))
     covs = [covariates] if isinstance(covariates, str) else list(covariates or [])
@@ -281,14 +312,16 @@ def staggered_did_ooc(
     est_method = method if covs else "unconditional"
     threads = min(4, os.cpu_count() or 1) if threads is None else int(threads)
 
-    dataset, label = open_dataset(source)
+    dataset, label = open_dask_frame(source) if is_dask_frame(source) else open_dataset(source)
     roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
     if cluster is not None:
         roles["cluster"] = cluster
     for c in covs:
         roles[f"covariate {c!r}"] = c
     check_columns(dataset, roles, numeric=[outcome, time, cohort, *covs], label=label)
-    times = periods(dataset, time)
+    if isinstance(dataset, DaskFrame):
+        dataset = dataset.project(roles.values())
+    times = periods(dataset, time, executor=executor)
     times_all = times
     if not len(times):
         raise DataError([Problem("the data have no rows with a period", column=time)], source=label)
@@ -299,16 +332,21 @@ def staggered_did_ooc(
     missing_units: list[int] = []
     moments: dict[float, _Moments] = {}
     csums = _ClusterSums(T0) if cluster is not None else None
-    blocks = unit_blocks(dataset, roles, batch_rows=batch_rows, missing_units=missing_units, label=label)
+    # the bootstrap: signs keyed to unit ids (summed per class here) or, with clusters, to cluster ids (at the end)
+    boot = (int(n_boot), seed_key(seed)) if n_boot > 0 else None
+    unit_boot = boot if cluster is None and not covs else None
+    # in this process's threads, or on a Dask cluster in parts (the same reducers, results in the same order)
+    over = BlockPasses(dataset, roles, batch_rows=batch_rows, threads=threads, executor=executor, label=label)
     n_blocks = 0
     if allow_unbalanced_panel:
         # every unit, complete or not: second moments of (outcomes, observed, 1) per cohort class
         patterns: dict[float, _Pattern] = {}
         psums = _PatternClusters(T0) if cluster is not None else None
-        first = next(blocks, None)
-        shift = _shift(first, roles["outcome"])
-        rows_reduce = partial(_row_statistics, roles=roles, times=times, clustered=cluster is not None, shift=shift)
-        for found, block_patterns, sums in ordered_map(rows_reduce, _chain(first, blocks), threads=threads):
+        shift = _shift(over.first_block(), roles["outcome"])
+        rows_reduce = partial(
+            _row_statistics, roles=roles, times=times, clustered=cluster is not None, shift=shift, boot=unit_boot
+        )
+        for found, block_patterns, sums in over.map(rows_reduce, missing_units=missing_units):
             n_blocks += 1
             checks.add(found)
             for h, pat in block_patterns.items():
@@ -330,16 +368,31 @@ def staggered_did_ooc(
                 cluster=cluster,
                 alpha=alpha,
                 covs=covs,
-                source={"source": label, "rows": checks.rows, "blocks": n_blocks, "batch_rows": batch_rows},
+                n_boot=n_boot,
+                seed=seed,
+                source={
+                    "source": label,
+                    "rows": checks.rows,
+                    "blocks": n_blocks,
+                    "batch_rows": batch_rows,
+                    **over.describe(),
+                },
             )
         # balanced after all: the panel estimator, as in memory (its moments from the same sums)
         moments = {h: pat.moments(shift) for h, pat in patterns.items()}
         if psums is not None and csums is not None:
             psums.to_balanced(csums, shift)
     else:
-        reduce = partial(_block_statistics, roles=roles, times=times, clustered=cluster is not None, covariates=covs)
+        reduce = partial(
+            _block_statistics,
+            roles=roles,
+            times=times,
+            clustered=cluster is not None,
+            covariates=covs,
+            boot=unit_boot,
+        )
         cov_found = _CovFindings(covs)
-        for found, block_moments, sums, cov in ordered_map(reduce, blocks, threads=threads):
+        for found, block_moments, sums, cov in over.map(reduce, missing_units=missing_units):
             n_blocks += 1
             checks.add(found)
             for h, m in block_moments.items():
@@ -455,13 +508,13 @@ def staggered_did_ooc(
         cl_counts = [csums.counts[h][present] for h in classes]
         cl_sums = [csums.sums[h][present][:, keep_t] for h in classes]
         n_clusters = int(present.sum())
+        cluster_ids = _code_values(csums.codes, csums.capacity)[present]
         if n_clusters < 2:
             raise DesignError(f"cluster={cluster!r} has a single cluster; clustered inference needs at least 2")
     else:
         n_clusters = n
     sizes = {gv: moments[gv].n for gv in glist}
-    # n_boot is 0 here: the bootstraps are refused out of core
-    small_sample_warnings(sizes, cluster, n_clusters, 0, notes, stacklevel=4)
+    small_sample_warnings(sizes, cluster, n_clusters, n_boot, notes, stacklevel=4)
 
     # -- the cells, planned as in memory (classes stand for their units)
     tfirst = 0 if base_period == "universal" else 1
@@ -519,16 +572,32 @@ def staggered_did_ooc(
     share = np.array([[1.0 if h == gv else 0.0 for gv in glist] for h in classes]).reshape(H, G)
     L = [np.vstack([(A[h][:, None] * Dmat.T), np.zeros((G, T))]) for h in range(H)]  # m x T each
     c = [np.concatenate([A[h] * (means[h] @ Dmat - Mv[h]), share[h] - pg]) for h in range(H)]
+    draws = None
+    wcr_sums = None
+    cell_clusters: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
     if csums is None:
         sigma = np.zeros((m, m))
         for h in range(H):
             sigma += L[h] @ mom[h].comoment @ L[h].T + N[h] * np.outer(c[h], c[h])
         sigma /= n**2
+        if boot is not None and not covs:
+            # sum_i v_i psi_i = L_h (sum v Y - mean_h sum v) + c_h sum v over each class's keyed sign sums
+            draws = np.zeros((n_boot, m))
+            for h in range(H):
+                sg = mom[h].signs
+                assert sg is not None
+                draws += (sg[:, :T] - sg[:, T:] * means[h]) @ L[h].T + sg[:, T:] * c[h]
+            draws /= n
     else:
         S = np.zeros((n_clusters, m))
         for h in range(H):
             S += (cl_sums[h] - cl_counts[h][:, None] * means[h]) @ L[h].T + cl_counts[h][:, None] * c[h]
         sigma = (S.T @ S) / n**2
+        if boot is not None and not covs:
+            draws = signed_sums(bootstrap_keys(cluster_ids), S, *boot) / n
+            wcr_sums = _wcr_sums_unconditional(
+                plan, classes, cl_counts, cl_sums, Dmat, Mv, cluster_order=np.argsort(cluster_ids, kind="stable")
+            )
     n_passes = 1
     if covs:
         # covariates: the regressions from the moments of (Y, X), the logits and influence functions in more passes
@@ -545,13 +614,13 @@ def staggered_did_ooc(
             class_of=class_of,
             keep_t=keep_t,
             clustered=cluster is not None,
+            keyed=boot is not None,
         )
 
         def passes(fn: Any) -> Iterator[Any]:
-            blocks = unit_blocks(dataset, roles, batch_rows=batch_rows, label=label)
-            return ordered_map(lambda b: fn(*unpack(b)), blocks, threads=threads)
+            return over.map(lambda b: fn(*unpack(b)))
 
-        att, sigma, trimmed_total, more = _covariate_cells(
+        att, sigma, trimmed_total, more, cov_draws, cov_wcr = _covariate_cells(
             method=est_method,
             passes=passes,
             plan=plan,
@@ -565,7 +634,9 @@ def staggered_did_ooc(
             times=times,
             covs=covs,
             clustered=cluster is not None,
+            boot=boot,
         )
+        draws, wcr_sums = cov_draws, cov_wcr
         n_passes += more
         if trimmed_total:
             warnings.warn(
@@ -576,24 +647,33 @@ def staggered_did_ooc(
             )
             notes.append(f"{trimmed_total} control observations trimmed for propensity scores >= {PS_TRIM_LEVEL}")
 
-    # -- the result, as the in-memory analytic branch builds it
+    # -- the result, as the in-memory branch builds it
     cells_df = pd.DataFrame(cells)
     se_an = np.sqrt(np.maximum(np.diag(sigma)[:k], 0.0))
     se_an[se_an <= _tiny(scale)] = np.nan
-    ev = (cells_df["time"] - cells_df["cohort"]).to_numpy()
-    terms = [f"ATT({_num(a)},{_num(b)})" for a, b in zip(cells_df["cohort"], cells_df["time"], strict=True)]
-    extra = {
-        "cohort": [_num(v) for v in cells_df["cohort"]],
-        "time": [_num(v) for v in cells_df["time"]],
-        "event_time": [_num(v) for v in ev],
-        "n_treated": cells_df["n_treated"].to_numpy(),
-        "n_control": cells_df["n_control"].to_numpy(),
-    }
-    table = tidy_table(terms, att, se_an, alpha=alpha, **extra)
-    inference = (
-        "analytic, influence function"
+    wcr = None
+    if draws is not None:
+        cell_clusters = _cell_clusters_ooc(plan, classes, N, wcr_sums)
+        if wcr_sums is not None:
+            wcr = {"sums": wcr_sums, "n_boot": n_boot, "seed": seed if isinstance(seed, (int, np.integer)) else None}
+    table, crit, bands_widened, inference = cell_table(
+        cells_df,
+        att,
+        se_an,
+        draws=draws,
+        wcr=wcr,
+        alpha=alpha,
+        scale=scale,
+        cell_clusters=cell_clusters,
+        n_boot=n_boot,
+        cluster=cluster,
+        n_clusters=n_clusters,
+        level="unit",
+        analytic="analytic, influence function"
         + (f" summed within {n_clusters} clusters of {cluster!r}" if cluster is not None else "")
-        + ": se = sqrt(sum psi^2)/n, normal intervals"
+        + ": se = sqrt(sum psi^2)/n, normal intervals",
+        notes=notes,
+        stacklevel=3,
     )
     pretest, pretest_note = _pretest(cells_df, att, sigma, se_an, anticipation, cluster, n_clusters)
     n_never = int(N[never_cls].sum())
@@ -609,10 +689,12 @@ def staggered_did_ooc(
         "anticipation": anticipation,
         "covariates": covs,
         "cohort_sizes": {_num(gv): s for gv, s in sizes.items()},
-        "n_boot": 0,
-        "crit_value": float("nan"),
+        "n_boot": int(n_boot),
+        "crit_value": crit,
         "boot_df": None,
     }
+    if bands_widened:
+        info["bands_widened"] = bands_widened
     if cluster is not None:
         info["n_clusters"] = n_clusters
         info["cluster"] = cluster
@@ -629,6 +711,7 @@ def staggered_did_ooc(
         "blocks": n_blocks,
         "batch_rows": batch_rows,
         "passes": n_passes,
+        **over.describe(),
     }
     headline_note = (
         "estimate, SE, CI and p-value of the ATT(g,t) result are the simple aggregate (post-treatment cells "
@@ -646,16 +729,74 @@ def staggered_did_ooc(
         info=info,
         _att=att,
         _sigma=sigma,
-        _draws=None,
+        _draws=draws,
         _cells=cells_df,
         _pg=pg,
         _groups=glist,
         _t_range=(float(times[0]), float(times[-1])),
-        _wcr=None,
+        _wcr=wcr,
         _scale=scale,
-        _cell_clusters=(),
+        _cell_clusters=cell_clusters,
     )
     return _with_simple(res)
+
+
+def _code_values(codes: dict[Any, int], capacity: int) -> np.ndarray:
+    """The cluster id of each code of a :class:`_ClusterSums` (``capacity`` slots; unused ones repeat the first id)."""
+    values = list(codes)  # insertion order is code order
+    return np.array(values + values[:1] * (capacity - len(values)))
+
+
+def _wcr_sums_unconditional(
+    plan: list[tuple[int, float, int, int, np.ndarray]],
+    classes: list[float],
+    cl_counts: list[np.ndarray],
+    cl_sums: list[np.ndarray],
+    Dmat: np.ndarray,
+    Mv: np.ndarray,
+    *,
+    cluster_order: np.ndarray,
+) -> CellClusterSums:
+    """The restricted wild cluster bootstrap's per-(cluster, cell) sums from per-(cluster, class) counts and sums.
+
+    A unit's residual in cell ``j`` is ``D_j'Y_i - m_j(h)`` on either side, so a cluster's residual sum over
+    class ``h`` is ``D_j' sum Y - count m_j(h)``. Clusters come in the sorted order of their ids, as in memory.
+    """
+    G, k = len(cluster_order), len(plan)
+    count_t, count_c, resid_t, resid_c = (np.zeros((G, k)) for _ in range(4))
+    for j, (_, gv, _, _, ctrl) in enumerate(plan):
+        ti = classes.index(gv)
+        count_t[:, j] = cl_counts[ti]
+        resid_t[:, j] = cl_sums[ti] @ Dmat[:, j] - cl_counts[ti] * Mv[ti, j]
+        for h in np.flatnonzero(ctrl):
+            count_c[:, j] += cl_counts[h]
+            resid_c[:, j] += cl_sums[h] @ Dmat[:, j] - cl_counts[h] * Mv[h, j]
+    return CellClusterSums(*(a[cluster_order] for a in (count_t, count_c, resid_t, resid_c)))
+
+
+def _cell_clusters_ooc(
+    plan: list[tuple[int, float, int, int, np.ndarray]],
+    classes: list[float],
+    N: np.ndarray,
+    wcr_sums: CellClusterSums | None,
+) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Up to two clusters (units without clusters) of each cell's sides, as ``staggered._two_clusters`` gives them.
+
+    Only whether a row's sides span fewer than two distinct ones matters (``_single_cluster_rows``): with
+    clusters their sorted codes; without, a class's units stand as ``2h`` and ``2h + 1`` (one if it has one unit).
+    """
+    out = []
+    for j, (_, gv, _, _, ctrl) in enumerate(plan):
+        if wcr_sums is not None:
+            out.append((np.flatnonzero(wcr_sums.count_t[:, j] > 0)[:2], np.flatnonzero(wcr_sums.count_c[:, j] > 0)[:2]))
+            continue
+        ti = classes.index(gv)
+
+        def ids(hs: np.ndarray) -> np.ndarray:
+            return np.concatenate([2 * h + np.arange(min(int(N[h]), 2)) for h in hs] or [np.empty(0, int)])[:2]
+
+        out.append((ids(np.array([ti])), ids(np.flatnonzero(ctrl))))
+    return tuple(out)
 
 
 def _merge_class(moments: dict[float, _Moments], csums: _ClusterSums | None, h: float, into: float) -> None:
@@ -672,12 +813,6 @@ def _merge_class(moments: dict[float, _Moments], csums: _ClusterSums | None, h: 
 
 
 # -- unbalanced panels used whole (allow_unbalanced_panel=True) ------------------------------------------------------
-def _chain(first: UnitBlock | None, rest: Iterator[UnitBlock]) -> Iterator[UnitBlock]:
-    if first is not None:
-        yield first
-    yield from rest
-
-
 def _shift(block: UnitBlock | None, outcome: str) -> float:
     """A constant taken from the outcomes (their mean in the first block) so that second moments are formed about it:
     the estimates and influence functions do not depend on it, their rounding does (less cancellation)."""
@@ -695,9 +830,13 @@ class _Pattern:
 
     Q: np.ndarray
     first: np.ndarray
+    #: with the bootstrap: per draw, the sums of ``v_i (z_i, F_i)`` (keyed signs, n_boot x (3T + 1)), ``F_i`` the
+    #: indicator of the unit's first observed period (which units keep a row when later periods are dropped)
+    signs: np.ndarray | None = None
 
     def __add__(self, other: _Pattern) -> _Pattern:
-        return _Pattern(self.Q + other.Q, self.first + other.first)
+        signs = None if self.signs is None or other.signs is None else self.signs + other.signs
+        return _Pattern(self.Q + other.Q, self.first + other.first, signs)
 
     def moments(self, shift: float) -> _Moments:
         """The balanced panel's moments (every unit observed in every period)."""
@@ -706,7 +845,11 @@ class _Pattern:
         sz = self.Q[:T, 2 * T]
         mean_z = sz / n
         comoment = self.Q[:T, :T] - n * np.outer(mean_z, mean_z)
-        return _Moments(n, mean_z + shift, comoment)
+        signs = None
+        if self.signs is not None:  # sum v Y = sum v (Y - shift) + shift sum v
+            ones = self.signs[:, 2 * T : 2 * T + 1]
+            signs = np.hstack([self.signs[:, :T] + shift * ones, ones])
+        return _Moments(n, mean_z + shift, comoment, signs)
 
 
 @dataclass
@@ -736,7 +879,13 @@ class _PatternClusters:
 
 
 def _row_statistics(
-    block: UnitBlock, *, roles: dict[str, str], times: np.ndarray, clustered: bool, shift: float
+    block: UnitBlock,
+    *,
+    roles: dict[str, str],
+    times: np.ndarray,
+    clustered: bool,
+    shift: float,
+    boot: tuple[int, int] | None = None,
 ) -> tuple[Any, dict[float, _Pattern], tuple[np.ndarray, ...] | None]:
     """One block of an unbalanced panel: its checks, per-class ``_Pattern`` and, with clusters, per-cluster sums."""
     found, layout = check_block_rows(block, roles, times)
@@ -755,10 +904,16 @@ def _row_statistics(
     g = np.where(np.isnan(g) | (g == 0), np.inf, g)
     classes, inv = np.unique(g, return_inverse=True)
     out: dict[float, _Pattern] = {}
+    keys = None if boot is None else bootstrap_keys(block.columns[roles["unit"]][layout.rows[starts]])
     for hi, h in enumerate(classes.tolist()):
         sel = inv == hi
         Zh = Z if len(classes) == 1 else Z[sel]
-        out[h] = _Pattern(Zh.T @ Zh, np.bincount(first_period[sel], minlength=T).astype(np.float64))
+        signs = None
+        if keys is not None and boot is not None:
+            Fh = np.zeros((len(Zh), T))
+            Fh[np.arange(len(Zh)), first_period[sel]] = 1.0
+            signs = signed_sums(keys[sel], np.hstack([Zh, Fh]), *boot)
+        out[h] = _Pattern(Zh.T @ Zh, np.bincount(first_period[sel], minlength=T).astype(np.float64), signs)
     sums = None
     if clustered:
         cl = block.columns[roles["cluster"]][layout.rows[starts]]
@@ -789,6 +944,8 @@ def _unbalanced(
     alpha: float,
     covs: list[str],
     source: dict[str, Any],
+    n_boot: int = 0,
+    seed: Any = None,
 ) -> StaggeredResult:
     """An unbalanced panel used whole, as :func:`evaluator.estimators.staggered_rc.staggered_did_rc` (panel=True).
 
@@ -957,8 +1114,24 @@ def _unbalanced(
             C[members, j, p] += n * sign / W  # on the outcome
             C[members, j, T + p] -= n * sign / W * mean  # on the observed indicator
         att[j] = est
+    draws = None
+    if psums is not None and n_boot > 0:
+        raise NotImplementedError(
+            f"out of core, the cluster bootstrap (cluster={cluster!r}, n_boot={n_boot}) of an unbalanced panel used "
+            "whole is not supported yet: pass n_boot=0 for analytic clustered standard errors, or read the data "
+            "into a pandas DataFrame"
+        )
     if psums is None:
         sigma = sum(C[h] @ Q[h] @ C[h].T for h in range(H)) / n**2
+        if n_boot > 0:
+            # psi_i = C_h z_i: the draws from each class's keyed sums of z, its "1" counting only units with a row kept
+            draws = np.zeros((n_boot, m))
+            for h, hv in enumerate(classes):
+                sg = patterns[hv].signs
+                assert sg is not None
+                Vz = np.column_stack([sg[:, pick[:-1]], sg[:, 2 * T0 + 1 + kept].sum(axis=1)])
+                draws += Vz @ C[h].T
+            draws /= n
     else:
         S = np.zeros((n_clusters, m))
         for h, hv in enumerate(classes):
@@ -991,8 +1164,8 @@ def _unbalanced(
         cluster=cluster,
         treated_m=None,
         control_m=None,
-        n_boot=0,
-        seed=None,
+        n_boot=n_boot,
+        seed=seed,
         alpha=alpha,
         notes=notes,
         info_extra={"panel": True, "allow_unbalanced_panel": True, "n_obs": int(total_rows), "out_of_core": source},
@@ -1009,6 +1182,7 @@ def _unbalanced(
         n_never=n_never,
         what="units",
         panel=True,
+        draws=draws,
     )
 
 
@@ -1169,13 +1343,22 @@ def _covariate_units(
     class_of: dict[float, int],
     keep_t: np.ndarray,
     clustered: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """A block's units again (a later pass): class index, design (1, X), outcomes of the periods kept, clusters."""
+    keyed: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """A block's units again (a later pass): class index, design (1, X), outcomes of the periods kept, clusters,
+    and with ``keyed`` the units' bootstrap keys."""
     _, layout = check_block(block, roles, times)
     T = len(times)
     nu = len(layout.units)
     if nu == 0:
-        return np.empty(0, dtype=np.int64), np.empty((0, len(covariates) + 1)), np.empty((0, int(keep_t.sum()))), None
+        empty = np.empty(0, dtype=np.uint64) if keyed else None
+        return (
+            np.empty(0, dtype=np.int64),
+            np.empty((0, len(covariates) + 1)),
+            np.empty((0, int(keep_t.sum()))),
+            None,
+            empty,
+        )
     index = np.arange(nu * T).reshape(nu, T) if layout.index is None else layout.index
     first = index[:, 0]
     Y = np.asarray(block.columns[roles["outcome"]], dtype=np.float64)[index][:, keep_t]
@@ -1189,7 +1372,8 @@ def _covariate_units(
     hidx = np.array([class_of.get(v, -1) for v in vals.tolist()], dtype=np.int64)[inv]
     keep = hidx >= 0  # early cohorts are dropped
     cl = block.columns[roles["cluster"]][first][keep] if clustered else None
-    return hidx[keep], X1[keep], Y[keep], cl
+    keys = bootstrap_keys(block.columns[roles["unit"]][first][keep]) if keyed else None
+    return hidx[keep], X1[keep], Y[keep], cl, keys
 
 
 def _logit_eval(X: np.ndarray, d: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -1266,10 +1450,11 @@ def _covariate_cells(
     times: np.ndarray,
     covs: list[str],
     clustered: bool,
-) -> tuple[np.ndarray, np.ndarray, int, int]:
+    boot: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray | None, Any]:
     """ATT(g,t) with covariates and the covariance of the cells and cohort shares, in passes over the blocks.
 
-    ``passes(fn)`` runs ``fn(hidx, X1, Y, cl)`` over every block (in threads) and yields the results in order.
+    ``passes(fn)`` runs ``fn(hidx, X1, Y, cl, keys)`` over every block (in threads) and yields the results in order.
     Returns the estimates, ``sigma``, the trimmed control observations (summed over cells) and the passes made.
     """
     H = len(classes)
@@ -1381,7 +1566,7 @@ def _covariate_cells(
                 break
             cand = {i: logits[i].beta + logits[i].step for i in moving}
 
-            def newton(hidx, X1, Y, cl, cand=cand):
+            def newton(hidx, X1, Y, cl, keys, cand=cand):
                 out = {}
                 for i, b in cand.items():
                     lg = logits[i]
@@ -1406,7 +1591,7 @@ def _covariate_cells(
 
         cells_of = [np.array([j for j in cells_l if logit_of[j] == i], dtype=np.int64) for i in range(L)]
 
-        def at_fit(hidx, X1, Y, cl):
+        def at_fit(hidx, X1, Y, cl, keys):
             """Per logit: X'WX at the fit and the trimmed controls; per cell: sums of w_C, w_C r, w_C X, w_C r X."""
             PS = _ps(X1, params)  # units x L
             xwx = np.zeros((L, q, q))
@@ -1468,7 +1653,7 @@ def _covariate_cells(
     dead = np.ones(k, dtype=bool)
     dead[live] = False
 
-    def influence(hidx, X1, Y, cl):
+    def influence(hidx, X1, Y, cl, keys):
         """psi (units x (cells + cohort shares)), summed: psi'psi, or by cluster."""
         R = Y @ dmat - X1 @ beta
         D = treated_of[hidx]
@@ -1483,22 +1668,52 @@ def _covariate_cells(
         psi[:, :k] = n * cell
         psi[:, k:] = share[hidx] - pg
         if cl is None:
-            return psi.T @ psi, None
+            return psi.T @ psi, None, (None if keys is None or boot is None else signed_sums(keys, psi, *boot))
         cvals, cinv = np.unique(cl, return_inverse=True)
         sums = np.stack([np.bincount(cinv, weights=psi[:, c], minlength=len(cvals)) for c in range(m)], axis=1)
         counts = np.bincount(cinv, minlength=len(cvals)).astype(np.float64)[:, None]
-        return None, (cvals, np.array([0.0]), counts, sums[:, None, :])
+        wsums = None
+        if boot is not None:
+            # the restricted bootstrap's per-(cluster, cell) sums: psi on each side, and each side's units
+            rows = np.arange(len(cinv))
+            onehot = sparse.csr_matrix((np.ones(len(cinv)), (cinv, rows)), shape=(len(cvals), len(cinv)))
+            W = np.hstack([psi[:, :k] * D, psi[:, :k] * C, D, C])
+            wsums = (cvals, np.array([0.0]), counts, np.asarray(onehot @ W)[:, None, :])
+        return None, (cvals, np.array([0.0]), counts, sums[:, None, :]), wsums
 
+    draws = None
+    wcr_sums = None
     if not clustered:
         sigma = np.zeros((m, m))
-        for sq, _ in passes(influence):
+        if boot is not None:
+            draws = np.zeros((boot[0], m))
+        for sq, _, sg in passes(influence):
             sigma += sq
+            if draws is not None and sg is not None:
+                draws += sg
     else:
         csum = _ClusterSums(m)
-        for _, cs in passes(influence):
+        wsum = _ClusterSums(4 * k)
+        for _, cs, ws in passes(influence):
             if cs is not None:
                 csum.add(*cs)
-        S = csum.sums[0.0][csum.counts[0.0] > 0] if csum.sums else np.zeros((0, m))
+            if ws is not None:
+                wsum.add(*ws)
+        if csum.sums:
+            present = csum.counts[0.0] > 0
+            S = csum.sums[0.0][present]
+        else:
+            present, S = np.zeros(0, dtype=bool), np.zeros((0, m))
         sigma = S.T @ S
+        if boot is not None and csum.sums:
+            cluster_ids = _code_values(csum.codes, csum.capacity)[present]
+            draws = signed_sums(bootstrap_keys(cluster_ids), S, *boot)
+            Wc = wsum.sums[0.0][present][np.argsort(cluster_ids, kind="stable")]
+            count_t, count_c = Wc[:, 2 * k : 3 * k], Wc[:, 3 * k :]
+            n_t, n_c = count_t.sum(axis=0), count_c.sum(axis=0)
+            # a unit's residual is psi / (n coef): coef = 1/n_t treated, -1/n_c control
+            wcr_sums = CellClusterSums(count_t, count_c, Wc[:, :k] * n_t / n, -Wc[:, k : 2 * k] * n_c / n)
     n_passes += 1
-    return att, sigma / n**2, trimmed_total, n_passes
+    if draws is not None:
+        draws = draws / n
+    return att, sigma / n**2, trimmed_total, n_passes, draws, wcr_sums

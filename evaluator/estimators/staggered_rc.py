@@ -24,7 +24,6 @@ The numbers reproduce R ``did`` 2.3.0 / 2.5.1 with ``DRDID`` 1.2.3 on ``mpdta``
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,7 +38,6 @@ from evaluator.errors import (
     DesignError,
     DroppedUnitsWarning,
     EvaluatorWarning,
-    FewClustersWarning,
     MissingPeriodWarning,
     Problem,
     TrimmingWarning,
@@ -50,24 +48,21 @@ from evaluator.estimators.logit import fit_logit, weighted_logit_probabilities
 from evaluator.estimators.staggered import (
     METHOD_NAMES,
     StaggeredResult,
-    _bands,
-    _boot_se,
     _check_cohort_weights,
     _check_covariates,
     _crossprod,
     _multiplier_draws,
     _num,
     _pretest,
-    _single_cluster_rows,
-    _sup_t,
     _tiny,
     _two_clusters,
-    _wcr_columns,
     _with_simple,
+    cell_table,
     small_sample_warnings,
 )
-from evaluator.policy import PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
-from evaluator.results.base import tidy_table
+from evaluator.inference.bootstrap import CellClusterSums, cell_cluster_sums
+from evaluator.inference.keyed_draws import bootstrap_keys
+from evaluator.policy import PS_TRIM_LEVEL
 
 __all__ = ["is_balanced_panel", "staggered_did_rc"]
 
@@ -89,6 +84,8 @@ class _Rows:
     cl_row: np.ndarray | None  # cluster code per row
     cl_obs: np.ndarray | None  # cluster code per observation
     n_clusters: int
+    obs_ids: np.ndarray  # id of each observation (its unit, or its row in the data): keys the bootstrap signs
+    cluster_ids: np.ndarray | None  # the cluster of each cluster code
     times: np.ndarray
     notes: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
@@ -215,7 +212,8 @@ def _rows(
     x = np.column_stack([data[c].to_numpy(dtype=float) for c in covariates]) if covariates else None
     cl_all = None
     if cluster is not None:
-        cl_all = pd.factorize(data[cluster], sort=True)[0].astype(np.int64)
+        cl_all, cl_labels = pd.factorize(data[cluster], sort=True)
+        cl_all = cl_all.astype(np.int64)
         if panel:
             cmm = pd.Series(cl_all).groupby(ucode).agg(["min", "max"]).to_numpy()
             cvar = np.flatnonzero(cmm[:, 0] != cmm[:, 1])
@@ -265,8 +263,9 @@ def _rows(
                 f"({int(late_rows.sum())} rows) and cohort {_num(latest)} serves only as a not-yet-treated control"
             )
         keep &= ~late_rows
+    row_ids = np.arange(len(y), dtype=np.int64)  # a cross-section's observations are its rows
     if not keep.all():
-        y, tt, g = y[keep], tt[keep], g[keep]
+        y, tt, g, row_ids = y[keep], tt[keep], g[keep], row_ids[keep]
         x = None if x is None else x[keep]
         w = None if w is None else w[keep]
         cl_all = None if cl_all is None else cl_all[keep]
@@ -277,8 +276,9 @@ def _rows(
     tcode = tcode.astype(np.int64)
 
     if panel:
-        _, obs = np.unique(ucode, return_inverse=True)
+        present, obs = np.unique(ucode, return_inverse=True)
         obs = obs.astype(np.int64)
+        obs_ids = np.asarray(uniq_units)[present]
         first = np.unique(obs, return_index=True)[1]  # the first row of each unit
         n = len(first)
         obs_g = g[first]
@@ -286,16 +286,19 @@ def _rows(
         cl_obs = None if cl_all is None else cl_all[first]
     else:
         obs = np.arange(len(y), dtype=np.int64)
+        obs_ids = row_ids
         n = len(y)
         obs_g = g
         obs_w = w
         cl_obs = cl_all
     n_clusters = 0
     cl_row = None
+    cluster_ids = None
     if cl_all is not None:
         codes, cl_obs = np.unique(cl_obs, return_inverse=True)
         n_clusters = len(codes)
         cl_row = cl_obs[obs]
+        cluster_ids = np.asarray(cl_labels)[codes]
     return _Rows(
         y=y,
         tcode=tcode,
@@ -308,6 +311,8 @@ def _rows(
         obs_w=obs_w,
         cl_row=cl_row,
         cl_obs=cl_obs,
+        obs_ids=obs_ids,
+        cluster_ids=cluster_ids,
         n_clusters=n_clusters,
         times=times.astype(float),
         notes=notes,
@@ -830,6 +835,7 @@ def staggered_did_rc(
         n_never=int((~np.isfinite(rows.obs_g)).sum()),
         what=what,
         panel=panel,
+        keys=bootstrap_keys(rows.obs_ids if cl is None else rows.cluster_ids) if n_boot > 0 else None,
     )
 
 
@@ -910,9 +916,15 @@ def _finish(
     n_never: int,
     what: str,
     panel: bool,
+    keys: np.ndarray | None = None,
+    draws: np.ndarray | None = None,
+    wcr_sums: CellClusterSums | None = None,
 ) -> StaggeredResult:
     """Covariance, bootstrap, tables, pre-test and result from the influence-function matrix, with the panel
-    estimator's helpers (the same steps as the end of :func:`evaluator.staggered_did`)."""
+    estimator's helpers (the same steps as the end of :func:`evaluator.staggered_did`).
+
+    ``keys`` are the bootstrap keys of the rows of ``S`` (observations, or clusters); out of core the
+    caller gives the multiplier ``draws`` and the restricted bootstrap's ``wcr_sums`` instead."""
     k = len(att)
     S = Bcols
     if Bcols is not None and cl is not None:
@@ -922,78 +934,43 @@ def _finish(
     if sigma is None:
         assert S is not None  # the caller gives the covariance or the influence functions
         sigma = _crossprod(S) / n**2
-    draws = None
-    if n_boot > 0:
-        assert S is not None and Bcols is not None  # the caller forms them whenever it bootstraps
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        draws = _multiplier_draws(S, n_boot, rng, n)
+    if n_boot > 0 and draws is None:
+        assert S is not None and keys is not None  # the caller forms them whenever it bootstraps
+        draws = _multiplier_draws(S, keys, n_boot, seed, n)
     wcr = None
-    if cl is not None and n_boot > 0:
+    if cluster is not None and n_boot > 0:
+        if wcr_sums is None:
+            assert Bcols is not None and cl is not None
+            wcr_sums = cell_cluster_sums(Bcols[:, :k], treated_m, control_m, cl)
         wcr = {
-            "psi": Bcols[:, :k].copy(),
-            "treated": treated_m,
-            "control": control_m,
-            "cluster": cl,
+            "sums": wcr_sums,
             "n_boot": n_boot,
             "seed": seed if isinstance(seed, (int, np.integer)) else None,
         }
     cells_df = pd.DataFrame(cells)
     se_an = np.sqrt(np.maximum(np.diag(sigma)[:k], 0.0))
     se_an[se_an <= _tiny(scale)] = np.nan
-    ev = (cells_df["time"] - cells_df["cohort"]).to_numpy()
-    terms = [f"ATT({_num(a)},{_num(b)})" for a, b in zip(cells_df["cohort"], cells_df["time"], strict=True)]
-    extra = {
-        "cohort": [_num(v) for v in cells_df["cohort"]],
-        "time": [_num(v) for v in cells_df["time"]],
-        "event_time": [_num(v) for v in ev],
-        "n_treated": cells_df["n_treated"].to_numpy(),
-        "n_control": cells_df["n_control"].to_numpy(),
-    }
     level = "unit" if panel else "observation"
-    if draws is not None:
-        se_b = _boot_se(draws[:, :k], scale)
-        extra["se_analytic"] = se_an
-        table = tidy_table(terms, att, se_b, alpha=alpha, **extra)
-        if wcr is not None:
-            table = _wcr_columns(table, wcr, np.eye(k), att, alpha)
-        crit, band_note, bands_widened, serious = _bands(
-            table,
-            att,
-            se_b,
-            _sup_t(draws[:, :k], se_b, alpha),
-            alpha,
-            None,
-            np.ones(k, dtype=bool),
-            _single_cluster_rows(np.eye(k), cell_clusters),
-            clustered=wcr is not None,
-            where="",
-        )
-        if band_note is not None:
-            if serious:
-                warnings.warn(band_note, FewClustersWarning, stacklevel=4)
-            notes.append(band_note)
-        kind_w = f"cluster ({n_clusters} clusters of {cluster!r})" if cluster is not None else level
-        inference = (
-            f"multiplier bootstrap ({n_boot} draws, Rademacher weights, {kind_w} level): IQR-based standard errors"
-            + (
-                f"; p-values and pointwise intervals from the restricted wild cluster bootstrap ({n_clusters} "
-                f"clusters, {'Webb' if n_clusters < WEBB_BELOW_CLUSTERS else 'Rademacher'} weights, test inversion)"
-                if cl is not None
-                else "; pointwise normal intervals"
-            )
-            + ", sup-t simultaneous bands (band_low/band_high)"
-        )
-    else:
-        crit = math.nan
-        bands_widened = []
-        table = tidy_table(terms, att, se_an, alpha=alpha, **extra)
-        inference = (
-            "analytic, influence function"
-            + (" summed within units" if panel else " of each row")
-            + (f" and within {n_clusters} clusters of {cluster!r}" if cluster is not None else "")
-            + ": se = sqrt(sum psi^2)/n, normal intervals"
-        )
-
+    table, crit, bands_widened, inference = cell_table(
+        cells_df,
+        att,
+        se_an,
+        draws=draws,
+        wcr=wcr,
+        alpha=alpha,
+        scale=scale,
+        cell_clusters=cell_clusters,
+        n_boot=n_boot,
+        cluster=cluster,
+        n_clusters=n_clusters,
+        level=level,
+        analytic="analytic, influence function"
+        + (" summed within units" if panel else " of each row")
+        + (f" and within {n_clusters} clusters of {cluster!r}" if cluster is not None else "")
+        + ": se = sqrt(sum psi^2)/n, normal intervals",
+        notes=notes,
+        stacklevel=3,
+    )
     # pre-test: every pre-treatment ATT(g,t) = 0 (as the panel estimator)
     pretest, pretest_note = _pretest(cells_df, att, sigma, se_an, anticipation, cluster, n_clusters)
 

@@ -16,11 +16,14 @@ from evaluator.policy import WEBB_BELOW_CLUSTERS
 __all__ = [
     "Band",
     "CellBootstrap",
+    "CellClusterSums",
     "WeightKind",
     "WildBootstrapTest",
+    "cell_cluster_sums",
     "draw_weights",
     "simultaneous_band",
     "wild_cluster_bootstrap",
+    "wild_cluster_bootstrap_cell_sums",
     "wild_cluster_bootstrap_cells",
     "wild_sup_t_critical_value",
 ]
@@ -555,32 +558,105 @@ def wild_cluster_bootstrap_cells(
     >>> bool(out.ci_low < dy[t].mean() - dy[~t].mean() < out.ci_high)
     True
     """
+    sums = cell_cluster_sums(psi, treated, control, cluster)
+    return wild_cluster_bootstrap_cell_sums(
+        sums, aggregation, estimate, n_boot=n_boot, weights=weights, alpha=alpha, seed=seed
+    )
+
+
+class CellClusterSums(NamedTuple):
+    """What the restricted wild cluster bootstrap of cells needs: per cluster and cell, counts and residual sums.
+
+    ``count_t[g, c]`` and ``count_c[g, c]`` count cell ``c``'s treated and control units in
+    cluster ``g`` (clusters in the sorted order of their ids, so that the weights drawn for
+    them do not depend on the order of the rows), ``resid_t`` and ``resid_c`` sum their
+    residuals (each unit's outcome change, or pseudo-outcome, minus its group's mean).
+    Out of core they are formed from per-(cluster, cohort) sums without the units.
+    """
+
+    count_t: np.ndarray
+    count_c: np.ndarray
+    resid_t: np.ndarray
+    resid_c: np.ndarray
+
+    def columns(self, used: np.ndarray) -> CellClusterSums:
+        """The sums of the cells ``used`` (a boolean mask or indices)."""
+        return CellClusterSums(*(a[:, used] for a in self))
+
+
+def cell_cluster_sums(
+    psi: np.ndarray, treated: np.ndarray, control: np.ndarray, cluster: np.ndarray
+) -> CellClusterSums:
+    """:class:`CellClusterSums` of unit-level cell influence functions (see :func:`wild_cluster_bootstrap_cells`).
+
+    Examples
+    --------
+    >>> t = np.array([[True], [True], [False], [False]])
+    >>> psi = np.array([[2.0], [-2.0], [1.0], [-1.0]])
+    >>> cell_cluster_sums(psi, t, ~t, np.array([0, 1, 0, 1])).count_t.ravel().tolist()
+    [1.0, 1.0]
+    """
     psi = np.asarray(psi, dtype=float)
     treated = np.asarray(treated, dtype=bool)
     control = np.asarray(control, dtype=bool)
-    agg = np.asarray(aggregation, dtype=float)
     n, K = psi.shape
     codes, G = _codes(np.asarray(cluster))
     if G < 2:
         raise DesignError("the cluster bootstrap needs at least 2 clusters; found 1")
     n_t = treated.sum(0).astype(float)
     n_c = control.sum(0).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):  # an empty group is refused when it is bootstrapped
+        coef = np.where(treated, 1.0 / n_t, 0.0) - np.where(control, 1.0 / n_c, 0.0)
+        r = np.where(coef != 0, psi / (n * coef), 0.0)
+    onehot = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(G, n))
+    tr, ct = treated.astype(float), control.astype(float)
+    return CellClusterSums(
+        np.asarray(onehot @ tr), np.asarray(onehot @ ct), np.asarray(onehot @ (r * tr)), np.asarray(onehot @ (r * ct))
+    )
+
+
+def wild_cluster_bootstrap_cell_sums(
+    sums: CellClusterSums,
+    aggregation: np.ndarray,
+    estimate: float,
+    *,
+    n_boot: int = 999,
+    weights: Literal["auto", "rademacher", "mammen", "webb"] = "auto",
+    alpha: float = 0.05,
+    seed: int | np.random.Generator | None = None,
+) -> CellBootstrap:
+    """:func:`wild_cluster_bootstrap_cells` from the cells' :class:`CellClusterSums` (the same numbers).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> n = 40; g = np.repeat(np.arange(8), 5); t = (g < 4)
+    >>> dy = rng.normal(size=n) + 0.5 * t
+    >>> psi = np.where(t, n * (dy - dy[t].mean()) / t.sum(), -n * (dy - dy[~t].mean()) / (~t).sum())
+    >>> sums = cell_cluster_sums(psi[:, None], t[:, None], ~t[:, None], g)
+    >>> est = dy[t].mean() - dy[~t].mean()
+    >>> a = wild_cluster_bootstrap_cell_sums(sums, np.ones(1), est, seed=1)
+    >>> a == wild_cluster_bootstrap_cells(psi[:, None], t[:, None], ~t[:, None], np.ones(1), est, g, seed=1)
+    True
+    """
+    agg = np.asarray(aggregation, dtype=float)
+    count_t, count_c, resid_t, resid_c = (np.asarray(a, dtype=float) for a in sums)
+    G = count_t.shape[0]
+    if G < 2:
+        raise DesignError("the cluster bootstrap needs at least 2 clusters; found 1")
+    n_t = count_t.sum(0)
+    n_c = count_c.sum(0)
     if np.any(n_t == 0) or np.any(n_c == 0):
         raise DesignError("every cell needs treated and control units for the cluster bootstrap")
     N = n_t + n_c
-    coef = np.where(treated, 1.0 / n_t, 0.0) - np.where(control, 1.0 / n_c, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(coef != 0, psi / (n * coef), 0.0)
-    s = np.where(treated, -n_c / N, 0.0) + np.where(control, n_t / N, 0.0)
-    onehot = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(G, n))
-    tr, ct = treated.astype(float), control.astype(float)
-    share_t = (onehot @ tr) / n_t * agg  # G x K: cluster's share of each treated group, times a_c
-    share_c = (onehot @ ct) / n_c * agg
-    sums = {}
-    for name, e in (("r", r), ("s", s)):
-        Et, Ec = onehot @ (e * tr), onehot @ (e * ct)  # G x K sums of residuals within groups
-        sums[name] = (Et / n_t, Ec / n_c, (Et / n_t - Ec / n_c) @ agg)
-    se = float(np.sqrt((sums["r"][2] ** 2).sum()))
+    share_t = count_t / n_t * agg  # G x K: cluster's share of each treated group, times a_c
+    share_c = count_c / n_c * agg
+    # residuals r within groups, and s (-n_C/N for treated, n_T/N for control units): their G x K sums
+    group = {"r": (resid_t, resid_c), "s": (count_t * (-n_c / N), count_c * (n_t / N))}
+    sums_ = {}
+    for name, (Et, Ec) in group.items():
+        sums_[name] = (Et / n_t, Ec / n_c, (Et / n_t - Ec / n_c) @ agg)
+    se = float(np.sqrt((sums_["r"][2] ** 2).sum()))
 
     kind, enumerated, B = _weight_plan(G, n_boot, weights)
     if not (se > 0 and math.isfinite(se)):
@@ -594,7 +670,7 @@ def wild_cluster_bootstrap_cells(
         Wt = W.T  # b x G
         parts = []
         for name in ("r", "s"):
-            mt, mc, S = sums[name]
+            mt, mc, S = sums_[name]
             num = Wt @ S
             # Re-centre the re-weighted residuals within every group of every cell.
             corr = (Wt @ mt) @ share_t.T - (Wt @ mc) @ share_c.T  # b x G
