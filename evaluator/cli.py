@@ -193,8 +193,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _skip_unused_imports() -> None:
+    """Keep jsonschema from loading ``rfc3987_syntax``, which compiles a grammar for 0.7 s at import.
+
+    jsonschema imports it, when installed, only to check the ``iri`` string format; papermill
+    reaches jsonschema through nbformat, so every ``evaluator report`` paid for it. Nothing this
+    command runs checks that format: nbformat validates without a format checker, and contract
+    files are checked with no formats at all (``evaluator/contracts/schema.py``). Marking the
+    module as absent (as if it were not installed) is what jsonschema expects and handles.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``evaluator`` command."""
+    _skip_unused_imports()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

@@ -1,7 +1,8 @@
 """The runner: execute report notebooks with papermill, one at a time or as batches; reproduce a run.
 
 - ``parameters``: read a notebook's ``parameters`` cell, check and coerce values before anything runs.
-- ``run``: ``run_report`` one notebook into ``report.html``, ``results.json`` and ``manifest.json``.
+- ``run``: ``run_report`` one notebook into ``report.html``, ``results.json`` and ``manifest.json``;
+  ``kernels`` launches its kernel ahead (a spare per Dask worker boots while a report runs).
 - ``reproduce``: re-run from a manifest and compare every number.
 - ``batch``: many runs in parallel from a YAML file, with ``reports/index.html`` (and the command);
   ``batch_file`` reads and checks the file against ``data_schemas/batch.schema.json``,

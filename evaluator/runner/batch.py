@@ -80,6 +80,7 @@ from evaluator.provenance import utc_now
 from evaluator.runner.batch_file import Batch, BatchError, RunSpec, load_batch
 from evaluator.runner.executors import EXECUTORS, Executor, ExecutorSpec, executor_spec, open_executor
 from evaluator.runner.index import index_interval, index_number, index_p, index_seconds, read_json, write_index
+from evaluator.runner.kernels import KernelPool
 from evaluator.runner.processes import Processes, remove_dead_leftovers, remove_leftovers
 
 __all__ = [
@@ -343,13 +344,20 @@ _IN_PROCESS = threading.Lock()
 
 
 def _execute_in_process(
-    run: RunSpec, folder: Path, timeout: float | None, fp: str | None, procs: Processes, pdf: bool = False
+    run: RunSpec,
+    folder: Path,
+    timeout: float | None,
+    fp: str | None,
+    procs: Processes,
+    pdf: bool = False,
+    batch: str = "",
 ) -> RunOutcome:
     """Run one report inside this (long-lived worker) process, its imports warm; the kernel is still a process of
     its own, killed with its tree past ``timeout`` (a report stuck outside its kernel, in the HTML export, is
-    not stopped before it ends). A crash of this process is the worker's death: the task is retried elsewhere."""
-    import psutil
+    not stopped before it ends). A crash of this process is the worker's death: the task is retried elsewhere.
 
+    The kernel comes from the batch's :class:`~evaluator.runner.kernels.KernelPool` in this process: booted
+    while the previous report ran, fresh, and shut down after this one."""
     from evaluator.errors import ParameterError
     from evaluator.runner.run import RunFailed, run_report
 
@@ -357,20 +365,12 @@ def _execute_in_process(
         if procs.stopping:
             return RunOutcome(run.name, "failed", message="not started: the batch was interrupted")
         started, t0 = utc_now(), time.perf_counter()
-        before = {child.pid for child in psutil.Process().children()}
+        kernels = _kernel_pool(batch)
         expired = threading.Event()
 
-        def overrun() -> None:  # the run's kernel: a child of this process started since the run began
+        def overrun() -> None:  # the run's own kernel, with its tree; the spare booted for the next run is spared
             expired.set()
-            for child in psutil.Process().children():
-                try:
-                    if child.pid not in before and any("ipykernel" in part for part in child.cmdline()):
-                        victims = [child, *child.children(recursive=True)]
-                        for victim in victims:
-                            victim.kill()
-                        psutil.wait_procs(victims, timeout=5)
-                except psutil.Error:
-                    pass
+            kernels.kill_taken()
 
         timer = threading.Timer(timeout, overrun) if timeout is not None else None
         saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "PYDEVD_DISABLE_FILE_VALIDATION")}
@@ -380,7 +380,7 @@ def _execute_in_process(
         try:
             if timer is not None:
                 timer.start()
-            run_report(run.notebook, out=folder, parameters=run.parameters, progress=False, pdf=pdf)
+            run_report(run.notebook, out=folder, parameters=run.parameters, progress=False, pdf=pdf, kernels=kernels)
         except RunFailed:
             status = "failed"
         except ParameterError as exc:
@@ -496,10 +496,45 @@ def _processes(batch: str) -> Processes:
         return _BATCHES.setdefault(batch, Processes())
 
 
+#: The kernel pools of the batches whose reports run inside this process (``in_worker``), by batch token.
+_KERNELS: dict[str, KernelPool] = {}
+
+
+def _kernel_pool(batch: str) -> KernelPool:
+    """The pool of batch ``batch`` in this process: one spare kernel booting while a report runs.
+
+    Its kernels' environment is what a run process would give them (this package importable, one
+    BLAS thread: ``run_report``'s default ``threads``), fixed when the pool starts.
+    """
+    from evaluator.runner.run import THREAD_VARS
+
+    with _BATCHES_LOCK:
+        if batch not in _KERNELS:
+            env = _child_env(1)
+            env.update(dict.fromkeys(THREAD_VARS, "1"))
+            _KERNELS[batch] = KernelPool(env, spares=1)
+        return _KERNELS[batch]
+
+
+def release_kernels(batch: str) -> int:
+    """Shut down the kernels batch ``batch`` keeps in this process (its spare); the number of pools closed.
+
+    Called in every worker when the batch ends, and by :func:`stop_runs` when it is interrupted.
+    """
+    with _BATCHES_LOCK:
+        pool = _KERNELS.pop(batch, None)
+    if pool is None:
+        return 0
+    pool.close()
+    return 1
+
+
 def stop_runs(batch: str, out: str) -> None:
-    """Stop batch ``batch`` in this process: start no more of its runs, kill those alive, remove their half-built
-    folders in ``out``. Called in every process that runs tasks when the batch is interrupted (Ctrl-C, SIGTERM)."""
+    """Stop batch ``batch`` in this process: start no more of its runs, kill those alive (kernels included, and
+    the spare kernel), remove their half-built folders in ``out``. Called in every process that runs tasks when
+    the batch is interrupted (Ctrl-C, SIGTERM)."""
     _processes(batch).stop(Path(out))
+    release_kernels(batch)
 
 
 def _local_copy(path: str, sha: str, data: bytes) -> str:
@@ -519,7 +554,7 @@ def _localize(task: RunTask, files: Mapping[str, bytes]) -> tuple[RunSpec, str |
     run = task.run
     params, notebook = dict(run.parameters), run.notebook
     for field, path, sha in task.inputs:
-        if Path(path).is_file():
+        if Path(path).exists():
             continue
         if sha not in files:
             import socket
@@ -554,7 +589,7 @@ def run_task(task: RunTask, files: Mapping[str, bytes] | None = None) -> RunOutc
     procs = _processes(task.batch)
     try:
         if task.in_process:
-            return _execute_in_process(run, task.folder, task.timeout, task.fingerprint, procs, task.pdf)
+            return _execute_in_process(run, task.folder, task.timeout, task.fingerprint, procs, task.pdf, task.batch)
         return _execute(run, task.folder, task.timeout, env, task.fingerprint, procs, task.pdf, task.die_with_parent)
     except Exception as exc:  # the process could not even start: record it, keep going
         return RunOutcome(run.name, "failed", message=f"{type(exc).__name__}: {exc}")
@@ -571,7 +606,8 @@ def _task_inputs(run: RunSpec) -> tuple[tuple[str, str, str], ...]:
     for key, value in sorted(run.parameters.items()):
         if _is_input(key) and isinstance(value, str) and value and not value.startswith("bundled:"):
             found.append((key, value))
-    return tuple((f, p, sha256_file(Path(p))) for f, p in found if Path(p).is_file())
+    # a folder (a Parquet data set) is named by its files' hashes; it is read from a shared path, never shipped
+    return tuple((f, p, sha256_file(Path(p))) for f, p in found if Path(p).exists())
 
 
 def _shipped(executor: Any, tasks: Sequence[RunTask]) -> dict[str, Any]:
@@ -582,7 +618,7 @@ def _shipped(executor: Any, tasks: Sequence[RunTask]) -> dict[str, Any]:
     data: dict[str, bytes] = {}
     for task in tasks:
         for _field, path, sha in task.inputs:
-            if sha not in data and Path(path).stat().st_size <= limit:
+            if sha not in data and Path(path).is_file() and Path(path).stat().st_size <= limit:
                 blob = Path(path).read_bytes()
                 if hashlib.sha256(blob).hexdigest() == sha:  # unchanged since it was fingerprinted
                     data[sha] = blob
@@ -792,6 +828,11 @@ def run_batch(
                 print(f"evaluator batch: could not stop the runs on {spec.describe()}: {exc}", file=sys.stderr)
         raise
     finally:
+        if pool is not None and spec.in_worker:
+            try:  # the spare kernel each worker keeps for a next run of this batch: none is coming
+                pool.everywhere(release_kernels, token)
+            except Exception as exc:  # workers gone already: their kernels ended with them (they poll their parent)
+                print(f"evaluator batch: could not release the kernels on {spec.describe()}: {exc}", file=sys.stderr)
         if pool is not None and given is None:
             pool.shutdown()
         bar.close()

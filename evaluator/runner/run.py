@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -17,13 +18,12 @@ from typing import Any
 
 from evaluator.data.datasets import BUNDLED, resolve_data
 from evaluator.errors import EvaluatorError, ParameterError
-from evaluator.files import PACKAGE, atomic_write_text, sha256_file, swap_into_place
+from evaluator.files import PACKAGE, atomic_write_text, sha256_file, size_of, swap_into_place
 from evaluator.provenance import git_commit, package_versions, utc_now
+from evaluator.runner.kernels import KERNEL_ARGUMENTS, Kernel, KernelPool, start_kernel
 from evaluator.runner.parameters import _is_input, check_parameters, notebook_parameters, notebook_path
 
-__all__ = ["RunFailed", "RunRecord", "THREAD_VARS", "fingerprint", "main_report", "run_report"]
-#: Extra arguments of every report kernel: its own log only for critical problems.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
+__all__ = ["KERNEL_ARGUMENTS", "RunFailed", "RunRecord", "THREAD_VARS", "fingerprint", "main_report", "run_report"]
 #: Environment variables that set the kernel's BLAS/OpenMP threads (see ``run_report(threads=)``).
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 #: Environment variables that tell the kernel which run it is (read by evaluator.reporting.provenance_line).
@@ -59,7 +59,7 @@ def _inputs(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for name, value in sorted(params.items()):
         if _is_input(name) and isinstance(value, str) and value:
             path = resolve_data(value, parameter=name)
-            out[name] = {"path": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size}
+            out[name] = {"path": str(path), "sha256": sha256_file(path), "bytes": size_of(path)}
     return out
 
 
@@ -77,17 +77,20 @@ def fingerprint(
 
     Paths enter by content, not by name, so moving a data file keeps the fingerprint.
     """
-    from evaluator import __version__
-
     given = check_parameters(notebook, _given_with_data(parameters, data))
     params = _effective(notebook, given)
-    inputs = _inputs(params)
+    return _fingerprint(sha256_file(Path(notebook)), params, _inputs(params))
+
+
+def _fingerprint(notebook_sha256: str, params: Mapping[str, Any], inputs: Mapping[str, Mapping[str, Any]]) -> str:
+    """:func:`fingerprint` of parameters already checked and inputs already hashed (each file is read once)."""
+    from evaluator import __version__
+
+    params = dict(params)
     for name in inputs:
         params[name] = inputs[name]["sha256"]
     blob = json.dumps(
-        {"notebook": sha256_file(Path(notebook)), "parameters": params, "evaluator": __version__},
-        sort_keys=True,
-        default=str,
+        {"notebook": notebook_sha256, "parameters": params, "evaluator": __version__}, sort_keys=True, default=str
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -110,26 +113,66 @@ class RunRecord:
         return self.out / "report.html"
 
 
+_EXPORTERS: dict[str, Any] = {}
+_EXPORTERS_LOCK = threading.Lock()
+
+
+def _exporter(language: str) -> Any:
+    """The HTML exporter of reports in ``language``, built once per process (its templates loaded and compiled).
+
+    Building one costs more than using it (nbconvert's import, the template lookup and jinja2's
+    compilation), and a process that runs report after report (a Dask worker) needs it each
+    time; an exporter keeps no state of a notebook between ``from_notebook_node`` calls.
+    """
+    with _EXPORTERS_LOCK:
+        if language not in _EXPORTERS:
+            from nbconvert import HTMLExporter
+            from nbconvert.preprocessors import TagRemovePreprocessor
+
+            remove = TagRemovePreprocessor(remove_cell_tags={"remove-cell", "injected-parameters"}, enabled=True)
+            exporter = HTMLExporter(
+                # evaluator/reporting/templates/report: JupyterLab's page minus scripts from the internet
+                template_name="report",
+                extra_template_basedirs=[str(PACKAGE / "reporting" / "templates")],
+                exclude_input=True,
+                exclude_input_prompt=True,
+                exclude_output_prompt=True,
+                embed_images=True,
+                language_code=language,  # <html lang>: screen readers, hyphenation and spell-checking follow it
+            )
+            exporter.register_preprocessor(remove, enabled=True)
+            exporter.template  # noqa: B018 -- loads and compiles the page template now, not during the export
+            _EXPORTERS[language] = exporter
+        return _EXPORTERS[language]
+
+
+def _warm_up(language: str) -> threading.Thread:
+    """Build the exporter and import the disclosure check in a thread while the kernel boots and runs the cells.
+
+    The runner's own thread only waits for the kernel then, so this work costs no time of the run.
+    """
+
+    def work() -> None:
+        try:
+            import evaluator.reporting.disclosure  # noqa: F401 -- its import (pandas, the chapters) is the cost
+
+            _exporter(language)
+        except Exception:  # the export itself reports any problem, in the run's own thread
+            pass
+
+    thread = threading.Thread(target=work, name="evaluator-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _export_html(nb_path: Path, title: str, language: str = "en") -> str:
     """The executed notebook as one self-contained page: outputs only, images inline, no remote scripts."""
     import nbformat
-    from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import TagRemovePreprocessor
 
     nb = nbformat.read(nb_path, as_version=4)
-    remove = TagRemovePreprocessor(remove_cell_tags={"remove-cell", "injected-parameters"}, enabled=True)
-    exporter = HTMLExporter(
-        # evaluator/reporting/templates/report: JupyterLab's page minus scripts from the internet
-        template_name="report",
-        extra_template_basedirs=[str(PACKAGE / "reporting" / "templates")],
-        exclude_input=True,
-        exclude_input_prompt=True,
-        exclude_output_prompt=True,
-        embed_images=True,
-        language_code=language,  # <html lang>: screen readers, hyphenation and spell-checking follow it
-    )
-    exporter.register_preprocessor(remove, enabled=True)
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    exporter = _exporter(language)
+    with _EXPORTERS_LOCK:  # one export at a time through a shared exporter
+        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return body
 
 
@@ -179,6 +222,7 @@ def run_report(
     kernel_name: str | None = None,
     threads: int = 1,
     pdf: bool = False,
+    kernels: KernelPool | None = None,
 ) -> RunRecord:
     """Execute a report notebook with parameters and render it into the folder ``out``.
 
@@ -206,6 +250,13 @@ def run_report(
         Also print ``report.pdf`` (A4) beside ``report.html`` with headless Chromium
         (:func:`evaluator.runner.pdf.write_pdf`). Where Chromium or playwright is missing the run
         says so on stderr, records why in the manifest (``pdf``) and is still ``ok``.
+    kernels : KernelPool, optional
+        Where the run's kernel comes from: a kernel booted during the previous report of this
+        process (:class:`evaluator.runner.kernels.KernelPool`, a Dask worker's). Without it the
+        run launches its kernel as soon as its parameters are checked, and the kernel boots while
+        the run hashes its inputs and records versions. Either way the kernel is fresh (it ran no
+        other report), the run's own, and shut down when the run ends; its ``threads`` are the
+        pool's (``THREAD_VARS`` of its environment) when it comes from a pool.
 
     Returns
     -------
@@ -230,9 +281,6 @@ def run_report(
     >>> rec.status  # doctest: +SKIP
     'ok'
     """
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
     notebook = Path(notebook).resolve()
     out = Path(out).absolute()
     given = check_parameters(notebook, _given_with_data(parameters, data))
@@ -242,13 +290,29 @@ def run_report(
     for name, info in inputs.items():  # the kernel runs elsewhere: hand it absolute paths
         if name in injected and not str(injected[name]).startswith(BUNDLED):
             injected[name] = info["path"]
-    fp = fingerprint(notebook, given)
+    notebook_sha256 = sha256_file(notebook)
+    fp = _fingerprint(notebook_sha256, params, inputs)
     partial = _prepare_out(out)
     started, t0 = utc_now(), time.perf_counter()
+    # the kernel inherits the threads; the first page prints the run's fingerprint and date, so that a
+    # printed page can be traced to its manifest
+    run_env = {k: str(threads) for k in THREAD_VARS}
+    run_env.update({"EVALUATOR_RUN_FINGERPRINT": fp, "EVALUATOR_RUN_STARTED": started})
+    error: dict[str, Any] | None = None
+    kernel: Kernel | None = None
+    try:  # from here on the kernel boots in its own process while this one does the rest
+        if kernels is not None:
+            kernel = kernels.take()
+        else:
+            kernel = start_kernel(env={**os.environ, **run_env}, cwd=partial, kernel_name=kernel_name)
+    except Exception as exc:  # no kernel could be launched: the run failed, the caller hears why
+        error = {"cell_index": None, "ename": type(exc).__name__, "evalue": f"kernel start: {exc}", "source": ""}
+    language = str(params.get("language") or "en")
+    _warm_up(language)
     manifest: dict[str, Any] = {
         "status": "running",
         "notebook": str(notebook),
-        "notebook_sha256": sha256_file(notebook),
+        "notebook_sha256": notebook_sha256,
         "parameters": params,
         "given": given,
         "inputs": inputs,
@@ -261,43 +325,71 @@ def run_report(
     }
     manifest["threads"] = threads
     executed = partial / "report.ipynb"
-    error: dict[str, Any] | None = None
-    saved_env = {k: os.environ.get(k) for k in (*THREAD_VARS, *RUN_VARS)}
-    os.environ.update({k: str(threads) for k in THREAD_VARS})  # the kernel inherits this environment
-    # the first page prints the run's fingerprint and date, so a printed page can be traced to its manifest
-    os.environ.update({"EVALUATOR_RUN_FINGERPRINT": fp, "EVALUATOR_RUN_STARTED": started})
     try:
+        if kernel is not None:
+            error = _execute(notebook, executed, kernel, partial, run_env, injected, progress, timeout, kernel_name)
+            kernel.request_shutdown()  # it winds down while the report is exported
+        return _finish(notebook, out, partial, executed, params, manifest, error, t0, pdf=pdf, language=language)
+    finally:
+        if kernel is not None:
+            kernel.close()
+
+
+def _execute(
+    notebook: Path,
+    executed: Path,
+    kernel: Kernel,
+    partial: Path,
+    run_env: Mapping[str, str],
+    injected: Mapping[str, Any],
+    progress: bool,
+    timeout: float | None,
+    kernel_name: str | None,
+) -> dict[str, Any] | None:
+    """Execute ``notebook`` into ``executed`` with papermill on ``kernel``; the error, or None when it ran through."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        kernel.prepare(partial, run_env)
         pm.execute_notebook(
             str(notebook),
             str(executed),
-            parameters=injected,
-            cwd=str(partial),
+            parameters=dict(injected),
             progress_bar=progress,
             kernel_name=kernel_name,
             request_save_on_cell_execute=False,
             execution_timeout=timeout,
-            # The kernel's own log (a TCP-without-encryption WARNING at start, a KeyboardInterrupt
-            # ERROR at shutdown) is noise on a successful run; a failing cell or a dead kernel is
-            # still reported, through papermill's exceptions below, with the cell that failed.
-            extra_arguments=KERNEL_ARGUMENTS,
+            km=kernel.km,  # the kernel booted already; nbclient drives it and leaves its shutdown to us
         )
     except PapermillExecutionError as exc:
-        error = {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue, "source": exc.source}
+        return {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue, "source": exc.source}
     except Exception as exc:  # kernel death, cell timeout, papermill I/O: the run failed, the caller hears why
-        error = {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc), "source": ""}
-    finally:
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        return {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc), "source": ""}
+    return None
+
+
+def _finish(
+    notebook: Path,
+    out: Path,
+    partial: Path,
+    executed: Path,
+    params: Mapping[str, Any],
+    manifest: dict[str, Any],
+    error: dict[str, Any] | None,
+    t0: float,
+    *,
+    pdf: bool,
+    language: str,
+) -> RunRecord:
+    """Export, check and record the executed notebook, move the folder into place; raise :class:`RunFailed`."""
     results = None
     results_path = partial / "results.json"
     if error is None:
         try:
             atomic_write_text(
                 partial / "report.html",
-                _export_html(executed, str(params.get("title", notebook.stem)), str(params.get("language") or "en")),
+                _export_html(executed, str(params.get("title", notebook.stem)), language),
             )
         except Exception as exc:  # an export failure fails the run; the executed notebook is kept
             error = {"cell_index": None, "ename": type(exc).__name__, "evalue": f"HTML export: {exc}", "source": ""}
