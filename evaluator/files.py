@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["PACKAGE", "atomic_write_text", "jsonable", "sha256_file", "shipped", "swap_into_place", "write_frame"]
+__all__ = [
+    "PACKAGE",
+    "atomic_write_text",
+    "jsonable",
+    "sha256_file",
+    "shipped",
+    "size_of",
+    "swap_into_place",
+    "write_frame",
+]
 
 #: The installed package's folder.
 PACKAGE = Path(__file__).resolve().parent
@@ -62,12 +71,44 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in chunks."""
+    """Hex sha256 of a file's bytes, read in chunks; of a folder, of its files' relative names and hashes.
+
+    A folder (a Parquet data set) is named by its content as a file is: renaming or moving
+    the folder keeps the hash, changing, adding or removing a file inside changes it.
+    Hidden files (``.name``, as Spark's ``_SUCCESS`` markers are not) are left out.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = (Path(tmp) / "a.parquet").write_bytes(b"x")
+    ...     sha256_file(Path(tmp)) == sha256_file(Path(tmp))
+    True
+    """
+    path = Path(path)
+    if path.is_dir():
+        h = hashlib.sha256()
+        for file in _files_of(path):
+            h.update(f"{file.relative_to(path).as_posix()}\0{sha256_file(file)}\n".encode())
+        return h.hexdigest()
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def size_of(path: Path) -> int:
+    """Bytes of a file, or of the files in a folder (as :func:`sha256_file` counts them)."""
+    path = Path(path)
+    return sum(f.stat().st_size for f in _files_of(path)) if path.is_dir() else path.stat().st_size
+
+
+def _files_of(folder: Path) -> list[Path]:
+    """The files below ``folder``, sorted, hidden ones left out."""
+    return sorted(
+        f for f in folder.rglob("*") if f.is_file() and not any(p.startswith(".") for p in f.relative_to(folder).parts)
+    )
 
 
 def swap_into_place(partial: Path, out: Path) -> None:

@@ -25,6 +25,7 @@ EXPECTED = {
         "estimator", "control_group", "method", "inference", "n_boot", "alpha", "seed", "contract_path", "min_cell",
         "weights", "panel", "allow_unbalanced_panel",  # register data (issue 13)
         "language", "evaluated_by", "exchange_rate",  # the reader's language and the first page (issue 14)
+        "out_of_core",  # register data too large for memory (issue 16)
     },
     "matched_evaluation": {
         "title", "data_path", "unit", "treat", "outcome", "covariates", "exact", "distance", "ratio", "replace",

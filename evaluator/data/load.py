@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,9 @@ from evaluator.data.validate import (
 )
 from evaluator.errors import DataError, DroppedUnitsWarning, Problem, WeightsError, format_examples
 from evaluator.files import shipped
+
+if TYPE_CHECKING:
+    from evaluator.data.panel_source import PanelSource
 
 __all__ = [
     "load_panel",
@@ -833,13 +836,15 @@ def load_panel(
     columns: Mapping[str, Any] | None = None,
     sep: str | None = None,
     decimal: str = ".",
-) -> pd.DataFrame:
+    out_of_core: bool = False,
+) -> pd.DataFrame | PanelSource:
     """Read a unit-by-period panel and validate it against ``data_schemas/panel.schema.json``.
 
     Parameters
     ----------
-    source : str, Path or DataFrame
-        A ``.csv`` or ``.parquet`` file, or a DataFrame (copied, never modified).
+    source : str, Path, DataFrame or pyarrow.dataset.Dataset
+        A ``.csv`` or ``.parquet`` file, or a DataFrame (copied, never modified). A folder
+        of Parquet files or a pyarrow Dataset is read out of core (see ``out_of_core``).
     schema : str
         Schema name in ``data_schemas/`` or a path to a Table Schema JSON file.
     columns : mapping, optional
@@ -852,10 +857,17 @@ def load_panel(
     decimal : str
         Decimal mark of a CSV file's numbers: ``","`` for files written the Danish,
         Swedish or Finnish way (``2,5``), usually with ``sep=";"``.
+    out_of_core : bool
+        Validate a Parquet file without reading it into memory (a folder or a Dataset
+        always is): one pass over blocks of whole units, the rows sorted by unit, then
+        period (:func:`evaluator.data.panel_source.scan_panel`). The result is then a
+        :class:`~evaluator.data.panel_source.PanelSource`, which
+        :func:`evaluator.staggered_did` takes as ``data``; its ``attrs["evaluator"]``
+        holds the same summary as the frame's.
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame or PanelSource
         The data with the file's own column names, numeric columns as numbers and
         never-treated cohorts coded 0. ``frame.attrs["evaluator"]`` holds the
         schema name, the resolved ``columns`` mapping, anything ``dropped``,
@@ -910,6 +922,14 @@ def load_panel(
     >>> print(panel.attrs["evaluator"]["notes"][0][:71])
     unbalanced panel: 634 of 1,000 units are not observed in all 48 periods
     """
+    from evaluator.data.panel_source import is_out_of_core_source, scan_panel
+
+    if out_of_core or is_out_of_core_source(source):
+        if isinstance(source, pd.DataFrame):
+            raise DataError(
+                [Problem("out_of_core=True reads a Parquet file, folder or pyarrow Dataset, not a DataFrame")]
+            )
+        return scan_panel(source, schema=schema, columns=columns)
     frame, roles, label, problems = _load(source, schema, columns, sep=sep, decimal=decimal)
     if "unit" in roles and "time" in roles:
         frame, roles = _panel_rules(frame, roles, problems)

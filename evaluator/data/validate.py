@@ -252,7 +252,9 @@ def varies_within(frame: pd.DataFrame, unit: str, col: str) -> pd.Index:
     return n.index[n > 1]
 
 
-def panel_balance(frame: pd.DataFrame, unit: str, time: str, cohort: str) -> dict[str, Any]:
+def panel_balance(
+    frame: pd.DataFrame, unit: str, time: str, cohort: str, *, periods: np.ndarray | None = None
+) -> dict[str, Any]:
     """How complete a panel is: units by periods observed and cohort, and who enters, leaves or skips.
 
     The frame must already be valid (one row per unit and period, no missing ids
@@ -272,6 +274,10 @@ def panel_balance(frame: pd.DataFrame, unit: str, time: str, cohort: str) -> dic
         base period of their post-treatment comparisons); ``attrition``: cohort ->
         {periods observed -> units}.
 
+    ``periods`` gives the panel's periods (sorted) when ``frame`` holds only some of its
+    units, e.g. one block of whole units read out of core: the counts of the blocks then
+    add up to those of the whole panel (``periods`` stays the number of all periods).
+
     Examples
     --------
     Unit 2 (cohort 3) misses period 2, its base period; unit 3 (cohort 3) leaves before period 3:
@@ -283,8 +289,12 @@ def panel_balance(frame: pd.DataFrame, unit: str, time: str, cohort: str) -> dic
     >>> b["attrition"]
     {0: {3: 1}, 3: {2: 2}}
     """
-    tcode, periods = pd.factorize(frame[time], sort=True)  # hashing: faster than np.unique's sort
-    periods = np.asarray(periods)
+    if periods is None:
+        tcode, periods = pd.factorize(frame[time], sort=True)  # hashing: faster than np.unique's sort
+        periods = np.asarray(periods)
+    else:
+        periods = np.asarray(periods)
+        tcode = np.searchsorted(periods, frame[time].to_numpy())
     ucode, _ = pd.factorize(frame[unit], sort=False)
     n_t, n_u = len(periods), int(ucode.max()) + 1 if len(ucode) else 0
     tcode = tcode.astype(np.int64)

@@ -724,6 +724,7 @@ def trends(
     never_label: str | None = None,
     outcome_label: str | None = None,
     time_label: str | None = None,
+    units: Mapping[Any, int] | None = None,
 ) -> Figure:
     """Raw mean outcome by treatment cohort over time.
 
@@ -751,6 +752,10 @@ def trends(
         Legend label of the never-treated line; ``"never treated"`` in the current language when ``None``.
     outcome_label, time_label
         The outcome and the time axis in words; default to the column names.
+    units
+        Units per cohort (0 or missing: never treated) counted elsewhere, when ``data``
+        holds the mean outcome of each (cohort, period) rather than the panel (a panel read
+        out of core); shown and recorded as ``unit`` counts are.
 
     Returns
     -------
@@ -780,6 +785,8 @@ def trends(
     counts: dict[Hashable, int] | None = None
     if unit is not None:
         counts = data.assign(_c=key).groupby("_c", dropna=False)[unit].nunique().to_dict()
+    elif units is not None:  # never treated under NaN, as the cohort key above
+        counts = {(np.nan if pd.isna(k) or k == 0 else k): int(n) for k, n in units.items()}
 
     cohorts = sorted(c for c in means.index.get_level_values(0).unique() if pd.notna(c))
     has_never = bool(never.any())

@@ -22,7 +22,15 @@ from evaluator.reporting.contract_value import ContractValue
 from evaluator.reporting.data_chapter import small_cohorts
 from evaluator.reporting.html import Html, label, labels, render_macro, render_text, table_html
 from evaluator.reporting.methods import display_parameters, method_words
-from evaluator.reporting.pipeline import DidFit, MatchedFit, collect_warnings, estimate_did, page_notes, shown_notes
+from evaluator.reporting.pipeline import (
+    OUT_OF_CORE_NOTE,
+    DidFit,
+    MatchedFit,
+    collect_warnings,
+    estimate_did,
+    page_notes,
+    shown_notes,
+)
 
 #: The template of this chapter (the MDE section, the TWFE check and the appendix).
 CHAPTER = "chapters/appendix.html.j2"
@@ -241,6 +249,8 @@ def reproduce_twfe(fit: DidFit) -> TwfeCheck:
     notes: the check is shown in the appendix only, never written to ``results.json``.
     """
     s, panel = fit.settings, fit.panel
+    if fit.aggregates is not None:  # two-way fixed effects and PanelOLS both need the panel in memory
+        return TwfeCheck(math.nan, math.nan, error=_(OUT_OF_CORE_NOTE))
     covs = list(s.covariates) if s.estimator == "twfe" else []
     if s.estimator == "twfe":
         ours = fit.result

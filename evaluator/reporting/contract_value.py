@@ -62,6 +62,9 @@ class ContractValue:
 
 
 def _treated_post_mean(fit: DidFit) -> float:
+    if fit.aggregates is not None:  # out of core: from the streamed sums by cohort and period
+        level = fit.aggregates.mean_where(before=False)
+        return math.nan if level is None else level
     s, p = fit.settings, fit.panel
     g = p[s.cohort]
     rows = p.loc[(g != 0) & (p[s.time] >= g), s.outcome]
@@ -76,6 +79,10 @@ def observed_pre_post(fit: DidFit, *, periods: int = 12) -> dict[str, float] | N
     pre/post contract pays on. ``None`` when no unit has both windows.
     """
     s, p = fit.settings, fit.panel
+    if fit.aggregates is not None:  # out of core: one more pass over the rows, by unit
+        from evaluator.data.aggregates import window_means
+
+        return window_means(p, unit=s.unit, time=s.time, outcome=s.outcome, cohort=s.cohort, periods=periods)
     g = p[s.cohort]
     t = p.loc[g != 0].assign(_e=p[s.time] - g)
     before = t.loc[(t["_e"] < 0) & (t["_e"] >= -periods)].groupby(s.unit)[s.outcome].mean()

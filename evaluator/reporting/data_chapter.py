@@ -92,14 +92,26 @@ def pooled_cohorts(fit: DidFit) -> pd.DataFrame:
         row = {
             "first treated period": label("pooled_cohorts", int(small.sum()), mc),
             "units": int(pool["units"].sum()),
-            "clusters": int(
-                fit.panel.loc[fit.panel[fit.settings.cohort].isin(pool["first treated period"])][
-                    fit.settings.cluster or fit.settings.unit
-                ].nunique()
-            ),
+            "clusters": _pool_clusters(fit, pool["first treated period"]),
         }
         shown = pd.concat([shown, pd.DataFrame([row])], ignore_index=True)
     return shown.reset_index(drop=True)
+
+
+def _pool_clusters(fit: DidFit, cohorts: pd.Series) -> int:
+    """Distinct clusters among the units of ``cohorts`` (from the streamed aggregates when out of core)."""
+    if fit.aggregates is not None:
+        return fit.aggregates.clusters(cohorts.tolist())
+    p, s = fit.panel, fit.settings
+    return int(p.loc[p[s.cohort].isin(cohorts)][s.cluster or s.unit].nunique())
+
+
+def _periods(fit: DidFit) -> np.ndarray:
+    """The panel's distinct periods, sorted (whole numbers as integers)."""
+    if fit.aggregates is None:
+        return np.sort(fit.panel[fit.settings.time].unique())
+    t = fit.aggregates.periods
+    return t.astype(np.int64) if np.all(np.mod(t, 1) == 0) else t
 
 
 def attrition_summary(fit: DidFit) -> pd.DataFrame | None:
@@ -118,7 +130,7 @@ def attrition_summary(fit: DidFit) -> pd.DataFrame | None:
         table = attrition_table(fit.panel)
     except Exception:  # a frame not from load_panel: nothing to say about attrition
         return None
-    n_periods = int(fit.panel[s.time].nunique())
+    n_periods = len(_periods(fit))
     if len(table) <= 1 and (len(table) == 0 or int(table.index[0]) == n_periods):
         return None
     observed = table.index.to_numpy()
@@ -146,7 +158,7 @@ def attrition_summary(fit: DidFit) -> pd.DataFrame | None:
 def data_summary_did(fit: DidFit) -> Html:
     """Units, periods, cohorts with unit counts, clusters, anything dropped and why."""
     s, p = fit.settings, fit.panel
-    times = p[s.time]
+    times = _periods(fit)
     mc = s.min_cell
     shown = suppress_counts(pooled_cohorts(fit), counts=["units"], statistics=["clusters"], min_cell=mc)
     attrition = attrition_summary(fit)
@@ -166,13 +178,13 @@ def data_summary_did(fit: DidFit) -> Html:
         "did_summary",
         s=s,
         data=shown_path(s.data_path),
-        n_obs=len(p),
+        n_obs=len(p) if fit.aggregates is None else fit.aggregates.rows,
         n_units=count(fit.n_units, mc),
         n_treated=count(fit.n_treated, mc),
         n_never=count(fit.n_units - fit.n_treated, mc),
-        n_periods=times.nunique(),
-        first=times.min(),
-        last=times.max(),
+        n_periods=len(times),
+        first=times[0],
+        last=times[-1],
         n_clusters=fit.n_clusters,
         dropped=_dropped(p, mc),
         cohorts=table_html(_headed(shown.frame)),
@@ -222,27 +234,38 @@ def trends_figure(fit: DidFit) -> Html:
     from evaluator import plots
     from evaluator.plots.figures import place_legend, record_counts, recorded_counts
 
-    s = fit.settings
+    s, agg = fit.settings, fit.aggregates
     small = small_cohorts(fit)
-    panel = fit.panel.loc[~fit.panel[s.cohort].isin(small)] if small else fit.panel
+    if agg is None:
+        panel = fit.panel.loc[~fit.panel[s.cohort].isin(small)] if small else fit.panel
+        drawn: dict[str, Any] = {"unit": s.unit}
+    else:  # out of core: one row per (cohort, period) holding its mean, the units counted by the pass
+        cells = agg.means.rename(s.outcome).reset_index().rename(columns={"cohort": s.cohort, "period": s.time})
+        panel = cells.loc[~cells[s.cohort].isin(small)]
+        drawn = {"units": agg.cohort_units.drop(small, errors="ignore").to_dict()}
     with figure_theme():
         fig = plots.trends(
             panel,
             outcome=s.outcome,
             time=s.time,
             cohort=s.cohort,
-            unit=s.unit,
             outcome_label=s.outcome_label or None,
             time_label=label("time_axis", s.time),
+            **drawn,
         )
         fig.set_size_inches(8, 4.2)
         merged_n = 0
         if small:
-            merged = fit.panel.loc[fit.panel[s.cohort].isin(small)]
-            n = int(merged[s.unit].nunique())
+            if agg is None:
+                merged = fit.panel.loc[fit.panel[s.cohort].isin(small)]
+                n = int(merged[s.unit].nunique())
+                means = merged.groupby(s.time)[s.outcome].mean()
+            else:
+                n = int(agg.cohort_units[agg.cohort_units.index.isin(small)].sum())
+                pooled = agg.cells.loc[agg.cells.index.get_level_values("cohort").isin(small)].groupby(level="period")
+                means = pooled["total"].sum() / pooled["rows"].sum()
             if n >= s.min_cell:
                 ax = fig.axes[0]
-                means = merged.groupby(s.time)[s.outcome].mean()
                 label_ = label("merged_cohorts", n)
                 ax.plot(means.index, means.to_numpy(), color="black", ls=":", lw=1.2, label=label_)
                 place_legend(ax)

@@ -130,6 +130,8 @@ def baseline_of(fit: DidFit | MatchedFit | SyntheticFit) -> tuple[float | None, 
         pre = tr.loc[~tr["post"], "treated"]
         return (float(pre.mean()) if len(pre) else None), "before"
     if isinstance(fit, DidFit):
+        if fit.aggregates is not None:  # out of core: from the streamed sums by cohort and period
+            return fit.aggregates.mean_where(before=True), "before"
         p = fit.panel
         g = p[s.cohort]
         rows = p.loc[(g != 0) & (p[s.time] < g), s.outcome]
@@ -184,7 +186,10 @@ def headline_box(
         verdict = make_verdict(fit, verdict, robustness)
     s, r = fit.settings, fit.result
     level = round(100 * (1 - r.alpha))
-    share = is_share(fit.data[s.outcome] if isinstance(fit, MatchedFit) else fit.panel[s.outcome])
+    if isinstance(fit, DidFit) and fit.aggregates is not None:
+        share = fit.aggregates.share and fit.aggregates.rows > 0
+    else:
+        share = is_share(fit.data[s.outcome] if isinstance(fit, MatchedFit) else fit.panel[s.outcome])
     base, which = baseline_of(fit)
     return render(
         "chapters/headline.html.j2",

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluator.data.aggregates import PanelAggregates
 from evaluator.data.datasets import resolve_data
+from evaluator.data.panel_source import PanelSource
 from evaluator.errors import EvaluatorError, EvaluatorWarning, ParameterError, SmallCohortWarning
 from evaluator.formatting import localized
 from evaluator.i18n import N_, current, language, ngettext
@@ -24,6 +26,7 @@ from evaluator.results.base import Result
 
 __all__ = [
     "DidFit",
+    "OUT_OF_CORE_NOTE",
     "page_notes",
     "MatchedFit",
     "SyntheticFit",
@@ -78,6 +81,10 @@ TWFE_NEVER_NOTE = N_(
     "two-way fixed effects compares with every unit not (yet) in the programme; a comparison with "
     "never-treated units only applies to Callaway-Sant'Anna"
 )
+#: What a report read out of core says of a part it leaves out (a robustness row, the appendix's check).
+# TRANSLATORS: the data were read in passes ("out of core"), never whole in memory; this part of the report needs
+# the whole data in memory, so it was not computed.
+OUT_OF_CORE_NOTE = N_("not computed: the data were read out of core and this needs them in memory")
 #: The report's own note on matched cohorts too small to estimate on their own (numbers filled in).
 SMALL_COHORTS_NOTE = (
     "{n} cohort(s) have fewer than {min_cell} participants: not estimated on their own "
@@ -335,7 +342,8 @@ def load_did(settings: DidSettings) -> pd.DataFrame:
     notes: list[str] = []
     with collect_warnings(notes):
         if s.panel:
-            frame = load_panel(resolve_data(s.data_path), columns=columns)
+            # out of core: a PanelSource, validated and summarised in one pass, never the frame
+            frame = load_panel(resolve_data(s.data_path), columns=columns, out_of_core=s.out_of_core)
         else:  # repeated cross-sections: one row per person and period
             if s.unit == ROW_ID:
                 columns.pop("unit")
@@ -373,7 +381,7 @@ class DidFit:
     """What the difference-in-differences report shows: the headline result, the event study and notes."""
 
     settings: DidSettings
-    panel: pd.DataFrame
+    panel: pd.DataFrame | PanelSource  # a PanelSource when the data are read out of core
     result: Result
     event: Result
     notes: list[str]
@@ -387,6 +395,11 @@ class DidFit:
     @property
     def design(self) -> str:
         return self.settings.design
+
+    @property
+    def aggregates(self) -> PanelAggregates | None:
+        """The panel's counts and means by cohort and period when it is read out of core, else ``None``."""
+        return self.panel.aggregates if isinstance(self.panel, PanelSource) else None
 
 
 def estimate_did(
@@ -441,8 +454,11 @@ def estimate_did(
     )
 
 
-def _window(panel: pd.DataFrame, s: DidSettings) -> tuple[int, int]:
+def _window(panel: pd.DataFrame | PanelSource, s: DidSettings) -> tuple[int, int]:
     """Event-time window of the event study: up to 6 periods before and 12 after the start."""
+    if isinstance(panel, PanelSource):
+        e = panel.aggregates.event_rows().index.to_numpy()
+        return int(min(6, -e.min())) if len(e) else 0, int(min(12, e.max())) if len(e) else 0
     g = panel[s.cohort].to_numpy()
     t = panel[s.time].to_numpy()
     treated = g != 0
@@ -464,6 +480,13 @@ def event_counts(panel: pd.DataFrame, s: DidSettings, *, leads: int, lags: int, 
     >>> event_counts(p, s, leads=1, lags=0, binned=False).to_dict()
     {-1: 1, 0: 1}
     """
+    if isinstance(panel, PanelSource):  # rows of a (cohort, period) cell are its distinct units
+        rows = panel.aggregates.event_rows()
+        e = rows.index.to_numpy()
+        if binned:
+            e = np.clip(e, -leads, lags)
+        keep = (e >= -leads) & (e <= lags)
+        return rows[keep].groupby(e[keep]).sum().rename("units").rename_axis("e")
     g = panel[s.cohort].to_numpy()
     treated = g != 0
     e = panel[s.time].to_numpy()[treated] - g[treated]
@@ -583,23 +606,29 @@ def fit_did(panel: pd.DataFrame, settings: DidSettings) -> DidFit:
         if n not in notes and not n.startswith("estimate, SE, CI"):
             notes.append(n)
     cluster_col = s.cluster or s.unit
-    units = panel.drop_duplicates(s.unit)
-    cohorts = (
-        units.assign(_c=units[s.cohort])
-        .groupby("_c")
-        .agg(units=(s.unit, "size"), clusters=(cluster_col, "nunique"))
-        .reset_index()
-        .rename(columns={"_c": "first treated period"})
-    )
-    n_clusters = int(panel[cluster_col].nunique())
+    if isinstance(panel, PanelSource):
+        agg = panel.aggregates
+        cohorts = agg.cohort_table()
+        n_clusters, n_units, n_treated = agg.clusters(), agg.units, agg.n_treated
+    else:
+        units = panel.drop_duplicates(s.unit)
+        cohorts = (
+            units.assign(_c=units[s.cohort])
+            .groupby("_c")
+            .agg(units=(s.unit, "size"), clusters=(cluster_col, "nunique"))
+            .reset_index()
+            .rename(columns={"_c": "first treated period"})
+        )
+        n_clusters = int(panel[cluster_col].nunique())
+        n_units, n_treated = int(len(units)), int((units[s.cohort] != 0).sum())
     fit = DidFit(
         settings=s,
         panel=panel,
         result=result,
         event=event,
         notes=notes,
-        n_units=int(len(units)),
-        n_treated=int((units[s.cohort] != 0).sum()),
+        n_units=n_units,
+        n_treated=n_treated,
         n_clusters=n_clusters,
         cohorts=cohorts,
     )

@@ -13,6 +13,7 @@ from evaluator.i18n import N_, language, ngettext
 from evaluator.i18n import gettext as _
 from evaluator.reporting.html import Html, figure_html, figure_theme, labels, render_macro, table_html
 from evaluator.reporting.pipeline import (
+    OUT_OF_CORE_NOTE,
     DidFit,
     MatchedFit,
     collect_warnings,
@@ -220,6 +221,8 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
     # TRANSLATORS: the note of a robustness row: two-way fixed effects leave out the covariates, as its unit effects
     # absorb them.
     twfe_note = _Words(N_("without the covariates (absorbed by unit effects)")) if s.covariates else ""
+    if fit.aggregates is not None:  # out of core: only what Callaway-Sant'Anna computes in passes
+        return _frame(rows + _out_of_core_rows(fit, est_name, twfe))
     if s.estimator == cs:
         other = "not_yet" if s.control_group == "never" else "never"
         rows.append(
@@ -301,6 +304,46 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
             )
         )
     return _frame(rows)
+
+
+def _out_of_core_rows(fit: DidFit, est_name: str, twfe: _Words) -> list[dict[str, Any]]:
+    """The robustness rows of a panel read out of core: the other comparison group, the other interval method and,
+    with covariates, none; the rows that need the data in memory are listed with missing numbers and say so."""
+    s, panel = fit.settings, fit.panel
+    other = "not_yet" if s.control_group == "never" else "never"
+    names = {
+        "never": N_("Callaway-Sant'Anna, never-treated comparison"),
+        "not_yet": N_("Callaway-Sant'Anna, not-yet-treated comparison"),
+    }
+    alt_inf = "analytic" if s.inference == "bootstrap" else "bootstrap"
+    rows = [
+        _row("comparison", _Words(names[other]), lambda: estimate_did(panel, s, control=other, inference="analytic")),
+        _row("inference", _with_inference(est_name, alt_inf), lambda: estimate_did(panel, s, inference=alt_inf)),
+    ]
+    if s.covariates:
+        rows.append(
+            _row(
+                "covariates",
+                _Words(N_("%(estimator)s, without covariates"), estimator=est_name),
+                lambda: estimate_did(panel, s, inference="analytic", covariates=[]),
+            )
+        )
+    why = _Words(OUT_OF_CORE_NOTE)
+    # TRANSLATORS: a robustness row not computed for data read out of core: each cohort left out in turn.
+    skipped = [("estimator", twfe), ("leave-one-out", _Words(N_("Leaving out each cohort in turn")))]
+    skipped.append(("placebo", _Words(N_("Placebo start"))))
+    return rows + [
+        {
+            "specification": spec,
+            "estimate": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "p_value": np.nan,
+            "note": why,
+            "kind": kind,
+        }
+        for kind, spec in skipped
+    ]
 
 
 def robustness_matched(fit: MatchedFit) -> pd.DataFrame:

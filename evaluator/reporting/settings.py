@@ -7,6 +7,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from evaluator.data.datasets import resolve_data
@@ -189,6 +190,7 @@ class DidSettings:
     language: str = "en"
     evaluated_by: str = ""
     exchange_rate: float = 0.0
+    out_of_core: bool = False
     contract: Any = field(default=None, compare=False, repr=False)
     design: str = field(default="difference-in-differences", init=False)
 
@@ -223,6 +225,7 @@ def did_settings(
     language: str = "en",
     evaluated_by: str = "",
     exchange_rate: float = 0.0,
+    out_of_core: bool = False,
 ) -> DidSettings:
     """Check a difference-in-differences report's parameters; every problem is listed in one error.
 
@@ -257,6 +260,10 @@ def did_settings(
         Units of the unit costs' currency per unit of the contract's currency (7.46 for DKK per
         EUR), when the two differ: the payments enter the socio-economic return converted at this
         rate, stated on the page. ``0``: none (the payments are then left out of it, with a note).
+    out_of_core : bool
+        Read a Parquet file in passes, never whole in memory (a folder of Parquet files always
+        is; its rows sorted by unit, then period): Callaway-Sant'Anna on a panel, analytic or
+        bootstrap intervals, no sampling weights yet.
     Other parameters are those of the notebook's parameters cell.
 
     Raises
@@ -322,6 +329,22 @@ def did_settings(
         problems.append(f"n_boot={n_boot!r}: expected a whole number of bootstrap draws >= 0")
     elif n_boot < DID_MIN_DRAWS and inference in ("bootstrap", "wild"):
         problems.append(f"n_boot={n_boot!r}: a bootstrap needs at least {DID_MIN_DRAWS} draws (999 is usual)")
+    if not isinstance(out_of_core, bool):
+        problems.append(f"out_of_core={out_of_core!r}: expected True or False")
+    elif isinstance(data_path, str) and not data_path.startswith("bundled:") and Path(data_path).expanduser().is_dir():
+        out_of_core = True  # a folder of Parquet files is never read whole
+    if out_of_core is True:
+        _out_of_core_rules(
+            problems,
+            estimator=estimator,
+            inference=inference,
+            weights=weights,
+            panel=panel,
+            covariates=covs,
+            allow_unbalanced_panel=allow_unbalanced_panel,
+            cluster=cluster,
+            data_path=data_path,
+        )
     contract = _finish(problems, contract_path, outcome)
     return DidSettings(
         data_path=data_path,
@@ -349,8 +372,38 @@ def did_settings(
         language=language,
         evaluated_by=evaluated_by,
         exchange_rate=float(exchange_rate),
+        out_of_core=out_of_core is True,
         contract=contract,
     )
+
+
+def _out_of_core_rules(problems: list[str], **given: Any) -> None:
+    """What a report on data read out of core can estimate: Callaway-Sant'Anna on a panel, no sampling weights, and
+    neither covariates nor a cluster bootstrap with ``allow_unbalanced_panel`` (what the passes do not compute yet)."""
+    why = "out of core (a folder of Parquet files, or out_of_core=True)"
+    g = given
+    if g["estimator"] != "callaway_santanna":
+        problems.append(f"estimator={g['estimator']!r}: {why} the report estimates with 'callaway_santanna' only")
+    if g["weights"]:
+        problems.append(f"weights={g['weights']!r}: {why} sampling weights are not supported yet; leave weights empty")
+    if g["panel"] is False:
+        problems.append(f"panel=False: {why} the data must be a panel of units")
+    if g["allow_unbalanced_panel"] is True and g["covariates"]:
+        problems.append(
+            f"covariates={list(g['covariates'])!r}: {why} covariates with allow_unbalanced_panel=True are not "
+            "supported yet; leave covariates empty, or set allow_unbalanced_panel=False (units missing a period "
+            "are then dropped)"
+        )
+    if g["allow_unbalanced_panel"] is True and g["inference"] == "bootstrap" and g["cluster"]:
+        problems.append(
+            f"inference='bootstrap': {why} the cluster bootstrap of an unbalanced panel used whole is not supported "
+            "yet; pass inference='analytic' (clustered analytic intervals), or set allow_unbalanced_panel=False"
+        )
+    data = g["data_path"]
+    if isinstance(data, str) and not data.startswith("bundled:"):
+        path = Path(data).expanduser()
+        if path.is_file() and path.suffix.lower() not in (".parquet", ".pq"):
+            problems.append(f"data_path={data!r}: {why} reads Parquet files; convert the file to Parquet")
 
 
 @dataclass(frozen=True)

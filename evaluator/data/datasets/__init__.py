@@ -107,6 +107,9 @@ BUNDLED = "bundled:"
 def resolve_data(spec: str | Path, *, parameter: str = "data_path") -> Path:
     """The file a ``data_path`` parameter names: ``"bundled:NAME"`` or a path that must exist.
 
+    A folder is accepted when it holds Parquet files (a data set too large for memory,
+    read out of core by :func:`evaluator.load_panel`).
+
     Examples
     --------
     >>> resolve_data("bundled:employment_sib").name
@@ -119,6 +122,13 @@ def resolve_data(spec: str | Path, *, parameter: str = "data_path") -> Path:
             raise ParameterError(f"{parameter}={text!r}: no bundled data set {name!r}; choose one of {list(NAMES)}")
         return path(name)
     file = Path(text).expanduser()
+    if file.is_dir():
+        if not any(file.rglob("*.parquet")):
+            raise ParameterError(
+                f"{parameter}={text!r}: the folder holds no .parquet files (looked in {file.resolve()}); a folder "
+                "is read as a Parquet data set: give a file, or a folder of Parquet files"
+            )
+        return file.resolve()
     if not file.is_file():
         raise ParameterError(f"{parameter}={text!r}: file not found (looked at {file.resolve()}); check the path")
     return file.resolve()
