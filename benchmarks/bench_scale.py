@@ -39,7 +39,8 @@ takes under ``--repeat-below`` seconds, killed past ``--budget`` or ``--mem-limi
   while the out-of-core path raises NotImplementedError for covariates).
 * ``ours ooc, 2-worker LocalCluster``: ``staggered_did(folder, executor=client)`` on a LocalCluster of 2
   worker processes started in the task; the timed figure includes the cluster's start, reported apart
-  as ``cluster_start_s`` (and the pass alone as ``estimate_s``) in the JSON.
+  as ``cluster_start_s``, the workers' first imports as ``worker_imports_s`` and the pass alone as
+  ``estimate_s`` in the JSON.
 * ``ours in memory``: ``pd.read_parquet(folder, columns=...)`` then ``staggered_did(frame)``
   at ``--memory-rows`` (default 20M), unconditional and DR; the read and the estimate are timed
   separately too.
@@ -340,15 +341,25 @@ def ours_cluster(folder: Path) -> pd.DataFrame:
         Client(cluster) as client,
     ):
         t1 = time.perf_counter()
-        res = staggered_did(str(folder), method="unconditional", executor=client, **KW)
+        # the workers' first imports of evaluator, pandas and pyarrow, apart: long-lived workers pay them once
+        client.run(_warm_worker)
         t2 = time.perf_counter()
-    if t2 - t1 < _TIMES.get("estimate", np.inf):
-        _TIMES.update(cluster_start=t1 - t0, estimate=t2 - t1)
+        res = staggered_did(str(folder), method="unconditional", executor=client, **KW)
+        t3 = time.perf_counter()
+    if t3 - t2 < _TIMES.get("estimate", np.inf):
+        _TIMES.update(cluster_start=t1 - t0, worker_imports=t2 - t1, estimate=t3 - t2)
     gt = res.att_gt
     return _gt_frame(gt["cohort"], gt["time"], gt["att"], gt["se"])
 
 
 _TIMES: dict[str, float] = {}
+
+
+def _warm_worker() -> None:
+    """What a worker imports for its first part (run on every worker before the pass is timed)."""
+    import pyarrow.dataset  # noqa: F401
+
+    import evaluator.estimators.staggered_ooc  # noqa: F401
 
 
 def _memory(method: str, covariates: list[str] | None):
