@@ -258,6 +258,18 @@ def test_a_bad_executor_is_refused_naming_the_parameter(small) -> None:
             staggered_did(folder, executor=bad, **KW)
 
 
+def test_a_panel_source_that_filters_rows_is_read_in_process(client, small) -> None:
+    """A cluster's parts are row groups read whole, so a PanelSource leaving out a cohort is refused there."""
+    from evaluator.data.load import load_panel
+
+    frame, folder = small
+    source = load_panel(folder, columns={"unit": "id", "time": "t", "outcome": "y", "cohort": "g"})
+    with pytest.raises(NotImplementedError, match="read in this process: pass executor=None"):
+        staggered_did(source.without_cohort(4), executor=client, **KW)
+    here = staggered_did(source.without_cohort(4), **KW)
+    _same(staggered_did(frame[frame["g"] != 4], **KW), here)
+
+
 def test_map_unit_blocks_gives_each_unit_once_in_source_order(client, small) -> None:
     """The general pass: whole units, each once, in order, whatever the executor or the kind of source."""
     frame, folder = small

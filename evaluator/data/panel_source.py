@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,9 @@ class PanelSource:
     role -> column mapping and ``attrs["evaluator"]`` the summary an in-memory panel
     carries (``schema``, ``columns``, ``dropped``, ``source``, ``notes``, ``balance``,
     ``attrition``); ``aggregates`` the counts and means of the report's data section;
-    ``excluded`` the units :func:`load_panel` drops, left out whenever the rows are read.
+    ``excluded`` the units :func:`load_panel` drops, left out whenever the rows are read;
+    ``left_out`` cohorts a robustness check leaves out (:meth:`without_cohort`). The
+    aggregates always describe the whole panel.
     """
 
     source: Any
@@ -60,15 +62,36 @@ class PanelSource:
     attrs: dict[str, Any]
     aggregates: PanelAggregates
     excluded: list[Any] = field(default_factory=list)
+    left_out: tuple[Any, ...] = ()
 
     def to_dataset(self) -> tuple[Any, str]:
-        """The ``pyarrow.dataset.Dataset`` of the rows (the dropped units filtered out) and the label naming it."""
+        """The ``pyarrow.dataset.Dataset`` of the rows (dropped units and left-out cohorts filtered out) and the
+        label naming it."""
         dataset, label = open_dataset(self.source)
-        if self.excluded:
-            import pyarrow.compute as pc
+        import pyarrow.compute as pc
 
+        if self.excluded:
             dataset = dataset.filter(~pc.field(self.columns["unit"]).isin(self.excluded))
+        cohort = pc.field(self.columns["cohort"])
+        for g in self.left_out:  # a missing cohort (never treated) is kept: null != g is null, not true
+            dataset = dataset.filter((cohort != g) | cohort.is_null())
         return dataset, label
+
+    @property
+    def filters_rows(self) -> bool:
+        """Whether reading the rows filters some out (the passes then run in this process)."""
+        return bool(self.excluded or self.left_out)
+
+    def without_cohort(self, cohort: Any) -> PanelSource:
+        """The same panel without the units of ``cohort`` (as ``panel.loc[panel[cohort] != g]`` in memory).
+
+        Examples
+        --------
+        >>> src = PanelSource("p.parquet", {"unit": "id", "cohort": "g"}, {}, None)
+        >>> src.without_cohort(4).without_cohort(6).left_out, src.left_out
+        ((4, 6), ())
+        """
+        return replace(self, left_out=(*self.left_out, cohort))
 
     # how evaluator.data.shards.open_dataset (hence staggered_did) recognises and opens a PanelSource
     __evaluator_dataset__ = to_dataset

@@ -305,6 +305,11 @@ def staggered_did_ooc(
     True
     """
     dask_client(executor)  # a bad executor is refused before any data are read
+    if executor is not None and getattr(source, "filters_rows", False):
+        # the cluster's parts are row groups read whole: a filter on the rows would be lost there
+        raise NotImplementedError(
+            "a PanelSource that leaves out units or cohorts is read in this process: pass executor=None"
+        )
     choice("control", control, ("never", "not_yet"))
     choice("base_period", base_period, ("varying", "universal"))
     covs = [covariates] if isinstance(covariates, str) else list(covariates or [])

@@ -307,8 +307,10 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
 
 
 def _out_of_core_rows(fit: DidFit, est_name: str, twfe: _Words) -> list[dict[str, Any]]:
-    """The robustness rows of a panel read out of core: the other comparison group, the other interval method and,
-    with covariates, none; the rows that need the data in memory are listed with missing numbers and say so."""
+    """The robustness rows of a panel read out of core: the other comparison group, the other interval method,
+    with covariates none, and each cohort left out (its rows filtered as they are read); the rows that need the
+    data in memory (two-way fixed effects, the placebo's shifted cohorts) are listed with missing numbers and say
+    so."""
     s, panel = fit.settings, fit.panel
     other = "not_yet" if s.control_group == "never" else "never"
     names = {
@@ -328,10 +330,21 @@ def _out_of_core_rows(fit: DidFit, est_name: str, twfe: _Words) -> list[dict[str
                 lambda: estimate_did(panel, s, inference="analytic", covariates=[]),
             )
         )
+    # leaving out each cohort: the same rows read again without its units (filtered as they are read)
+    sizes = fit.aggregates.cohort_units if fit.aggregates is not None else None
+    cohorts = [] if sizes is None else sorted(int(g) for g in sizes.index if g != 0)
+    if len(cohorts) > 1:
+        for g in cohorts:
+            if s.min_cell <= 1 or sizes[g] >= s.min_cell:  # as in memory: a small cohort is not named
+                rows.append(
+                    _row(
+                        "leave-one-out",
+                        _Words(N_("Leaving out cohort %(cohort)s"), cohort=g),
+                        lambda g=g: estimate_did(panel.without_cohort(g), s, inference="analytic"),
+                    )
+                )
     why = _Words(OUT_OF_CORE_NOTE)
-    # TRANSLATORS: a robustness row not computed for data read out of core: each cohort left out in turn.
-    skipped = [("estimator", twfe), ("leave-one-out", _Words(N_("Leaving out each cohort in turn")))]
-    skipped.append(("placebo", _Words(N_("Placebo start"))))
+    skipped = [("estimator", twfe), ("placebo", _Words(N_("Placebo start")))]
     return rows + [
         {
             "specification": spec,
