@@ -94,30 +94,7 @@ def test_a_million_rows_on_the_cluster_equal_in_memory(client, big) -> None:
         _same(mem, ooc)
 
 
-@pytest.mark.parametrize(
-    ("method", "control", "base_period", "cluster"),
-    [
-        ("unconditional", "never", "varying", None),
-        ("unconditional", "not_yet", "universal", "cl"),
-        ("reg", "never", "universal", "cl"),
-        ("reg", "not_yet", "varying", None),
-        ("ipw", "never", "varying", "cl"),
-        ("ipw", "not_yet", "universal", None),
-        ("dr", "never", "universal", None),
-        ("dr", "not_yet", "varying", "cl"),
-    ],
-)
-def test_methods_controls_and_base_periods_on_the_cluster(client, small, method, control, base_period, cluster):
-    """Every method with both controls, both base periods, with and without clusters (each pair at least once)."""
-    frame, folder = small
-    covs = [] if method == "unconditional" else COVS
-    kw = dict(KW, method=method, control=control, base_period=base_period, cluster=cluster, covariates=covs)
-    mem = _quiet(staggered_did, frame, **kw)
-    ooc = _quiet(staggered_did_ooc, folder, executor=client, batch_rows=BATCH, **kw)
-    assert ooc.info["out_of_core"]["parts"] == 6 and ooc.info["method"] == method
-    _same(mem, ooc)
-
-
+#: Every method with both controls, both base periods, with and without clusters (each pair at least once).
 CASES = [
     ("unconditional", "never", "varying", None),
     ("unconditional", "not_yet", "universal", "cl"),
@@ -128,6 +105,18 @@ CASES = [
     ("dr", "never", "universal", None),
     ("dr", "not_yet", "varying", "cl"),
 ]
+
+
+@pytest.mark.parametrize(("method", "control", "base_period", "cluster"), CASES)
+def test_methods_controls_and_base_periods_on_the_cluster(client, small, method, control, base_period, cluster):
+    """Every method with both controls, both base periods, with and without clusters (each pair at least once)."""
+    frame, folder = small
+    covs = [] if method == "unconditional" else COVS
+    kw = dict(KW, method=method, control=control, base_period=base_period, cluster=cluster, covariates=covs)
+    mem = _quiet(staggered_did, frame, **kw)
+    ooc = _quiet(staggered_did_ooc, folder, executor=client, batch_rows=BATCH, **kw)
+    assert ooc.info["out_of_core"]["parts"] == 6 and ooc.info["method"] == method
+    _same(mem, ooc)
 
 
 @pytest.mark.parametrize(("method", "control", "base_period", "cluster"), CASES)

@@ -38,7 +38,7 @@ from evaluator.data.shards import (
     periods,
     unit_blocks,
 )
-from evaluator.data.validate import panel_balance, where_units
+from evaluator.data.validate import infinite_problem, missing_problem, panel_balance, where_units
 from evaluator.errors import DataError, DroppedUnitsWarning, Problem, format_examples
 
 __all__ = ["PanelSource", "is_out_of_core_source", "scan_panel"]
@@ -253,24 +253,10 @@ def _extra_problems(extra: _Extra, roles: Mapping[str, Any], checks: PanelChecks
     """The further rules' problems, worded as :func:`load_panel` words them in memory."""
     out: list[Problem] = []
     for col, f in extra.missing.items():
-        out.append(
-            Problem(
-                f"{f.count} missing value(s) out of {checks.rows}",
-                column=col,
-                where=f.where("data rows"),
-                hint="impute or drop the rows with missing values explicitly before loading; rows are never dropped "
-                "silently",
-            )
-        )
+        where = f.where("data rows")
+        out.append(missing_problem(col, f.count, what=f"out of {checks.rows}", where=where, before="loading"))
     for col, f in extra.infinite.items():
-        out.append(
-            Problem(
-                f"{f.count} infinite value(s)",
-                column=col,
-                where=f.where("data rows"),
-                hint="replace them with numbers, or drop those rows explicitly",
-            )
-        )
+        out.append(infinite_problem(col, f.count, where=f.where("data rows")))
     for col, f in extra.fractional.items():
         role = "time" if col == roles["time"] else "cohort"
         out.append(

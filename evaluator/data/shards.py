@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from evaluator.data.validate import infinite_problem, missing_problem
 from evaluator.errors import DataError, Problem, format_examples
 
 __all__ = [
@@ -1088,26 +1089,11 @@ class PanelChecks:
         for role in ("outcome", "unit", "time", "cluster"):
             f = self.missing.get(role)
             if f is not None:
-                out.append(
-                    Problem(
-                        f"{f.count} missing value(s) out of {self.rows}",
-                        column=col[role],
-                        where=f.where("data rows"),
-                        hint="impute or drop the rows with missing values explicitly before estimating; "
-                        "rows are never dropped silently",
-                    )
-                )
+                out.append(missing_problem(col[role], f.count, what=f"out of {self.rows}", where=f.where("data rows")))
         for role in ("outcome", "time"):
             f = self.infinite.get(role)
             if f is not None:
-                out.append(
-                    Problem(
-                        f"{f.count} infinite value(s)",
-                        column=col[role],
-                        where=f.where("data rows"),
-                        hint="replace them with numbers, or drop those rows explicitly",
-                    )
-                )
+                out.append(infinite_problem(col[role], f.count, where=f.where("data rows")))
         if self.duplicates.count:
             unit, time = col["unit"], col["time"]
             out.append(

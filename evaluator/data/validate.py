@@ -30,8 +30,10 @@ from evaluator.errors import DataError, Problem, format_examples
 __all__ = [
     "data_rows",
     "duplicate_rows",
+    "infinite_problem",
     "infinite_values",
     "missing_columns",
+    "missing_problem",
     "missing_values",
     "non_numeric",
     "panel_balance",
@@ -149,16 +151,47 @@ def missing_values(
             na = na & ~exclude
         if na.any():
             what = f"in required role '{role}'" if role is not None else f"out of {len(frame)}"
-            out.append(
-                Problem(
-                    f"{int(na.sum())} missing value(s) {what}",
-                    column=c,
-                    where=where_rows(na),
-                    hint=f"impute or drop the rows with missing values explicitly before {before}; "
-                    "rows are never dropped silently",
-                )
-            )
+            out.append(missing_problem(c, int(na.sum()), what=what, where=where_rows(na), before=before))
     return out
+
+
+def missing_problem(column: str, count: int, *, what: str, where: str, before: str = "estimating") -> Problem:
+    """The problem of ``count`` missing values of ``column``: one wording in memory and out of core.
+
+    ``what`` follows the count (``"out of 1000"``, ``"in required role 'unit'"``), ``where`` names
+    the rows and ``before`` what the fix must come before.
+
+    Examples
+    --------
+    >>> print(missing_problem("y", 2, what="out of 9", where="data rows 3, 7"))
+    column 'y': 2 missing value(s) out of 9
+        at data rows 3, 7
+        fix: impute or drop the rows with missing values explicitly before estimating; rows are never dropped silently
+    """
+    return Problem(
+        f"{count} missing value(s) {what}",
+        column=column,
+        where=where,
+        hint=f"impute or drop the rows with missing values explicitly before {before}; rows are never dropped silently",
+    )
+
+
+def infinite_problem(column: str, count: int, *, where: str) -> Problem:
+    """The problem of ``count`` infinite values of ``column``: one wording in memory and out of core.
+
+    Examples
+    --------
+    >>> print(infinite_problem("y", 1, where="data rows 2"))
+    column 'y': 1 infinite value(s)
+        at data rows 2
+        fix: replace them with numbers, or drop those rows explicitly
+    """
+    return Problem(
+        f"{count} infinite value(s)",
+        column=column,
+        where=where,
+        hint="replace them with numbers, or drop those rows explicitly",
+    )
 
 
 def non_numeric(frame: pd.DataFrame, columns: Sequence[str]) -> list[Problem]:
@@ -193,14 +226,7 @@ def infinite_values(frame: pd.DataFrame, columns: Sequence[str]) -> list[Problem
     for c in dict.fromkeys(columns):
         bad = np.isinf(frame[c].to_numpy(dtype=float))
         if bad.any():
-            out.append(
-                Problem(
-                    f"{int(bad.sum())} infinite value(s)",
-                    column=c,
-                    where=where_rows(bad),
-                    hint="replace them with numbers, or drop those rows explicitly",
-                )
-            )
+            out.append(infinite_problem(c, int(bad.sum()), where=where_rows(bad)))
     return out
 
 

@@ -41,7 +41,12 @@ from evaluator.errors import (
 )
 from evaluator.estimators.design import check_frame, check_weights, choice, one_column
 from evaluator.estimators.logit import fit_logit, weighted_logit_probabilities
-from evaluator.inference.bootstrap import cell_cluster_sums, simultaneous_band, wild_cluster_bootstrap_cell_sums
+from evaluator.inference.bootstrap import (
+    CellClusterSums,
+    cell_cluster_sums,
+    simultaneous_band,
+    wild_cluster_bootstrap_cell_sums,
+)
 from evaluator.inference.keyed_draws import bootstrap_keys, seed_key, signed_sums
 from evaluator.policy import FEW_CLUSTERS, PS_TRIM_LEVEL, WEBB_BELOW_CLUSTERS
 from evaluator.results.base import Result, tidy_table
@@ -657,6 +662,28 @@ def _wcr_columns(table: pd.DataFrame, wcr: dict[str, Any], coefs: np.ndarray, es
         )
         out.loc[j, ["p_value", "ci_low", "ci_high"]] = [boot.p_value, boot.ci_low, boot.ci_high]
     return out
+
+
+def analytic_se(sigma: np.ndarray, k: int, scale: float) -> np.ndarray:
+    """The cells' analytic standard errors from ``sigma``: NaN where numerically zero (``_tiny`` of ``scale``)."""
+    se = np.sqrt(np.maximum(np.diag(sigma)[:k], 0.0))
+    se[se <= _tiny(scale)] = np.nan
+    return se
+
+
+def wcr_spec(sums: CellClusterSums, n_boot: int, seed: int | np.random.Generator | None) -> dict[str, Any]:
+    """What the restricted wild cluster bootstrap of any row needs: the cells' per-cluster sums, draws and seed
+    (a Generator is not kept: each row's bootstrap then draws afresh)."""
+    return {"sums": sums, "n_boot": n_boot, "seed": seed if isinstance(seed, (int, np.integer)) else None}
+
+
+def panel_analytic_words(cluster: str | None, n_clusters: int) -> str:
+    """The inference sentence of the panel estimator's analytic standard errors (in memory and out of core)."""
+    return (
+        "analytic, influence function"
+        + (f" summed within {n_clusters} clusters of {cluster!r}" if cluster is not None else "")
+        + ": se = sqrt(sum psi^2)/n, normal intervals"
+    )
 
 
 def cell_table(
@@ -1414,17 +1441,12 @@ def staggered_did(
         if positive_w is not None:
             treated_m &= positive_w[:, None]
             control_m &= positive_w[:, None]
-        wcr = {
-            # per (cluster, cell) counts and residual sums: all the restricted bootstrap of any aggregate needs
-            "sums": cell_cluster_sums(Bcols[:, :k], treated_m, control_m, cl),
-            "n_boot": n_boot,
-            "seed": seed if isinstance(seed, (int, np.integer)) else None,
-        }
+        # per (cluster, cell) counts and residual sums: all the restricted bootstrap of any aggregate needs
+        wcr = wcr_spec(cell_cluster_sums(Bcols[:, :k], treated_m, control_m, cl), n_boot, seed)
 
     cells_df = pd.DataFrame(cells)
-    se_an = np.sqrt(np.maximum(np.diag(sigma)[:k], 0.0))
     scale = float(np.nanstd(panel.y)) if panel.y.size else 1.0
-    se_an[se_an <= _tiny(scale)] = np.nan
+    se_an = analytic_se(sigma, k, scale)
     table, crit, bands_widened, inference = cell_table(
         cells_df,
         att,
@@ -1438,9 +1460,7 @@ def staggered_did(
         cluster=cluster,
         n_clusters=n_clusters,
         level="unit",
-        analytic="analytic, influence function"
-        + (f" summed within {n_clusters} clusters of {cluster!r}" if cluster is not None else "")
-        + ": se = sqrt(sum psi^2)/n, normal intervals",
+        analytic=panel_analytic_words(cluster, n_clusters),
         notes=notes,
         boot_df=boot_df,
         stacklevel=3,

@@ -84,6 +84,7 @@ from evaluator.data.shards import (
     open_dataset,
     periods,
 )
+from evaluator.data.validate import infinite_problem, missing_problem
 from evaluator.errors import (
     DataError,
     DesignError,
@@ -99,10 +100,12 @@ from evaluator.estimators.staggered import (
     StaggeredResult,
     _num,
     _pretest,
-    _tiny,
     _with_simple,
+    analytic_se,
     cell_table,
+    panel_analytic_words,
     small_sample_warnings,
+    wcr_spec,
 )
 from evaluator.estimators.staggered_rc import report_skipped_cells
 from evaluator.inference.bootstrap import CellClusterSums
@@ -654,13 +657,12 @@ def staggered_did_ooc(
 
     # -- the result, as the in-memory branch builds it
     cells_df = pd.DataFrame(cells)
-    se_an = np.sqrt(np.maximum(np.diag(sigma)[:k], 0.0))
-    se_an[se_an <= _tiny(scale)] = np.nan
+    se_an = analytic_se(sigma, k, scale)
     wcr = None
     if draws is not None:
         cell_clusters = _cell_clusters_ooc(plan, classes, N, wcr_sums)
         if wcr_sums is not None:
-            wcr = {"sums": wcr_sums, "n_boot": n_boot, "seed": seed if isinstance(seed, (int, np.integer)) else None}
+            wcr = wcr_spec(wcr_sums, n_boot, seed)
     table, crit, bands_widened, inference = cell_table(
         cells_df,
         att,
@@ -674,9 +676,7 @@ def staggered_did_ooc(
         cluster=cluster,
         n_clusters=n_clusters,
         level="unit",
-        analytic="analytic, influence function"
-        + (f" summed within {n_clusters} clusters of {cluster!r}" if cluster is not None else "")
-        + ": se = sqrt(sum psi^2)/n, normal intervals",
+        analytic=panel_analytic_words(cluster, n_clusters),
         notes=notes,
         stacklevel=3,
     )
@@ -1240,25 +1240,9 @@ class _CovFindings:
         for c in self.names:
             if c in self.missing:
                 f = self.missing[c]
-                out.append(
-                    Problem(
-                        f"{f.count} missing value(s) out of {rows}",
-                        column=c,
-                        where=f.where("data rows"),
-                        hint="impute or drop the rows with missing values explicitly before estimating; "
-                        "rows are never dropped silently",
-                    )
-                )
+                out.append(missing_problem(c, f.count, what=f"out of {rows}", where=f.where("data rows")))
             if c in self.infinite:
-                f = self.infinite[c]
-                out.append(
-                    Problem(
-                        f"{f.count} infinite value(s)",
-                        column=c,
-                        where=f.where("data rows"),
-                        hint="replace them with numbers, or drop those rows explicitly",
-                    )
-                )
+                out.append(infinite_problem(c, self.infinite[c].count, where=self.infinite[c].where("data rows")))
             if c in self.varies:
                 f = self.varies[c]
                 out.append(

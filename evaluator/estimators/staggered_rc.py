@@ -54,11 +54,12 @@ from evaluator.estimators.staggered import (
     _multiplier_draws,
     _num,
     _pretest,
-    _tiny,
     _two_clusters,
     _with_simple,
+    analytic_se,
     cell_table,
     small_sample_warnings,
+    wcr_spec,
 )
 from evaluator.inference.bootstrap import CellClusterSums, cell_cluster_sums
 from evaluator.inference.keyed_draws import bootstrap_keys
@@ -942,14 +943,9 @@ def _finish(
         if wcr_sums is None:
             assert Bcols is not None and cl is not None
             wcr_sums = cell_cluster_sums(Bcols[:, :k], treated_m, control_m, cl)
-        wcr = {
-            "sums": wcr_sums,
-            "n_boot": n_boot,
-            "seed": seed if isinstance(seed, (int, np.integer)) else None,
-        }
+        wcr = wcr_spec(wcr_sums, n_boot, seed)
     cells_df = pd.DataFrame(cells)
-    se_an = np.sqrt(np.maximum(np.diag(sigma)[:k], 0.0))
-    se_an[se_an <= _tiny(scale)] = np.nan
+    se_an = analytic_se(sigma, k, scale)
     level = "unit" if panel else "observation"
     table, crit, bands_widened, inference = cell_table(
         cells_df,
