@@ -25,7 +25,7 @@ from evaluator.data.validate import (
 )
 from evaluator.errors import DataError, Problem, WeightsError
 
-__all__ = ["as_list", "check_frame", "check_weights", "choice", "one_column"]
+__all__ = ["as_list", "check_frame", "check_weights", "choice", "one_column", "weights_problems"]
 
 
 def choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
@@ -188,38 +188,8 @@ def check_weights(
     if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
         raise WeightsError(non_numeric(data, [column]))
     w = col.to_numpy(dtype=float)
-    problems: list[Problem] = []
-    na = np.isnan(w)
-    if na.any():
-        problems.append(
-            Problem(
-                f"{int(na.sum())} missing weight(s) out of {len(w)}",
-                column=column,
-                where=where_rows(na),
-                hint="give every row a weight (0 leaves a unit out of every mean), or drop those rows or units "
-                "explicitly; rows are never dropped silently",
-            )
-        )
-    inf = np.isinf(w)
-    if inf.any():
-        problems.append(
-            Problem(
-                f"{int(inf.sum())} infinite weight(s)",
-                column=column,
-                where=where_rows(inf),
-                hint="replace them with finite weights, or drop those rows explicitly",
-            )
-        )
-    neg = w < 0
-    if neg.any():
-        problems.append(
-            Problem(
-                f"{int(neg.sum())} negative weight(s); weights must be >= 0",
-                column=column,
-                where=where_rows(neg),
-                hint="weights cannot be negative: correct or drop those rows",
-            )
-        )
+    na, inf, neg = np.isnan(w), np.isinf(w), w < 0
+    varying = None
     ok = np.isfinite(w)
     if unit is not None:
         if unit_codes is None:
@@ -235,19 +205,107 @@ def check_weights(
             some[codes[ok]] = w[ok]
             differs = ok & (w != some[codes])
         bad = np.unique(codes[differs]) if differs.any() else np.empty(0, dtype=np.int64)
-        if bad.size:
-            problems.append(
-                Problem(
-                    f"the weights vary within {bad.size} of {len(labels)} units; sampling weights belong to a unit "
-                    "of the panel",
-                    column=column,
-                    where=where_units(labels[bad]),
-                    hint=f"give each unit one weight in every period, e.g. data[{column!r}] = "
-                    f"data.groupby({unit!r})[{column!r}].transform('first')",
-                )
-            )
-    if not problems and not (w > 0).any():
-        problems.append(Problem("the weights are zero everywhere", column=column, hint="give positive weights"))
+        varying = (bad.size, len(labels), where_units(labels[bad]))
+    problems = weights_problems(
+        column,
+        rows=len(w),
+        missing=(int(na.sum()), where_rows(na)),
+        infinite=(int(inf.sum()), where_rows(inf)),
+        negative=(int(neg.sum()), where_rows(neg)),
+        varying=varying,
+        unit=unit,
+        positive=bool((w > 0).any()),
+    )
     if problems:
         raise WeightsError(problems)
     return w
+
+
+def weights_problems(
+    column: str,
+    *,
+    rows: int,
+    missing: tuple[int, str],
+    infinite: tuple[int, str],
+    negative: tuple[int, str],
+    varying: tuple[int, int, str] | None,
+    unit: str | None,
+    positive: bool,
+) -> list[Problem]:
+    """The problems of a column of sampling weights, from what a check counted: one wording wherever they are checked.
+
+    :func:`check_weights` counts them on a frame; out of core
+    (:mod:`evaluator.estimators.staggered_ooc`) a pass counts them block by block.
+
+    Parameters
+    ----------
+    column : str
+        The weights column.
+    rows : int
+        The number of data rows.
+    missing, infinite, negative : (int, str)
+        How many rows have a missing, an infinite or a negative weight, and which (formatted, e.g.
+        :func:`~evaluator.data.validate.where_rows`).
+    varying : (int, int, str) or None
+        With a unit column: how many units have weights that vary, of how many units, and which (formatted).
+    unit : str or None
+        The unit column (named in the fix).
+    positive : bool
+        Whether any weight is positive.
+
+    Returns
+    -------
+    list of Problem
+        Empty when the weights are fine.
+
+    Examples
+    --------
+    >>> print(weights_problems("w", rows=4, missing=(0, ""), infinite=(0, ""), negative=(1, "data rows 2"),
+    ...                        varying=None, unit=None, positive=True)[0])
+    column 'w': 1 negative weight(s); weights must be >= 0
+        at data rows 2
+        fix: weights cannot be negative: correct or drop those rows
+    """
+    problems: list[Problem] = []
+    if missing[0]:
+        problems.append(
+            Problem(
+                f"{missing[0]} missing weight(s) out of {rows}",
+                column=column,
+                where=missing[1],
+                hint="give every row a weight (0 leaves a unit out of every mean), or drop those rows or units "
+                "explicitly; rows are never dropped silently",
+            )
+        )
+    if infinite[0]:
+        problems.append(
+            Problem(
+                f"{infinite[0]} infinite weight(s)",
+                column=column,
+                where=infinite[1],
+                hint="replace them with finite weights, or drop those rows explicitly",
+            )
+        )
+    if negative[0]:
+        problems.append(
+            Problem(
+                f"{negative[0]} negative weight(s); weights must be >= 0",
+                column=column,
+                where=negative[1],
+                hint="weights cannot be negative: correct or drop those rows",
+            )
+        )
+    if varying is not None and varying[0]:
+        problems.append(
+            Problem(
+                f"the weights vary within {varying[0]} of {varying[1]} units; sampling weights belong to a unit "
+                "of the panel",
+                column=column,
+                where=varying[2],
+                hint=f"give each unit one weight in every period, e.g. data[{column!r}] = "
+                f"data.groupby({unit!r})[{column!r}].transform('first')",
+            )
+        )
+    if not problems and not positive:
+        problems.append(Problem("the weights are zero everywhere", column=column, hint="give positive weights"))
+    return problems

@@ -356,6 +356,20 @@ def _check_covariates(x: np.ndarray, names: list[str]) -> None:
         raise DesignError(f"covariates are collinear (with the intercept or each other): {culprits}; drop them")
 
 
+def weights_note(weights: str) -> str:
+    """The note of a panel estimate with sampling weights (in memory and out of core)."""
+    return (
+        f"sampling weights {weights!r} (one per unit, normalised to mean 1): weighted ATT(g,t) and influence "
+        "functions, cohort shares of the aggregations weighted"
+    )
+
+
+def skipped_cells_note(skipped: list[str], *, weighted: bool) -> str:
+    """The note naming the (cohort, period) cells skipped for want of controls (of positive weight, with weights)."""
+    what = "a control unit of positive weight" if weighted else "any control unit"
+    return f"cells without {what} were skipped: {format_examples(skipped)}"
+
+
 def _check_cohort_weights(
     w: np.ndarray, G: np.ndarray, glist: np.ndarray, never: np.ndarray | None, column: str | None
 ) -> None:
@@ -1248,10 +1262,7 @@ def staggered_did(
         "weighted by cohort size); see .aggregate()"
     )
     if weights is not None:
-        notes.append(
-            f"sampling weights {weights!r} (one per unit, normalised to mean 1): weighted ATT(g,t) and influence "
-            "functions, cohort shares of the aggregations weighted"
-        )
+        notes.append(weights_note(weights))
     if panel.x is not None:
         _check_covariates(panel.x, covs)
     times = panel.times
@@ -1344,8 +1355,7 @@ def staggered_did(
             if w is not None:
                 ctrl_wsum[id(ctrl)] = ctrl_weight[ckey]  # the mask lives in plan: its id stays unique
     if skipped:
-        what = "any control unit" if w is None else "a control unit of positive weight"
-        notes.append(f"cells without {what} were skipped: {format_examples(skipped)}")
+        notes.append(skipped_cells_note(skipped, weighted=w is not None))
     if not plan:
         raise DesignError("no (cohort, period) cell has both treated and control units")
     k = len(plan)
