@@ -92,20 +92,23 @@ from evaluator.errors import (
     Problem,
     TrimmingWarning,
     UnbalancedPanelError,
-    format_examples,
+    WeightsError,
 )
-from evaluator.estimators.design import choice
+from evaluator.estimators.design import choice, weights_problems
 from evaluator.estimators.staggered import (
     METHOD_NAMES,
     StaggeredResult,
+    _check_cohort_weights,
     _num,
     _pretest,
     _with_simple,
     analytic_se,
     cell_table,
     panel_analytic_words,
+    skipped_cells_note,
     small_sample_warnings,
     wcr_spec,
+    weights_note,
 )
 from evaluator.estimators.staggered_rc import report_skipped_cells
 from evaluator.inference.bootstrap import CellClusterSums
@@ -123,29 +126,62 @@ def is_out_of_core(data: Any) -> bool:
 # -- sufficient statistics ---------------------------------------------------------------------------------------------
 @dataclass
 class _Moments:
-    """Count, mean outcome vector and centred cross-product matrix of the units of one cohort class."""
+    """Count, mean outcome vector and centred cross-product matrix of the units of one cohort class.
 
-    n: int
+    With sampling weights ``w`` the units' moments are kept as without, and beside them ``w1`` and ``w2``: the
+    same moments with each unit counted ``w_i`` and ``w_i^2`` times (``n`` a sum of weights, the mean weighted,
+    the comoment ``sum w (Y - mean)(Y - mean)'``), which Chan's update combines alike; ``positive`` counts the
+    units of positive weight.
+    """
+
+    n: float
     mean: np.ndarray
     comoment: np.ndarray
-    #: with the bootstrap: per draw, the sums of ``v_i (Y_i, 1)`` (keyed signs, n_boot x (T + 1))
+    #: with the bootstrap: per draw, the sums of ``v_i (Y_i, 1)`` (keyed signs, n_boot x (T + 1)); with weights
+    #: those of ``v_i (w_i Y_i, w_i, 1)`` (n_boot x (T + 2))
     signs: np.ndarray | None = None
+    w1: _Moments | None = None
+    w2: _Moments | None = None
+    positive: int = 0
 
     def combine(self, other: _Moments) -> _Moments:
         """Chan, Golub and LeVeque's pairwise update: exact in exact arithmetic, stable in floating point."""
         n = self.n + other.n
         delta = other.mean - self.mean
-        mean = self.mean + delta * (other.n / n)
-        comoment = self.comoment + other.comoment + np.outer(delta, delta) * (self.n * other.n / n)
+        # a sum of weights can be 0 (units of weight 0 only): then the (unused) mean stays
+        mean = self.mean + delta * (other.n / n) if n else self.mean
+        comoment = self.comoment + other.comoment + (np.outer(delta, delta) * (self.n * other.n / n) if n else 0.0)
         signs = None if self.signs is None or other.signs is None else self.signs + other.signs
-        return _Moments(n, mean, comoment, signs)
+        if self.w1 is None or other.w1 is None or self.w2 is None or other.w2 is None:
+            return _Moments(n, mean, comoment, signs)
+        w1, w2 = self.w1.combine(other.w1), self.w2.combine(other.w2)
+        return _Moments(n, mean, comoment, signs, w1, w2, self.positive + other.positive)
 
     def restrict(self, keep: np.ndarray) -> _Moments:
         signs = None
         if self.signs is not None:
             idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep)
-            signs = self.signs[:, np.append(idx, self.signs.shape[1] - 1)]
-        return _Moments(self.n, self.mean[keep], self.comoment[np.ix_(keep, keep)], signs)
+            # the columns after the outcomes (1, or with weights w and 1) are kept whole
+            signs = self.signs[:, np.append(idx, np.arange(len(self.mean), self.signs.shape[1]))]
+        w1 = None if self.w1 is None else self.w1.restrict(keep)
+        w2 = None if self.w2 is None else self.w2.restrict(keep)
+        return _Moments(self.n, self.mean[keep], self.comoment[np.ix_(keep, keep)], signs, w1, w2, self.positive)
+
+    def scaled(self, c: float) -> _Moments:
+        """The moments with every weight times ``c`` (``c`` squared for ``w2``): the weights normalised."""
+        w1 = None if self.w1 is None else _Moments(self.w1.n * c, self.w1.mean, self.w1.comoment * c)
+        w2 = None if self.w2 is None else _Moments(self.w2.n * c * c, self.w2.mean, self.w2.comoment * (c * c))
+        return _Moments(self.n, self.mean, self.comoment, self.signs, w1, w2, self.positive)
+
+
+def _weighted_moments(Z: np.ndarray, v: np.ndarray) -> _Moments:
+    """The moments of the rows of ``Z``, row ``i`` counted ``v_i`` times."""
+    s = float(v.sum())
+    if s == 0:
+        return _Moments(0.0, np.zeros(Z.shape[1]), np.zeros((Z.shape[1], Z.shape[1])))
+    mean = (v @ Z) / s
+    dev = Z - mean
+    return _Moments(s, mean, (dev * v[:, None]).T @ dev)
 
 
 @dataclass
@@ -184,12 +220,16 @@ def _block_statistics(
     clustered: bool,
     covariates: list[str] | None = None,
     boot: tuple[int, int] | None = None,
+    weights: str | None = None,
 ) -> tuple[Any, dict[float, _Moments], tuple[np.ndarray, ...] | None, _CovFindings | None]:
     """One block: its panel checks, per-class moments of its valid units and, with clusters, their sums.
 
     With ``covariates`` the moments are those of ``(Y_1..Y_T, X)`` (X each unit's time-invariant covariates),
     and the covariates' faults come back too. With ``boot`` (draws, seed key) and no covariates the moments
     carry each class's keyed sign sums of ``(Y, 1)``: the multiplier bootstrap of every cell follows from them.
+    With ``weights`` (the column of sampling weights) the moments carry their weighted versions too
+    (:func:`_add_weights`) and the cluster sums are those of ``(w Y, w, 1{w > 0})``; the weights' faults are
+    :func:`_weight_findings`'.
     """
     found, layout = check_block(block, roles, times)
     cov = None
@@ -208,6 +248,7 @@ def _block_statistics(
     gu = np.asarray(block.columns[roles["cohort"]][first], dtype=np.float64)
     gu = np.where(np.isnan(gu) | (gu == 0), np.inf, gu)
     classes, inv = np.unique(gu, return_inverse=True)
+    wu = None if weights is None else _unit_weights(block, weights, first)
     moments: dict[float, _Moments] = {}
     Z = Y
     if covariates:
@@ -223,8 +264,11 @@ def _block_statistics(
         dev = Yh - mean
         signs = None
         if keys is not None and boot is not None:
-            signs = signed_sums(keys[sel], np.column_stack([Yh, np.ones(len(Yh))]), *boot)
+            V = np.column_stack([Yh, np.ones(len(Yh))]) if wu is None else _weighted_rows(Yh, wu[sel])
+            signs = signed_sums(keys[sel], V, *boot)
         moments[h] = _Moments(len(Yh), mean, dev.T @ dev, signs)
+        if wu is not None:
+            _add_weights(moments[h], Yh, wu[sel])
     sums = None
     if clustered:
         cl = block.columns[roles["cluster"]][first]
@@ -233,9 +277,84 @@ def _block_statistics(
         key = cinv.astype(np.int64) * H + inv
         size = len(cvals) * H
         counts = np.bincount(key, minlength=size).reshape(len(cvals), H).astype(np.float64)
-        ysum = np.stack([np.bincount(key, weights=Y[:, t], minlength=size) for t in range(T)], axis=1)
-        sums = (cvals, classes, counts, ysum.reshape(len(cvals), H, T))
+        V = Y if wu is None else np.column_stack([Y * wu[:, None], wu, wu > 0])
+        ysum = np.stack([np.bincount(key, weights=V[:, t], minlength=size) for t in range(V.shape[1])], axis=1)
+        sums = (cvals, classes, counts, ysum.reshape(len(cvals), H, V.shape[1]))
     return found, moments, sums, cov
+
+
+# -- sampling weights --------------------------------------------------------------------------------------------------
+def _unit_weights(block: UnitBlock, weights: str, first: np.ndarray) -> np.ndarray:
+    """Each unit's weight (its first row's; 0 where it is not a valid weight, whose fault the pass reports)."""
+    w = np.asarray(block.columns[weights], dtype=np.float64)[first]
+    return np.where(np.isfinite(w) & (w > 0), w, 0.0)
+
+
+def _weighted_rows(Z: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``(w Z, w, 1)``, row by row: what the keyed signs multiply for the weighted bootstrap."""
+    return np.column_stack([Z * w[:, None], w, np.ones(len(w))])
+
+
+def _add_weights(mom: _Moments, Z: np.ndarray, w: np.ndarray) -> None:
+    """Give the moments of the rows ``Z`` their weighted versions (weights ``w`` and ``w^2``)."""
+    mom.w1 = _weighted_moments(Z, w)
+    mom.w2 = _weighted_moments(Z, w * w)
+    mom.positive = int(np.count_nonzero(w))
+
+
+@dataclass
+class _WeightFindings:
+    """The weights' faults in a pass, by data row (missing, infinite, negative) and by unit (varying)."""
+
+    missing: _Tally = field(default_factory=lambda: _Tally())
+    infinite: _Tally = field(default_factory=lambda: _Tally())
+    negative: _Tally = field(default_factory=lambda: _Tally())
+    varies: _Tally = field(default_factory=lambda: _Tally())
+    positive: bool = False
+
+    def merge(self, other: _WeightFindings) -> None:
+        for name in ("missing", "infinite", "negative", "varies"):
+            getattr(self, name).merge(getattr(other, name))
+        self.positive |= other.positive
+
+    def raise_problems(self, column: str, unit: str, *, rows: int, units: int, label: str) -> None:
+        """Raise the in-memory :class:`~evaluator.errors.WeightsError` (:func:`check_weights`'s words), if any."""
+        problems = weights_problems(
+            column,
+            rows=rows,
+            missing=(self.missing.count, self.missing.where("data rows")),
+            infinite=(self.infinite.count, self.infinite.where("data rows")),
+            negative=(self.negative.count, self.negative.where("data rows")),
+            varying=(self.varies.count, units, self.varies.where("units")),
+            unit=unit,
+            positive=self.positive,
+        )
+        if problems:
+            raise WeightsError(problems, source=label)
+
+
+def _weight_findings(block: UnitBlock, unit: str, weights: str) -> _WeightFindings:
+    """The faults of a block's weights, every row and unit (as :func:`check_weights`, before any unit is dropped)."""
+    found = _WeightFindings()
+    w = np.asarray(block.columns[weights], dtype=np.float64)
+    for tally, bad in ((found.missing, np.isnan(w)), (found.infinite, np.isinf(w)), (found.negative, w < 0)):
+        if bad.any():
+            tally.add(block.positions(bad) + 1)
+    found.positive = bool((w > 0).any())
+    u = block.columns[unit]
+    if len(u):
+        starts = np.flatnonzero(np.concatenate([[True], u[1:] != u[:-1]]))
+        finite = np.where(np.isfinite(w), w, np.nan)  # a unit varies if its finite weights differ (fmin skips NaN)
+        varies = np.fmax.reduceat(finite, starts) > np.fmin.reduceat(finite, starts)
+        if varies.any():
+            found.varies.add(u[starts[varies]])
+    return found
+
+
+def _block_reduce(block: UnitBlock, *, weights: str | None, **kw: Any) -> tuple[Any, ...]:
+    """:func:`_block_statistics` and, with ``weights``, the weights' faults in the block (else None)."""
+    found = None if weights is None else _weight_findings(block, kw["roles"]["unit"], weights)
+    return (*_block_statistics(block, weights=weights, **kw), found)
 
 
 # -- the estimator -----------------------------------------------------------------------------------------------------
@@ -245,8 +364,8 @@ def _refuse(
     options = []
     if covariates and allow_unbalanced_panel:
         options.append(f"covariates ({covariates}) with allow_unbalanced_panel=True")
-    if weights is not None:
-        options.append(f"weights={weights!r}")
+    if weights is not None and allow_unbalanced_panel:
+        options.append(f"weights={weights!r} with allow_unbalanced_panel=True")
     if not panel:
         options.append("panel=False (repeated cross-sections)")
     if options:
@@ -326,7 +445,14 @@ def staggered_did_ooc(
         roles["cluster"] = cluster
     for c in covs:
         roles[f"covariate {c!r}"] = c
+    if weights is not None:
+        roles["weights"] = weights
     check_columns(dataset, roles, numeric=[outcome, time, cohort, *covs], label=label)
+    if weights is not None:
+        try:  # as in memory, weights that are not numbers are a WeightsError
+            check_columns(dataset, {}, numeric=[weights], label=label)
+        except DataError as exc:
+            raise WeightsError(exc.problems, source=label) from None
     if isinstance(dataset, DaskFrame):
         dataset = dataset.project(roles.values())
     times = periods(dataset, time, executor=executor)
@@ -339,7 +465,8 @@ def staggered_did_ooc(
     checks = PanelChecks(roles)
     missing_units: list[int] = []
     moments: dict[float, _Moments] = {}
-    csums = _ClusterSums(T0) if cluster is not None else None
+    # with weights the cluster sums are those of (w Y, w, 1{w > 0})
+    csums = _ClusterSums(T0 if weights is None else T0 + 2) if cluster is not None else None
     # the bootstrap: signs keyed to unit ids (summed per class here) or, with clusters, to cluster ids (at the end)
     boot = (int(n_boot), seed_key(seed)) if n_boot > 0 else None
     unit_boot = boot if cluster is None and not covs else None
@@ -392,15 +519,17 @@ def staggered_did_ooc(
             psums.to_balanced(csums, shift)
     else:
         reduce = partial(
-            _block_statistics,
+            _block_reduce,
             roles=roles,
             times=times,
             clustered=cluster is not None,
             covariates=covs,
             boot=unit_boot,
+            weights=weights,
         )
         cov_found = _CovFindings(covs)
-        for found, block_moments, sums, cov in over.map(reduce, missing_units=missing_units):
+        w_found = _WeightFindings()
+        for found, block_moments, sums, cov, wf in over.map(reduce, missing_units=missing_units):
             n_blocks += 1
             checks.add(found)
             for h, m in block_moments.items():
@@ -409,10 +538,14 @@ def staggered_did_ooc(
                 csums.add(*sums)
             if cov is not None:
                 cov_found.merge(cov)
+            if wf is not None:
+                w_found.merge(wf)
         checks.add_missing_units(missing_units)
         problems = checks.problems() + cov_found.problems(checks.rows)
         if problems:
             raise DataError(problems, source=label)
+        if weights is not None:
+            w_found.raise_problems(weights, unit, rows=checks.rows, units=checks.units, label=label)
     # with covariates: the moments of (Y, X) per class, and those of Y alone as without
     zmoments = dict(moments) if covs else {}
     if covs:
@@ -465,6 +598,8 @@ def staggered_did_ooc(
                 zmoments[np.inf] = zm if np.inf not in zmoments else zmoments[np.inf].combine(zm)
     if unbalanced_note is not None:
         notes.append(unbalanced_note)
+    if weights is not None:
+        notes.append(weights_note(weights))
     early = sorted(h for h in moments if np.isfinite(h) and h <= times[0] + anticipation)
     if early:
         n_early = sum(moments[h].n for h in early)
@@ -507,6 +642,16 @@ def staggered_did_ooc(
     mom = [moments[h].restrict(keep_t) for h in classes]
     N = np.array([m.n for m in mom], dtype=np.float64)
     n = int(N.sum())
+    weighted = weights is not None
+    cw = 1.0
+    if weighted:
+        raw_w = np.array([m.w1.n for m in mom if m.w1 is not None])
+        _check_cohort_weights(
+            raw_w, np.array(classes), glist, ~np.isfinite(classes) if control == "never" else None, weights
+        )
+        # the weights normalised to mean 1 over the units, as in memory (w / mean(w)): the sums scaled by cw
+        cw = n / float(raw_w.sum())
+        mom = [m.scaled(cw) for m in mom]
 
     # clusters with a unit left
     if csums is not None:
@@ -514,7 +659,11 @@ def staggered_did_ooc(
         for h in classes:
             present |= csums.counts[h] > 0
         cl_counts = [csums.counts[h][present] for h in classes]
-        cl_sums = [csums.sums[h][present][:, keep_t] for h in classes]
+        cl_sums = [csums.sums[h][present][:, :T0][:, keep_t] for h in classes]
+        if weighted:  # the sums were of (w Y, w, 1{w > 0}): w Y and the units' weights, normalised
+            cl_sums = [cw * v for v in cl_sums]
+            cl_weights = [cw * csums.sums[h][present][:, T0] for h in classes]
+            cl_positive = [csums.sums[h][present][:, T0 + 1] for h in classes]
         n_clusters = int(present.sum())
         cluster_ids = _code_values(csums.codes, csums.capacity)[present]
         if n_clusters < 2:
@@ -522,7 +671,11 @@ def staggered_did_ooc(
     else:
         n_clusters = n
     sizes = {gv: moments[gv].n for gv in glist}
-    small_sample_warnings(sizes, cluster, n_clusters, n_boot, notes, stacklevel=4)
+    # with weights, units of weight 0 count in no mean: the warnings and the bootstrap's clusters are of the others
+    n_pos = np.array([m.positive for m in mom], dtype=np.float64) if weighted else N
+    Wh = np.array([m.w1.n for m in mom if m.w1 is not None]) if weighted else N  # (normalised) weight per class
+    positive = sizes if not weighted else {gv: int(n_pos[classes.index(gv)]) for gv in glist}
+    small_sample_warnings(positive, cluster, n_clusters, n_boot, notes, stacklevel=4)
 
     # -- the cells, planned as in memory (classes stand for their units)
     tfirst = 0 if base_period == "universal" else 1
@@ -539,24 +692,25 @@ def staggered_did_ooc(
             else:
                 cutoff = float(times[max(cur, base)] + anticipation)
                 ctrl = (never_cls | (cls > cutoff)) & (cls != gv)
-            if base != cur and not ctrl.any():
+            if base != cur and not (ctrl.any() if not weighted else Wh[ctrl].sum() > 0):
                 skipped.append(f"({_num(gv)},{_num(times[cur])})")
                 continue
             plan.append((gi, gv, cur, base, ctrl))
     if skipped:
-        notes.append(f"cells without any control unit were skipped: {format_examples(skipped)}")
+        notes.append(skipped_cells_note(skipped, weighted=weighted))
     if not plan:
         raise DesignError("no (cohort, period) cell has both treated and control units")
     k = len(plan)
     G = len(glist)
-    pg = np.array([sizes[gv] / n for gv in glist])
+    pg = np.array([sizes[gv] / n for gv in glist]) if not weighted else Wh[[classes.index(gv) for gv in glist]] / n
     H = len(classes)
     A = np.zeros((H, k))  # a_j(h)
     Mv = np.zeros((H, k))  # m_j(h)
     Dmat = np.zeros((T, k))
     att = np.zeros(k)
     cells: list[dict[str, Any]] = []
-    means = np.array([m.mean for m in mom])  # H x T
+    # H x T; with weights the weighted means, and each class's weight in place of its count
+    means = np.array([m.mean if m.w1 is None else m.w1.mean for m in mom])
     for j, (gi, gv, cur, base, ctrl) in enumerate(plan):
         ti = classes.index(gv)
         n_t, n_c = sizes[gv], int(N[ctrl].sum())
@@ -566,12 +720,13 @@ def staggered_did_ooc(
         if base == cur:  # universal base period: normalised to zero
             continue
         dy = means[:, cur] - means[:, base]  # mean change of each class
+        s_t, s_c = (n_t, n_c) if not weighted else (float(Wh[ti]), float(Wh[ctrl].sum()))
         mt = float(dy[ti])
-        mc = float(np.sum(N[ctrl] * dy[ctrl])) / n_c
+        mc = float(np.sum(Wh[ctrl] * dy[ctrl])) / s_c
         att[j] = mt - mc
         Dmat[cur, j], Dmat[base, j] = 1.0, -1.0
-        A[ti, j] = n / n_t
-        A[ctrl, j] = -n / n_c
+        A[ti, j] = n / s_t
+        A[ctrl, j] = -n / s_c
         Mv[ti, j] = mt
         Mv[ctrl, j] = mc
 
@@ -583,7 +738,24 @@ def staggered_did_ooc(
     draws = None
     wcr_sums = None
     cell_clusters: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
-    if csums is None:
+    if weighted:
+        sigma, draws, wcr_sums = _weighted_unconditional(
+            mom,
+            L,
+            [np.concatenate([c[h][:k], share[h]]) for h in range(H)],
+            pg,
+            csums=None
+            if csums is None
+            else (cl_counts, cl_sums, cl_weights, cl_positive, np.argsort(cluster_ids, kind="stable"), cluster_ids),
+            boot=None if covs else boot,
+            plan=plan,
+            classes=classes,
+            Dmat=Dmat,
+            Mv=Mv,
+            cw=cw,
+            n=n,
+        )
+    elif csums is None:
         sigma = np.zeros((m, m))
         for h in range(H):
             sigma += L[h] @ mom[h].comoment @ L[h].T + N[h] * np.outer(c[h], c[h])
@@ -610,7 +782,7 @@ def staggered_did_ooc(
     if covs:
         # covariates: the regressions from the moments of (Y, X), the logits and influence functions in more passes
         keep_z = np.concatenate([keep_t, np.ones(len(covs), dtype=bool)])
-        zmom = [zmoments[h].restrict(keep_z) for h in classes]
+        zmom = [zmoments[h].restrict(keep_z).scaled(cw) for h in classes]
         class_of = {h: i for i, h in enumerate(classes)}
         for h in late:
             class_of[h] = classes.index(np.inf)
@@ -623,6 +795,8 @@ def staggered_did_ooc(
             keep_t=keep_t,
             clustered=cluster is not None,
             keyed=boot is not None,
+            weights=weights,
+            wscale=cw,
         )
 
         def passes(fn: Any) -> Iterator[Any]:
@@ -643,6 +817,7 @@ def staggered_did_ooc(
             covs=covs,
             clustered=cluster is not None,
             boot=boot,
+            weighted=weighted,
         )
         draws, wcr_sums = cov_draws, cov_wcr
         n_passes += more
@@ -660,7 +835,7 @@ def staggered_did_ooc(
     se_an = analytic_se(sigma, k, scale)
     wcr = None
     if draws is not None:
-        cell_clusters = _cell_clusters_ooc(plan, classes, N, wcr_sums)
+        cell_clusters = _cell_clusters_ooc(plan, classes, n_pos, wcr_sums)
         if wcr_sums is not None:
             wcr = wcr_spec(wcr_sums, n_boot, seed)
     table, crit, bands_widened, inference = cell_table(
@@ -705,6 +880,9 @@ def staggered_did_ooc(
         info["cluster"] = cluster
     if dropped is not None:
         info["unbalanced_dropped"] = dropped
+    if weights is not None:
+        info["weights"] = weights
+        info["cohort_weights"] = {_num(gv): float(p) for gv, p in zip(glist, pg, strict=True)}
     if pretest is not None:
         info["pretest"] = pretest
     if pretest_note is not None:
@@ -746,6 +924,77 @@ def staggered_did_ooc(
     return _with_simple(res)
 
 
+def _weighted_second_moments(mom: _Moments) -> np.ndarray:
+    """``sum_i u_i u_i'`` of ``u_i = (w_i (Y_i - mean), w_i, 1)`` over a class (weighted mean; weights normalised)."""
+    w1, w2 = mom.w1, mom.w2
+    assert w1 is not None and w2 is not None
+    T = len(w1.mean)
+    d = w2.mean - w1.mean  # sum w^2 (Y - mean) = W2 (mean_w2 - mean); sum w (Y - mean) = 0
+    Q = np.zeros((T + 2, T + 2))
+    Q[:T, :T] = w2.comoment + w2.n * np.outer(d, d)
+    Q[:T, T] = Q[T, :T] = w2.n * d
+    Q[T, T] = w2.n
+    Q[T, T + 1] = Q[T + 1, T] = w1.n
+    Q[T + 1, T + 1] = mom.n
+    return Q
+
+
+def _weighted_unconditional(
+    mom: list[_Moments],
+    L: list[np.ndarray],
+    c1: list[np.ndarray],
+    pg: np.ndarray,
+    *,
+    csums: tuple[Any, ...] | None,
+    boot: tuple[int, int] | None,
+    plan: list[tuple[int, float, int, int, np.ndarray]],
+    classes: list[float],
+    Dmat: np.ndarray,
+    Mv: np.ndarray,
+    cw: float,
+    n: int,
+) -> tuple[np.ndarray, np.ndarray | None, CellClusterSums | None]:
+    """``sigma``, the bootstrap draws and the cluster bootstrap's sums of the weighted unconditional estimator.
+
+    With weights a unit's influence function on class ``h`` is ``psi_i = P_h u_i``, ``u_i = (w_i (Y_i - mean_h),
+    w_i, 1)`` (weighted means, weights normalised to mean 1), ``P_h = [L_h, c1_h, e]``: ``c1_h`` the cells' constant
+    part and the cohort indicator, ``e = (0, -pg)``. So ``sum psi psi' = sum_h P_h Q_h P_h'`` with ``Q_h`` the second
+    moments of ``u`` (:func:`_weighted_second_moments`), the draws are ``P_h`` times each class's keyed sums of
+    ``v (w Y, w, 1)``, and a cluster's sum is ``P_h`` times its sums of ``u``. ``csums`` are the per-(cluster, class)
+    unit counts, sums of ``w Y`` and of ``w`` (both normalised), counts of units of positive weight, the clusters'
+    sorted order and their ids; the raw sign sums are scaled by ``cw`` here.
+    """
+    H, k = len(mom), Dmat.shape[1]
+    T = Dmat.shape[0]
+    m = k + len(pg)
+    e = np.concatenate([np.zeros(k), -pg])
+    P = [np.column_stack([L[h], c1[h], e]) for h in range(H)]
+    means = [mom[h].w1.mean for h in range(H)]  # type: ignore[union-attr]
+    draws = None
+    if csums is None:
+        sigma = sum((P[h] @ _weighted_second_moments(mom[h]) @ P[h].T for h in range(H)), np.zeros((m, m))) / n**2
+        if boot is not None:
+            draws = np.zeros((boot[0], m))
+            for h in range(H):
+                sg = mom[h].signs
+                assert sg is not None
+                sw = cw * sg[:, T : T + 1]  # sum v w (normalised), and sum v
+                draws += np.column_stack([cw * sg[:, :T] - sw * means[h], sw, sg[:, T + 1 :]]) @ P[h].T
+            draws /= n
+        return sigma, draws, None
+    counts, wy, wts, positive, order, cluster_ids = csums
+    S = sum(
+        (np.column_stack([wy[h] - wts[h][:, None] * means[h], wts[h], counts[h]]) @ P[h].T for h in range(H)),
+        np.zeros((len(order), m)),
+    )
+    sigma = (S.T @ S) / n**2
+    wcr_sums = None
+    if boot is not None:
+        draws = signed_sums(bootstrap_keys(cluster_ids), S, *boot) / n
+        wcr_sums = _wcr_sums_unconditional(plan, classes, positive, wy, Dmat, Mv, cluster_order=order, cl_weights=wts)
+    return sigma, draws, wcr_sums
+
+
 def _code_values(codes: dict[Any, int], capacity: int) -> np.ndarray:
     """The cluster id of each code of a :class:`_ClusterSums` (``capacity`` slots; unused ones repeat the first id)."""
     values = list(codes)  # insertion order is code order
@@ -761,21 +1010,32 @@ def _wcr_sums_unconditional(
     Mv: np.ndarray,
     *,
     cluster_order: np.ndarray,
+    cl_weights: list[np.ndarray] | None = None,
 ) -> CellClusterSums:
     """The restricted wild cluster bootstrap's per-(cluster, cell) sums from per-(cluster, class) counts and sums.
 
     A unit's residual in cell ``j`` is ``D_j'Y_i - m_j(h)`` on either side, so a cluster's residual sum over
     class ``h`` is ``D_j' sum Y - count m_j(h)``. Clusters come in the sorted order of their ids, as in memory.
+    With ``cl_weights`` (the clusters' sums of the weights; ``cl_sums`` those of ``w Y``, ``cl_counts`` the units
+    of positive weight) a unit's residual is, as in memory, ``psi / (n coef)`` with ``coef = 1 / n_t`` (units of
+    positive weight): ``(n_t / s_t) w_i (D_j'Y_i - m_j(h))``, ``s_t`` the side's weight.
     """
     G, k = len(cluster_order), len(plan)
     count_t, count_c, resid_t, resid_c = (np.zeros((G, k)) for _ in range(4))
+    wts = cl_counts if cl_weights is None else cl_weights
     for j, (_, gv, _, _, ctrl) in enumerate(plan):
         ti = classes.index(gv)
         count_t[:, j] = cl_counts[ti]
-        resid_t[:, j] = cl_sums[ti] @ Dmat[:, j] - cl_counts[ti] * Mv[ti, j]
+        resid_t[:, j] = cl_sums[ti] @ Dmat[:, j] - wts[ti] * Mv[ti, j]
+        s_c = np.zeros(G)
         for h in np.flatnonzero(ctrl):
             count_c[:, j] += cl_counts[h]
-            resid_c[:, j] += cl_sums[h] @ Dmat[:, j] - cl_counts[h] * Mv[h, j]
+            resid_c[:, j] += cl_sums[h] @ Dmat[:, j] - wts[h] * Mv[h, j]
+            s_c += wts[h]
+        if cl_weights is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):  # a side without weight is refused when bootstrapped
+                resid_t[:, j] *= count_t[:, j].sum() / wts[ti].sum()
+                resid_c[:, j] *= count_c[:, j].sum() / s_c.sum()
     return CellClusterSums(*(a[cluster_order] for a in (count_t, count_c, resid_t, resid_c)))
 
 
@@ -1333,9 +1593,11 @@ def _covariate_units(
     keep_t: np.ndarray,
     clustered: bool,
     keyed: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    weights: str | None = None,
+    wscale: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """A block's units again (a later pass): class index, design (1, X), outcomes of the periods kept, clusters,
-    and with ``keyed`` the units' bootstrap keys."""
+    with ``keyed`` the units' bootstrap keys, and with ``weights`` their weights times ``wscale`` (normalised)."""
     _, layout = check_block(block, roles, times)
     T = len(times)
     nu = len(layout.units)
@@ -1347,6 +1609,7 @@ def _covariate_units(
             np.empty((0, int(keep_t.sum()))),
             None,
             empty,
+            None if weights is None else np.empty(0),
         )
     index = np.arange(nu * T).reshape(nu, T) if layout.index is None else layout.index
     first = index[:, 0]
@@ -1362,15 +1625,22 @@ def _covariate_units(
     keep = hidx >= 0  # early cohorts are dropped
     cl = block.columns[roles["cluster"]][first][keep] if clustered else None
     keys = bootstrap_keys(block.columns[roles["unit"]][first][keep]) if keyed else None
-    return hidx[keep], X1[keep], Y[keep], cl, keys
+    w = None if weights is None else wscale * _unit_weights(block, weights, first)[keep]
+    return hidx[keep], X1[keep], Y[keep], cl, keys, w
 
 
-def _logit_eval(X: np.ndarray, d: np.ndarray, b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """A block's share of the "direct" logit pass of :func:`evaluator.estimators.logit.fit_logit`."""
+def _logit_eval(
+    X: np.ndarray, d: np.ndarray, b: np.ndarray, w: np.ndarray | None = None
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """A block's share of the "direct" logit pass of :func:`evaluator.estimators.logit.fit_logit` (with weights
+    ``w``, of :func:`~evaluator.estimators.logit.weighted_logit_probabilities`)."""
     eta = np.clip(X @ b, -35.0, 35.0)
     p = 1.0 / (1.0 + np.exp(-eta))
     W = p * (1 - p)
-    return float(d @ eta - np.logaddexp(0.0, eta).sum()), X.T @ (d - p), (X * W[:, None]).T @ X
+    if w is None:
+        return float(d @ eta - np.logaddexp(0.0, eta).sum()), X.T @ (d - p), (X * W[:, None]).T @ X
+    wd = w * d
+    return float(wd @ eta - w @ np.logaddexp(0.0, eta)), X.T @ (wd - w * p), (X * (w * W)[:, None]).T @ X
 
 
 def _ps(X: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -1390,6 +1660,8 @@ class _Logit:
     g: np.ndarray
     H: np.ndarray
     it: int = 0
+    #: with weights: DRDID's i.weights are the weights over their mean on the logit's sample, 1 / that mean here
+    iscale: float = 1.0
     step: np.ndarray | None = None  # the candidate step being evaluated
     halvings: int = 0
     done: bool = False
@@ -1440,11 +1712,17 @@ def _covariate_cells(
     covs: list[str],
     clustered: bool,
     boot: tuple[int, int] | None = None,
+    weighted: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, int, int, np.ndarray | None, Any]:
     """ATT(g,t) with covariates and the covariance of the cells and cohort shares, in passes over the blocks.
 
-    ``passes(fn)`` runs ``fn(hidx, X1, Y, cl, keys)`` over every block (in threads) and yields the results in order.
-    Returns the estimates, ``sigma``, the trimmed control observations (summed over cells) and the passes made.
+    ``passes(fn)`` runs ``fn(hidx, X1, Y, cl, keys, w)`` over every block (in threads) and yields the results in
+    order. Returns the estimates, ``sigma``, the trimmed control observations (summed over cells) and the passes made.
+
+    With ``weighted`` (sampling weights ``w``, normalised, in ``zmom``'s ``w1`` and the passes' ``w``) DRDID's
+    weighted estimators: each cell's influence function is ``w_i`` times the unweighted one with every count and
+    sum weighted (the treated weight for ``n_t``, weighted means, the weighted least squares of the controls, the
+    weighted logit, ``w`` times the scores' odds); the cohort shares' is ``w_i 1{G_i = g} - pg``.
     """
     H = len(classes)
     k = len(plan)
@@ -1480,6 +1758,8 @@ def _covariate_cells(
             f"covariates {covs} are (nearly) collinear within its {sizes[gv]} treated and {n_c} control units"
         )
 
+    # the moments the estimates are formed from: with weights the weighted ones (zmom's own still count units)
+    zs = [z.w1 if weighted and z.w1 is not None else z for z in zmom]
     xtx_cache: dict[bytes, np.ndarray] = {}
     for j in live:
         gi, gv, cur, base, ctrl = plan[j]
@@ -1487,11 +1767,11 @@ def _covariate_cells(
         treated_of[ti, j] = True
         ctrl_of[ctrl, j] = True
         dmat[cur, j], dmat[base, j] = 1.0, -1.0
-        tm = zmom[ti]
+        tm = zs[ti]
         xbar_t[:, j] = np.concatenate([[1.0], tm.mean[T:]])
         mdy_t = float(tm.mean[cur] - tm.mean[base])
-        cm = _pooled([zmom[h] for h in np.flatnonzero(ctrl)])
-        n_t = sizes[gv]
+        cm = _pooled([zs[h] for h in np.flatnonzero(ctrl)])
+        n_t = sizes[gv] if not weighted else tm.n
         fail = partial(fail_cell, j)
         if method in ("reg", "dr"):
             _, _, xtx = raw(cm)
@@ -1516,9 +1796,11 @@ def _covariate_cells(
             if key2 not in logit_key:
                 sub = ctrl.copy()
                 sub[ti] = True
-                sm = _pooled([zmom[h] for h in np.flatnonzero(sub)])
+                sm = _pooled([zs[h] for h in np.flatnonzero(sub)])
                 n1, xs, xtx_s = raw(sm)
                 _, xs_t, _ = raw(tm)
+                # in memory the weighted logit's weights have mean 1 on its sample: units over weight
+                iscale = float(sum(zmom[h].n for h in np.flatnonzero(sub))) / n1 if weighted else 1.0
                 b0 = np.zeros(q)
                 ybar = n_t / n1
                 if 0 < ybar < 1:
@@ -1533,9 +1815,10 @@ def _covariate_cells(
                         sub=sub,
                         treated=tmask,
                         beta=b0,
-                        ll=float(n_t * eta0 - n1 * np.logaddexp(0.0, eta0)),
-                        g=xs_t - p0 * xs,
-                        H=p0 * (1 - p0) * xtx_s,
+                        ll=iscale * float(n_t * eta0 - n1 * np.logaddexp(0.0, eta0)),
+                        g=iscale * (xs_t - p0 * xs),
+                        H=iscale * (p0 * (1 - p0) * xtx_s),
+                        iscale=iscale,
                     )
                 )
             logit_of[j] = logit_key[key2]
@@ -1555,12 +1838,13 @@ def _covariate_cells(
                 break
             cand = {i: logits[i].beta + logits[i].step for i in moving}
 
-            def newton(hidx, X1, Y, cl, keys, cand=cand):
+            def newton(hidx, X1, Y, cl, keys, w, cand=cand):
                 out = {}
                 for i, b in cand.items():
                     lg = logits[i]
                     sel = lg.sub[hidx]
-                    out[i] = _logit_eval(X1[sel], lg.treated[hidx][sel].astype(np.float64), b)
+                    ws = None if w is None else lg.iscale * w[sel]
+                    out[i] = _logit_eval(X1[sel], lg.treated[hidx][sel].astype(np.float64), b, ws)
                 return out
 
             acc: dict[int, list[Any]] = {i: [0.0, np.zeros(q), np.zeros((q, q))] for i in moving}
@@ -1580,7 +1864,7 @@ def _covariate_cells(
 
         cells_of = [np.array([j for j in cells_l if logit_of[j] == i], dtype=np.int64) for i in range(L)]
 
-        def at_fit(hidx, X1, Y, cl, keys):
+        def at_fit(hidx, X1, Y, cl, keys, w):
             """Per logit: X'WX at the fit and the trimmed controls; per cell: sums of w_C, w_C r, w_C X, w_C r X."""
             PS = _ps(X1, params)  # units x L
             xwx = np.zeros((L, q, q))
@@ -1590,12 +1874,12 @@ def _covariate_cells(
                 sel = lg.sub[hidx]
                 ps = PS[sel, i]
                 Xs = X1[sel]
-                xwx[i] = (Xs * (ps * (1 - ps))[:, None]).T @ Xs
+                xwx[i] = (Xs * (ps * (1 - ps) * (1.0 if w is None else w[sel]))[:, None]).T @ Xs
                 c = sel & ~lg.treated[hidx]  # the controls of the logit's cells
                 ps = PS[c, i]
                 keep = ps < PS_TRIM_LEVEL
                 trimmed[i] = int(np.sum(~keep))
-                wc = np.where(keep, ps / (1 - ps), 0.0)
+                wc = np.where(keep, ps / (1 - ps), 0.0) * (1.0 if w is None else w[c])
                 js = cells_of[i]
                 Xc = X1[c]
                 Rc = Y[c] @ dmat[:, js] - Xc @ beta[:, js]  # controls x cells
@@ -1637,12 +1921,14 @@ def _covariate_cells(
         if method == "dr":
             avec[:, j] = np.linalg.solve(xtx_cache[plan[j][4].tobytes()], xbar_t[:, j] - sx / s0)
     n_t_cell = np.array([sizes[plan[j][1]] for j in range(k)], dtype=np.float64)
+    if weighted:  # the treated cohort's weight
+        n_t_cell = np.array([zs[classes.index(plan[j][1])].n for j in range(k)])
     share = np.array([[1.0 if h == gv else 0.0 for gv in glist] for h in classes]).reshape(H, G)
-    pg = np.array([sizes[gv] / n for gv in glist])
+    pg = np.array([(sizes[gv] if not weighted else zs[classes.index(gv)].n) / n for gv in glist])
     dead = np.ones(k, dtype=bool)
     dead[live] = False
 
-    def influence(hidx, X1, Y, cl, keys):
+    def influence(hidx, X1, Y, cl, keys, w):
         """psi (units x (cells + cohort shares)), summed: psi'psi, or by cluster."""
         R = Y @ dmat - X1 @ beta
         D = treated_of[hidx]
@@ -1653,9 +1939,11 @@ def _covariate_cells(
             PS = _ps(X1, params)[:, np.maximum(logit_of, 0)]
             wc = np.where(C & (PS < PS_TRIM_LEVEL), PS / (1 - PS), 0.0)
             cell -= wc * (R - ec) / swc + (D | C) * (D - PS) * (X1 @ bvec)
+        if w is not None:  # the weighted influence function: w_i times the unweighted one of weighted sums
+            cell *= w[:, None]
         cell[:, dead] = 0.0
         psi[:, :k] = n * cell
-        psi[:, k:] = share[hidx] - pg
+        psi[:, k:] = (share[hidx] if w is None else w[:, None] * share[hidx]) - pg
         if cl is None:
             return psi.T @ psi, None, (None if keys is None or boot is None else signed_sums(keys, psi, *boot))
         cvals, cinv = np.unique(cl, return_inverse=True)
@@ -1666,6 +1954,8 @@ def _covariate_cells(
             # the restricted bootstrap's per-(cluster, cell) sums: psi on each side, and each side's units
             rows = np.arange(len(cinv))
             onehot = sparse.csr_matrix((np.ones(len(cinv)), (cinv, rows)), shape=(len(cvals), len(cinv)))
+            if w is not None:  # units of weight 0 are on neither side (as in memory)
+                D, C = D & (w > 0)[:, None], C & (w > 0)[:, None]
             W = np.hstack([psi[:, :k] * D, psi[:, :k] * C, D, C])
             wsums = (cvals, np.array([0.0]), counts, np.asarray(onehot @ W)[:, None, :])
         return None, (cvals, np.array([0.0]), counts, sums[:, None, :]), wsums
