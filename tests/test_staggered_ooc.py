@@ -306,8 +306,8 @@ def test_refused_options_say_what_to_do(tmp_path) -> None:
         staggered_did(path, covariates=["x"], allow_unbalanced_panel=True, **KW)
     with pytest.raises(DesignError, match=r"covariates \['x'\] are constant"):  # as in memory
         staggered_did(path, covariates=["x"], **KW)
-    with pytest.raises(NotImplementedError, match="weights='w'"):
-        staggered_did(path, weights="w", **KW)
+    with pytest.raises(NotImplementedError, match="weights='w' with allow_unbalanced_panel=True"):
+        staggered_did(path, weights="w", allow_unbalanced_panel=True, **KW)  # weights are supported, but not here
     with pytest.raises(NotImplementedError, match="panel=False"):
         staggered_did(path, panel=False, **KW)
     with pytest.raises(DataError, match=r"column 'nope': column not found \(cohort='nope'\)"):
@@ -549,3 +549,18 @@ def test_bootstrap_with_covariates_whatever_the_sharding(tmp_path) -> None:
         kw = dict(BOOT, method="dr", cluster=cluster, covariates=COVS)
         mem = _quiet(staggered_did, frame, **kw)
         _same_boot(mem, _quiet(staggered_did_ooc, folder, batch_rows=333, threads=3, **kw))
+
+
+def test_weights_on_a_million_rows_equal_in_memory(big_cov, tmp_path) -> None:
+    """Sampling weights on the large panel: dr, not-yet controls, clusters (tests/test_staggered_ooc_weights.py has
+    the matrix of methods and controls on small panels)."""
+    frame, _ = big_cov
+    w = np.random.default_rng(41).uniform(0.2, 3.0, len(frame) // 10)
+    frame = frame.assign(w=np.repeat(w, 10))
+    path = tmp_path / "weighted.parquet"
+    frame.to_parquet(path, index=False, row_group_size=300_000)
+    kw = dict(KW, method="dr", control="not_yet", cluster="cl", covariates=COVS, weights="w")
+    mem, w_mem = _with_warnings(staggered_did, frame, **kw)
+    ooc, w_ooc = _with_warnings(staggered_did, str(path), **kw)
+    assert w_mem == w_ooc and ooc.info["out_of_core"]["rows"] == 1_000_000
+    _same(mem, ooc)

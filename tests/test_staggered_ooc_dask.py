@@ -131,6 +131,21 @@ def test_bootstrap_on_the_cluster_equals_in_memory(client, small, method, contro
     _same_boot(mem, ooc)
 
 
+def test_weights_on_the_cluster_equal_in_memory(client, small, tmp_path) -> None:
+    """Sampling weights (some 0): the weighted moments and influence functions, summed by the workers, and the
+    same keyed draws of the doubly robust cells with clusters as in memory."""
+    frame, _ = small
+    w = np.random.default_rng(42).uniform(0.2, 3.0, len(frame) // 8)
+    w[::37] = 0.0
+    frame = frame.assign(w=np.repeat(w, 8))
+    folder = _write_folder(frame, tmp_path / "weighted", [0, 60_005, 123_457], 9_997)
+    kw = dict(BOOT, method="dr", control="not_yet", cluster="cl", covariates=COVS, weights="w")
+    mem = _quiet(staggered_did, frame, **kw)
+    ooc = _quiet(staggered_did_ooc, folder, executor=client, batch_rows=BATCH, **kw)
+    assert ooc.info["out_of_core"]["parts"] == 6 and ooc.info["weights"] == "w"
+    _same_boot(mem, ooc)
+
+
 def test_bootstrap_of_a_million_rows_on_the_cluster(client, big) -> None:
     frame, folder = big
     for cluster in (None, "cl"):

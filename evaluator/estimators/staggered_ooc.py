@@ -41,9 +41,21 @@ estimator) or time-invariant ones on balanced panels, never and not-yet-treated 
 and universal base periods, anticipation, analytic standard errors by unit or by a cluster column,
 the multiplier bootstrap and (with a cluster column) the restricted wild cluster bootstrap. A
 covariate varying within a unit raises a :class:`~evaluator.errors.DataError` naming the units
-(in memory each cell takes the earlier period's values). Not yet: sampling weights, repeated
-cross-sections, covariates with ``allow_unbalanced_panel=True`` and the cluster bootstrap of an
-unbalanced panel used whole; they raise :class:`NotImplementedError` saying so.
+(in memory each cell takes the earlier period's values).
+
+Sampling weights (``weights=``, one per unit) are covered on balanced panels, with or without
+covariates, clusters and bootstraps: beside each class's moments the pass keeps them with every unit
+counted ``w_i`` and ``w_i^2`` times (the sum of weights, the weighted mean and centred comoment, combined
+by the same update). A unit's influence function on class ``h`` is then ``P_h u_i`` with
+``u_i = (w_i (Y_i - mean_h), w_i, 1)`` (weighted means), so ``sum psi psi' = sum_h P_h Q_h P_h'`` with
+``Q_h`` the second moments of ``u``; with covariates each cell's is ``w_i`` times the unweighted one of
+weighted sums (DRDID's ``i.weights``: weighted least squares, the weighted logit, weighted score sums).
+The weights are checked in the same pass, with the words of
+:func:`~evaluator.estimators.design.check_weights`.
+
+Not yet: repeated cross-sections, covariates or sampling weights with ``allow_unbalanced_panel=True``
+and the cluster bootstrap of an unbalanced panel used whole; they raise :class:`NotImplementedError`
+saying so.
 
 Bootstrap draws are keyed (:mod:`evaluator.inference.keyed_draws`): unit ``i``'s sign in draw ``b``
 is a hash of its id, the seed and ``b``, so each block adds its units' signed sums and the draws
