@@ -147,16 +147,21 @@ def _exporter(language: str) -> Any:
 
 
 def _warm_up(language: str) -> threading.Thread:
-    """Build the exporter and import the disclosure check in a thread while the kernel boots and runs the cells.
+    """Build the exporter, export a small page and import the disclosure check, in a thread while the cells run.
 
     The runner's own thread only waits for the kernel then, so this work costs no time of the run.
+    A first export costs 0.5 s more than the next ones (nbconvert imports its markdown, HTML and
+    CSS-selector parsers and compiles their patterns on first use); the page of :func:`_warm_up_page`
+    pays for that here.
     """
 
     def work() -> None:
         try:
             import evaluator.reporting.disclosure  # noqa: F401 -- its import (pandas, the chapters) is the cost
 
-            _exporter(language)
+            exporter = _exporter(language)
+            with _EXPORTERS_LOCK:
+                exporter.from_notebook_node(_warm_up_page(), resources={"metadata": {"name": "warm-up"}})
         except Exception:  # the export itself reports any problem, in the run's own thread
             pass
 
@@ -165,11 +170,29 @@ def _warm_up(language: str) -> threading.Thread:
     return thread
 
 
-def _export_html(nb_path: Path, title: str, language: str = "en") -> str:
-    """The executed notebook as one self-contained page: outputs only, images inline, no remote scripts."""
-    import nbformat
+def _warm_up_page() -> Any:
+    """A notebook with what a report's page holds (headings, a table, text, HTML and a PNG), for a first export."""
+    import nbformat.v4 as v4
 
-    nb = nbformat.read(nb_path, as_version=4)
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    removed = v4.new_code_cell("x = 1", metadata={"tags": ["remove-cell"]})
+    shown = v4.new_code_cell(
+        "x",
+        outputs=[
+            v4.new_output("stream", name="stdout", text="text\n"),
+            v4.new_output("display_data", data={"text/html": "<table><tr><td>1</td></tr></table>", "text/plain": "1"}),
+            v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
+            v4.new_output("execute_result", data={"text/markdown": "**1**", "text/plain": "1"}, execution_count=1),
+        ],
+    )
+    text = v4.new_markdown_cell("# Heading\n\nSome *text*, a [link](#heading).\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    nb = v4.new_notebook(cells=[text, removed, shown])
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    return nb
+
+
+def _export_html(nb: Any, title: str, language: str = "en") -> str:
+    """The executed notebook (papermill's, in memory) as one self-contained page: outputs only, images inline."""
     exporter = _exporter(language)
     with _EXPORTERS_LOCK:  # one export at a time through a shared exporter
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
@@ -325,11 +348,12 @@ def run_report(
     }
     manifest["threads"] = threads
     executed = partial / "report.ipynb"
+    nb = None
     try:
         if kernel is not None:
-            error = _execute(notebook, executed, kernel, partial, run_env, injected, progress, timeout, kernel_name)
+            error, nb = _execute(notebook, executed, kernel, partial, run_env, injected, progress, timeout, kernel_name)
             kernel.request_shutdown()  # it winds down while the report is exported
-        return _finish(notebook, out, partial, executed, params, manifest, error, t0, pdf=pdf, language=language)
+        return _finish(notebook, out, partial, executed, nb, params, manifest, error, t0, pdf=pdf, language=language)
     finally:
         if kernel is not None:
             kernel.close()
@@ -345,14 +369,17 @@ def _execute(
     progress: bool,
     timeout: float | None,
     kernel_name: str | None,
-) -> dict[str, Any] | None:
-    """Execute ``notebook`` into ``executed`` with papermill on ``kernel``; the error, or None when it ran through."""
+) -> tuple[dict[str, Any] | None, Any]:
+    """Execute ``notebook`` into ``executed`` with papermill on ``kernel``: (the error or None, the executed notebook).
+
+    The notebook is papermill's in memory (what it wrote to ``executed``), None when the run failed.
+    """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     try:
         kernel.prepare(partial, run_env)
-        pm.execute_notebook(
+        nb = pm.execute_notebook(
             str(notebook),
             str(executed),
             parameters=dict(injected),
@@ -363,10 +390,10 @@ def _execute(
             km=kernel.km,  # the kernel booted already; nbclient drives it and leaves its shutdown to us
         )
     except PapermillExecutionError as exc:
-        return {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue, "source": exc.source}
+        return {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue, "source": exc.source}, None
     except Exception as exc:  # kernel death, cell timeout, papermill I/O: the run failed, the caller hears why
-        return {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc), "source": ""}
-    return None
+        return {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc), "source": ""}, None
+    return None, nb
 
 
 def _finish(
@@ -374,6 +401,7 @@ def _finish(
     out: Path,
     partial: Path,
     executed: Path,
+    nb: Any,
     params: Mapping[str, Any],
     manifest: dict[str, Any],
     error: dict[str, Any] | None,
@@ -382,15 +410,16 @@ def _finish(
     pdf: bool,
     language: str,
 ) -> RunRecord:
-    """Export, check and record the executed notebook, move the folder into place; raise :class:`RunFailed`."""
+    """Export, check and record the executed notebook, move the folder into place; raise :class:`RunFailed`.
+
+    ``nb`` is the executed notebook in memory (written to ``executed`` already), or None when the run failed.
+    """
     results = None
     results_path = partial / "results.json"
     if error is None:
         try:
-            atomic_write_text(
-                partial / "report.html",
-                _export_html(executed, str(params.get("title", notebook.stem)), language),
-            )
+            page = _export_html(nb, str(params.get("title", notebook.stem)), language)
+            atomic_write_text(partial / "report.html", page)
         except Exception as exc:  # an export failure fails the run; the executed notebook is kept
             error = {"cell_index": None, "ename": type(exc).__name__, "evalue": f"HTML export: {exc}", "source": ""}
         if pdf and error is None:
