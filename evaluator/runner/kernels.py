@@ -101,8 +101,13 @@ class Kernel:
     def prepare(self, cwd: str | Path, env: Mapping[str, str], *, timeout: float = START_SECONDS) -> None:
         """Wait until the kernel answers, then move it into ``cwd`` and set ``env`` in its environment.
 
-        One silent execution (no execution count, no history, no output) that deletes the one name
+        One silent execution (no execution count, no history, no output) that deletes the names
         it binds, so the notebook's first cell finds the namespace of a kernel that has just booted.
+
+        It also has the kernel freeze its objects when it exits (``gc.freeze`` at exit), so that the
+        interpreter's last collections do not walk the whole heap of a report: a kernel that ran the
+        difference-in-differences report took 1.1 s to end after its shutdown request, 0.1 s so, and
+        the run waits for its kernel to end. Nothing runs after the last cell but that exit.
 
         Raises
         ------
@@ -110,10 +115,11 @@ class Kernel:
             The kernel died or did not answer within ``timeout`` seconds.
         """
         code = (
-            "import os as __evaluator_os\n"
+            "import atexit as __evaluator_atexit, gc as __evaluator_gc, os as __evaluator_os\n"
             f"__evaluator_os.chdir({str(cwd)!r})\n"
             f"__evaluator_os.environ.update({dict(env)!r})\n"
-            "del __evaluator_os\n"
+            "__evaluator_atexit.register(__evaluator_gc.freeze)\n"
+            "del __evaluator_atexit, __evaluator_gc, __evaluator_os\n"
         )
         import time
         from queue import Empty
@@ -178,12 +184,16 @@ class Kernel:
     def close(self) -> None:
         """End the kernel (politely if :meth:`request_shutdown` was called, else at once) and free its files.
 
-        Idempotent; never raises. Afterwards no process of this kernel is left.
+        Idempotent; never raises. Afterwards no process of this kernel is left: a call while another
+        thread closes the kernel returns when that close has ended.
         """
         with self._lock:
             if self.closed:
                 return
             self.closed = True
+            self._close()
+
+    def _close(self) -> None:
         for kc in getattr(self.km, "_evaluator_clients", ()):
             try:
                 kc.stop_channels()

@@ -352,11 +352,13 @@ def run_report(
     try:
         if kernel is not None:
             error, nb = _execute(notebook, executed, kernel, partial, run_env, injected, progress, timeout, kernel_name)
-            kernel.request_shutdown()  # it winds down while the report is exported
+            # it winds down, and its channels and files are freed, while the report is exported
+            kernel.request_shutdown()
+            threading.Thread(target=kernel.close, name="evaluator-kernel-close", daemon=True).start()
         return _finish(notebook, out, partial, executed, nb, params, manifest, error, t0, pdf=pdf, language=language)
     finally:
         if kernel is not None:
-            kernel.close()
+            kernel.close()  # waits for the close begun above: no process of the kernel outlives the run
 
 
 def _execute(
