@@ -36,11 +36,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KERNEL_ARGUMENTS", "Kernel", "KernelPool", "start_kernel"]
+__all__ = ["KERNEL_ARGUMENTS", "THREAD_VARS", "Kernel", "KernelPool", "kernel_env", "start_kernel"]
 
 #: Extra arguments of every report kernel: its own log only for critical problems, and IPython's history in
 #: memory (nbclient's default too): a history file on disk would be state shared between reports.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:"]
+#: Environment variables that set the kernel's BLAS/OpenMP threads (see ``run_report(threads=)``).
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 #: Seconds a kernel may take to boot and answer (papermill's own default start timeout).
 START_SECONDS = 60.0
 #: Seconds a kernel asked to shut down is given before it is killed.
@@ -255,6 +257,14 @@ def start_kernel(
     return Kernel(km, pool)
 
 
+def kernel_env(threads: int = 1, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a report kernel: ``base`` (default: this process's) with its BLAS/OpenMP threads set.
+
+    A run's own variables (``EVALUATOR_RUN_*``) are not in it: :meth:`Kernel.prepare` hands them over.
+    """
+    return {**(os.environ if base is None else base), **dict.fromkeys(THREAD_VARS, str(threads))}
+
+
 class KernelPool:
     """Fresh kernels for the reports of one process, each booted while the report before it runs.
 
@@ -281,6 +291,21 @@ class KernelPool:
         self._taken: set[Kernel] = set()
         self._closed = False
         _POOLS.add(self)
+
+    def launch(self) -> KernelPool:
+        """Start a kernel now, for a later :meth:`take`: a pool of ``spares=0`` then holds just it. Returns the pool.
+
+        ``evaluator report`` launches its kernel so, before it imports pandas and papermill and checks
+        the parameters, and the kernel boots meanwhile.
+        """
+        kernel = start_kernel(env=self.env, kernel_name=self.kernel_name, pool=self)
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._idle.append(kernel)
+        if closed:
+            kernel.close()
+        return self
 
     def take(self) -> Kernel:
         """A kernel that has run nothing yet, in use until it is closed; then the next spare starts.

@@ -20,12 +20,10 @@ from evaluator.data.datasets import BUNDLED, resolve_data
 from evaluator.errors import EvaluatorError, ParameterError
 from evaluator.files import PACKAGE, atomic_write_text, sha256_file, size_of, swap_into_place
 from evaluator.provenance import git_commit, package_versions, utc_now
-from evaluator.runner.kernels import KERNEL_ARGUMENTS, Kernel, KernelPool, start_kernel
+from evaluator.runner.kernels import KERNEL_ARGUMENTS, THREAD_VARS, Kernel, KernelPool, start_kernel
 from evaluator.runner.parameters import _is_input, check_parameters, notebook_parameters, notebook_path
 
 __all__ = ["KERNEL_ARGUMENTS", "RunFailed", "RunRecord", "THREAD_VARS", "fingerprint", "main_report", "run_report"]
-#: Environment variables that set the kernel's BLAS/OpenMP threads (see ``run_report(threads=)``).
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 #: Environment variables that tell the kernel which run it is (read by evaluator.reporting.provenance_line).
 RUN_VARS = ("EVALUATOR_RUN_FINGERPRINT", "EVALUATOR_RUN_STARTED")
 
@@ -519,8 +517,12 @@ def main_report(
     progress: bool,
     timeout: float | None,
     pdf: bool = False,
+    kernels: KernelPool | None = None,
 ) -> int:
-    """The ``evaluator report`` command: 0 ok, 1 the run failed, 2 bad input."""
+    """The ``evaluator report`` command: 0 ok, 1 the run failed, 2 bad input.
+
+    ``kernels`` holds the kernel the command launched first (see :func:`run_report`).
+    """
     given: dict[str, Any] = {}
     for key, value in pairs or []:
         given[key] = value
@@ -529,7 +531,7 @@ def main_report(
         if not nb.is_file() and len(nb.parts) == 1 and nb.suffix in ("", ".ipynb"):
             nb = notebook_path(notebook)  # a shipped notebook by name; a misspelt one gets a suggestion
         given = _checked_with_notes(nb, _given_with_data(given, data))
-        rec = run_report(nb, out=out, parameters=given, progress=progress, timeout=timeout, pdf=pdf)
+        rec = run_report(nb, out=out, parameters=given, progress=progress, timeout=timeout, pdf=pdf, kernels=kernels)
     except ParameterError as exc:
         print(f"evaluator report: {exc}", file=sys.stderr)
         return 2
