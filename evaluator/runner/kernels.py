@@ -28,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import tempfile
 import threading
@@ -49,6 +50,7 @@ START_SECONDS = 60.0
 SHUTDOWN_SECONDS = 3.0
 
 
+@functools.cache
 def _manager_class() -> type:
     """jupyter_client's synchronous KernelManager, handing out the asynchronous client nbclient awaits.
 
@@ -56,8 +58,44 @@ def _manager_class() -> type:
     loop can be driven by papermill's loop later. Each client it makes is remembered, so that the
     runner can close the channels of papermill's client (papermill leaves them open when the
     kernel is not its own) and a long-lived worker does not collect open sockets.
+
+    The client is jupyter_client's asynchronous one with a quicker ``wait_for_ready``: jupyter_client's
+    ends by reading IOPub until it has been silent for 0.2 s, which every report waited for before its
+    first cell. This one ends when the idle status of its own ``kernel_info`` request has come on
+    IOPub: what the kernel publishes for that request has then all arrived, and is drained, and IOPub
+    is shown to be connected (jupyter_client's reason to read it). nbclient reads only the messages of
+    its own requests afterwards, on either channel.
     """
+    import time
+    from queue import Empty
+
+    from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import KernelManager
+
+    class ReportKernelClient(AsyncKernelClient):
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+            sent: set[str] = set()
+            while True:
+                sent.add(self.kernel_info())
+                try:
+                    reply = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    reply = None
+                if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                    while True:  # IOPub up to the idle status of one of our requests (0.2 s per message at most)
+                        try:
+                            msg = await self.iopub_channel.get_msg(timeout=0.2)
+                        except Empty:
+                            break  # not connected yet: ask again
+                        idle = msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle"
+                        if idle and msg["parent_header"].get("msg_id") in sent:
+                            self._handle_kernel_info_reply(reply)
+                            return
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
     class ReportKernelManager(KernelManager):
         def client(self, **kwargs: Any) -> Any:
@@ -65,7 +103,7 @@ def _manager_class() -> type:
             self._evaluator_clients.append(kc)
             return kc
 
-    ReportKernelManager.client_class = "jupyter_client.asynchronous.AsyncKernelClient"
+    ReportKernelManager.client_factory = ReportKernelClient
     return ReportKernelManager
 
 
