@@ -6,13 +6,14 @@ import hashlib
 import math
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "PACKAGE",
@@ -122,19 +123,34 @@ def swap_into_place(partial: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _loaded(module: str, name: str) -> Any:
+    """``module.name`` if that module is imported (and has got that far), else None; imports nothing."""
+    return getattr(sys.modules.get(module), name, None)
+
+
 def jsonable(x: Any) -> Any:
-    """Plain JSON values for numbers, arrays and frames; NaN and infinity become null."""
+    """Plain JSON values for numbers, arrays and frames; NaN and infinity become null.
+
+    numpy and pandas are looked up where already imported, never imported here: a value cannot be
+    an array or a frame before its module is loaded (and a manifest of plain values needs neither).
+    """
     if isinstance(x, Mapping):
         return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [jsonable(v) for v in x]
-    if isinstance(x, pd.DataFrame):
+    frame, array, integer, floating = (
+        _loaded("pandas", "DataFrame"),
+        _loaded("numpy", "ndarray"),
+        _loaded("numpy", "integer"),
+        _loaded("numpy", "floating"),
+    )
+    if frame is not None and isinstance(x, frame):
         return jsonable(x.to_dict(orient="records"))
-    if isinstance(x, np.ndarray):
+    if array is not None and isinstance(x, array):
         return jsonable(x.tolist())
-    if isinstance(x, (np.integer,)):
+    if integer is not None and isinstance(x, integer):
         return int(x)
-    if isinstance(x, (float, np.floating)):
+    if isinstance(x, float) or (floating is not None and isinstance(x, floating)):
         return float(x) if math.isfinite(x) else None
     if isinstance(x, (str, int, bool)) or x is None:
         return x

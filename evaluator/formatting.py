@@ -25,10 +25,9 @@ above (``1,234.5``, ``EUR 1,500,000``, ``15%``); Danish ``1.234,5``, ``1.500.000
 from __future__ import annotations
 
 import math
+import sys
 from functools import cache
 from typing import Any
-
-import numpy as np
 
 from evaluator.i18n import BABEL_LOCALES, N_, current
 from evaluator.i18n import gettext as _
@@ -110,13 +109,22 @@ def _with_currency(amount: str, currency: str) -> str:
     return f"{amount}{_NBSP}{currency_symbol(currency, code)}"  # da, sv, fi: the amount first (CLDR "#,##0.00 ¤")
 
 
+def _is_float(x: object) -> bool:
+    """A Python or numpy float; numpy is not imported for it (nothing is a numpy float before it is loaded).
+
+    The batch index imports this module, and with it the ``evaluator`` command's parser (0.09 s of numpy).
+    """
+    floating = getattr(sys.modules.get("numpy"), "floating", None)
+    return isinstance(x, float) or (floating is not None and isinstance(x, floating))
+
+
 def fmt(x: object, digits: int = 4) -> str:
     """A number for a table or summary: ``digits`` decimals, scientific only when very large or small.
 
     >>> fmt(0.123456), fmt(1234567.0), fmt(float("nan"))
     ('0.1235', '1.235e+06', '.')
     """
-    if isinstance(x, (float, np.floating)):
+    if _is_float(x):
         if not math.isfinite(x):
             return "." if math.isnan(x) else str(x)
         return f"{x:.{digits}g}" if abs(x) >= 1e5 or (x != 0 and abs(x) < 1e-3) else f"{x:.{digits}f}"
@@ -153,7 +161,7 @@ def p_value(p: Any, digits: int = 4) -> str:
     >>> p_value(0.0004), p_value(0.04321), p_value(float("nan")), p_value(".")
     ('< 0.001', '0.04321', '.', '.')
     """
-    if isinstance(p, (float, np.floating)):
+    if _is_float(p):
         if math.isfinite(p) and p < P_FLOOR:
             return "< " + localized("0.001")
         return num(float(p), digits)

@@ -8,11 +8,31 @@
   ``batch_file`` reads and checks the file against ``data_schemas/batch.schema.json``,
   ``processes`` starts the runs and kills a run's process tree, ``index`` writes the index page,
   ``executors`` chooses where the runs execute (a local pool, or a Dask cluster with ``--scheduler``).
+
+The names below are loaded on first use (as in ``evaluator``), so that ``evaluator report`` can
+launch its kernel from ``evaluator.runner.kernels`` before pandas and papermill are imported.
 """
 
-from evaluator.runner.parameters import Parameter, check_parameters, notebook_parameters, notebook_path
-from evaluator.runner.reproduce import Reproduction, reproduce
-from evaluator.runner.run import THREAD_VARS, RunFailed, RunRecord, fingerprint, main_report, run_report
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+#: Public name -> module that defines it (loaded on first access).
+_NAMES: dict[str, str] = {
+    "THREAD_VARS": "evaluator.runner.kernels",
+    "Parameter": "evaluator.runner.parameters",
+    "Reproduction": "evaluator.runner.reproduce",
+    "RunFailed": "evaluator.runner.run",
+    "RunRecord": "evaluator.runner.run",
+    "check_parameters": "evaluator.runner.parameters",
+    "fingerprint": "evaluator.runner.run",
+    "main_report": "evaluator.runner.run",
+    "notebook_parameters": "evaluator.runner.parameters",
+    "notebook_path": "evaluator.runner.parameters",
+    "reproduce": "evaluator.runner.reproduce",
+    "run_report": "evaluator.runner.run",
+}
 
 __all__ = [
     "THREAD_VARS",
@@ -28,3 +48,22 @@ __all__ = [
     "reproduce",
     "run_report",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _NAMES:
+        raise AttributeError(f"module 'evaluator.runner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_NAMES[name]), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
+    from evaluator.runner.kernels import THREAD_VARS
+    from evaluator.runner.parameters import Parameter, check_parameters, notebook_parameters, notebook_path
+    from evaluator.runner.reproduce import Reproduction, reproduce
+    from evaluator.runner.run import RunFailed, RunRecord, fingerprint, main_report, run_report

@@ -20,12 +20,10 @@ from evaluator.data.datasets import BUNDLED, resolve_data
 from evaluator.errors import EvaluatorError, ParameterError
 from evaluator.files import PACKAGE, atomic_write_text, sha256_file, size_of, swap_into_place
 from evaluator.provenance import git_commit, package_versions, utc_now
-from evaluator.runner.kernels import KERNEL_ARGUMENTS, Kernel, KernelPool, start_kernel
+from evaluator.runner.kernels import KERNEL_ARGUMENTS, THREAD_VARS, Kernel, KernelPool, start_kernel
 from evaluator.runner.parameters import _is_input, check_parameters, notebook_parameters, notebook_path
 
 __all__ = ["KERNEL_ARGUMENTS", "RunFailed", "RunRecord", "THREAD_VARS", "fingerprint", "main_report", "run_report"]
-#: Environment variables that set the kernel's BLAS/OpenMP threads (see ``run_report(threads=)``).
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 #: Environment variables that tell the kernel which run it is (read by evaluator.reporting.provenance_line).
 RUN_VARS = ("EVALUATOR_RUN_FINGERPRINT", "EVALUATOR_RUN_STARTED")
 
@@ -147,16 +145,21 @@ def _exporter(language: str) -> Any:
 
 
 def _warm_up(language: str) -> threading.Thread:
-    """Build the exporter and import the disclosure check in a thread while the kernel boots and runs the cells.
+    """Build the exporter, export a small page and import the disclosure check, in a thread while the cells run.
 
     The runner's own thread only waits for the kernel then, so this work costs no time of the run.
+    A first export costs 0.5 s more than the next ones (nbconvert imports its markdown, HTML and
+    CSS-selector parsers and compiles their patterns on first use); the page of :func:`_warm_up_page`
+    pays for that here.
     """
 
     def work() -> None:
         try:
             import evaluator.reporting.disclosure  # noqa: F401 -- its import (pandas, the chapters) is the cost
 
-            _exporter(language)
+            exporter = _exporter(language)
+            with _EXPORTERS_LOCK:
+                exporter.from_notebook_node(_warm_up_page(), resources={"metadata": {"name": "warm-up"}})
         except Exception:  # the export itself reports any problem, in the run's own thread
             pass
 
@@ -165,11 +168,29 @@ def _warm_up(language: str) -> threading.Thread:
     return thread
 
 
-def _export_html(nb_path: Path, title: str, language: str = "en") -> str:
-    """The executed notebook as one self-contained page: outputs only, images inline, no remote scripts."""
-    import nbformat
+def _warm_up_page() -> Any:
+    """A notebook with what a report's page holds (headings, a table, text, HTML and a PNG), for a first export."""
+    import nbformat.v4 as v4
 
-    nb = nbformat.read(nb_path, as_version=4)
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    removed = v4.new_code_cell("x = 1", metadata={"tags": ["remove-cell"]})
+    shown = v4.new_code_cell(
+        "x",
+        outputs=[
+            v4.new_output("stream", name="stdout", text="text\n"),
+            v4.new_output("display_data", data={"text/html": "<table><tr><td>1</td></tr></table>", "text/plain": "1"}),
+            v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"}),
+            v4.new_output("execute_result", data={"text/markdown": "**1**", "text/plain": "1"}, execution_count=1),
+        ],
+    )
+    text = v4.new_markdown_cell("# Heading\n\nSome *text*, a [link](#heading).\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    nb = v4.new_notebook(cells=[text, removed, shown])
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    return nb
+
+
+def _export_html(nb: Any, title: str, language: str = "en") -> str:
+    """The executed notebook (papermill's, in memory) as one self-contained page: outputs only, images inline."""
     exporter = _exporter(language)
     with _EXPORTERS_LOCK:  # one export at a time through a shared exporter
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
@@ -325,14 +346,17 @@ def run_report(
     }
     manifest["threads"] = threads
     executed = partial / "report.ipynb"
+    nb = None
     try:
         if kernel is not None:
-            error = _execute(notebook, executed, kernel, partial, run_env, injected, progress, timeout, kernel_name)
-            kernel.request_shutdown()  # it winds down while the report is exported
-        return _finish(notebook, out, partial, executed, params, manifest, error, t0, pdf=pdf, language=language)
+            error, nb = _execute(notebook, executed, kernel, partial, run_env, injected, progress, timeout, kernel_name)
+            # it winds down, and its channels and files are freed, while the report is exported
+            kernel.request_shutdown()
+            threading.Thread(target=kernel.close, name="evaluator-kernel-close", daemon=True).start()
+        return _finish(notebook, out, partial, executed, nb, params, manifest, error, t0, pdf=pdf, language=language)
     finally:
         if kernel is not None:
-            kernel.close()
+            kernel.close()  # waits for the close begun above: no process of the kernel outlives the run
 
 
 def _execute(
@@ -345,14 +369,17 @@ def _execute(
     progress: bool,
     timeout: float | None,
     kernel_name: str | None,
-) -> dict[str, Any] | None:
-    """Execute ``notebook`` into ``executed`` with papermill on ``kernel``; the error, or None when it ran through."""
+) -> tuple[dict[str, Any] | None, Any]:
+    """Execute ``notebook`` into ``executed`` with papermill on ``kernel``: (the error or None, the executed notebook).
+
+    The notebook is papermill's in memory (what it wrote to ``executed``), None when the run failed.
+    """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     try:
         kernel.prepare(partial, run_env)
-        pm.execute_notebook(
+        nb = pm.execute_notebook(
             str(notebook),
             str(executed),
             parameters=dict(injected),
@@ -363,10 +390,10 @@ def _execute(
             km=kernel.km,  # the kernel booted already; nbclient drives it and leaves its shutdown to us
         )
     except PapermillExecutionError as exc:
-        return {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue, "source": exc.source}
+        return {"cell_index": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue, "source": exc.source}, None
     except Exception as exc:  # kernel death, cell timeout, papermill I/O: the run failed, the caller hears why
-        return {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc), "source": ""}
-    return None
+        return {"cell_index": None, "ename": type(exc).__name__, "evalue": str(exc), "source": ""}, None
+    return None, nb
 
 
 def _finish(
@@ -374,6 +401,7 @@ def _finish(
     out: Path,
     partial: Path,
     executed: Path,
+    nb: Any,
     params: Mapping[str, Any],
     manifest: dict[str, Any],
     error: dict[str, Any] | None,
@@ -382,15 +410,16 @@ def _finish(
     pdf: bool,
     language: str,
 ) -> RunRecord:
-    """Export, check and record the executed notebook, move the folder into place; raise :class:`RunFailed`."""
+    """Export, check and record the executed notebook, move the folder into place; raise :class:`RunFailed`.
+
+    ``nb`` is the executed notebook in memory (written to ``executed`` already), or None when the run failed.
+    """
     results = None
     results_path = partial / "results.json"
     if error is None:
         try:
-            atomic_write_text(
-                partial / "report.html",
-                _export_html(executed, str(params.get("title", notebook.stem)), language),
-            )
+            page = _export_html(nb, str(params.get("title", notebook.stem)), language)
+            atomic_write_text(partial / "report.html", page)
         except Exception as exc:  # an export failure fails the run; the executed notebook is kept
             error = {"cell_index": None, "ename": type(exc).__name__, "evalue": f"HTML export: {exc}", "source": ""}
         if pdf and error is None:
@@ -488,8 +517,12 @@ def main_report(
     progress: bool,
     timeout: float | None,
     pdf: bool = False,
+    kernels: KernelPool | None = None,
 ) -> int:
-    """The ``evaluator report`` command: 0 ok, 1 the run failed, 2 bad input."""
+    """The ``evaluator report`` command: 0 ok, 1 the run failed, 2 bad input.
+
+    ``kernels`` holds the kernel the command launched first (see :func:`run_report`).
+    """
     given: dict[str, Any] = {}
     for key, value in pairs or []:
         given[key] = value
@@ -498,7 +531,7 @@ def main_report(
         if not nb.is_file() and len(nb.parts) == 1 and nb.suffix in ("", ".ipynb"):
             nb = notebook_path(notebook)  # a shipped notebook by name; a misspelt one gets a suggestion
         given = _checked_with_notes(nb, _given_with_data(given, data))
-        rec = run_report(nb, out=out, parameters=given, progress=progress, timeout=timeout, pdf=pdf)
+        rec = run_report(nb, out=out, parameters=given, progress=progress, timeout=timeout, pdf=pdf, kernels=kernels)
     except ParameterError as exc:
         print(f"evaluator report: {exc}", file=sys.stderr)
         return 2

@@ -22,27 +22,44 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from evaluator.data import simulate
 from evaluator.errors import ParameterError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from evaluator.data import simulate
 
 HERE = Path(__file__).resolve().parent
 
-#: name -> (generator, keyword arguments): how each bundled file was made.
-RECIPES: Mapping[str, tuple[Callable[..., simulate.Simulation], dict[str, Any]]] = {
-    "sick_leave_sib": (simulate.sick_leave_sib, {"seed": 2016}),
-    "employment_sib": (simulate.employment_sib, {"seed": 2018}),
-    "reoffending_sib": (simulate.reoffending_sib, {"seed": 2010}),
-    "single_municipality_sib": (simulate.single_municipality_sib, {"seed": 2019}),
+#: name -> keyword arguments of its scenario in :mod:`evaluator.simulate` (the generator of that name).
+_SETTINGS: dict[str, dict[str, Any]] = {
+    "sick_leave_sib": {"seed": 2016},
+    "employment_sib": {"seed": 2018},
+    "reoffending_sib": {"seed": 2010},
+    "single_municipality_sib": {"seed": 2019},
 }
-NAMES = tuple(RECIPES)
+NAMES = tuple(_SETTINGS)
+
+
+def _recipes() -> Mapping[str, tuple[Callable[..., simulate.Simulation], dict[str, Any]]]:
+    """name -> (generator, keyword arguments): how each bundled file was made (``RECIPES``)."""
+    from evaluator.data import simulate
+
+    return {name: (getattr(simulate, name), dict(kwargs)) for name, kwargs in _SETTINGS.items()}
+
+
+def __getattr__(name: str) -> Any:
+    # RECIPES names the generators of evaluator.simulate, which imports pandas and numpy: loaded on first use,
+    # so that resolving a data_path (what `evaluator report` does before its kernel runs) imports neither
+    if name == "RECIPES":
+        return _recipes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check(name: str) -> None:
-    if name not in RECIPES:
+    if name not in NAMES:
         raise KeyError(f"no bundled data set {name!r}; choose one of {list(NAMES)}")
 
 
@@ -54,6 +71,8 @@ def path(name: str) -> Path:
 
 def load(name: str) -> pd.DataFrame:
     """The bundled data set ``name`` as a DataFrame."""
+    import pandas as pd
+
     return pd.read_parquet(path(name))
 
 
@@ -77,7 +96,7 @@ def generate(name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     from evaluator.files import jsonable
 
     _check(name)
-    generator, kwargs = RECIPES[name]
+    generator, kwargs = _recipes()[name]
     sim = generator(**kwargs)
     truth_ = {k: v for k, v in sim.truth.items() if not callable(v)}
     meta = {
