@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,31 @@ def test_public_names_resolve_and_no_module_hides_behind_a_function():
     # the modules behind them keep their own names
     assert importlib.import_module("evaluator.contracts.power").power is evaluator.power
     assert importlib.import_module("evaluator.estimators.twfe").did is evaluator.did
+
+
+def test_lazy_names_stay_bound_after_every_submodule_is_imported():
+    # A package's lazily loaded name that equals one of its submodules' names is overwritten by the
+    # module object once that submodule is imported (pytest's doctest collection does so), and
+    # ``evaluator.runner.reproduce(...)`` then failed with "'module' object is not callable".
+    code = textwrap.dedent(
+        """
+        import importlib, pkgutil, types, evaluator
+        modules = [m for m in pkgutil.walk_packages(evaluator.__path__, "evaluator.")
+                   if not m.name.endswith("__main__")]  # importing __main__ runs the command line
+        for info in modules:
+            try:
+                importlib.import_module(info.name)
+            except ImportError:  # an optional extra (dask) that is not installed
+                pass
+        bad = []
+        for info in [None, *(m for m in modules if m.ispkg)]:  # a module's _NAMES may be labels
+            pkg = evaluator if info is None else importlib.import_module(info.name)
+            for name, where in getattr(pkg, "_NAMES", {}).items():
+                got = getattr(pkg, name)
+                if isinstance(got, types.ModuleType) or got is not getattr(importlib.import_module(where), name):
+                    bad.append(f"{pkg.__name__}.{name}")
+        print(" ".join(bad))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert not out, f"these names resolve to the wrong object once every module is imported: {out}"

@@ -3,7 +3,7 @@
 - ``parameters``: read a notebook's ``parameters`` cell, check and coerce values before anything runs.
 - ``run``: ``run_report`` one notebook into ``report.html``, ``results.json`` and ``manifest.json``;
   ``kernels`` launches its kernel ahead (a spare per Dask worker boots while a report runs).
-- ``reproduce``: re-run from a manifest and compare every number.
+- ``reproduction``: ``reproduce`` re-runs a report from its manifest and compares every number.
 - ``batch``: many runs in parallel from a YAML file, with ``reports/index.html`` (and the command);
   ``batch_file`` reads and checks the file against ``data_schemas/batch.schema.json``,
   ``processes`` starts the runs and kills a run's process tree, ``index`` writes the index page,
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 _NAMES: dict[str, str] = {
     "THREAD_VARS": "evaluator.runner.kernels",
     "Parameter": "evaluator.runner.parameters",
-    "Reproduction": "evaluator.runner.reproduce",
+    "Reproduction": "evaluator.runner.reproduction",
     "RunFailed": "evaluator.runner.run",
     "RunRecord": "evaluator.runner.run",
     "check_parameters": "evaluator.runner.parameters",
@@ -30,7 +30,7 @@ _NAMES: dict[str, str] = {
     "main_report": "evaluator.runner.run",
     "notebook_parameters": "evaluator.runner.parameters",
     "notebook_path": "evaluator.runner.parameters",
-    "reproduce": "evaluator.runner.reproduce",
+    "reproduce": "evaluator.runner.reproduction",
     "run_report": "evaluator.runner.run",
 }
 
@@ -65,5 +65,5 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; nothing is imported at run time
     from evaluator.runner.kernels import THREAD_VARS
     from evaluator.runner.parameters import Parameter, check_parameters, notebook_parameters, notebook_path
-    from evaluator.runner.reproduce import Reproduction, reproduce
+    from evaluator.runner.reproduction import Reproduction, reproduce
     from evaluator.runner.run import RunFailed, RunRecord, fingerprint, main_report, run_report
