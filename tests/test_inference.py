@@ -157,3 +157,23 @@ def test_cell_bootstrap_equals_regression_wcr(seed):
     assert cell.p_value == pytest.approx(float(reg.p_value[0]), abs=1e-12)
     assert cell.ci_low == pytest.approx(float(reg.ci_low[0]), rel=1e-6)
     assert cell.ci_high == pytest.approx(float(reg.ci_high[0]), rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_cell_interval_compiled_and_numpy_agree_exactly(seed, monkeypatch):
+    # The cell bootstrap's test inversion runs compiled (numba) where it can and in numpy otherwise:
+    # the same draws, the same bracketing and bisection, so the same numbers to the last bit.
+    from evaluator.inference import bootstrap
+    from evaluator.inference.compiled import available
+
+    if not available():
+        pytest.skip("numba is not installed: only the numpy inversion runs here")
+    dy, treated, cluster, psi = _two_group_cell(seed)
+    est = dy[treated].mean() - dy[~treated].mean()
+    args = (psi[:, None], treated[:, None], ~treated[:, None], np.ones(1), est, cluster)
+    kinds = {"n_boot": 499, "seed": seed, "weights": ["webb", "rademacher", "mammen", "webb"][seed]}
+    compiled = bootstrap.wild_cluster_bootstrap_cells(*args, **kinds)
+    monkeypatch.setattr(bootstrap, "jit", lambda fn: None)
+    plain = bootstrap.wild_cluster_bootstrap_cells(*args, **kinds)
+    assert compiled == plain
+    assert np.isfinite(compiled.ci_low) and compiled.ci_low < est < compiled.ci_high

@@ -661,10 +661,14 @@ def _wcr_columns(table: pd.DataFrame, wcr: dict[str, Any], coefs: np.ndarray, es
     regression to Callaway-Sant'Anna cells in :func:`evaluator.inference.wild_cluster_bootstrap_cells`.
     """
     out = table.copy()
+    # Filled as arrays and written once: a .loc assignment per row cost more than the bootstrap itself.
+    cols = ["p_value", "ci_low", "ci_high"]
+    filled = out[cols].to_numpy(dtype=float, copy=True)
+    std_error = out["std_error"].to_numpy(dtype=float)
     for j in range(coefs.shape[1]):
         a = coefs[:, j]
         used = a != 0
-        if not used.any() or not np.isfinite(ests[j]) or not np.isfinite(out["std_error"].iloc[j]):
+        if not used.any() or not np.isfinite(ests[j]) or not np.isfinite(std_error[j]):
             continue
         boot = wild_cluster_bootstrap_cell_sums(
             wcr["sums"].columns(used),
@@ -674,7 +678,8 @@ def _wcr_columns(table: pd.DataFrame, wcr: dict[str, Any], coefs: np.ndarray, es
             alpha=alpha,
             seed=wcr["seed"],
         )
-        out.loc[j, ["p_value", "ci_low", "ci_high"]] = [boot.p_value, boot.ci_low, boot.ci_high]
+        filled[j] = boot.p_value, boot.ci_low, boot.ci_high
+    out[cols] = filled
     return out
 
 

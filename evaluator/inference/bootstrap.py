@@ -10,6 +10,7 @@ import numpy as np
 from scipy import sparse
 
 from evaluator.errors import DesignError
+from evaluator.inference.compiled import jit
 from evaluator.inference.sandwich import _bread, _codes, cr1_factor, group_sums
 from evaluator.policy import WEBB_BELOW_CLUSTERS
 
@@ -280,55 +281,69 @@ def wild_cluster_bootstrap(
             R2[j, sl] = sq[2] - 2.0 * (w1 * c1).sum(axis=0) + (w1 * Qw1).sum(axis=0)
         start += b
 
-    def pvalue(j: int, r: float) -> float:
+    def pvalue(j: int, r: np.ndarray) -> np.ndarray:
+        # contrast j's p-values at several nulls r at once (draws x nulls), the arithmetic of one at a time
+        r = np.asarray(r, dtype=float)
         t = (est[j] - r) / se[j]
-        num = n0[j] - r * n1[j]
-        var = c * np.maximum(P[j] - 2.0 * r * Qx[j] + r * r * R2[j], 0.0)
+        num = n0[j, :, None] - r * n1[j, :, None]
+        var = c * np.maximum(P[j, :, None] - 2.0 * r * Qx[j, :, None] + r * r * R2[j, :, None], 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             tstar = np.abs(num) / np.sqrt(var)
         tstar = np.where(np.isnan(tstar), 0.0, tstar)
-        return float(np.mean(tstar >= abs(t) * (1.0 - 1e-10)))
+        return np.mean(tstar >= np.abs(t) * (1.0 - 1e-10), axis=0)
 
-    pv = np.array([pvalue(j, r0[j]) for j in range(m)])
+    pv = np.array([pvalue(j, r0[j : j + 1])[0] for j in range(m)])
     lo = np.full(m, np.nan)
     hi = np.full(m, np.nan)
     if ci:
         for j in range(m):
-            lo[j], hi[j] = _invert(lambda r, j=j: pvalue(j, r), est[j], se[j], alpha)
+            lo[j], hi[j] = _invert(lambda r, j=j: pvalue(j, r), est[j], se[j], alpha, vectorised=True)
     return WildBootstrapTest(est, se, stat, pv, lo, hi, B, kind, enumerated)
 
 
-def _invert(pfun, est: float, se: float, alpha: float) -> tuple[float, float]:
-    """Interval {r: p(r) > alpha} around est, by bracketing and bisection."""
+def _invert(pfun, est: float, se: float, alpha: float, *, vectorised: bool = False) -> tuple[float, float]:
+    """Interval {r: p(r) > alpha} around est, by bracketing and bisection.
+
+    Both ends are searched in lockstep, so a ``vectorised`` ``pfun`` (an array of points in,
+    their p-values out) is called once per step for the two ends: half the calls, each on two
+    points, and the very points a one-end-at-a-time search would try.
+    """
     if not np.isfinite(se) or se <= 0:
         return est, est
     tol = 1e-9 * (abs(est) + se)
-    out = []
-    for sign in (-1.0, 1.0):
-        inner, step = est, 2.0 * se
-        outer = est + sign * step
-        n = 0
-        while pfun(outer) > alpha:
-            inner = outer
-            step *= 2.0
-            outer = est + sign * step
-            n += 1
-            if n > 40:
-                outer = np.nan
-                break
-        if np.isnan(outer):
-            out.append(sign * np.inf)
-            continue
-        for _ in range(200):
-            if abs(outer - inner) <= tol:
-                break
-            mid = 0.5 * (inner + outer)
-            if pfun(mid) > alpha:
-                inner = mid
+    many = pfun if vectorised else (lambda points: [pfun(x) for x in points])
+    ends = [{"sign": sign, "inner": est, "step": 2.0 * se, "n": 0, "k": 0, "phase": "bracket"} for sign in (-1.0, 1.0)]
+    for end in ends:
+        end["outer"] = est + end["sign"] * end["step"]
+    while True:
+        todo = []
+        for end in ends:
+            if end["phase"] == "bracket":
+                end["point"] = end["outer"]
+                todo.append(end)
+            elif end["phase"] == "bisect":
+                if end["k"] >= 200 or abs(end["outer"] - end["inner"]) <= tol:
+                    end["phase"], end["result"] = "done", 0.5 * (end["inner"] + end["outer"])
+                else:
+                    end["point"] = 0.5 * (end["inner"] + end["outer"])
+                    todo.append(end)
+        if not todo:
+            break
+        for end, p in zip(todo, many(np.array([e["point"] for e in todo])), strict=True):
+            if end["phase"] == "bracket":
+                if p > alpha:  # still inside: move outwards
+                    end["inner"] = end["outer"]
+                    end["step"] *= 2.0
+                    end["outer"] = est + end["sign"] * end["step"]
+                    end["n"] += 1
+                    if end["n"] > 40:
+                        end["phase"], end["result"] = "done", end["sign"] * np.inf
+                else:
+                    end["phase"] = "bisect"
             else:
-                outer = mid
-        out.append(0.5 * (inner + outer))
-    return out[0], out[1]
+                end["k"] += 1
+                end["inner" if p > alpha else "outer"] = end["point"]
+    return ends[0]["result"], ends[1]["result"]
 
 
 def wild_sup_t_critical_value(
@@ -679,11 +694,76 @@ def wild_cluster_bootstrap_cell_sums(
         coeffs.append(np.column_stack([n0, n1, (B0**2).sum(1), (B0 * B1).sum(1), (B1**2).sum(1)]))
     C = np.vstack(coeffs)
 
-    def pvalue(theta0: float) -> float:
-        d = theta0 - estimate
-        se_star = np.sqrt(np.maximum(C[:, 2] + 2 * d * C[:, 3] + d * d * C[:, 4], 1e-300))
-        t_star = np.abs(C[:, 0] + d * C[:, 1]) / se_star
-        return float(np.mean(t_star >= abs(d) / se * (1 - 1e-12)))
+    p0, lo, hi = _cell_test_interval(C, estimate, se, alpha)
+    return CellBootstrap(p0, lo, hi, int(C.shape[0]), kind, enumerated)
 
-    lo, hi = _invert(pvalue, estimate, se, alpha)
-    return CellBootstrap(pvalue(0.0), float(lo), float(hi), int(C.shape[0]), kind, enumerated)
+
+def _cell_test_interval(C: np.ndarray, estimate: float, se: float, alpha: float) -> tuple[float, float, float]:
+    """The p-value at 0 and the inverted interval of :func:`wild_cluster_bootstrap_cell_sums` from its per-draw
+    coefficients ``C`` (draws x 5): compiled where numba is available, else numpy (the same numbers)."""
+    kernel = jit(_cell_interval_loops)
+    if kernel is not None:
+        # Each of the ~70 p-values of an inversion is a dozen operations per draw: in numpy the
+        # temporaries cost 20 times the arithmetic, and a clustered fit inverts one test per cell.
+        out = np.empty(3)
+        kernel(np.ascontiguousarray(C.T), float(estimate), float(se), float(alpha), out)
+        return float(out[0]), float(out[1]), float(out[2])
+    c0, c1, c2, c3, c4 = (np.ascontiguousarray(C[:, i, None]) for i in range(5))
+
+    def pvalue(theta0: np.ndarray) -> np.ndarray:
+        # p-values at several nulls at once (draws x nulls), the same arithmetic as one at a time
+        d = np.asarray(theta0, dtype=float) - estimate
+        se_star = np.sqrt(np.maximum(c2 + 2 * d * c3 + d * d * c4, 1e-300))
+        t_star = np.abs(c0 + d * c1) / se_star
+        return np.mean(t_star >= np.abs(d) / se * (1 - 1e-12), axis=0)
+
+    lo, hi = _invert(pvalue, estimate, se, alpha, vectorised=True)
+    return float(pvalue(np.zeros(1))[0]), float(lo), float(hi)
+
+
+def _cell_interval_loops(C: np.ndarray, estimate: float, se: float, alpha: float, out: np.ndarray) -> None:
+    """``_invert`` of the cell p-value, compiled: the same bracketing and bisection, end by end."""
+
+    def pvalue(theta0: float) -> float:
+        # the numpy pvalue of _cell_test_interval, one draw at a time, operation for operation
+        d = theta0 - estimate
+        threshold = abs(d) / se * (1 - 1e-12)
+        hits = 0
+        for b in range(C.shape[1]):
+            se_star = np.sqrt(max(C[2, b] + 2 * d * C[3, b] + d * d * C[4, b], 1e-300))
+            if abs(C[0, b] + d * C[1, b]) / se_star >= threshold:
+                hits += 1
+        return hits / C.shape[1]
+
+    out[0] = pvalue(0.0)
+    if not (np.isfinite(se) and se > 0):
+        out[1] = estimate
+        out[2] = estimate
+        return
+    tol = 1e-9 * (abs(estimate) + se)
+    for i in range(2):
+        sign = -1.0 if i == 0 else 1.0
+        inner, step = estimate, 2.0 * se
+        outer = estimate + sign * step
+        n = 0
+        unbounded = False
+        while pvalue(outer) > alpha:
+            inner = outer
+            step *= 2.0
+            outer = estimate + sign * step
+            n += 1
+            if n > 40:
+                unbounded = True
+                break
+        if unbounded:
+            out[1 + i] = sign * np.inf
+            continue
+        for _ in range(200):
+            if abs(outer - inner) <= tol:
+                break
+            mid = 0.5 * (inner + outer)
+            if pvalue(mid) > alpha:
+                inner = mid
+            else:
+                outer = mid
+        out[1 + i] = 0.5 * (inner + outer)
