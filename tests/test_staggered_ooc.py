@@ -300,14 +300,10 @@ def test_refused_options_say_what_to_do(tmp_path) -> None:
     frame.to_parquet(path, index=False)
     gaps = tmp_path / "gaps.parquet"
     frame.drop(index=frame.index[2]).to_parquet(gaps, index=False)  # one row missing: unbalanced
-    with pytest.raises(NotImplementedError, match=r"cluster bootstrap \(cluster='cl', n_boot=99\) of an unbalanced"):
-        staggered_did(gaps, **{**KW, "n_boot": 99}, cluster="cl", allow_unbalanced_panel=True)
     with pytest.raises(NotImplementedError, match=r"covariates \(\['x'\]\) with allow_unbalanced_panel=True"):
         staggered_did(path, covariates=["x"], allow_unbalanced_panel=True, **KW)
     with pytest.raises(DesignError, match=r"covariates \['x'\] are constant"):  # as in memory
         staggered_did(path, covariates=["x"], **KW)
-    with pytest.raises(NotImplementedError, match="weights='w' with allow_unbalanced_panel=True"):
-        staggered_did(path, weights="w", allow_unbalanced_panel=True, **KW)  # weights are supported, but not here
     with pytest.raises(NotImplementedError, match="panel=False"):
         staggered_did(path, panel=False, **KW)
     with pytest.raises(DataError, match=r"column 'nope': column not found \(cohort='nope'\)"):
@@ -516,15 +512,37 @@ def test_bootstrap_draws_do_not_depend_on_the_sharding(big) -> None:
     assert not np.allclose(other.table["band_low"], mem.table["band_low"])
 
 
+@pytest.mark.parametrize("cluster", [None, "cl"])
 @pytest.mark.parametrize("base_period", ["varying", "universal"])
 @pytest.mark.parametrize("control", ["never", "not_yet"])
-def test_bootstrap_of_an_unbalanced_panel_used_whole_equals_in_memory(unbalanced, control, base_period) -> None:
+def test_bootstrap_of_an_unbalanced_panel_used_whole_equals_in_memory(
+    unbalanced, control, base_period, cluster
+) -> None:
+    """The multiplier bootstrap by unit or by cluster and, with clusters, the restricted wild cluster bootstrap's
+    p-values and intervals: its counts of each cell's units per cluster come from the pairs of periods observed."""
     frame, path = unbalanced
-    kw = dict(BOOT, control=control, base_period=base_period, allow_unbalanced_panel=True)
+    kw = dict(BOOT, control=control, base_period=base_period, cluster=cluster, allow_unbalanced_panel=True)
     mem, w_mem = _with_warnings(staggered_did, frame, **kw)
     ooc, w_ooc = _with_warnings(staggered_did_ooc, path, batch_rows=300_001, threads=2, **kw)
     assert w_mem == w_ooc
+    assert ("restricted wild cluster bootstrap" in ooc.inference) == (cluster is not None)
     _same_boot(mem, ooc)
+
+
+def test_cluster_bootstrap_of_a_small_unbalanced_panel_flags_the_same_cells(tmp_path) -> None:
+    """Few clusters, cells whose treated side lies in one cluster, cut into tiny batches: the same bands and flags."""
+    frame = _panel(400, n_periods=6, seed=31, n_clusters=5)
+    gappy = frame[np.random.default_rng(3).random(len(frame)) > 0.3]
+    gappy = gappy[~((gappy["g"] == 6) & (gappy["cl"] != 2))]  # cohort 6 lives in cluster 2 only
+    gappy = gappy.assign(g=gappy["g"].where(gappy["id"] != gappy["id"].iloc[0], 5))  # cohort 5: a single unit
+    path = tmp_path / "few.parquet"
+    gappy.to_parquet(path, index=False)
+    for cluster in (None, "cl"):
+        kw = dict(BOOT, cluster=cluster, control="not_yet", allow_unbalanced_panel=True)
+        mem, w_mem = _with_warnings(staggered_did, gappy, **kw)
+        ooc, w_ooc = _with_warnings(staggered_did_ooc, path, batch_rows=50, threads=3, **kw)
+        assert w_mem == w_ooc
+        _same_boot(mem, ooc)
 
 
 @pytest.mark.parametrize("cluster", [None, "cl"])

@@ -161,11 +161,12 @@ def test_parts_of_the_small_folder_cut_units(client, small) -> None:
 
 @pytest.mark.parametrize("cluster", [None, "cl"])
 def test_unbalanced_panel_used_whole_on_the_cluster(client, tmp_path, cluster) -> None:
+    """Analytic SEs by unit; by cluster, the multiplier and restricted wild cluster bootstraps too."""
     frame = _panel(30_000, n_periods=8, seed=13)
     frame = frame.assign(g=np.where(frame["id"] % 23 == 0, 11, np.where(frame["id"] % 29 == 0, 1, frame["g"])))
     frame = frame[np.random.default_rng(0).random(len(frame)) > 0.15].reset_index(drop=True)
     folder = _write_folder(frame, tmp_path / "unbalanced", [0, 50_001, 120_000], 10_007)
-    kw = dict(KW, cluster=cluster, control="not_yet", allow_unbalanced_panel=True)
+    kw = dict(KW if cluster is None else BOOT, cluster=cluster, control="not_yet", allow_unbalanced_panel=True)
     with warnings.catch_warnings(record=True) as w_mem:
         warnings.simplefilter("always")
         mem = staggered_did(frame, **kw)
@@ -175,7 +176,7 @@ def test_unbalanced_panel_used_whole_on_the_cluster(client, tmp_path, cluster) -
     assert [str(w.message) for w in w_mem] == [str(w.message) for w in w_ooc]
     assert "unbalanced panel" in ooc.estimator and ooc.info["n_obs"] == mem.info["n_obs"] < len(frame)
     assert ooc.info["out_of_core"]["parts"] == 6
-    _same(mem, ooc)
+    (_same if cluster is None else _same_boot)(mem, ooc)
 
 
 def test_dask_dataframes_on_the_cluster_and_on_their_own_scheduler(client, small) -> None:

@@ -177,9 +177,79 @@ def test_scaling_the_weights_changes_nothing_out_of_core(tmp_path) -> None:
             np.testing.assert_allclose(ones.table[col], plain.table[col], **TOL, err_msg=col)
 
 
-def test_weights_with_an_unbalanced_panel_used_whole_are_refused(tmp_path) -> None:
-    frame = _weighted(_cov_panel(100, n_periods=5, seed=39), seed=40)
-    path = tmp_path / "p.parquet"
+@pytest.fixture(scope="module")
+def weighted_gaps(tmp_path_factory) -> tuple[pd.DataFrame, Path]:
+    """An unbalanced weighted panel: 8,000 units x 8 periods with 15% of the rows missing, a few units of weight 0,
+    a cohort first treated in the first period (dropped) and one after the last (used as never treated)."""
+    frame = _weighted(_cov_panel(8_000, n_periods=8, seed=43), seed=44)
+    frame = frame.assign(g=np.where(frame["id"] % 23 == 0, 11, np.where(frame["id"] % 29 == 0, 1, frame["g"])))
+    frame = frame[np.random.default_rng(45).random(len(frame)) > 0.15].reset_index(drop=True)
+    path = tmp_path_factory.mktemp("ooc_weights") / "gaps.parquet"
     frame.to_parquet(path, index=False)
-    with pytest.raises(NotImplementedError, match=r"weights='w' with allow_unbalanced_panel=True"):
-        staggered_did(path, **KW, weights="w", allow_unbalanced_panel=True)
+    return frame, path
+
+
+# control, base period, cluster, draws: analytic SEs, the multiplier bootstrap by unit and by cluster (with the
+# restricted wild cluster bootstrap)
+UNBALANCED_CASES = [
+    ("never", "varying", None, 0),
+    ("not_yet", "universal", "cl", 0),
+    ("not_yet", "varying", None, 99),
+    ("never", "varying", "cl", 99),
+    ("not_yet", "universal", "cl", 99),
+]
+
+
+@pytest.mark.parametrize(("control", "base_period", "cluster", "n_boot"), UNBALANCED_CASES)
+def test_weights_with_an_unbalanced_panel_used_whole_equal_in_memory(
+    weighted_gaps, control, base_period, cluster, n_boot
+) -> None:
+    frame, path = weighted_gaps
+    kw = dict(BOOT if n_boot else KW, weights="w", control=control, base_period=base_period, cluster=cluster)
+    mem, ooc = _both(frame, path, allow_unbalanced_panel=True, **kw)
+    assert "unbalanced panel" in ooc.estimator and ooc.info["n_obs"] == mem.info["n_obs"] < len(frame)
+    assert ooc.info["cohort_weights"] == pytest.approx(mem.info["cohort_weights"], rel=1e-12)
+    assert any("sampling weights 'w'" in n for n in ooc.notes)
+    (_same_boot if n_boot else _same)(mem, ooc)
+    # and not the unweighted numbers
+    plain = staggered_did_ooc(path, allow_unbalanced_panel=True, **{**kw, "weights": None}, **OOC)
+    assert not np.allclose(plain.table["estimate"], ooc.table["estimate"])
+
+
+def test_weights_with_an_unbalanced_panel_edge_cases_as_in_memory(tmp_path) -> None:
+    """A balanced panel with allow_unbalanced_panel=True (the panel estimator), a late cohort of weight 0 as the
+    only not-yet control of some cells, a treated cohort of weight 0 (the in-memory error), scaled weights."""
+    frame = _weighted(_cov_panel(900, n_periods=6, seed=46), seed=47)
+    path = tmp_path / "balanced.parquet"
+    frame.to_parquet(path, index=False)
+    kw = dict(KW, weights="w", allow_unbalanced_panel=True)
+    mem, ooc = _both(frame, path, cluster="cl", **kw)
+    assert "unbalanced panel" not in ooc.estimator
+    _same(mem, ooc)
+    gaps = frame[np.random.default_rng(48).random(len(frame)) > 0.2]
+    light = gaps[gaps["g"] > 0].assign(w=lambda d: np.where(d["g"] == 8, 0.0, d["w"]))
+    light.to_parquet(path, index=False)
+    mem, ooc = _both(light, path, **{**kw, "control": "not_yet"})
+    assert any("control observation were skipped: (4,6), (6,4)" in n for n in ooc.notes)
+    _same(mem, ooc)
+    light.assign(w=light["w"] * 7.5).to_parquet(path, index=False)
+    scaled = staggered_did_ooc(path, **{**kw, "control": "not_yet"}, **OOC)
+    for col in ("estimate", "std_error"):
+        np.testing.assert_allclose(scaled.table[col], ooc.table[col], **TOL, err_msg=col)
+    zero = gaps.assign(w=np.where(gaps["g"] == 4, 0.0, gaps["w"]))
+    zero.to_parquet(path, index=False)
+    with pytest.raises(WeightsError, match=r"zero for every unit of 1 cohort(.|\n)*cohorts 4"):
+        staggered_did(path, **kw)
+    with pytest.raises(WeightsError, match=r"zero for every unit of 1 cohort(.|\n)*cohorts 4"):
+        staggered_did(zero, **kw)
+
+
+def test_bad_weights_of_an_unbalanced_panel_raise_the_in_memory_error(tmp_path) -> None:
+    frame = _weighted(_cov_panel(300, n_periods=5, seed=49), seed=50, zero=0.0)
+    bad = frame.drop(index=frame.index[frame["id"] == 20][:1])  # unbalanced
+    bad.loc[bad.index[[3, 41]], "w"] = np.nan
+    bad.loc[bad["id"].isin([12, 250]) & (bad["t"] == 4), "w"] += 1.0
+    path = tmp_path / "bad.parquet"
+    bad.to_parquet(path, index=False)
+    kw = dict(KW, weights="w", allow_unbalanced_panel=True)
+    assert _problems(path, **kw) == _problems(bad, **kw)

@@ -22,7 +22,8 @@ An unbalanced panel used whole (``allow_unbalanced_panel=True``, the estimator o
 :mod:`evaluator.estimators.staggered_rc`: each cell the difference of four means over the rows
 of its two periods, a unit's influence function the sum over its rows) needs, per class, the
 second moments of ``z_i = ((Y_i - c) O_i, O_i, 1)`` (``O_i`` the periods observed, ``c`` a
-constant), since there ``psi_i = C_h z_i``; with clusters, the per-(cluster, class) sums of ``z_i``.
+constant), since there ``psi_i = C_h z_i``; with clusters, the per-(cluster, class) sums of ``z_i`` (and, for
+the restricted wild cluster bootstrap, of ``O_i O_i'``: a cell's side counts the units with a row in either period).
 
 With time-invariant covariates ``X_i`` (``method`` "reg", "ipw", "dr", DRDID's panel estimators
 as :func:`evaluator.estimators.staggered._att_cov` computes them) the first pass keeps, per class,
@@ -53,9 +54,12 @@ weighted sums (DRDID's ``i.weights``: weighted least squares, the weighted logit
 The weights are checked in the same pass, with the words of
 :func:`~evaluator.estimators.design.check_weights`.
 
-Not yet: repeated cross-sections, covariates or sampling weights with ``allow_unbalanced_panel=True``
-and the cluster bootstrap of an unbalanced panel used whole; they raise :class:`NotImplementedError`
-saying so.
+Sampling weights with ``allow_unbalanced_panel=True`` (no covariates): ``z_i`` goes on with the weighted parts
+``(w_i (Y_i - c) O_i, w_i O_i, w_i)`` and ``p_i O_i`` (``p_i = 1{w_i > 0}``: the units a cell's bootstrap groups
+count), and the influence functions are linear in ``(w_i (Y_i - c) O_i, w_i O_i, w_i, 1)``.
+
+Not yet: repeated cross-sections, and covariates with ``allow_unbalanced_panel=True``; they raise
+:class:`NotImplementedError` saying so.
 
 Bootstrap draws are keyed (:mod:`evaluator.inference.keyed_draws`): unit ``i``'s sign in draw ``b``
 is a hash of its id, the seed and ``b``, so each block adds its units' signed sums and the draws
@@ -370,14 +374,11 @@ def _block_reduce(block: UnitBlock, *, weights: str | None, **kw: Any) -> tuple[
 
 
 # -- the estimator -----------------------------------------------------------------------------------------------------
-def _refuse(
-    *, covariates: list[str], weights: str | None, n_boot: int, panel: bool, allow_unbalanced_panel: bool = False
-) -> None:
+def _refuse(*, covariates: list[str], panel: bool, allow_unbalanced_panel: bool = False) -> None:
+    """Raise what the passes do not compute yet, saying what to do instead."""
     options = []
     if covariates and allow_unbalanced_panel:
         options.append(f"covariates ({covariates}) with allow_unbalanced_panel=True")
-    if weights is not None and allow_unbalanced_panel:
-        options.append(f"weights={weights!r} with allow_unbalanced_panel=True")
     if not panel:
         options.append("panel=False (repeated cross-sections)")
     if options:
@@ -447,7 +448,7 @@ def staggered_did_ooc(
     choice("control", control, ("never", "not_yet"))
     choice("base_period", base_period, ("varying", "universal"))
     covs = [covariates] if isinstance(covariates, str) else list(covariates or [])
-    _refuse(covariates=covs, weights=weights, n_boot=n_boot, panel=panel, allow_unbalanced_panel=allow_unbalanced_panel)
+    _refuse(covariates=covs, panel=panel, allow_unbalanced_panel=allow_unbalanced_panel)
     est_method = method if covs else "unconditional"
     threads = min(4, os.cpu_count() or 1) if threads is None else int(threads)
 
@@ -488,21 +489,66 @@ def staggered_did_ooc(
     if allow_unbalanced_panel:
         # every unit, complete or not: second moments of (outcomes, observed, 1) per cohort class
         patterns: dict[float, _Pattern] = {}
-        psums = _PatternClusters(T0) if cluster is not None else None
+        psums = _PatternClusters(T0, weighted=weights is not None) if cluster is not None else None
         shift = _shift(over.first_block(), roles["outcome"])
         rows_reduce = partial(
-            _row_statistics, roles=roles, times=times, clustered=cluster is not None, shift=shift, boot=unit_boot
+            _row_statistics,
+            roles=roles,
+            times=times,
+            clustered=cluster is not None,
+            shift=shift,
+            boot=unit_boot,
+            weights=weights,
         )
-        for found, block_patterns, sums in over.map(rows_reduce, missing_units=missing_units):
+        w_found = _WeightFindings()
+        for found, block_patterns, sums, wf in over.map(rows_reduce, missing_units=missing_units):
             n_blocks += 1
             checks.add(found)
             for h, pat in block_patterns.items():
                 patterns[h] = pat if h not in patterns else patterns[h] + pat
             if psums is not None and sums is not None:
                 psums.add(*sums)
+            if wf is not None:
+                w_found.merge(wf)
         checks.add_missing_units(missing_units)
         checks.raise_problems(label)
+        if weights is not None:
+            w_found.raise_problems(weights, unit, rows=checks.rows, units=checks.units, label=label)
+        if weights is not None and not checks.unbalanced.count:
+            # balanced after all: the panel estimator, whose weighted moments the balanced pass keeps (a pass more)
+            return staggered_did_ooc(
+                source,
+                outcome=outcome,
+                unit=unit,
+                time=time,
+                cohort=cohort,
+                control=control,
+                method=method,
+                covariates=covs,
+                anticipation=anticipation,
+                base_period=base_period,
+                cluster=cluster,
+                weights=weights,
+                panel=panel,
+                allow_unbalanced_panel=False,
+                n_boot=n_boot,
+                seed=seed,
+                alpha=alpha,
+                batch_rows=batch_rows,
+                threads=threads,
+                executor=executor,
+            )
         if checks.unbalanced.count:
+
+            def pair_counts(pairs: np.ndarray) -> _ClusterSums:
+                """A pass more: :func:`_pair_counts` of every block, combined."""
+                out = _ClusterSums(len(pairs))
+                step = partial(_pair_counts, roles=roles, times=times, pairs=pairs, weights=weights)
+                for sums in over.map(step):
+                    if sums is not None:
+                        out.add(*sums)
+                return out
+
             return _unbalanced(
                 patterns,
                 psums,
@@ -517,6 +563,8 @@ def staggered_did_ooc(
                 covs=covs,
                 n_boot=n_boot,
                 seed=seed,
+                weights=weights,
+                pair_counts=pair_counts if cluster is not None and n_boot > 0 else None,
                 source={
                     "source": label,
                     "rows": checks.rows,
@@ -1100,25 +1148,42 @@ def _shift(block: UnitBlock | None, outcome: str) -> float:
     return float(y.mean()) if y.size else 0.0
 
 
+def _WZ(T: int) -> dict[str, Any]:
+    """Where each part of the weighted ``z_i`` of :class:`_Pattern` lies (slices of length ``T``, or an index)."""
+    return {
+        "wy": slice(2 * T + 1, 3 * T + 1),
+        "wo": slice(3 * T + 1, 4 * T + 1),
+        "w": 4 * T + 1,
+        "po": slice(4 * T + 2, 5 * T + 2),
+    }
+
+
 @dataclass
 class _Pattern:
     """One cohort class of an unbalanced panel: ``Q = sum_i z_i z_i'`` with ``z_i = (Y_i - shift) * O_i, O_i, 1``
-    (outcomes, 0 where unobserved; the observed indicators; one), and the units by their first observed period."""
+    (outcomes, 0 where unobserved; the observed indicators; one), and the units by their first observed period.
+
+    With sampling weights ``z_i`` goes on with ``(w_i (Y_i - shift) O_i, w_i O_i, w_i, p_i O_i)``, ``p_i = 1{w_i > 0}``
+    (:data:`_WZ`), and the units by first period are kept summed with ``w_i``, ``w_i^2`` and ``p_i`` too."""
 
     Q: np.ndarray
     first: np.ndarray
     #: with the bootstrap: per draw, the sums of ``v_i (z_i, F_i)`` (keyed signs, n_boot x (3T + 1)), ``F_i`` the
-    #: indicator of the unit's first observed period (which units keep a row when later periods are dropped)
+    #: indicator of the unit's first observed period (which units keep a row when later periods are dropped);
+    #: with weights ``v_i (z_i, F_i, w_i F_i)``
     signs: np.ndarray | None = None
+    #: with weights: ``sum w_i F_i``, ``sum w_i^2 F_i`` and ``sum p_i F_i``, 3 x T
+    first_w: np.ndarray | None = None
 
     def __add__(self, other: _Pattern) -> _Pattern:
         signs = None if self.signs is None or other.signs is None else self.signs + other.signs
-        return _Pattern(self.Q + other.Q, self.first + other.first, signs)
+        fw = None if self.first_w is None or other.first_w is None else self.first_w + other.first_w
+        return _Pattern(self.Q + other.Q, self.first + other.first, signs, fw)
 
     def moments(self, shift: float) -> _Moments:
         """The balanced panel's moments (every unit observed in every period)."""
         T = len(self.first)
-        n = int(round(self.Q[-1, -1]))
+        n = int(round(self.Q[2 * T, 2 * T]))
         sz = self.Q[:T, 2 * T]
         mean_z = sz / n
         comoment = self.Q[:T, :T] - n * np.outer(mean_z, mean_z)
@@ -1134,10 +1199,22 @@ class _PatternClusters:
     """Per (cluster, cohort class): sums of ``z`` (shifted outcomes, observed indicators), units by first period."""
 
     n_periods: int
+    #: with weights the parts go on (see ``PARTS``): ``w (Y - shift) O``, ``w O``, ``p O``, ``w F``, ``p F``
+    weighted: bool = False
     inner: _ClusterSums = field(init=False)
+    #: the parts of each (cluster, class) row, T columns each, in this order
+    PARTS = ("y", "o", "f", "wy", "wo", "po", "wf", "pf")
 
     def __post_init__(self) -> None:
-        self.inner = _ClusterSums(3 * self.n_periods)  # z sums, observed counts, units by first period
+        self.inner = _ClusterSums(self.n_parts * self.n_periods)
+
+    @property
+    def n_parts(self) -> int:
+        return len(self.PARTS) if self.weighted else 3
+
+    def get(self, h: float, name: str) -> np.ndarray:
+        """Part ``name`` (one of ``PARTS``) of class ``h``, per cluster (capacity x T)."""
+        return self.part(h, self.PARTS.index(name))
 
     def add(self, clusters: np.ndarray, classes: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> None:
         self.inner.add(clusters, classes, counts, sums)
@@ -1163,20 +1240,33 @@ def _row_statistics(
     clustered: bool,
     shift: float,
     boot: tuple[int, int] | None = None,
-) -> tuple[Any, dict[float, _Pattern], tuple[np.ndarray, ...] | None]:
-    """One block of an unbalanced panel: its checks, per-class ``_Pattern`` and, with clusters, per-cluster sums."""
+    weights: str | None = None,
+) -> tuple[Any, dict[float, _Pattern], tuple[np.ndarray, ...] | None, _WeightFindings | None]:
+    """One block of an unbalanced panel: its checks, per-class ``_Pattern`` and, with clusters, per-cluster sums
+    (:class:`_PatternClusters`); with ``weights``, the weighted parts and the weights' faults."""
     found, layout = check_block_rows(block, roles, times)
+    w_found = None if weights is None else _weight_findings(block, roles["unit"], weights)
     nu = len(layout.units)
     if nu == 0:
-        return found, {}, None
+        return found, {}, None, w_found
     T = len(times)
     y = np.asarray(block.columns[roles["outcome"]], dtype=np.float64)[layout.rows]
-    Z = np.zeros((nu, 2 * T + 1))
+    starts = np.flatnonzero(np.concatenate([[True], layout.unit[1:] != layout.unit[:-1]]))
+    Z = np.zeros((nu, 2 * T + 1 if weights is None else 5 * T + 2))
     Z[layout.unit, layout.period] = y - shift
     Z[layout.unit, T + layout.period] = 1.0
     Z[:, 2 * T] = 1.0
-    starts = np.flatnonzero(np.concatenate([[True], layout.unit[1:] != layout.unit[:-1]]))
+    w = None
+    if weights is not None:
+        lay = _WZ(T)
+        w = _unit_weights(block, weights, layout.rows[starts])
+        Z[:, lay["wy"]] = w[:, None] * Z[:, :T]
+        Z[:, lay["wo"]] = w[:, None] * Z[:, T : 2 * T]
+        Z[:, lay["w"]] = w
+        Z[:, lay["po"]] = (w > 0)[:, None] * Z[:, T : 2 * T]
     first_period = layout.period[starts]
+    F = np.zeros((nu, T))
+    F[np.arange(nu), first_period] = 1.0
     g = np.asarray(block.columns[roles["cohort"]], dtype=np.float64)[layout.rows[starts]]
     g = np.where(np.isnan(g) | (g == 0), np.inf, g)
     classes, inv = np.unique(g, return_inverse=True)
@@ -1185,12 +1275,14 @@ def _row_statistics(
     for hi, h in enumerate(classes.tolist()):
         sel = inv == hi
         Zh = Z if len(classes) == 1 else Z[sel]
+        Fh = F if len(classes) == 1 else F[sel]
+        wh = None if w is None else w[sel]
         signs = None
         if keys is not None and boot is not None:
-            Fh = np.zeros((len(Zh), T))
-            Fh[np.arange(len(Zh)), first_period[sel]] = 1.0
-            signs = signed_sums(keys[sel], np.hstack([Zh, Fh]), *boot)
-        out[h] = _Pattern(Zh.T @ Zh, np.bincount(first_period[sel], minlength=T).astype(np.float64), signs)
+            signed = [Zh, Fh] if wh is None else [Zh, Fh, wh[:, None] * Fh]
+            signs = signed_sums(keys[sel], np.hstack(signed), *boot)
+        fw = None if wh is None else np.vstack([wh @ Fh, (wh * wh) @ Fh, (wh > 0) @ Fh])
+        out[h] = _Pattern(Zh.T @ Zh, Fh.sum(axis=0), signs, fw)
     sums = None
     if clustered:
         cl = block.columns[roles["cluster"]][layout.rows[starts]]
@@ -1198,13 +1290,55 @@ def _row_statistics(
         H = len(classes)
         key = cinv.astype(np.int64) * H + inv
         size = len(cvals) * H
-        F = np.zeros((nu, T))
-        F[np.arange(nu), first_period] = 1.0
-        W = np.hstack([Z[:, : 2 * T], F])
-        acc = np.stack([np.bincount(key, weights=W[:, c], minlength=size) for c in range(3 * T)], axis=1)
+        parts = [Z[:, : 2 * T], F]  # _PatternClusters.PARTS
+        if w is not None:
+            lay = _WZ(T)
+            parts += [Z[:, lay["wy"]], Z[:, lay["wo"]], Z[:, lay["po"]], w[:, None] * F, (w > 0)[:, None] * F]
+        W = np.hstack(parts)
+        # one sparse product sums every column per (cluster, class) key (rather than a bincount per column)
+        onehot = sparse.csr_matrix((np.ones(nu), (key, np.arange(nu))), shape=(size, nu))
+        acc = np.asarray(onehot @ W)
         counts = np.bincount(key, minlength=size).reshape(len(cvals), H).astype(np.float64)
-        sums = (cvals, classes, counts, acc.reshape(len(cvals), H, 3 * T))
-    return found, out, sums
+        sums = (cvals, classes, counts, acc.reshape(len(cvals), H, W.shape[1]))
+    return found, out, sums, w_found
+
+
+#: Pairs of periods whose co-observation counts one step of :func:`_pair_counts` forms (bounds its memory).
+PAIRS_PER_STEP = 64
+
+
+def _pair_counts(
+    block: UnitBlock, *, roles: dict[str, str], times: np.ndarray, pairs: np.ndarray, weights: str | None
+) -> tuple[np.ndarray, ...] | None:
+    """Per (cluster, class) of one block: the units (of positive weight) observed in both periods of each pair.
+
+    A pass of its own after the first, for the restricted wild cluster bootstrap of an unbalanced panel used
+    whole, once the cells (so the pairs ``(current, base)`` needed, indices of all periods) are known: the pairs
+    of every period would be T^2 counts per cluster, the cells' are at most T x (cohorts + 1).
+    """
+    _, layout = check_block_rows(block, roles, times)
+    nu = len(layout.units)
+    if nu == 0:
+        return None
+    T = len(times)
+    O = np.zeros((nu, T))
+    O[layout.unit, layout.period] = 1.0
+    starts = np.flatnonzero(np.concatenate([[True], layout.unit[1:] != layout.unit[:-1]]))
+    if weights is not None:
+        O *= (_unit_weights(block, weights, layout.rows[starts]) > 0)[:, None]
+    g = np.asarray(block.columns[roles["cohort"]], dtype=np.float64)[layout.rows[starts]]
+    g = np.where(np.isnan(g) | (g == 0), np.inf, g)
+    classes, inv = np.unique(g, return_inverse=True)
+    cvals, cinv = np.unique(block.columns[roles["cluster"]][layout.rows[starts]], return_inverse=True)
+    H = len(classes)
+    size = len(cvals) * H
+    onehot = sparse.csr_matrix((np.ones(nu), (cinv.astype(np.int64) * H + inv, np.arange(nu))), shape=(size, nu))
+    acc = np.empty((size, len(pairs)))
+    for lo in range(0, len(pairs), PAIRS_PER_STEP):
+        a, b = pairs[lo : lo + PAIRS_PER_STEP].T
+        acc[:, lo : lo + len(a)] = onehot @ (O[:, a] * O[:, b])
+    counts = np.zeros((len(cvals), H))
+    return cvals, classes, counts, acc.reshape(len(cvals), H, len(pairs))
 
 
 def _unbalanced(
@@ -1223,14 +1357,19 @@ def _unbalanced(
     source: dict[str, Any],
     n_boot: int = 0,
     seed: Any = None,
+    weights: str | None = None,
+    pair_counts: Any = None,
 ) -> StaggeredResult:
     """An unbalanced panel used whole, as :func:`evaluator.estimators.staggered_rc.staggered_did_rc` (panel=True).
 
     Each cell is the difference of four means over the rows of its two periods; a unit's
     influence function is the sum over its rows, linear in ``z_i``: ``psi_i = C_h z_i``, so
     ``sum_i psi_i psi_i' = sum_h C_h Q_h C_h'`` and the cluster sums are ``C_h`` times the sums of ``z``.
+    With ``weights`` the means are weighted and ``z_i = (w_i (Y_i - c) O_i, w_i O_i, w_i, 1)`` (weights normalised
+    to mean 1 over the units): the cohort shares' influence is ``w_i 1{G_i = g} - p_g``. ``pair_counts`` (with
+    clusters and the bootstrap) runs the pass of :func:`_pair_counts` for the restricted wild cluster bootstrap.
     """
-    from evaluator.estimators.staggered_rc import _finish  # imported here: it imports staggered, as we do
+    from evaluator.estimators.staggered_rc import _finish, rc_weights_note  # here: staggered_rc imports staggered
 
     T0 = len(times)
     notes: list[str] = []
@@ -1319,19 +1458,50 @@ def _unbalanced(
     if psums is not None:
         present = np.zeros(psums.inner.capacity, dtype=bool)
         for h in classes:
-            present |= psums.part(h, 1)[:, kept].sum(axis=1) > 0
+            present |= psums.get(h, "o")[:, kept].sum(axis=1) > 0
         n_clusters = int(present.sum())
         if n_clusters < 2:
             raise DesignError(f"cluster={cluster!r} has a single cluster; clustered inference needs at least 2")
     else:
         n_clusters = n
     sizes = {gv: int(n_h[classes.index(gv)]) for gv in glist}
-    small_sample_warnings(sizes, cluster, n_clusters, 0, notes, observations=True, stacklevel=5)
+    weighted = weights is not None
+    cw = 1.0
+    # the z the influence functions are linear in (Qw its second moments per class): (Y - c) O, O, 1; or weighted,
+    # w (Y - c) O, w O, w, 1 with the weights normalised to mean 1 over the units (scaled by cw), as in memory
+    Qw = Q
+    positive = sizes
+    if weighted:
+        assert weights is not None
+        fw = [patterns[h].first_w for h in classes]
+        assert all(f is not None for f in fw)
+        w_kept = np.array([f[0][keep].sum() for f in fw])  # units with a row kept: their first period is kept
+        notes.append(rc_weights_note(weights, "units"))
+        _check_cohort_weights(
+            w_kept, np.array(classes), glist, ~np.isfinite(classes) if control == "never" else None, weights
+        )
+        cw = n / float(w_kept.sum())
+        lay = _WZ(T0)
+        wy, wo = np.arange(T0 * 3 + 1)[lay["wy"]], np.arange(T0 * 4 + 1)[lay["wo"]]
+        pick_w = np.concatenate([wy[kept], wo[kept], [lay["w"], 2 * T0]])
+        scale_w = np.concatenate([np.full(2 * T, cw), [cw, 1.0]])
+        Qw = []
+        for h, nh, f in zip(classes, n_h, fw, strict=True):
+            q = patterns[h].Q[np.ix_(pick_w, pick_w)] * np.outer(scale_w, scale_w)
+            q[-2, -2] = cw * cw * f[1][keep].sum()  # of the units with a row kept
+            q[-2, -1] = q[-1, -2] = cw * f[0][keep].sum()
+            q[-1, -1] = nh
+            Qw.append(q)
+        positive = {gv: int(round(fw[classes.index(gv)][2][keep].sum())) for gv in glist}
+    small_sample_warnings(positive, cluster, n_clusters, n_boot, notes, observations=True, stacklevel=5)
 
     H = len(classes)
     cls = np.array(classes)
     cnt = np.array([np.diag(q)[T : 2 * T] for q in Q])  # rows per class and period (H x T)
     sz = np.array([q[:T, 2 * T] for q in Q])  # shifted outcome sums (H x T)
+    swz = np.array([q[:T, -1] for q in Qw])  # (weighted) shifted outcome sums
+    wcnt = np.array([q[T : 2 * T, -1] for q in Qw])  # (weighted) rows: the means' denominators
+    zdim = Qw[0].shape[0]
     tfirst = 0 if base_period == "universal" else 1
     plan: list[tuple[int, float, int, int, int, np.ndarray]] = []
     no_control: list[str] = []
@@ -1348,24 +1518,32 @@ def _unbalanced(
                 ctrl = ~np.isfinite(cls) | ((cls > cutoff) & (cls != gv))
             label = f"ATT({_num(gv)},{_num(times[cur])})"
             if base != cur:
-                gaps = [p for p in (cur, base) if cnt[ci, p] <= 0]
+                gaps = [p for p in (cur, base) if wcnt[ci, p] <= 0]  # no row (of positive weight)
                 for p in gaps:
                     missing.setdefault((gv, float(times[p])), []).append(label)
                 if gaps:
                     continue
-                if any(cnt[ctrl, p].sum() <= 0 for p in (cur, base)):
+                if any(wcnt[ctrl, p].sum() <= 0 for p in (cur, base)):
                     no_control.append(f"({_num(gv)},{_num(times[cur])})")
                     continue
             plan.append((gi, gv, ci, cur, base, ctrl))
-    report_skipped_cells(missing, no_control, plan, notes, stacklevel=5)
+    report_skipped_cells(missing, no_control, plan, notes, weighted=weighted, stacklevel=5)
     k = len(plan)
     G = len(glist)
-    pg = np.array([sizes[gv] / n for gv in glist])
+    if weighted:
+        pg = np.array([Qw[classes.index(gv)][-2, -1] / n for gv in glist])
+    else:
+        pg = np.array([sizes[gv] / n for gv in glist])
     m = k + G
-    # psi_i = C_h z_i, z_i = (shifted outcomes (T), observed (T), 1)
-    C = np.zeros((H, m, 2 * T + 1))
+    # psi_i = C_h z_i, z_i = (shifted outcomes (T), observed (T), 1), or weighted (..., w, 1)
+    C = np.zeros((H, m, zdim))
     for h in range(H):
-        C[h, k:, 2 * T] = (cls[h] == glist).astype(np.float64) - pg
+        share = (cls[h] == glist).astype(np.float64)
+        if weighted:
+            C[h, k:, 2 * T] = share  # on w
+            C[h, k:, 2 * T + 1] = -pg
+        else:
+            C[h, k:, 2 * T] = share - pg
     att = np.zeros(k)
     cells: list[dict[str, Any]] = []
     for j, (gi, gv, ci, cur, base, ctrl) in enumerate(plan):
@@ -1385,42 +1563,101 @@ def _unbalanced(
             continue
         est = 0.0
         for p, members, sign in ((cur, treated, 1.0), (base, treated, -1.0), (cur, ctrl, -1.0), (base, ctrl, 1.0)):
-            W = float(cnt[members, p].sum())
-            mean = float(sz[members, p].sum()) / W
+            W = float(wcnt[members, p].sum())
+            mean = float(swz[members, p].sum()) / W
             est += sign * mean
             C[members, j, p] += n * sign / W  # on the outcome
             C[members, j, T + p] -= n * sign / W * mean  # on the observed indicator
         att[j] = est
     draws = None
-    if psums is not None and n_boot > 0:
-        raise NotImplementedError(
-            f"out of core, the cluster bootstrap (cluster={cluster!r}, n_boot={n_boot}) of an unbalanced panel used "
-            "whole is not supported yet: pass n_boot=0 for analytic clustered standard errors, or read the data "
-            "into a pandas DataFrame"
-        )
+    wcr_sums = None
+    cell_clusters: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
     if psums is None:
-        sigma = sum(C[h] @ Q[h] @ C[h].T for h in range(H)) / n**2
+        sigma = sum(C[h] @ Qw[h] @ C[h].T for h in range(H)) / n**2
         if n_boot > 0:
-            # psi_i = C_h z_i: the draws from each class's keyed sums of z, its "1" counting only units with a row kept
+            # psi_i = C_h z_i: the draws from each class's keyed sums of z, its "1" (and w) counting only units with
+            # a row kept; the signed sums are of (z, F) or, weighted, of (z, F, w F) (_row_statistics)
             draws = np.zeros((n_boot, m))
             for h, hv in enumerate(classes):
                 sg = patterns[hv].signs
                 assert sg is not None
-                Vz = np.column_stack([sg[:, pick[:-1]], sg[:, 2 * T0 + 1 + kept].sum(axis=1)])
+                if weighted:
+                    lay = _WZ(T0)
+                    f0 = 5 * T0 + 2
+                    Vz = np.column_stack(
+                        [
+                            cw * sg[:, lay["wy"]][:, kept],
+                            cw * sg[:, lay["wo"]][:, kept],
+                            cw * sg[:, f0 + T0 + kept].sum(axis=1),
+                            sg[:, f0 + kept].sum(axis=1),
+                        ]
+                    )
+                else:
+                    Vz = np.column_stack([sg[:, pick[:-1]], sg[:, 2 * T0 + 1 + kept].sum(axis=1)])
                 draws += Vz @ C[h].T
             draws /= n
+            # the bands' "fewer than two units" check: a class's units (of positive weight) with a row in either
+            # period of the cell
+            po = T0 + kept if not weighted else np.arange(5 * T0 + 2)[_WZ(T0)["po"]][kept]
+
+            def either_units(h: int, a: int, b: int) -> float:
+                q = patterns[classes[h]].Q
+                return float(q[po[a], po[a]] + q[po[b], po[b]] - q[po[a], po[b]])
+
+            either = [[either_units(h, cur, base) for h in range(H)] for _, _, _, cur, base, _ in plan]
+            cell_clusters = tuple(
+                (_first_ids(np.array([ci]), either[j]), _first_ids(np.flatnonzero(ctrl), either[j]))
+                for j, (_, _, ci, _, _, ctrl) in enumerate(plan)
+            )
     else:
         S = np.zeros((n_clusters, m))
+        V = []
         for h, hv in enumerate(classes):
-            V = np.column_stack(
-                [
-                    psums.part(hv, 0)[present][:, kept],
-                    psums.part(hv, 1)[present][:, kept],
-                    psums.part(hv, 2)[present][:, kept].sum(axis=1),
+            if weighted:
+                parts = [
+                    cw * psums.get(hv, "wy")[present][:, kept],
+                    cw * psums.get(hv, "wo")[present][:, kept],
+                    cw * psums.get(hv, "wf")[present][:, kept].sum(axis=1),
+                    psums.get(hv, "f")[present][:, kept].sum(axis=1),
                 ]
-            )
-            S += V @ C[h].T
+            else:
+                parts = [
+                    psums.get(hv, "y")[present][:, kept],
+                    psums.get(hv, "o")[present][:, kept],
+                    psums.get(hv, "f")[present][:, kept].sum(axis=1),
+                ]
+            V.append(np.column_stack(parts))
+            S += V[h] @ C[h].T
         sigma = (S.T @ S) / n**2
+        if n_boot > 0:
+            cluster_ids = _code_values(psums.inner.codes, psums.inner.capacity)[present]
+            draws = signed_sums(bootstrap_keys(cluster_ids), S, int(n_boot), seed_key(seed)) / n
+            assert pair_counts is not None  # the caller gives it whenever clusters are bootstrapped
+            pairs = sorted({(int(kept[cur]), int(kept[base])) for _, _, _, cur, base, _ in plan})
+            both = pair_counts(np.array(pairs, dtype=np.int64).reshape(-1, 2))
+            # its clusters in the first pass's codes (the same clusters; codes are given in the order met)
+            where = np.array([psums.inner.codes[v] for v in both.codes], dtype=np.int64)
+            aligned = {hv: np.zeros((psums.inner.capacity, len(pairs))) for hv in classes}
+            for hv, sums in both.sums.items():
+                into = np.inf if hv in late else hv  # late cohorts count as never treated, as above
+                if into in aligned:  # (early cohorts are dropped)
+                    aligned[into][where] += sums[: len(where)]
+            aligned = {hv: a[present] for hv, a in aligned.items()}
+            wcr_sums = _wcr_sums_rows(
+                plan,
+                [psums.get(hv, "po" if weighted else "o")[present] for hv in classes],
+                [aligned[hv] for hv in classes],
+                {pq: i for i, pq in enumerate(pairs)},
+                V,
+                C,
+                kept=kept,
+                n=n,
+                cluster_order=np.argsort(cluster_ids, kind="stable"),
+            )
+            cell_clusters = tuple(
+                (np.flatnonzero(wcr_sums.count_t[:, j] > 0)[:2], np.flatnonzero(wcr_sums.count_c[:, j] > 0)[:2])
+                for j in range(k)
+            )
     total_rows = float(cnt.sum())
     sum_z = float(sz.sum())
     sum_z2 = float(sum(np.trace(q[:T, :T]) for q in Q))
@@ -1431,7 +1668,7 @@ def _unbalanced(
         sigma=sigma,
         att=att,
         cells=cells,
-        cell_clusters=(),
+        cell_clusters=cell_clusters,
         pg=pg,
         glist=glist,
         times=times,
@@ -1445,7 +1682,17 @@ def _unbalanced(
         seed=seed,
         alpha=alpha,
         notes=notes,
-        info_extra={"panel": True, "allow_unbalanced_panel": True, "n_obs": int(total_rows), "out_of_core": source},
+        info_extra={
+            "panel": True,
+            "allow_unbalanced_panel": True,
+            "n_obs": int(total_rows),
+            **(
+                {"weights": weights, "cohort_weights": {_num(gv): float(p) for gv, p in zip(glist, pg, strict=True)}}
+                if weighted
+                else {}
+            ),
+            "out_of_core": source,
+        },
         outcome=outcome,
         nobs=int(total_rows),
         scale=scale,
@@ -1460,7 +1707,52 @@ def _unbalanced(
         what="units",
         panel=True,
         draws=draws,
+        wcr_sums=wcr_sums,
     )
+
+
+def _first_ids(hs: np.ndarray, units: list[float]) -> np.ndarray:
+    """Up to two distinct stand-ins for the units of classes ``hs`` (``units[h]`` of class ``h``): ``2h, 2h + 1``."""
+    return np.concatenate([2 * h + np.arange(min(round(units[h]), 2)) for h in hs] or [np.empty(0, int)])[:2]
+
+
+def _wcr_sums_rows(
+    plan: list[tuple[int, float, int, int, int, np.ndarray]],
+    observed: list[np.ndarray],
+    both: list[np.ndarray],
+    pair_index: dict[tuple[int, int], int],
+    V: list[np.ndarray],
+    C: np.ndarray,
+    *,
+    kept: np.ndarray,
+    n: int,
+    cluster_order: np.ndarray,
+) -> CellClusterSums:
+    """The restricted wild cluster bootstrap's per-(cluster, cell) sums of an unbalanced panel used whole.
+
+    As in memory (:func:`evaluator.inference.bootstrap.cell_cluster_sums` of the units' influence functions): a
+    side's units are those (of positive weight) with a row in either period of the cell, counted per cluster
+    from the units observed in each period (``observed[h]``, clusters x T) and in both periods of each cell
+    (``both[h]``, clusters x pairs, column ``pair_index[(current, base)]``); a unit's residual is
+    ``psi_i / (n coef)`` with ``coef`` ``1/n_t`` or ``-1/n_c``, and a cluster's sum of ``psi`` over class ``h`` is
+    ``V_h C_h'`` (``V_h`` its sums of ``z``).
+    """
+    G, k = V[0].shape[0], len(plan)
+    count_t, count_c, resid_t, resid_c = (np.zeros((G, k)) for _ in range(4))
+
+    def either(h: int, cur: int, base: int) -> np.ndarray:
+        a, b = kept[cur], kept[base]
+        return observed[h][:, a] + observed[h][:, b] - both[h][:, pair_index[(int(a), int(b))]]
+
+    for j, (_, _, ci, cur, base, ctrl) in enumerate(plan):
+        count_t[:, j] = either(ci, cur, base)
+        resid_t[:, j] = V[ci] @ C[ci, j]
+        for h in np.flatnonzero(ctrl):
+            count_c[:, j] += either(h, cur, base)
+            resid_c[:, j] += V[h] @ C[h, j]
+        resid_t[:, j] *= count_t[:, j].sum() / n
+        resid_c[:, j] *= -count_c[:, j].sum() / n
+    return CellClusterSums(*(a[cluster_order] for a in (count_t, count_c, resid_t, resid_c)))
 
 
 # -- time-invariant covariates (method "reg", "ipw", "dr") -----------------------------------------------------------

@@ -606,10 +606,7 @@ def staggered_did_rc(
         scale_w = float(obs_w.mean())
         obs_w = obs_w / scale_w if scale_w > 0 else obs_w
         w_row = rows.w / scale_w if scale_w > 0 else rows.w
-        notes.append(
-            f"sampling weights {weights!r} (normalised to mean 1 over the {what}): weighted ATT(g,t) and "
-            "influence functions, cohort shares of the aggregations weighted"
-        )
+        notes.append(rc_weights_note(weights, what))
     else:
         w_row = np.ones(len(y))
 
@@ -881,6 +878,15 @@ def _block_crossprod(
     out[k:, :k] = out[:k, k:].T
     out[k:, k:] = shares.T @ shares
     return out
+
+
+def rc_weights_note(weights: str | None, what: str) -> str:
+    """The note on sampling weights of the estimator of rows (in memory and out of core); ``what`` names the
+    observations ("units" or "observations")."""
+    return (
+        f"sampling weights {weights!r} (normalised to mean 1 over the {what}): weighted ATT(g,t) and "
+        "influence functions, cohort shares of the aggregations weighted"
+    )
 
 
 def _finish(

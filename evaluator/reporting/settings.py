@@ -379,7 +379,7 @@ def did_settings(
 
 def _out_of_core_rules(problems: list[str], **given: Any) -> None:
     """What a report on data read out of core can estimate: Callaway-Sant'Anna on a panel, no sampling weights, and
-    neither covariates nor a cluster bootstrap with ``allow_unbalanced_panel`` (what the passes do not compute yet)."""
+    no covariates with ``allow_unbalanced_panel`` (what the passes do not compute yet)."""
     why = "out of core (a folder of Parquet files, or out_of_core=True)"
     g = given
     if g["estimator"] != "callaway_santanna":
@@ -393,11 +393,6 @@ def _out_of_core_rules(problems: list[str], **given: Any) -> None:
             f"covariates={list(g['covariates'])!r}: {why} covariates with allow_unbalanced_panel=True are not "
             "supported yet; leave covariates empty, or set allow_unbalanced_panel=False (units missing a period "
             "are then dropped)"
-        )
-    if g["allow_unbalanced_panel"] is True and g["inference"] == "bootstrap" and g["cluster"]:
-        problems.append(
-            f"inference='bootstrap': {why} the cluster bootstrap of an unbalanced panel used whole is not supported "
-            "yet; pass inference='analytic' (clustered analytic intervals), or set allow_unbalanced_panel=False"
         )
     data = g["data_path"]
     if isinstance(data, str) and not data.startswith("bundled:"):
