@@ -23,7 +23,8 @@ An unbalanced panel used whole (``allow_unbalanced_panel=True``, the estimator o
 of its two periods, a unit's influence function the sum over its rows) needs, per class, the
 second moments of ``z_i = ((Y_i - c) O_i, O_i, 1)`` (``O_i`` the periods observed, ``c`` a
 constant), since there ``psi_i = C_h z_i``; with clusters, the per-(cluster, class) sums of ``z_i`` (and, for
-the restricted wild cluster bootstrap, of ``O_i O_i'``: a cell's side counts the units with a row in either period).
+the restricted wild cluster bootstrap, a pass more counting the units observed in both periods of each cell: a
+cell's side counts the units with a row in either period).
 
 With time-invariant covariates ``X_i`` (``method`` "reg", "ipw", "dr", DRDID's panel estimators
 as :func:`evaluator.estimators.staggered._att_cov` computes them) the first pass keeps, per class,
