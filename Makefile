@@ -25,8 +25,12 @@ install-dev: $(VENV)/.installed-dev
 report: $(VENV)/.installed
 	$(BIN)/evaluator demo --out reports
 
+# Test files run in TEST_WORKERS processes (pytest-xdist; a file's tests stay in one process, so its module
+# fixtures are built once). TEST_WORKERS=0 runs them in this process, in order.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow"
