@@ -487,6 +487,7 @@ def staggered_did_ooc(
     # in this process's threads, or on a Dask cluster in parts (the same reducers, results in the same order)
     over = BlockPasses(dataset, roles, batch_rows=batch_rows, threads=threads, executor=executor, label=label)
     n_blocks = 0
+    balanced_pass = not allow_unbalanced_panel
     if allow_unbalanced_panel:
         # every unit, complete or not: second moments of (outcomes, observed, 1) per cohort class
         patterns: dict[float, _Pattern] = {}
@@ -515,30 +516,6 @@ def staggered_did_ooc(
         checks.raise_problems(label)
         if weights is not None:
             w_found.raise_problems(weights, unit, rows=checks.rows, units=checks.units, label=label)
-        if weights is not None and not checks.unbalanced.count:
-            # balanced after all: the panel estimator, whose weighted moments the balanced pass keeps (a pass more)
-            return staggered_did_ooc(
-                source,
-                outcome=outcome,
-                unit=unit,
-                time=time,
-                cohort=cohort,
-                control=control,
-                method=method,
-                covariates=covs,
-                anticipation=anticipation,
-                base_period=base_period,
-                cluster=cluster,
-                weights=weights,
-                panel=panel,
-                allow_unbalanced_panel=False,
-                n_boot=n_boot,
-                seed=seed,
-                alpha=alpha,
-                batch_rows=batch_rows,
-                threads=threads,
-                executor=executor,
-            )
         if checks.unbalanced.count:
 
             def pair_counts(pairs: np.ndarray) -> _ClusterSums:
@@ -574,11 +551,17 @@ def staggered_did_ooc(
                     **over.describe(),
                 },
             )
-        # balanced after all: the panel estimator, as in memory (its moments from the same sums)
-        moments = {h: pat.moments(shift) for h, pat in patterns.items()}
-        if psums is not None and csums is not None:
-            psums.to_balanced(csums, shift)
-    else:
+        if weights is None:
+            # balanced after all: the panel estimator, as in memory (its moments from the same sums)
+            moments = {h: pat.moments(shift) for h, pat in patterns.items()}
+            if psums is not None and csums is not None:
+                psums.to_balanced(csums, shift)
+        else:
+            # balanced after all, with weights: the panel estimator, whose weighted moments the balanced pass keeps
+            # (a pass more, checked afresh)
+            checks, missing_units, n_blocks = PanelChecks(roles), [], 0
+            balanced_pass = True
+    if balanced_pass:
         reduce = partial(
             _block_reduce,
             roles=roles,
@@ -1117,11 +1100,7 @@ def _cell_clusters_ooc(
             out.append((np.flatnonzero(wcr_sums.count_t[:, j] > 0)[:2], np.flatnonzero(wcr_sums.count_c[:, j] > 0)[:2]))
             continue
         ti = classes.index(gv)
-
-        def ids(hs: np.ndarray) -> np.ndarray:
-            return np.concatenate([2 * h + np.arange(min(int(N[h]), 2)) for h in hs] or [np.empty(0, int)])[:2]
-
-        out.append((ids(np.array([ti])), ids(np.flatnonzero(ctrl))))
+        out.append((_first_ids(np.array([ti]), N), _first_ids(np.flatnonzero(ctrl), N)))
     return tuple(out)
 
 
@@ -1150,12 +1129,12 @@ def _shift(block: UnitBlock | None, outcome: str) -> float:
 
 
 def _WZ(T: int) -> dict[str, Any]:
-    """Where each part of the weighted ``z_i`` of :class:`_Pattern` lies (slices of length ``T``, or an index)."""
+    """Where each part of the weighted ``z_i`` of :class:`_Pattern` lies (``T`` column indices, or one index)."""
     return {
-        "wy": slice(2 * T + 1, 3 * T + 1),
-        "wo": slice(3 * T + 1, 4 * T + 1),
+        "wy": np.arange(2 * T + 1, 3 * T + 1),
+        "wo": np.arange(3 * T + 1, 4 * T + 1),
         "w": 4 * T + 1,
-        "po": slice(4 * T + 2, 5 * T + 2),
+        "po": np.arange(4 * T + 2, 5 * T + 2),
     }
 
 
@@ -1483,8 +1462,7 @@ def _unbalanced(
         )
         cw = n / float(w_kept.sum())
         lay = _WZ(T0)
-        wy, wo = np.arange(T0 * 3 + 1)[lay["wy"]], np.arange(T0 * 4 + 1)[lay["wo"]]
-        pick_w = np.concatenate([wy[kept], wo[kept], [lay["w"], 2 * T0]])
+        pick_w = np.concatenate([lay["wy"][kept], lay["wo"][kept], [lay["w"], 2 * T0]])
         scale_w = np.concatenate([np.full(2 * T, cw), [cw, 1.0]])
         Qw = []
         for h, nh, f in zip(classes, n_h, fw, strict=True):
@@ -1587,8 +1565,8 @@ def _unbalanced(
                     f0 = 5 * T0 + 2
                     Vz = np.column_stack(
                         [
-                            cw * sg[:, lay["wy"]][:, kept],
-                            cw * sg[:, lay["wo"]][:, kept],
+                            cw * sg[:, lay["wy"][kept]],
+                            cw * sg[:, lay["wo"][kept]],
                             cw * sg[:, f0 + T0 + kept].sum(axis=1),
                             sg[:, f0 + kept].sum(axis=1),
                         ]
@@ -1599,7 +1577,7 @@ def _unbalanced(
             draws /= n
             # the bands' "fewer than two units" check: a class's units (of positive weight) with a row in either
             # period of the cell
-            po = T0 + kept if not weighted else np.arange(5 * T0 + 2)[_WZ(T0)["po"]][kept]
+            po = T0 + kept if not weighted else _WZ(T0)["po"][kept]
 
             def either_units(h: int, a: int, b: int) -> float:
                 q = patterns[classes[h]].Q
@@ -1712,7 +1690,7 @@ def _unbalanced(
     )
 
 
-def _first_ids(hs: np.ndarray, units: list[float]) -> np.ndarray:
+def _first_ids(hs: np.ndarray, units: Any) -> np.ndarray:
     """Up to two distinct stand-ins for the units of classes ``hs`` (``units[h]`` of class ``h``): ``2h, 2h + 1``."""
     return np.concatenate([2 * h + np.arange(min(round(units[h]), 2)) for h in hs] or [np.empty(0, int)])[:2]
 
