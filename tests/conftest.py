@@ -34,7 +34,8 @@ class _Watchdog:
 
     def __init__(self, name: str) -> None:
         WATCHDOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.file = open(WATCHDOG_DIR / f"{name}-{os.getpid()}.log", "w+", buffering=1)  # noqa: SIM115 (held open)
+        # held open for the life of the process: faulthandler writes to it when the process is past saving
+        self.file = open(WATCHDOG_DIR / f"{name}-{os.getpid()}.log", "w+", buffering=1)
         self.test: str | None = None
         self.lock = threading.Lock()
         threading.Thread(target=self._sample, name="test-watchdog", daemon=True).start()
