@@ -26,11 +26,13 @@ report: $(VENV)/.installed
 	$(BIN)/evaluator demo --out reports
 
 # Test files run in TEST_WORKERS processes (pytest-xdist; a file's tests stay in one process, so its module
-# fixtures are built once). TEST_WORKERS=0 runs them in this process, in order.
+# fixtures are built once). TEST_WORKERS=0 runs them in this process, in order. A crashed worker is not
+# replaced: with --dist loadfile, xdist 3.8 re-queues the crashed worker's file and then waits forever
+# (pytest-xdist #784, #1323), so a crash ends the run at once, named in its summary, instead of hanging CI.
 TEST_WORKERS ?= 2
 
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --max-worker-restart=0
 
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow"
