@@ -11,6 +11,8 @@ killer, in both cases with nothing said about which test it was.
 from __future__ import annotations
 
 import faulthandler
+import heapq
+import json
 import os
 import threading
 from pathlib import Path
@@ -36,7 +38,10 @@ class _Watchdog:
         WATCHDOG_DIR.mkdir(parents=True, exist_ok=True)
         # held open for the life of the process: faulthandler writes to it when the process is past saving
         self.file = open(WATCHDOG_DIR / f"{name}-{os.getpid()}.log", "w+", buffering=1)
+        self.name = name
         self.test: str | None = None
+        self.peak = 0  # the running test's largest sample
+        self.peaks: list[tuple[int, str]] = []  # the 5 largest tests so far
         self.lock = threading.Lock()
         threading.Thread(target=self._sample, name="test-watchdog", daemon=True).start()
 
@@ -48,15 +53,22 @@ class _Watchdog:
 
     def start(self, nodeid: str) -> None:
         with self.lock:
-            self.test = nodeid
+            self.test, self.peak = nodeid, 0
             self._note(f"{nodeid} ran over {TEST_TIMEOUT:.0f} s; every thread's traceback follows\n")
         faulthandler.dump_traceback_later(TEST_TIMEOUT, exit=True, file=self.file)
 
     def stop(self) -> None:
         faulthandler.cancel_dump_traceback_later()
         with self.lock:
+            if self.test is not None:
+                heapq.heappush(self.peaks, (self.peak, self.test))
+                if len(self.peaks) > 5:
+                    heapq.heappop(self.peaks)
             self.test = None
             self._note("")
+
+    def write_peaks(self) -> None:
+        (WATCHDOG_DIR / f"peaks-{self.name}.json").write_text(json.dumps(self.peaks))
 
     def _sample(self) -> None:
         me = psutil.Process()
@@ -67,6 +79,8 @@ class _Watchdog:
                 used = sum(p.memory_info().rss for p in tree if p.is_running())
             except psutil.Error:
                 continue
+            with self.lock:
+                self.peak = max(self.peak, used)
             if used <= TEST_MAX_BYTES:
                 continue
             with self.lock:
@@ -91,7 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
     global _WATCHDOG
     worker = getattr(config, "workerinput", None)
     if worker is None:  # the controller (or a run without xdist), before any worker starts: an earlier run's notes go
-        for old in WATCHDOG_DIR.glob("*.log"):
+        for old in [*WATCHDOG_DIR.glob("*.log"), *WATCHDOG_DIR.glob("peaks-*.json")]:
             old.unlink(missing_ok=True)
         if config.getoption("numprocesses", None):
             return  # the xdist controller runs no tests; it prints what its workers' watchdogs wrote
@@ -109,7 +123,21 @@ def pytest_runtest_protocol(item: pytest.Item):
             _WATCHDOG.stop()
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _WATCHDOG is not None:
+        _WATCHDOG.write_peaks()
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
+    if _WATCHDOG is not None:
+        _WATCHDOG.write_peaks()  # without xdist the summary comes before this process's sessionfinish
+    peaks = sorted(
+        (tuple(p) for f in WATCHDOG_DIR.glob("peaks-*.json") for p in json.loads(f.read_text())), reverse=True
+    )
+    if peaks:
+        terminalreporter.section("largest memory: each test's process and those below it (kernels, browsers)")
+        for used, nodeid in peaks[:5]:
+            terminalreporter.write_line(f"{used / 2**30:5.2f} GB  {nodeid}")
     for log in sorted(WATCHDOG_DIR.glob("*.log")):
         text = log.read_text(errors="replace").strip()
         if text:
