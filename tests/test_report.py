@@ -181,6 +181,40 @@ def test_cli_exit_codes(toy, tmp_path, capsys):
     assert main(["report", str(toy), "--out", str(tmp_path / "nodata"), "--data", "nope.csv", "--no-progress"]) == 2
 
 
+def test_a_warning_during_the_parameter_check_is_issued_once_and_the_check_returns(monkeypatch, tmp_path):
+    # Issued again inside the recording block, each warning appended itself to the list being walked: a
+    # ResourceWarning from a file collected during the check grew a CI worker to 8 GB. Without the fix this
+    # test does not end (the watchdog stops it at its memory limit).
+    import warnings
+
+    from evaluator.runner import run
+
+    def check(notebook, given):
+        warnings.warn("a parameter looks odd", UserWarning, stacklevel=1)
+        warnings.warn("the old spelling", DeprecationWarning, stacklevel=1)
+        warnings.warn("unclosed file <_io.BufferedReader name='/home/someone/data.csv'>", ResourceWarning, stacklevel=1)
+        return dict(given)
+
+    monkeypatch.setattr(run, "check_parameters", check)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", ResourceWarning)  # as Python's own filters have it
+        assert run._checked_with_notes(tmp_path / "nb.ipynb", {"x": 1}) == {"x": 1}
+    assert [(w.category, str(w.message)) for w in seen] == [(UserWarning, "a parameter looks odd")]
+
+
+def test_report_notes_leave_out_resource_warnings():
+    import warnings
+
+    from evaluator.reporting.pipeline import collect_warnings
+
+    notes: list[str] = []
+    with collect_warnings(notes):
+        warnings.warn("unclosed file <_io.BufferedReader name='/home/someone/data.csv'>", ResourceWarning, stacklevel=1)
+        warnings.warn("few clusters", UserWarning, stacklevel=1)
+    assert notes == ["UserWarning: few clusters"]
+
+
 def test_a_report_that_shows_a_small_count_is_flagged_not_published_as_ok(toy, tmp_path):
     out = tmp_path / "r"
     with pytest.raises(RunFailed, match="disclosure check") as info:

@@ -50,12 +50,14 @@ __all__ = [
 
 @contextmanager
 def collect_warnings(notes: list[str]) -> Iterator[None]:
-    """Record warnings raised inside as notes (evaluator's own verbatim); FutureWarnings are dropped."""
+    """Record warnings raised inside as notes (evaluator's own verbatim); FutureWarnings are dropped, and so are
+    ResourceWarnings: an unclosed file or socket collected meanwhile is housekeeping, not the analysis, and its
+    message names a local path."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     for w in caught:
-        if issubclass(w.category, (FutureWarning, DeprecationWarning, PendingDeprecationWarning)):
+        if issubclass(w.category, (FutureWarning, DeprecationWarning, PendingDeprecationWarning, ResourceWarning)):
             continue
         text = str(w.message)
         if issubclass(w.category, SmallCohortWarning):  # names the small cohorts: the report says it without them

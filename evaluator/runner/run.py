@@ -495,17 +495,21 @@ def _print_pdf(html: Path, out: Path) -> dict[str, Any]:
 
 
 def _checked_with_notes(notebook: Path, given: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`check_parameters`, its deprecation warnings printed as one-line notes (also when it raises)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
+    """:func:`check_parameters`, its deprecation warnings printed as one-line notes (also when it raises); other
+    warnings are issued again as they came, under the filters in force (a ResourceWarning stays hidden)."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             return check_parameters(notebook, given)
-        finally:
-            for w in caught:
-                if issubclass(w.category, (FutureWarning, DeprecationWarning)):
-                    print(f"evaluator report: note: {w.message}", file=sys.stderr)
-                else:
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    finally:
+        # Outside the recording block: inside it, issuing a warning appends to `caught`, and this loop, walking
+        # that list, never ends (a ResourceWarning from a collected file during the check did that: 8 GB of copies)
+        for w in caught:
+            if issubclass(w.category, (FutureWarning, DeprecationWarning)):
+                print(f"evaluator report: note: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def main_report(
