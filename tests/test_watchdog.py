@@ -59,6 +59,6 @@ def test_a_test_whose_memory_runs_away_is_named_and_ended(tmp_path):
     out = run.stdout
     assert run.returncode != 0, out
     used = re.search(r"test_grows.py::test_grows used (\d+\.\d) GB \(limit 0.5 GB, this process and 0 below", out)
-    assert used and float(used.group(1)) > 0.5, out
+    assert used and float(used.group(1)) >= 0.5, out  # past 0.5 GiB, printed to a tenth
     assert "in test_grows" in out, out
     assert "largest memory" in out and "test_passes.py::test_passes" in out, out
