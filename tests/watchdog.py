@@ -17,6 +17,7 @@ import heapq
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -71,7 +72,7 @@ class _Watchdog:
     def _sample(self) -> None:
         me = psutil.Process()
         while True:
-            threading.Event().wait(0.5)
+            time.sleep(0.5)
             try:
                 tree = [me, *me.children(recursive=True)]
                 used = sum(p.memory_info().rss for p in tree if p.is_running())
@@ -127,8 +128,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if _WATCHDOG is not None:
-        _WATCHDOG.write_peaks()  # without xdist the summary comes before this process's sessionfinish
     peaks = sorted(
         (tuple(p) for f in WATCHDOG_DIR.glob("peaks-*.json") for p in json.loads(f.read_text())), reverse=True
     )
