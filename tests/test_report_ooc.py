@@ -126,6 +126,26 @@ def test_every_chapter_is_computed_without_reading_the_frame(data, monkeypatch, 
     assert ooc["sensitivity"] is not None
 
 
+def test_covariates_on_an_unbalanced_panel_used_whole(data, monkeypatch, tmp_path) -> None:
+    """Covariates with allow_unbalanced_panel=True out of core: the report's estimate is the in-memory one."""
+    file, _ = data
+    frame = pd.read_parquet(file)
+    gappy = frame[np.random.default_rng(7).random(len(frame)) > 0.1].reset_index(drop=True)
+    gappy.to_parquet(tmp_path / "gappy.parquet", index=False)
+    folder = tmp_path / "gappy"
+    folder.mkdir()
+    gappy.iloc[: len(gappy) // 2 + 3].to_parquet(folder / "part-0.parquet", index=False)
+    gappy.iloc[len(gappy) // 2 + 3 :].to_parquet(folder / "part-1.parquet", index=False)
+    params = dict(covariates=["age"], allow_unbalanced_panel=True, inference="analytic")
+    mem = _cells(tmp_path / "gappy.parquet", **params)
+    _no_whole_reads(monkeypatch)
+    ooc = _cells(folder, **params)
+    a, b = mem["fit"].result, ooc["fit"].result
+    assert "unbalanced panel" in b.estimator and b.info["covariates"] == ["age"]
+    for col in ("estimate", "std_error", "ci_low", "ci_high"):
+        np.testing.assert_allclose(b.to_frame()[col], a.to_frame()[col], rtol=1e-10, atol=1e-12, err_msg=col)
+
+
 def test_a_contract_settles_on_the_same_numbers(data, monkeypatch) -> None:
     """The pre/post contract pays on the treated units' windows: one more pass, by unit, out of core."""
     file, folder = data
@@ -193,10 +213,12 @@ def test_settings_out_of_core_refuse_what_the_passes_do_not_compute(data, tmp_pa
         )
     text = str(err.value)
     assert "estimator='twfe': out of core" in text and "weights='age': out of core" in text
-    with pytest.raises(ParameterError, match=r"covariates=\['age'\]: out of core .* allow_unbalanced_panel=False"):
-        reporting.did_settings(
-            data_path=str(folder), **COLS, title="t", outcome_label="d", covariates=["age"], allow_unbalanced_panel=True
-        )
+    # covariates with allow_unbalanced_panel=True are estimated out of core too (tests/test_staggered_ooc_unbalanced_
+    # covariates.py): accepted
+    accepted = reporting.did_settings(
+        data_path=str(folder), **COLS, title="t", outcome_label="d", covariates=["age"], allow_unbalanced_panel=True
+    )
+    assert accepted.out_of_core and accepted.covariates == ("age",) and accepted.allow_unbalanced_panel
     with pytest.raises(ParameterError, match=r"data_path='.*sick.csv': out of core .* reads Parquet files"):
         reporting.did_settings(data_path=str(csv), **COLS, title="t", outcome_label="d", out_of_core=True)
     empty = tmp_path / "empty"

@@ -179,6 +179,20 @@ def test_unbalanced_panel_used_whole_on_the_cluster(client, tmp_path, cluster) -
     (_same if cluster is None else _same_boot)(mem, ooc)
 
 
+@pytest.mark.parametrize("method", ["dr", "ipw", "reg"])
+def test_unbalanced_panel_with_covariates_on_the_cluster(client, tmp_path, method) -> None:
+    """Covariates with allow_unbalanced_panel=True: the cells' sums, the logits' Newton steps and the influence
+    functions in tasks on the workers; by cluster with both bootstraps."""
+    frame = _cov_panel(20_000, n_periods=7, seed=57)
+    frame = frame[np.random.default_rng(2).random(len(frame)) > 0.15].reset_index(drop=True)
+    folder = _write_folder(frame, tmp_path / "unbalanced_cov", [0, 30_001, 80_000], 10_007)
+    kw = dict(BOOT, covariates=COVS, method=method, cluster="cl", control="not_yet", allow_unbalanced_panel=True)
+    mem = _quiet(staggered_did, frame, **kw)
+    ooc = _quiet(staggered_did, folder, executor=client, **kw)
+    assert "unbalanced panel" in ooc.estimator and ooc.info["out_of_core"]["executor"] != "threads"
+    _same_boot(mem, ooc)
+
+
 def test_dask_dataframes_on_the_cluster_and_on_their_own_scheduler(client, small) -> None:
     """dask.dataframe.read_parquet of the folder, and from_pandas with partitions cutting units."""
     frame, folder = small

@@ -59,8 +59,11 @@ Sampling weights with ``allow_unbalanced_panel=True`` (no covariates): ``z_i`` g
 ``(w_i (Y_i - c) O_i, w_i O_i, w_i)`` and ``p_i O_i`` (``p_i = 1{w_i > 0}``: the units a cell's bootstrap groups
 count), and the influence functions are linear in ``(w_i (Y_i - c) O_i, w_i O_i, w_i, 1)``.
 
-Not yet: repeated cross-sections, and covariates with ``allow_unbalanced_panel=True``; they raise
-:class:`NotImplementedError` saying so.
+Covariates with ``allow_unbalanced_panel=True`` (each cell DRDID's repeated cross-section estimator on the rows
+of its two periods, as in memory) are :mod:`evaluator.estimators.staggered_ooc_rc`'s: the in-memory per-row
+formulas run on each block's rows and their sums are added, in a few passes more.
+
+Not yet: repeated cross-sections (``panel=False``); they raise :class:`NotImplementedError` saying so.
 
 Bootstrap draws are keyed (:mod:`evaluator.inference.keyed_draws`): unit ``i``'s sign in draw ``b``
 is a hash of its id, the seed and ``b``, so each block adds its units' signed sums and the draws
@@ -90,6 +93,7 @@ from evaluator.data.shards import (
     BlockPasses,
     DaskFrame,
     PanelChecks,
+    RowLayout,
     UnitBlock,
     check_block,
     check_block_rows,
@@ -378,8 +382,6 @@ def _block_reduce(block: UnitBlock, *, weights: str | None, **kw: Any) -> tuple[
 def _refuse(*, covariates: list[str], panel: bool, allow_unbalanced_panel: bool = False) -> None:
     """Raise what the passes do not compute yet, saying what to do instead."""
     options = []
-    if covariates and allow_unbalanced_panel:
-        options.append(f"covariates ({covariates}) with allow_unbalanced_panel=True")
     if not panel:
         options.append("panel=False (repeated cross-sections)")
     if options:
@@ -501,9 +503,11 @@ def staggered_did_ooc(
             shift=shift,
             boot=unit_boot,
             weights=weights,
+            covariates=covs,
         )
         w_found = _WeightFindings()
-        for found, block_patterns, sums, wf in over.map(rows_reduce, missing_units=missing_units):
+        cov_found = _CovFindings(covs)
+        for found, block_patterns, sums, wf, cov in over.map(rows_reduce, missing_units=missing_units):
             n_blocks += 1
             checks.add(found)
             for h, pat in block_patterns.items():
@@ -512,8 +516,12 @@ def staggered_did_ooc(
                 psums.add(*sums)
             if wf is not None:
                 w_found.merge(wf)
+            if cov is not None:
+                cov_found.merge(cov)
         checks.add_missing_units(missing_units)
-        checks.raise_problems(label)
+        problems = checks.problems() + cov_found.problems(checks.rows)
+        if problems:
+            raise DataError(problems, source=label)
         if weights is not None:
             w_found.raise_problems(weights, unit, rows=checks.rows, units=checks.units, label=label)
         if checks.unbalanced.count:
@@ -526,6 +534,35 @@ def staggered_did_ooc(
                     if sums is not None:
                         out.add(*sums)
                 return out
+
+            def cov_cells(*, classes: list[float], late: list[float], kept: np.ndarray, cw: float, **kw: Any) -> Any:
+                """The covariates' passes (:func:`~evaluator.estimators.staggered_ooc_rc.rc_covariate_cells`)."""
+                from evaluator.estimators.staggered_ooc_rc import rc_covariate_cells, rc_units
+
+                passes = _class_passes(
+                    over,
+                    rc_units,
+                    classes=classes,
+                    late=late,
+                    roles=roles,
+                    times=times,
+                    covariates=covs,
+                    kept=kept,
+                    clustered=cluster is not None,
+                    keyed=boot is not None,
+                    weights=weights,
+                    wscale=cw,
+                )
+                return rc_covariate_cells(
+                    method=est_method,
+                    passes=passes,
+                    classes=classes,
+                    covs=covs,
+                    cov_found=cov_found,
+                    clustered=cluster is not None,
+                    boot=boot,
+                    **kw,
+                )
 
             return _unbalanced(
                 patterns,
@@ -543,6 +580,8 @@ def staggered_did_ooc(
                 seed=seed,
                 weights=weights,
                 pair_counts=pair_counts if cluster is not None and n_boot > 0 else None,
+                cov_cells=cov_cells if covs else None,
+                method=est_method,
                 source={
                     "source": label,
                     "rows": checks.rows,
@@ -551,14 +590,14 @@ def staggered_did_ooc(
                     **over.describe(),
                 },
             )
-        if weights is None:
+        if weights is None and not covs:
             # balanced after all: the panel estimator, as in memory (its moments from the same sums)
             moments = {h: pat.moments(shift) for h, pat in patterns.items()}
             if psums is not None and csums is not None:
                 psums.to_balanced(csums, shift)
         else:
-            # balanced after all, with weights: the panel estimator, whose weighted moments the balanced pass keeps
-            # (a pass more, checked afresh)
+            # balanced after all, with weights or covariates: the panel estimator, whose weighted moments or
+            # moments of (Y, X) the balanced pass keeps (a pass more, checked afresh)
             checks, missing_units, n_blocks = PanelChecks(roles), [], 0
             balanced_pass = True
     if balanced_pass:
@@ -827,25 +866,20 @@ def staggered_did_ooc(
         # covariates: the regressions from the moments of (Y, X), the logits and influence functions in more passes
         keep_z = np.concatenate([keep_t, np.ones(len(covs), dtype=bool)])
         zmom = [zmoments[h].restrict(keep_z).scaled(cw) for h in classes]
-        class_of = {h: i for i, h in enumerate(classes)}
-        for h in late:
-            class_of[h] = classes.index(np.inf)
-        unpack = partial(
+        passes = _class_passes(
+            over,
             _covariate_units,
+            classes=classes,
+            late=late,
             roles=roles,
             times=times_all,
             covariates=covs,
-            class_of=class_of,
             keep_t=keep_t,
             clustered=cluster is not None,
             keyed=boot is not None,
             weights=weights,
             wscale=cw,
         )
-
-        def passes(fn: Any) -> Iterator[Any]:
-            return over.map(lambda b: fn(*unpack(b)))
-
         att, sigma, trimmed_total, more, cov_draws, cov_wcr = _covariate_cells(
             method=est_method,
             passes=passes,
@@ -1221,14 +1255,17 @@ def _row_statistics(
     shift: float,
     boot: tuple[int, int] | None = None,
     weights: str | None = None,
-) -> tuple[Any, dict[float, _Pattern], tuple[np.ndarray, ...] | None, _WeightFindings | None]:
+    covariates: list[str] | None = None,
+) -> tuple[Any, dict[float, _Pattern], tuple[np.ndarray, ...] | None, _WeightFindings | None, _CovFindings | None]:
     """One block of an unbalanced panel: its checks, per-class ``_Pattern`` and, with clusters, per-cluster sums
-    (:class:`_PatternClusters`); with ``weights``, the weighted parts and the weights' faults."""
+    (:class:`_PatternClusters`); with ``weights``, the weighted parts and the weights' faults; with ``covariates``,
+    their faults (:func:`_covariates_of`: the passes that use them come later)."""
     found, layout = check_block_rows(block, roles, times)
     w_found = None if weights is None else _weight_findings(block, roles["unit"], weights)
+    cov = _covariates_of(block, layout, covariates, len(times))[1] if covariates else None
     nu = len(layout.units)
     if nu == 0:
-        return found, {}, None, w_found
+        return found, {}, None, w_found, cov
     T = len(times)
     y = np.asarray(block.columns[roles["outcome"]], dtype=np.float64)[layout.rows]
     starts = np.flatnonzero(np.concatenate([[True], layout.unit[1:] != layout.unit[:-1]]))
@@ -1280,7 +1317,7 @@ def _row_statistics(
         acc = np.asarray(onehot @ W)
         counts = np.bincount(key, minlength=size).reshape(len(cvals), H).astype(np.float64)
         sums = (cvals, classes, counts, acc.reshape(len(cvals), H, W.shape[1]))
-    return found, out, sums, w_found
+    return found, out, sums, w_found, cov
 
 
 #: Pairs of periods whose co-observation counts one step of :func:`_pair_counts` forms (bounds its memory).
@@ -1339,6 +1376,8 @@ def _unbalanced(
     seed: Any = None,
     weights: str | None = None,
     pair_counts: Any = None,
+    cov_cells: Any = None,
+    method: str = "unconditional",
 ) -> StaggeredResult:
     """An unbalanced panel used whole, as :func:`evaluator.estimators.staggered_rc.staggered_did_rc` (panel=True).
 
@@ -1348,6 +1387,9 @@ def _unbalanced(
     With ``weights`` the means are weighted and ``z_i = (w_i (Y_i - c) O_i, w_i O_i, w_i, 1)`` (weights normalised
     to mean 1 over the units): the cohort shares' influence is ``w_i 1{G_i = g} - p_g``. ``pair_counts`` (with
     clusters and the bootstrap) runs the pass of :func:`_pair_counts` for the restricted wild cluster bootstrap.
+
+    With covariates ``cov_cells`` runs their passes (:func:`evaluator.estimators.staggered_ooc_rc.rc_covariate_cells`,
+    given the cells planned here) for the estimates and their covariance, by ``method``.
     """
     from evaluator.estimators.staggered_rc import _finish, rc_weights_note  # here: staggered_rc imports staggered
 
@@ -1551,7 +1593,46 @@ def _unbalanced(
     draws = None
     wcr_sums = None
     cell_clusters: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
-    if psums is None:
+    # the bands' "fewer than two units" check: a class's units (of positive weight) with a row in either period of
+    # the cell
+    po = T0 + kept if not weighted else _WZ(T0)["po"][kept]
+
+    def either_units(h: int, a: int, b: int) -> float:
+        q = patterns[classes[h]].Q
+        return float(q[po[a], po[a]] + q[po[b], po[b]] - q[po[a], po[b]])
+
+    def unit_cell_clusters() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        either = [[either_units(h, cur, base) for h in range(H)] for _, _, _, cur, base, _ in plan]
+        return tuple(
+            (_first_ids(np.array([ci]), either[j]), _first_ids(np.flatnonzero(ctrl), either[j]))
+            for j, (_, _, ci, _, _, ctrl) in enumerate(plan)
+        )
+
+    n_passes = 1
+    trimmed = 0
+    if cov_cells is not None:
+        att, sigma, draws, wcr_sums, trimmed, more = cov_cells(
+            plan=plan, classes=classes, late=late, kept=kept, cw=cw, glist=glist, pg=pg, n=n, times=times
+        )
+        n_passes += more
+        if n_boot > 0:
+            if psums is None:
+                cell_clusters = unit_cell_clusters()
+            else:
+                assert wcr_sums is not None
+                cell_clusters = tuple(
+                    (np.flatnonzero(wcr_sums.count_t[:, j] > 0)[:2], np.flatnonzero(wcr_sums.count_c[:, j] > 0)[:2])
+                    for j in range(k)
+                )
+        if trimmed:
+            warnings.warn(
+                f"{trimmed} control rows (summed over ATT(g,t) cells) had propensity scores >= "
+                f"{PS_TRIM_LEVEL} and were given weight zero (DRDID trimming); overlap is weak",
+                TrimmingWarning,
+                stacklevel=5,
+            )
+            notes.append(f"{trimmed} control rows trimmed for propensity scores >= {PS_TRIM_LEVEL}")
+    elif psums is None:
         sigma = sum(C[h] @ Qw[h] @ C[h].T for h in range(H)) / n**2
         if n_boot > 0:
             # psi_i = C_h z_i: the draws from each class's keyed sums of z, its "1" (and w) counting only units with
@@ -1575,19 +1656,7 @@ def _unbalanced(
                     Vz = np.column_stack([sg[:, pick[:-1]], sg[:, 2 * T0 + 1 + kept].sum(axis=1)])
                 draws += Vz @ C[h].T
             draws /= n
-            # the bands' "fewer than two units" check: a class's units (of positive weight) with a row in either
-            # period of the cell
-            po = T0 + kept if not weighted else _WZ(T0)["po"][kept]
-
-            def either_units(h: int, a: int, b: int) -> float:
-                q = patterns[classes[h]].Q
-                return float(q[po[a], po[a]] + q[po[b], po[b]] - q[po[a], po[b]])
-
-            either = [[either_units(h, cur, base) for h in range(H)] for _, _, _, cur, base, _ in plan]
-            cell_clusters = tuple(
-                (_first_ids(np.array([ci]), either[j]), _first_ids(np.flatnonzero(ctrl), either[j]))
-                for j, (_, _, ci, _, _, ctrl) in enumerate(plan)
-            )
+            cell_clusters = unit_cell_clusters()
     else:
         S = np.zeros((n_clusters, m))
         V = []
@@ -1670,12 +1739,12 @@ def _unbalanced(
                 if weighted
                 else {}
             ),
-            "out_of_core": source,
+            "out_of_core": {**source, "passes": n_passes},
         },
         outcome=outcome,
         nobs=int(total_rows),
         scale=scale,
-        est_method="unconditional",
+        est_method=method,
         control=control,
         base_period=base_period,
         anticipation=anticipation,
@@ -1802,10 +1871,17 @@ class _CovFindings:
 
 
 def _covariates_of(block: UnitBlock, layout: Any, covariates: list[str], T: int) -> tuple[np.ndarray, _CovFindings]:
-    """The valid units' covariates (units x p, each unit's first row) and their faults in the block."""
+    """The valid units' covariates (units x p, each unit's first row) and their faults in the block.
+
+    ``layout`` is a balanced pass's (:class:`~evaluator.data.shards.BlockLayout`) or, for an unbalanced panel used
+    whole, a :class:`~evaluator.data.shards.RowLayout`."""
     found = _CovFindings(list(covariates))
     nu = len(layout.units)
-    index = np.arange(nu * T).reshape(nu, T) if layout.index is None else layout.index
+    rows_layout = isinstance(layout, RowLayout)
+    if rows_layout:
+        starts = np.flatnonzero(np.concatenate([[True], layout.unit[1:] != layout.unit[:-1]])) if nu else None
+    else:
+        index = np.arange(nu * T).reshape(nu, T) if layout.index is None else layout.index
     X = np.empty((nu, len(covariates)))
     for j, c in enumerate(covariates):
         v = np.asarray(block.columns[c], dtype=np.float64)
@@ -1814,6 +1890,17 @@ def _covariates_of(block: UnitBlock, layout: Any, covariates: list[str], T: int)
             found.missing.setdefault(c, _Tally()).add(block.positions(na) + 1)
         if inf.any():
             found.infinite.setdefault(c, _Tally()).add(block.positions(inf) + 1)
+        if rows_layout:
+            if not nu:
+                continue
+            vr = v[layout.rows]
+            firsts = vr[starts]
+            differs = np.logical_or.reduceat(vr != firsts[layout.unit], starts)
+            varies = differs & np.logical_and.reduceat(np.isfinite(vr), starts)
+            if varies.any():
+                found.varies.setdefault(c, _Tally()).add(layout.units[varies])
+            X[:, j] = firsts
+            continue
         vm = v[index]
         varies = (vm != vm[:, :1]).any(axis=1) & np.isfinite(vm).all(axis=1)
         if varies.any():
@@ -1910,6 +1997,20 @@ def _covariate_units(
     keys = bootstrap_keys(block.columns[roles["unit"]][first][keep]) if keyed else None
     w = None if weights is None else wscale * _unit_weights(block, weights, first)[keep]
     return hidx[keep], X1[keep], Y[keep], cl, keys, w
+
+
+def _class_passes(over: BlockPasses, reader: Any, *, classes: list[float], late: list[float], **kw: Any) -> Any:
+    """``passes(fn)``: ``fn(*reader(block, class_of=..., **kw))`` over every block, in order (the covariates' later
+    passes), each unit's class an index into ``classes``, the late cohorts' that of the never treated."""
+    class_of = {h: i for i, h in enumerate(classes)}
+    for h in late:
+        class_of[h] = classes.index(np.inf)
+    unpack = partial(reader, class_of=class_of, **kw)
+
+    def passes(fn: Any) -> Iterator[Any]:
+        return over.map(lambda b: fn(*unpack(b)))
+
+    return passes
 
 
 def _logit_eval(
@@ -2227,36 +2328,67 @@ def _covariate_cells(
         cell[:, dead] = 0.0
         psi[:, :k] = n * cell
         psi[:, k:] = (share[hidx] if w is None else w[:, None] * share[hidx]) - pg
-        if cl is None:
-            return psi.T @ psi, None, (None if keys is None or boot is None else signed_sums(keys, psi, *boot))
-        cvals, cinv = np.unique(cl, return_inverse=True)
-        sums = np.stack([np.bincount(cinv, weights=psi[:, c], minlength=len(cvals)) for c in range(m)], axis=1)
-        counts = np.bincount(cinv, minlength=len(cvals)).astype(np.float64)[:, None]
-        wsums = None
-        if boot is not None:
-            # the restricted bootstrap's per-(cluster, cell) sums: psi on each side, and each side's units
-            rows = np.arange(len(cinv))
-            onehot = sparse.csr_matrix((np.ones(len(cinv)), (cinv, rows)), shape=(len(cvals), len(cinv)))
-            if w is not None:  # units of weight 0 are on neither side (as in memory)
-                D, C = D & (w > 0)[:, None], C & (w > 0)[:, None]
-            W = np.hstack([psi[:, :k] * D, psi[:, :k] * C, D, C])
-            wsums = (cvals, np.array([0.0]), counts, np.asarray(onehot @ W)[:, None, :])
-        return None, (cvals, np.array([0.0]), counts, sums[:, None, :]), wsums
+        return psi_totals(psi, D, C, cl, keys, w, boot=boot, k=k)
 
+    sigma, draws, wcr_sums = influence_totals(passes(influence), clustered=clustered, boot=boot, m=m, k=k, n=n)
+    n_passes += 1
+    return att, sigma, trimmed_total, n_passes, draws, wcr_sums
+
+
+def psi_totals(
+    psi: np.ndarray,
+    D: np.ndarray,
+    C: np.ndarray,
+    cl: np.ndarray | None,
+    keys: np.ndarray | None,
+    w: np.ndarray | None,
+    *,
+    boot: tuple[int, int] | None,
+    k: int,
+) -> tuple[Any, ...]:
+    """A block's share of the covariance of its units' influence functions ``psi`` (units x (cells + shares)).
+
+    Without clusters ``psi'psi`` and, with ``boot``, the keyed sign sums of ``psi``; with clusters ``cl``, per
+    cluster the count and the sum of ``psi`` and, with ``boot``, the restricted bootstrap's per-(cluster, cell)
+    sums of ``psi`` over each side (``D`` treated, ``C`` control: units x cells) and each side's units (of
+    positive weight ``w``). :func:`influence_totals` combines them.
+    """
+    if cl is None:
+        return psi.T @ psi, None, (None if keys is None or boot is None else signed_sums(keys, psi, *boot))
+    m = psi.shape[1]
+    cvals, cinv = np.unique(cl, return_inverse=True)
+    sums = np.stack([np.bincount(cinv, weights=psi[:, c], minlength=len(cvals)) for c in range(m)], axis=1)
+    counts = np.bincount(cinv, minlength=len(cvals)).astype(np.float64)[:, None]
+    wsums = None
+    if boot is not None:
+        rows = np.arange(len(cinv))
+        onehot = sparse.csr_matrix((np.ones(len(cinv)), (cinv, rows)), shape=(len(cvals), len(cinv)))
+        if w is not None:  # units of weight 0 are on neither side (as in memory)
+            D, C = D & (w > 0)[:, None], C & (w > 0)[:, None]
+        W = np.hstack([psi[:, :k] * D, psi[:, :k] * C, D, C])
+        wsums = (cvals, np.array([0.0]), counts, np.asarray(onehot @ W)[:, None, :])
+    return None, (cvals, np.array([0.0]), counts, sums[:, None, :]), wsums
+
+
+def influence_totals(
+    results: Iterator[tuple[Any, ...]], *, clustered: bool, boot: tuple[int, int] | None, m: int, k: int, n: int
+) -> tuple[np.ndarray, np.ndarray | None, CellClusterSums | None]:
+    """The blocks' :func:`psi_totals` combined: the covariance ``sigma`` (over ``n^2``), the multiplier bootstrap's
+    draws (over ``n``; keyed to units, or to clusters) and the restricted wild cluster bootstrap's sums."""
     draws = None
     wcr_sums = None
     if not clustered:
         sigma = np.zeros((m, m))
         if boot is not None:
             draws = np.zeros((boot[0], m))
-        for sq, _, sg in passes(influence):
+        for sq, _, sg in results:
             sigma += sq
             if draws is not None and sg is not None:
                 draws += sg
     else:
         csum = _ClusterSums(m)
         wsum = _ClusterSums(4 * k)
-        for _, cs, ws in passes(influence):
+        for _, cs, ws in results:
             if cs is not None:
                 csum.add(*cs)
             if ws is not None:
@@ -2275,7 +2407,6 @@ def _covariate_cells(
             n_t, n_c = count_t.sum(axis=0), count_c.sum(axis=0)
             # a unit's residual is psi / (n coef): coef = 1/n_t treated, -1/n_c control
             wcr_sums = CellClusterSums(count_t, count_c, Wc[:, :k] * n_t / n, -Wc[:, k : 2 * k] * n_c / n)
-    n_passes += 1
     if draws is not None:
         draws = draws / n
-    return att, sigma / n**2, trimmed_total, n_passes, draws, wcr_sums
+    return sigma / n**2, draws, wcr_sums

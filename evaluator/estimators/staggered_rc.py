@@ -322,13 +322,207 @@ def _rows(
 
 
 # -- 2x2 estimators (DRDID repeated cross-section versions) ----------------------------------------------------------
-def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray, what: str) -> np.ndarray:
-    """Weighted least squares coefficients of ``y`` on ``X`` (the rows with ``w > 0``)."""
-    XtW = X.T * w
-    XtX = XtW @ X
-    if not np.all(np.isfinite(XtX)) or np.linalg.cond(XtX) > 1e14:
-        raise DesignError(f"the outcome regression of the {what} is singular")
-    return np.linalg.solve(XtX, XtW @ y)
+# Each cell's estimate and influence function are formed in stages, so that out of core
+# (:mod:`evaluator.estimators.staggered_ooc`) the same formulas run on the rows of a pass's blocks: the
+# groups' sums (:func:`rc_group_sums`), their regressions (:func:`rc_regressions`), the propensity logit, the
+# sums at its scores (:func:`rc_score_sums`), the parameters (:func:`rc_parameters`) and each row's influence
+# (:func:`rc_influence`). Every sum is over the cell's rows, so the blocks' sums add up to the whole's.
+
+#: The four groups of a cell's rows, in the order of :func:`rc_group_sums`: controls of the earlier and later
+#: period, treated of the earlier and later period.
+RC_GROUPS = ("c0", "c1", "t0", "t1")
+_GROUP_WORDS = {
+    "c0": "control rows of the earlier period",
+    "c1": "control rows of the later period",
+    "t0": "treated rows of the earlier period",
+    "t1": "treated rows of the later period",
+}
+#: The groups whose outcome regressions each method fits.
+_REGRESSIONS = {"reg": ("c0", "c1"), "dr": RC_GROUPS, "ipw": ()}
+
+
+def _group_masks(post: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    pre, c = 1.0 - post, 1.0 - d
+    return c * pre, c * post, d * pre, d * post
+
+
+def rc_group_sums(y: np.ndarray, post: np.ndarray, d: np.ndarray, X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per group of :data:`RC_GROUPS`, ``X' W [X | y]`` over its rows: a (4, q, q + 1) array.
+
+    Column 0 of ``X`` is the intercept, so ``[k, 0, 0]`` is the group's weight, ``[k, 0, q]`` its weighted outcome
+    sum and ``[k, :, 0]`` its weighted covariate sums.
+    """
+    Xy = np.column_stack([X, y])
+    return np.stack([(X.T * (w * m)) @ Xy for m in _group_masks(post, d)])
+
+
+@dataclass
+class RcScoreSums:
+    """Sums over a cell's rows at the propensity scores: per control group (earlier, later period) ``X' V [X | y]``
+    with ``V`` the trimmed odds times the weight, the logit's information ``X' diag(w ps (1 - ps)) X``, and the
+    control rows trimmed."""
+
+    odds: np.ndarray  # (2, q, q + 1)
+    info: np.ndarray  # (q, q)
+    trimmed: int
+
+    def __add__(self, other: RcScoreSums) -> RcScoreSums:
+        return RcScoreSums(self.odds + other.odds, self.info + other.info, self.trimmed + other.trimmed)
+
+
+def _odds(ps: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The controls' trimmed odds ``ps / (1 - ps)`` (0 where ``ps`` reaches the trimming level; 0 for treated rows)."""
+    return np.where((d == 0) & (ps < PS_TRIM_LEVEL), ps / (1 - ps), 0.0)
+
+
+def rc_score_sums(
+    y: np.ndarray, post: np.ndarray, d: np.ndarray, X: np.ndarray, w: np.ndarray, ps: np.ndarray
+) -> RcScoreSums:
+    """:class:`RcScoreSums` of some rows of a cell at their propensity scores ``ps``."""
+    v = w * _odds(ps, d)
+    Xy = np.column_stack([X, y])
+    odds = np.stack([(X.T * (v * m)) @ Xy for m in (1.0 - post, post)])
+    info = (X.T * (ps * (1 - ps) * w)) @ X
+    return RcScoreSums(odds, info, int(((d == 0) & (ps >= PS_TRIM_LEVEL)).sum()))
+
+
+def rc_regressions(G: np.ndarray, n: int, method: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each group's outcome regression the method needs, from :func:`rc_group_sums` over the cell's ``n`` rows:
+    ``{group: (coefficients, inverse of X'WX / n)}``; a singular design raises :class:`DesignError`."""
+    q = G.shape[1]
+    out = {}
+    for key in _REGRESSIONS[method]:
+        XtX = G[RC_GROUPS.index(key), :, :q]
+        if not np.all(np.isfinite(XtX)) or np.linalg.cond(XtX) > 1e14:
+            raise DesignError(f"the outcome regression of the {_GROUP_WORDS[key]} is singular")
+        out[key] = (np.linalg.solve(XtX, G[RC_GROUPS.index(key), :, q]), np.linalg.inv(XtX / n))
+    return out
+
+
+def rc_parameters(
+    G: np.ndarray,
+    n: int,
+    fits: dict[str, tuple[np.ndarray, np.ndarray]],
+    score: RcScoreSums | None,
+    method: str,
+) -> dict[str, Any]:
+    """The ATT (``"att"``) and what each row's influence function needs, from the cell's sums (DRDID's
+    ``reg_did_rc``, ``std_ipw_did_rc`` or ``drdid_rc`` term by term)."""
+    q = G.shape[1]
+    S = {k: G[i, 0, 0] for i, k in enumerate(RC_GROUPS)}  # weights
+    SY = {k: G[i, 0, q] for i, k in enumerate(RC_GROUPS)}  # weighted outcome sums
+    SX = {k: G[i, :, 0] for i, k in enumerate(RC_GROUPS)}  # weighted covariate sums
+    S_d, SX_d = S["t0"] + S["t1"], SX["t0"] + SX["t1"]
+    P: dict[str, Any] = {"method": method, "n": n}
+    if method == "reg":
+        (b0, inv0), (b1, inv1) = fits["c0"], fits["c1"]
+        e_t1, e_t0 = SY["t1"] / S["t1"], SY["t0"] / S["t0"]
+        e_c = float(SX_d @ (b1 - b0)) / S_d
+        md = S_d / n
+        M1 = SX_d / n
+        P.update(
+            att=float((e_t1 - e_t0) - e_c),
+            e_t1=e_t1,
+            e_t0=e_t0,
+            e_c=e_c,
+            m_t1=S["t1"] / n,
+            m_t0=S["t0"] / n,
+            md=md,
+            db=b1 - b0,
+            # the regressions' linear representations: w_k (y - X b_k) X'u_k
+            lin={"c1": (b1, -(inv1 @ M1) / md), "c0": (b0, (inv0 @ M1) / md)},
+        )
+        return P
+    assert score is not None
+    VS = {k: score.odds[i, 0, 0] for i, k in enumerate(("c0", "c1"))}
+    VSY = {k: score.odds[i, 0, q] for i, k in enumerate(("c0", "c1"))}
+    VSX = {k: score.odds[i, :, 0] for i, k in enumerate(("c0", "c1"))}
+    VXY = {k: score.odds[i, :, q] for i, k in enumerate(("c0", "c1"))}
+    VXX = {k: score.odds[i, :, :q] for i, k in enumerate(("c0", "c1"))}
+    m = {"t1": S["t1"] / n, "t0": S["t0"] / n, "c1": VS["c1"] / n, "c0": VS["c0"] / n}
+    Hn = np.linalg.inv(score.info) * n
+    P.update(m=m, Hn=Hn)
+    if method == "ipw":
+        a = {"t1": SY["t1"] / S["t1"], "t0": SY["t0"] / S["t0"], "c1": VSY["c1"] / VS["c1"], "c0": VSY["c0"] / VS["c0"]}
+        M2 = (VXY["c1"] - a["c1"] * VSX["c1"]) / n / m["c1"] - (VXY["c0"] - a["c0"] * VSX["c0"]) / n / m["c0"]
+        P.update(att=float((a["t1"] - a["t0"]) - (a["c1"] - a["c0"])), a=a, ps_dir=Hn @ M2)
+        return P
+    b = {k: fits[k][0] for k in RC_GROUPS}
+    inv = {k: fits[k][1] for k in RC_GROUPS}
+    a = {
+        "t1": (SY["t1"] - SX["t1"] @ b["c1"]) / S["t1"],
+        "t0": (SY["t0"] - SX["t0"] @ b["c0"]) / S["t0"],
+        "c1": (VSY["c1"] - VSX["c1"] @ b["c1"]) / VS["c1"],
+        "c0": (VSY["c0"] - VSX["c0"] @ b["c0"]) / VS["c0"],
+    }
+    d1, d0 = b["t1"] - b["c1"], b["t0"] - b["c0"]
+    md = S_d / n
+    a_d1, a_dt1 = float(SX_d @ d1) / S_d, float(SX["t1"] @ d1) / S["t1"]
+    a_d0, a_dt0 = float(SX_d @ d0) / S_d, float(SX["t0"] @ d0) / S["t0"]
+    att = (a["t1"] - a["t0"]) - (a["c1"] - a["c0"]) + (a_d1 - a_dt1) - (a_d0 - a_dt0)
+    # mean_x(w_c (r - a_c)) of the controls: r = y - X b_c
+    M2 = ((VXY["c1"] - VXX["c1"] @ b["c1"]) / n - a["c1"] * VSX["c1"] / n) / m["c1"] - (
+        (VXY["c0"] - VXX["c0"] @ b["c0"]) / n - a["c0"] * VSX["c0"] / n
+    ) / m["c0"]
+    M1_post, M1_pre = -SX["t1"] / S["t1"], -SX["t0"] / S["t0"]
+    M3_post, M3_pre = -VSX["c1"] / VS["c1"], -VSX["c0"] / VS["c0"]
+    mom_post, mom_pre = SX_d / S_d - SX["t1"] / S["t1"], SX_d / S_d - SX["t0"] / S["t0"]
+    P.update(
+        att=float(att),
+        a=a,
+        b=b,
+        d1=d1,
+        d0=d0,
+        md=md,
+        a_d=(a_d1, a_dt1, a_d0, a_dt0),
+        ps_dir=Hn @ M2,
+        # the four regressions' linear representations, each term w_k (y - X b_k) X'u_k collected by group
+        lin={
+            "c1": (b["c1"], inv["c1"] @ (M1_post - M3_post - mom_post)),
+            "c0": (b["c0"], inv["c0"] @ (M1_pre - M3_pre + mom_pre)),
+            "t1": (b["t1"], inv["t1"] @ mom_post),
+            "t0": (b["t0"], -(inv["t0"] @ mom_pre)),
+        },
+    )
+    return P
+
+
+def rc_influence(
+    P: dict[str, Any],
+    y: np.ndarray,
+    post: np.ndarray,
+    d: np.ndarray,
+    X: np.ndarray,
+    w: np.ndarray,
+    ps: np.ndarray | None,
+) -> np.ndarray:
+    """Each row's influence function (cell scale: ``att - truth ~ mean``) from :func:`rc_parameters`."""
+    method = P["method"]
+    masks = dict(zip(RC_GROUPS, _group_masks(post, d), strict=True))
+    out = np.zeros(len(y))
+    for key, (bk, uk) in P.get("lin", {}).items():
+        out += w * masks[key] * (y - X @ bk) * (X @ uk)
+    if method == "reg":
+        out += w * masks["t1"] * (y - P["e_t1"]) / P["m_t1"] - w * masks["t0"] * (y - P["e_t0"]) / P["m_t0"]
+        out -= w * d * (X @ P["db"] - P["e_c"]) / P["md"]
+        return out
+    assert ps is not None
+    v = w * _odds(ps, d)
+    m, a = P["m"], P["a"]
+    out -= w * (d - ps) * (X @ P["ps_dir"])
+    if method == "ipw":
+        r = y
+    else:
+        r = y - np.where(post == 1, X @ P["b"]["c1"], X @ P["b"]["c0"])
+    out += w * masks["t1"] * (r - a["t1"]) / m["t1"] - w * masks["t0"] * (r - a["t0"]) / m["t0"]
+    out -= v * post * (r - a["c1"]) / m["c1"] - v * (1.0 - post) * (r - a["c0"]) / m["c0"]
+    if method == "dr":
+        a_d1, a_dt1, a_d0, a_dt0 = P["a_d"]
+        x1, x0 = X @ P["d1"], X @ P["d0"]
+        out += (w * d * (x1 - a_d1) / P["md"] - w * masks["t1"] * (x1 - a_dt1) / m["t1"]) - (
+            w * d * (x0 - a_d0) / P["md"] - w * masks["t0"] * (x0 - a_dt0) / m["t0"]
+        )
+    return out
 
 
 def _ps(X: np.ndarray, d: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -361,97 +555,14 @@ def _att_rc(
     """
     n = len(y)
     w = w / w.mean()
-    pre = 1.0 - post
-    c = 1.0 - d
-
-    def alr(mask_w: np.ndarray, resid: np.ndarray, what: str):
-        """v -> asymptotic linear representation of a WLS fit times v (n-vector), without forming n x p."""
-        XpX = (X.T * mask_w) @ X / n
-        if np.linalg.cond(XpX) > 1e14:
-            raise DesignError(f"the outcome regression of the {what} is singular")
-        inv = np.linalg.inv(XpX)
-        scale = mask_w * resid
-        return lambda v: scale * (X @ (inv @ v))
-
-    def mean_x(v: np.ndarray) -> np.ndarray:
-        return (X.T @ v) / n
-
+    G = rc_group_sums(y, post, d, X, w)
+    fits = rc_regressions(G, n, method)
+    ps = score = None
     if method in ("dr", "ipw"):
         ps = _ps(X, d, w)
-        trim = np.ones(n)
-        trim[d == 0] = ps[d == 0] < PS_TRIM_LEVEL
-        trimmed = int(((d == 0) & (ps >= PS_TRIM_LEVEL)).sum())
-        Wps = ps * (1 - ps) * w
-        H = np.linalg.inv((X.T * Wps) @ X) * n
-        score = w * (d - ps)
-
-        def alr_ps(v: np.ndarray) -> np.ndarray:
-            return score * (X @ (H @ v))
-
-        odds = ps / (1 - ps)
-        w_t1, w_t0 = trim * w * d * post, trim * w * d * pre
-        w_c1, w_c0 = trim * w * odds * c * post, trim * w * odds * c * pre
-    if method == "ipw":
-        m = {k: v.mean() for k, v in (("t1", w_t1), ("t0", w_t0), ("c1", w_c1), ("c0", w_c0))}
-        a_t1, a_t0 = np.mean(w_t1 * y) / m["t1"], np.mean(w_t0 * y) / m["t0"]
-        a_c1, a_c0 = np.mean(w_c1 * y) / m["c1"], np.mean(w_c0 * y) / m["c0"]
-        att = (a_t1 - a_t0) - (a_c1 - a_c0)
-        inf_treat = w_t1 * (y - a_t1) / m["t1"] - w_t0 * (y - a_t0) / m["t0"]
-        inf_cont = w_c1 * (y - a_c1) / m["c1"] - w_c0 * (y - a_c0) / m["c0"]
-        M2 = mean_x(w_c1 * (y - a_c1)) / m["c1"] - mean_x(w_c0 * (y - a_c0)) / m["c0"]
-        return float(att), inf_treat - (inf_cont + alr_ps(M2)), trimmed
-    if method == "reg":
-        b0 = _wls(X, y, w * c * pre, "control rows of the earlier period")
-        b1 = _wls(X, y, w * c * post, "control rows of the later period")
-        out0, out1 = X @ b0, X @ b1
-        w_t1, w_t0, w_d = w * d * post, w * d * pre, w * d
-        e_t1, e_t0 = np.mean(w_t1 * y) / w_t1.mean(), np.mean(w_t0 * y) / w_t0.mean()
-        e_c = np.mean(w_d * (out1 - out0)) / w_d.mean()
-        att = (e_t1 - e_t0) - e_c
-        inf_treat = w_t1 * (y - e_t1) / w_t1.mean() - w_t0 * (y - e_t0) / w_t0.mean()
-        M1 = mean_x(w_d)
-        lin0 = alr(w * c * pre, y - out0, "control rows of the earlier period")
-        lin1 = alr(w * c * post, y - out1, "control rows of the later period")
-        inf_control = (w_d * (out1 - out0 - e_c) + lin1(M1) - lin0(M1)) / w_d.mean()
-        return float(att), inf_treat - inf_control, 0
-    # dr: the locally efficient doubly robust estimator, DRDID::drdid_rc
-    fits = {}
-    for key, mw, what in (
-        ("c0", w * c * pre, "control rows of the earlier period"),
-        ("c1", w * c * post, "control rows of the later period"),
-        ("t0", w * d * pre, "treated rows of the earlier period"),
-        ("t1", w * d * post, "treated rows of the later period"),
-    ):
-        b = _wls(X, y, mw, what)
-        fit = X @ b
-        fits[key] = (fit, alr(mw, y - fit, what))
-    (m_c0, lin_c0), (m_c1, lin_c1) = fits["c0"], fits["c1"]
-    (m_t0, lin_t0), (m_t1, lin_t1) = fits["t0"], fits["t1"]
-    m_c = post * m_c1 + pre * m_c0
-    r = y - m_c
-    w_d = trim * w * d
-    mt1, mt0, mc1, mc0, md = w_t1.mean(), w_t0.mean(), w_c1.mean(), w_c0.mean(), w_d.mean()
-    a_t1, a_t0 = np.mean(w_t1 * r) / mt1, np.mean(w_t0 * r) / mt0
-    a_c1, a_c0 = np.mean(w_c1 * r) / mc1, np.mean(w_c0 * r) / mc0
-    dpost, dpre = m_t1 - m_c1, m_t0 - m_c0
-    a_d1, a_dt1 = np.mean(w_d * dpost) / md, np.mean(w_t1 * dpost) / mt1
-    a_d0, a_dt0 = np.mean(w_d * dpre) / md, np.mean(w_t0 * dpre) / mt0
-    att = (a_t1 - a_t0) - (a_c1 - a_c0) + (a_d1 - a_dt1) - (a_d0 - a_dt0)
-    # influence function, term by term as drdid_rc
-    inf_t1, inf_t0 = w_t1 * (r - a_t1) / mt1, w_t0 * (r - a_t0) / mt0
-    M1_post, M1_pre = -mean_x(w_t1) / mt1, -mean_x(w_t0) / mt0
-    inf_treat = inf_t1 - inf_t0 + lin_c1(M1_post) + lin_c0(M1_pre)
-    inf_c1, inf_c0 = w_c1 * (r - a_c1) / mc1, w_c0 * (r - a_c0) / mc0
-    M2 = mean_x(w_c1 * (r - a_c1)) / mc1 - mean_x(w_c0 * (r - a_c0)) / mc0
-    M3_post, M3_pre = -mean_x(w_c1) / mc1, -mean_x(w_c0) / mc0
-    inf_cont = inf_c1 - inf_c0 + alr_ps(M2) + lin_c1(M3_post) + lin_c0(M3_pre)
-    inf_eff = (w_d * (dpost - a_d1) / md - w_t1 * (dpost - a_dt1) / mt1) - (
-        w_d * (dpre - a_d0) / md - w_t0 * (dpre - a_dt0) / mt0
-    )
-    mom_post = mean_x(w_d / md - w_t1 / mt1)
-    mom_pre = mean_x(w_d / md - w_t0 / mt0)
-    inf_or = (lin_t1(mom_post) - lin_c1(mom_post)) - (lin_t0(mom_pre) - lin_c0(mom_pre))
-    return float(att), inf_treat - inf_cont + inf_eff + inf_or, trimmed
+        score = rc_score_sums(y, post, d, X, w, ps)
+    P = rc_parameters(G, n, fits, score, method)
+    return P["att"], rc_influence(P, y, post, d, X, w, ps), 0 if score is None else score.trimmed
 
 
 # -- the estimator ---------------------------------------------------------------------------------------------------

@@ -378,8 +378,8 @@ def did_settings(
 
 
 def _out_of_core_rules(problems: list[str], **given: Any) -> None:
-    """What a report on data read out of core can estimate: Callaway-Sant'Anna on a panel, no sampling weights, and
-    no covariates with ``allow_unbalanced_panel`` (what the passes do not compute yet)."""
+    """What a report on data read out of core can estimate: Callaway-Sant'Anna on a panel, without sampling weights
+    (what the report's passes do not compute yet)."""
     why = "out of core (a folder of Parquet files, or out_of_core=True)"
     g = given
     if g["estimator"] != "callaway_santanna":
@@ -388,12 +388,6 @@ def _out_of_core_rules(problems: list[str], **given: Any) -> None:
         problems.append(f"weights={g['weights']!r}: {why} sampling weights are not supported yet; leave weights empty")
     if g["panel"] is False:
         problems.append(f"panel=False: {why} the data must be a panel of units")
-    if g["allow_unbalanced_panel"] is True and g["covariates"]:
-        problems.append(
-            f"covariates={list(g['covariates'])!r}: {why} covariates with allow_unbalanced_panel=True are not "
-            "supported yet; leave covariates empty, or set allow_unbalanced_panel=False (units missing a period "
-            "are then dropped)"
-        )
     data = g["data_path"]
     if isinstance(data, str) and not data.startswith("bundled:"):
         path = Path(data).expanduser()
