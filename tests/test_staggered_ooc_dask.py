@@ -193,6 +193,18 @@ def test_unbalanced_panel_with_covariates_on_the_cluster(client, tmp_path, metho
     _same_boot(mem, ooc)
 
 
+def test_two_way_fixed_effects_on_the_cluster(client, small) -> None:
+    """did (two-way fixed effects) out of core with the passes on the workers: the in-memory numbers."""
+    from evaluator.estimators.twfe import did
+    from tests.test_twfe_ooc import _same as same_did
+
+    frame, folder = small
+    kw = dict(outcome="y", unit="id", time="t", cohort="g", cluster="cl")
+    ooc = did(folder, executor=client, **kw)
+    assert ooc.info["out_of_core"]["executor"].startswith("dask")
+    same_did(did(frame, **kw), ooc)
+
+
 def test_dask_dataframes_on_the_cluster_and_on_their_own_scheduler(client, small) -> None:
     """dask.dataframe.read_parquet of the folder, and from_pandas with partitions cutting units."""
     frame, folder = small

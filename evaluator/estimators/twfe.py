@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
+from evaluator.data.shards import is_dask_frame, is_dataset_source
 from evaluator.data.validate import duplicate_rows, where_units
 from evaluator.errors import (
     DataError,
@@ -215,21 +216,7 @@ def _check_regressors(Xt: np.ndarray, X: np.ndarray, names: list[str], w: np.nda
         if scale == 0 or np.sum(wt * Xt[:, j] ** 2) <= 1e-10 * scale:
             absorbed.append(name)
     if absorbed:
-        tr = [n for n in absorbed if n in treat]
-        cv = [n for n in absorbed if n not in treat]
-        msgs = []
-        if tr:
-            msgs.append(
-                f"the treatment indicator(s) {tr} are absorbed by the unit and period fixed effects: there is no "
-                "variation in treatment timing to compare (e.g. every unit starts treatment in the same period and "
-                "none is never treated); add never-treated units or units treated at other times"
-            )
-        if cv:
-            msgs.append(
-                f"covariate(s) {cv} are constant or do not vary within units beyond the common period pattern, so "
-                "the unit/period fixed effects absorb them; drop them (time-invariant traits are already controlled)"
-            )
-        raise DesignError("; ".join(msgs))
+        raise absorbed_error([n for n in absorbed if n in treat], [n for n in absorbed if n not in treat])
     Z = Xt * np.sqrt(wt)[:, None]
     Z = Z / np.sqrt((Z**2).sum(axis=0))
     gram = Z.T @ Z
@@ -370,13 +357,46 @@ def _info(panel: _Panel, fit: _Fit) -> dict[str, Any]:
 
 
 def _staggered_note(panel: _Panel) -> list[str]:
-    if panel.n_cohorts > 1:
+    return staggered_note(panel.n_cohorts)
+
+
+def staggered_note(n_cohorts: int) -> list[str]:
+    """The note of a two-way fixed-effects estimate with several adoption cohorts (none with one)."""
+    if n_cohorts > 1:
         return [
-            f"{panel.n_cohorts} adoption cohorts: two-way fixed effects weights cohort-period effects implicitly "
+            f"{n_cohorts} adoption cohorts: two-way fixed effects weights cohort-period effects implicitly "
             "(some weights can be negative) and is biased when effects differ by cohort or grow over time; "
             "compare with a heterogeneity-robust estimator (e.g. Callaway-Sant'Anna)"
         ]
     return []
+
+
+def check_treated(any_treated: bool, all_treated: bool, *, time: str, cohort: str) -> None:
+    """The DesignError of a panel without treated rows, or without untreated ones."""
+    if not any_treated:
+        raise DesignError(
+            f"no treated observations: no row has '{time}' >= '{cohort}' (first treated period); check the "
+            "cohort coding (0 or missing = never treated) and that the panel covers post-treatment periods"
+        )
+    if all_treated:
+        raise DesignError("no untreated observations: every row is treated, so there is nothing to compare")
+
+
+def absorbed_error(treat: list[str], covariates: list[str]) -> DesignError:
+    """The DesignError naming treatment indicators and covariates the unit and period fixed effects absorb."""
+    msgs = []
+    if treat:
+        msgs.append(
+            f"the treatment indicator(s) {treat} are absorbed by the unit and period fixed effects: there is no "
+            "variation in treatment timing to compare (e.g. every unit starts treatment in the same period and "
+            "none is never treated); add never-treated units or units treated at other times"
+        )
+    if covariates:
+        msgs.append(
+            f"covariate(s) {covariates} are constant or do not vary within units beyond the common period pattern, "
+            "so the unit/period fixed effects absorb them; drop them (time-invariant traits are already controlled)"
+        )
+    return DesignError("; ".join(msgs))
 
 
 # -- did ---------------------------------------------------------------------------------------------------------------
@@ -394,13 +414,18 @@ def did(
     n_boot: int = 999,
     seed: int | np.random.Generator | None = None,
     alpha: float = 0.05,
+    executor: Any = None,
 ) -> Result:
     r"""Difference-in-differences by two-way fixed effects (the canonical 2x2 with two periods).
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        A panel, one row per unit and period.
+    data : pandas.DataFrame, path, pyarrow.dataset.Dataset or dask.dataframe.DataFrame
+        A panel, one row per unit and period. A path to a Parquet file or a folder of them, a
+        ``pyarrow.dataset.Dataset``, a Dask DataFrame or a validated ``PanelSource`` is read out of
+        core, in passes over units sorted by unit then period (:mod:`evaluator.estimators.twfe_ooc`:
+        the treatment indicator alone, CR1 or HC1, clusters containing whole units), with the
+        numbers of the same rows in memory.
     outcome, unit, time : str
         Columns of the outcome, the unit identifier and the (numeric) period.
     cohort : str
@@ -425,6 +450,8 @@ def did(
         Seed of the bootstrap.
     alpha : float
         1 - confidence level.
+    executor : distributed.Client, optional
+        Out of core: run the passes on this Dask cluster (default: threads of this process).
 
     Returns
     -------
@@ -469,24 +496,17 @@ def did(
     2.0
     """
     one_column(outcome=outcome, unit=unit, time=time, cohort=cohort, cluster=cluster, weights=weights)
-    panel = _prepare(
-        data,
-        outcome=outcome,
-        unit=unit,
-        time=time,
-        cohort=cohort,
-        covariates=covariates,
-        cluster=cluster,
-        weights=weights,
+    cols = dict(
+        outcome=outcome, unit=unit, time=time, cohort=cohort, covariates=covariates, cluster=cluster, weights=weights
     )
+    if is_dataset_source(data) or is_dask_frame(data):
+        from evaluator.estimators.twfe_ooc import did_ooc  # here: it imports this module's rules
+
+        opts = dict(inference=inference, n_boot=n_boot, seed=seed, alpha=alpha, executor=executor)
+        return did_ooc(data, **cols, **opts)
+    panel = _prepare(data, **cols)
     D = (panel.time >= panel.cohort).astype(float)
-    if not D.any():
-        raise DesignError(
-            f"no treated observations: no row has '{time}' >= '{cohort}' (first treated period); check the "
-            "cohort coding (0 or missing = never treated) and that the panel covers post-treatment periods"
-        )
-    if D.all():
-        raise DesignError("no untreated observations: every row is treated, so there is nothing to compare")
+    check_treated(bool(D.any()), bool(D.all()), time=time, cohort=cohort)
     X = np.column_stack([D, panel.cov])
     names = ["att", *panel.cov_names]
     fit = _fit(panel, X, names, ["att"], inference=inference, n_boot=n_boot, seed=seed, alpha=alpha)

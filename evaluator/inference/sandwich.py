@@ -8,7 +8,7 @@ from scipy import sparse
 
 from evaluator.errors import DesignError
 
-__all__ = ["cr1_factor", "cr1_vcov", "group_sums", "hc1_vcov"]
+__all__ = ["cr1_factor", "cr1_from_scores", "cr1_vcov", "group_sums", "hc1_from_meat", "hc1_vcov"]
 
 
 def group_sums(values: np.ndarray, groups: np.ndarray, n_groups: int | None = None) -> np.ndarray:
@@ -133,12 +133,29 @@ def cr1_vcov(
         codes, G = np.asarray(cluster), int(n_clusters)
     A = _bread(X) if bread is None else bread
     scores = group_sums(X * np.asarray(resid, dtype=float)[:, None], codes, G)
-    meat = scores.T @ scores
     K = X.shape[1] if n_params is None else n_params
-    c = cr1_factor(X.shape[0], K, G)
+    return cr1_from_scores(scores, A, n_obs=X.shape[0], n_params=K, factor_on_bread=factor_on_bread)
+
+
+def cr1_from_scores(
+    scores: np.ndarray, bread: np.ndarray, *, n_obs: int, n_params: int, factor_on_bread: bool = False
+) -> np.ndarray:
+    """:func:`cr1_vcov` from the clusters' score sums ``X_g'e_g`` (G x k) formed elsewhere (out of core, in passes).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X, e, g = rng.normal(size=(40, 1)), rng.normal(size=40), np.repeat(np.arange(8), 5)
+    >>> A = np.linalg.inv(X.T @ X)
+    >>> S = np.bincount(g, weights=X[:, 0] * e)[:, None]
+    >>> bool(np.allclose(cr1_from_scores(S, A, n_obs=40, n_params=1), cr1_vcov(X, e, g)))
+    True
+    """
+    meat = scores.T @ scores
+    c = cr1_factor(n_obs, n_params, scores.shape[0])
     if factor_on_bread:
-        return c * A @ meat @ A
-    return c * (A @ meat @ A)
+        return c * bread @ meat @ bread
+    return c * (bread @ meat @ bread)
 
 
 def hc1_vcov(
@@ -163,4 +180,17 @@ def hc1_vcov(
         raise DesignError(f"{N} observations cannot identify {K} parameters")
     A = _bread(X) if bread is None else bread
     Xe = X * np.asarray(resid, dtype=float)[:, None]
-    return N / (N - K) * (A @ (Xe.T @ Xe) @ A)
+    return hc1_from_meat(Xe.T @ Xe, A, n_obs=N, n_params=K)
+
+
+def hc1_from_meat(meat: np.ndarray, bread: np.ndarray, *, n_obs: int, n_params: int) -> np.ndarray:
+    """:func:`hc1_vcov` from ``sum_i e_i^2 x_i x_i'`` formed elsewhere (out of core, in passes).
+
+    Examples
+    --------
+    >>> hc1_from_meat(np.array([[2.0]]), np.array([[0.5]]), n_obs=10, n_params=2)
+    array([[0.625]])
+    """
+    if n_obs <= n_params:
+        raise DesignError(f"{n_obs} observations cannot identify {n_params} parameters")
+    return n_obs / (n_obs - n_params) * (bread @ meat @ bread)

@@ -1,0 +1,301 @@
+"""Two-way fixed effects out of core: :func:`evaluator.estimators.twfe.did` on a panel read in passes over units.
+
+:func:`~evaluator.estimators.twfe.did` sends a path to a Parquet file or folder, a ``pyarrow.dataset.Dataset``,
+a Dask DataFrame or a validated :class:`~evaluator.data.panel_source.PanelSource` here. In memory the unit
+effects are swept out by unit means and the period effects solve a ``T x T`` system
+(:func:`~evaluator.estimators.twfe._absorb_two_way`); that system is a sum over units, so:
+
+1. a pass checks the panel rules (:func:`~evaluator.data.shards.check_block_rows`: every unit, balanced or
+   not) and sums, per unit ``i`` with observed periods ``O_i`` and ``n_i`` rows, ``O_i`` (the periods' rows),
+   ``O_i O_i' / n_i`` and, for ``M = (y, D)``, the periods' sums of ``M`` and ``O_i mean_i(M)``: the period effects
+   ``gamma`` follow, and the fixed effects' rank;
+2. a pass forms each row's residuals ``M - alpha_i - gamma_t`` (``alpha_i = mean_i(M) - O_i'gamma / n_i``) and
+   sums ``D~ y~`` and ``D~^2``: the coefficient;
+3. a pass sums each cluster's (or unit's) score ``sum D~ e`` (and, for HC1, ``sum (D~ e)^2``), with the
+   coefficient known, so the CR1 (or HC1) covariance is formed as in memory
+   (:func:`~evaluator.inference.sandwich.cr1_from_scores`).
+
+Covered: the treatment indicator alone (no covariates, no weights), CR1 by unit or a cluster column, HC1,
+balanced and unbalanced panels; the rows must be sorted by unit, then period, and a cluster must contain whole
+units (the passes check both). Not yet: covariates, weights and the wild cluster bootstrap
+(:class:`NotImplementedError` saying so).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluator.data.shards import (
+    BATCH_ROWS,
+    BlockPasses,
+    PanelChecks,
+    UnitBlock,
+    check_block_rows,
+    check_columns,
+    dask_client,
+    is_dask_frame,
+    open_dask_frame,
+    open_dataset,
+    periods,
+)
+from evaluator.errors import DataError, DesignError, FewClustersWarning, Problem
+from evaluator.estimators.design import choice
+from evaluator.estimators.twfe import absorbed_error, check_treated, staggered_note
+from evaluator.inference.sandwich import cr1_from_scores, hc1_from_meat
+from evaluator.policy import FEW_CLUSTERS
+from evaluator.results.base import Result, tidy_table
+
+__all__ = ["did_ooc"]
+
+
+def _refuse(*, covariates: Any, weights: str | None, inference: str) -> None:
+    options = []
+    if covariates:
+        options.append(f"covariates ({list(covariates)})")
+    if weights is not None:
+        options.append(f"weights={weights!r}")
+    if inference == "wild":
+        options.append("inference='wild'")
+    if options:
+        raise NotImplementedError(
+            "out of core (a Parquet path, pyarrow Dataset or Dask DataFrame), did does not support "
+            + ", ".join(options)
+            + " yet: read the data into a pandas DataFrame (pandas.read_parquet(path)) for that"
+        )
+
+
+def _rows(block: UnitBlock, roles: dict[str, str], times: np.ndarray) -> tuple[Any, ...]:
+    """A block's valid units: checks, and per row its unit, period, outcome and treatment indicator."""
+    found, layout = check_block_rows(block, roles, times)
+    nu = len(layout.units)
+    y = np.asarray(block.columns[roles["outcome"]], dtype=np.float64)[layout.rows]
+    g = np.asarray(block.columns[roles["cohort"]], dtype=np.float64)[layout.rows]
+    g = np.where(np.isnan(g) | (g == 0), np.inf, g)
+    d = (times[layout.period] >= g).astype(np.float64)
+    return found, layout, nu, np.column_stack([y, d])
+
+
+def _unit_parts(layout: Any, nu: int, M: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per unit: observed periods (nu x T), rows, and the mean of each column of ``M``."""
+    O = np.zeros((nu, T))
+    O[layout.unit, layout.period] = 1.0
+    n_i = O.sum(axis=1)
+    means = np.stack([np.bincount(layout.unit, weights=M[:, c], minlength=nu) for c in range(M.shape[1])], axis=1)
+    return O, n_i, means / n_i[:, None]
+
+
+def did_ooc(
+    source: Any,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    cohort: str,
+    covariates: Any = None,
+    cluster: str | None = None,
+    weights: str | None = None,
+    inference: str = "cluster",
+    n_boot: int = 999,
+    seed: Any = None,
+    alpha: float = 0.05,
+    batch_rows: int = BATCH_ROWS,
+    threads: int | None = None,
+    executor: Any = None,
+) -> Result:
+    """:func:`~evaluator.estimators.twfe.did` (two-way fixed effects) on Parquet files, a Dataset or a Dask DataFrame.
+
+    The arguments are :func:`did`'s, plus ``batch_rows``, ``threads`` and ``executor`` as
+    :func:`~evaluator.estimators.staggered_ooc.staggered_did_ooc` takes them. The rows must be sorted by unit,
+    then period. The result equals the in-memory one to rounding (1e-10).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from evaluator.data.simulate import sick_leave_sib
+    >>> from evaluator.estimators.twfe import did
+    >>> sim = sick_leave_sib(n_municipalities=10, employees_per_municipality=20, n_periods=12, waves=(5, 8), seed=1)
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "panel.parquet"
+    >>> sim.data.sort_values(["employee", "month"]).to_parquet(path)
+    >>> kw = dict(outcome="sick_days", unit="employee", time="month", cohort="first_treated")
+    >>> ooc, mem = did_ooc(path, batch_rows=500, **kw), did(sim.data, **kw)
+    >>> bool(np.isclose(ooc.estimate, mem.estimate, rtol=1e-10)), bool(np.isclose(ooc.se, mem.se, rtol=1e-10))
+    (True, True)
+    """
+    choice("inference", inference, ("cluster", "hc1", "wild"))
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha} must be between 0 and 1")
+    _refuse(covariates=covariates, weights=weights, inference=inference)
+    dask_client(executor)
+    if executor is not None and getattr(source, "filters_rows", False):
+        raise NotImplementedError(
+            "a PanelSource that leaves out units or cohorts is read in this process: pass executor=None"
+        )
+    threads = min(4, os.cpu_count() or 1) if threads is None else int(threads)
+    dataset, label = open_dask_frame(source) if is_dask_frame(source) else open_dataset(source)
+    roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
+    if cluster is not None:
+        roles["cluster"] = cluster
+    check_columns(dataset, roles, numeric=[outcome, time, cohort], label=label)
+    if is_dask_frame(source):
+        dataset = dataset.project(roles.values())
+    times = periods(dataset, time, executor=executor)
+    T = len(times)
+    if not T:
+        raise DataError([Problem("the data have no rows with a period", column=time)], source=label)
+    over = BlockPasses(dataset, roles, batch_rows=batch_rows, threads=threads, executor=executor, label=label)
+
+    # -- pass 1: the checks, and the sums of the period effects' system
+    def system(block: UnitBlock) -> tuple[Any, ...]:
+        found, layout, nu, M = _rows(block, roles, times)
+        if nu == 0:
+            return found, None
+        O, n_i, mean_i = _unit_parts(layout, nu, M, T)
+        by_t = np.stack([np.bincount(layout.period, weights=M[:, c], minlength=T) for c in range(2)], axis=1)
+        starts = np.flatnonzero(np.concatenate([[True], layout.unit[1:] != layout.unit[:-1]]))
+        g_units = np.asarray(block.columns[cohort], dtype=np.float64)[layout.rows[starts]]
+        g_units = np.where(np.isnan(g_units) | (g_units == 0), np.inf, g_units)
+        cohorts = np.unique(g_units[np.isfinite(g_units)])
+        sums = {
+            "Wb": O.sum(axis=0),
+            "S": (O / n_i[:, None]).T @ O,
+            "rhs": by_t - O.T @ mean_i,
+            "rows": float(len(M)),
+            "d": float(M[:, 1].sum()),
+            "units": float(nu),
+            "treated": float(np.isfinite(g_units).sum()),
+        }
+        return found, (sums, cohorts)
+
+    checks = PanelChecks(roles)
+    missing_units: list[int] = []
+    total: dict[str, Any] = {}
+    cohorts_seen: set[float] = set()
+    for found, part in over.map(system, missing_units=missing_units):
+        checks.add(found)
+        if part is None:
+            continue
+        sums, cohorts = part
+        cohorts_seen.update(cohorts.tolist())
+        for key, v in sums.items():
+            total[key] = v if key not in total else total[key] + v
+    checks.add_missing_units(missing_units)
+    checks.raise_problems(label)
+    if not total:
+        raise DataError([Problem("no unit has a complete, valid set of rows")], source=label)
+    N, n_units = int(total["rows"]), int(total["units"])
+    check_treated(total["d"] > 0, total["d"] == N, time=time, cohort=cohort)
+    # the period effects, as _absorb_two_way solves them (its eigen-decomposition and tolerance)
+    A_mat = np.diag(total["Wb"]) - total["S"]
+    evals, evecs = np.linalg.eigh(A_mat)
+    tol = evals.max(initial=0.0) * T * np.finfo(float).eps * 10
+    pos = evals > tol
+    gamma = evecs[:, pos] @ ((evecs[:, pos].T @ total["rhs"]) / evals[pos][:, None])
+    fe_rank = n_units + int(pos.sum())
+
+    def residuals(block: UnitBlock) -> tuple[Any, np.ndarray] | None:
+        _, layout, nu, M = _rows(block, roles, times)
+        if nu == 0:
+            return None
+        O, n_i, mean_i = _unit_parts(layout, nu, M, T)
+        alpha_i = mean_i - (O @ gamma) / n_i[:, None]
+        return layout, M - alpha_i[layout.unit] - gamma[layout.period]
+
+    # -- pass 2: the coefficient
+    def moments(block: UnitBlock) -> np.ndarray:
+        res = residuals(block)
+        if res is None:
+            return np.zeros(2)
+        Mt = res[1]
+        return np.array([Mt[:, 1] @ Mt[:, 0], Mt[:, 1] @ Mt[:, 1]])
+
+    dy, dd = sum(over.map(moments), np.zeros(2))
+    scale = total["d"] - total["d"] ** 2 / N  # sum (D - mean D)^2 of a 0/1 indicator
+    if scale == 0 or dd <= 1e-10 * scale:
+        raise absorbed_error(["att"], [])
+    bread = np.array([[1.0 / dd]])
+    beta = dy / dd
+
+    # -- pass 3: the scores, by cluster (or unit), with the coefficient known
+    def scores(block: UnitBlock) -> tuple[np.ndarray, np.ndarray, float]:
+        res = residuals(block)
+        if res is None:
+            return np.empty(0), np.empty(0), 0.0
+        layout, Mt = res
+        s = Mt[:, 1] * (Mt[:, 0] - beta * Mt[:, 1])
+        labels = block.columns[roles["cluster"] if cluster is not None else unit][layout.rows]
+        values, inv = np.unique(labels, return_inverse=True)
+        return values, np.bincount(inv, weights=s, minlength=len(values)), float(s @ s)
+
+    per_cluster: dict[Any, float] = {}
+    hc_meat = 0.0
+    for values, sums_g, sq in over.map(scores):
+        hc_meat += sq
+        for v, x in zip(values.tolist(), sums_g.tolist(), strict=True):
+            per_cluster[v] = per_cluster.get(v, 0.0) + x
+    G = len(per_cluster)
+    cname = cluster if cluster is not None else unit
+    notes: list[str] = []
+    if inference == "hc1":
+        K = 1 + fe_rank
+        vcov = hc1_from_meat(np.array([[hc_meat]]), bread, n_obs=N, n_params=K)
+        df = None
+        label_inf = f"HC1 heteroskedasticity-robust (factor N/(N-K), K={K} incl. fixed effects); normal critical values"
+        notes.append(
+            "HC1 standard errors ignore serial correlation within units; cluster-robust errors are the default "
+            "for panels"
+        )
+    else:
+        if G < 2:
+            raise DesignError(
+                f"all rows are in a single cluster of '{cname}'; cluster-robust inference needs at least 2 clusters "
+                "(cluster by a finer variable, or use inference='hc1' if errors are independent)"
+            )
+        K = 1 + (fe_rank - n_units + 1)  # units nested in clusters (the passes check it): their effects not in K
+        S = np.array([per_cluster[v] for v in sorted(per_cluster, key=str)])[:, None]
+        vcov = cr1_from_scores(S, bread, n_obs=N, n_params=K)
+        df = G - 1
+        label_inf = (
+            f"CR1 cluster-robust by '{cname}' (G={G}; factor G/(G-1)*(N-1)/(N-K), K={K}); t({G - 1}) critical values"
+        )
+        if G < FEW_CLUSTERS:
+            msg = (
+                f"only {G} clusters of '{cname}': with {G} clusters analytic cluster-robust intervals "
+                "under-cover; use inference='wild'"
+            )
+            warnings.warn(msg, FewClustersWarning, stacklevel=3)
+            notes.append(msg)
+    n_cohorts = len(cohorts_seen)
+    notes += staggered_note(n_cohorts)
+    table = tidy_table(["att"], np.array([beta]), np.sqrt(np.diag(vcov)), alpha=alpha, df=df)
+    info = {
+        "n_units": n_units,
+        "n_treated": int(total["treated"]),
+        "n_control": n_units - int(total["treated"]),
+        "n_clusters": G,
+        "n_periods": T,
+        "n_cohorts": n_cohorts,
+        "cluster": cname,
+        "n_params": K,
+        "fe_rank": fe_rank,
+        "df": df,
+        "vcov": pd.DataFrame(vcov, index=["att"], columns=["att"]),
+        "out_of_core": {"source": label, "rows": N, "passes": 3, **over.describe()},
+    }
+    two_by_two = T == 2 and n_cohorts == 1
+    name = "Difference-in-differences (2x2)" if two_by_two else "Difference-in-differences (two-way fixed effects)"
+    return Result(
+        name,
+        table,
+        nobs=N,
+        headline="att",
+        alpha=alpha,
+        inference=label_inf,
+        outcome=outcome,
+        notes=tuple(notes),
+        info=info,
+    )

@@ -1,0 +1,141 @@
+"""Two-way fixed effects out of core (evaluator/estimators/twfe_ooc.py).
+
+The reference is the in-memory ``did`` on the same rows (itself checked against pyfixest, linearmodels and
+Stata in tests/test_twfe*.py): out of core the period effects' T x T system, the coefficient and the clusters'
+scores are sums over units, formed in three passes, so the two agree to rounding (1e-10; observed ~1e-14).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluator.errors import DataError, DesignError, FewClustersWarning
+from evaluator.estimators.twfe import did
+from evaluator.estimators.twfe_ooc import did_ooc
+from tests.test_staggered_ooc import _panel
+
+KW = dict(outcome="y", unit="id", time="t", cohort="g")
+COLUMNS = ["estimate", "std_error", "statistic", "p_value", "ci_low", "ci_high"]
+
+
+def _same(a, b) -> None:
+    """Two did Results agree: the numbers, the design's counts, the words."""
+    x, y = a.to_frame(), b.to_frame()
+    for col in COLUMNS:
+        np.testing.assert_allclose(y[col], x[col], rtol=1e-10, atol=1e-12, err_msg=col)
+    for key in ("n_units", "n_treated", "n_control", "n_clusters", "n_periods", "n_cohorts", "n_params", "fe_rank"):
+        assert a.info[key] == b.info[key], key
+    np.testing.assert_allclose(b.info["vcov"].to_numpy(), a.info["vcov"].to_numpy(), rtol=1e-10)
+    assert a.nobs == b.nobs and a.estimator == b.estimator and a.inference == b.inference and a.notes == b.notes
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> tuple[pd.DataFrame, pd.DataFrame, Path, Path]:
+    """1,000,000 rows (100,000 units x 10 periods) and the same with 15% of the rows missing, as Parquet files."""
+    frame = _panel(100_000, seed=61)
+    gappy = frame[np.random.default_rng(0).random(len(frame)) > 0.15].reset_index(drop=True)
+    root = tmp_path_factory.mktemp("twfe_ooc")
+    frame.to_parquet(root / "balanced.parquet", index=False, row_group_size=300_000)
+    gappy.to_parquet(root / "gappy.parquet", index=False, row_group_size=300_000)
+    return frame, gappy, root / "balanced.parquet", root / "gappy.parquet"
+
+
+@pytest.mark.parametrize("inference", ["cluster", "hc1"])
+@pytest.mark.parametrize("cluster", [None, "cl"])
+@pytest.mark.parametrize("balanced", [True, False])
+def test_a_million_rows_equal_in_memory(big, balanced, cluster, inference) -> None:
+    frame, gappy, file, gfile = big
+    data, path = (frame, file) if balanced else (gappy, gfile)
+    mem = did(data, cluster=cluster, inference=inference, **KW)
+    ooc = did(str(path), cluster=cluster, inference=inference, **KW)
+    assert ooc.info["out_of_core"]["rows"] == len(data) and ooc.info["out_of_core"]["passes"] == 3
+    _same(mem, ooc)
+
+
+def test_the_numbers_do_not_depend_on_the_sharding(tmp_path) -> None:
+    """A folder of files cut inside units, tiny or large batches, one thread or three."""
+    frame = _panel(3_000, n_periods=7, seed=62)
+    frame = frame[np.random.default_rng(1).random(len(frame)) > 0.2].reset_index(drop=True)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    cuts = [0, 3_001, 9_999, len(frame)]
+    for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+        frame.iloc[a:b].to_parquet(folder / f"part-{i}.parquet", index=False)
+    mem = did(frame, cluster="cl", **KW)
+    for batch_rows, threads in ((61, 1), (5_000, 3)):
+        _same(mem, did_ooc(folder, cluster="cl", batch_rows=batch_rows, threads=threads, **KW))
+
+
+def test_small_panels_and_their_warnings_as_in_memory(tmp_path) -> None:
+    """Few clusters (the same warning), one cohort in two periods (the 2x2), string ids, cohorts given as NaN."""
+    frame = _panel(400, n_periods=6, seed=63, n_clusters=6)
+    two = frame[frame["t"].isin([3, 4]) & frame["g"].isin([0, 4])]
+    cases = [
+        (frame, dict(cluster="cl")),
+        (two, {}),
+        (frame.assign(id="u" + frame["id"].astype(str).str.zfill(4)), {}),
+        (frame.assign(g=frame["g"].where(frame["g"] > 0)), {}),
+    ]
+    for i, (data, kw) in enumerate(cases):
+        path = tmp_path / f"case{i}.parquet"
+        data.to_parquet(path, index=False)
+        with warnings.catch_warnings(record=True) as w_mem:
+            warnings.simplefilter("always")
+            mem = did(data, **kw, **KW)
+        with warnings.catch_warnings(record=True) as w_ooc:
+            warnings.simplefilter("always")
+            ooc = did(path, **kw, **KW)
+        assert [str(w.message) for w in w_mem] == [str(w.message) for w in w_ooc], i
+        _same(mem, ooc)
+    assert any(issubclass(w.category, FewClustersWarning) for w in w_mem) is False  # the last case: by unit
+    assert ooc.estimator.endswith("(two-way fixed effects)")
+    assert did(tmp_path / "case1.parquet", **KW).estimator == "Difference-in-differences (2x2)"
+
+
+def test_bad_input_raises_the_in_memory_errors(tmp_path) -> None:
+    """No treated row, treatment absorbed by the effects, a bad row named, and what is not computed yet."""
+    frame = _panel(200, n_periods=5, seed=64)
+    cases = {
+        "never": frame.assign(g=0),
+        "absorbed": frame.assign(g=3),  # every unit starts in period 3: no comparison
+    }
+    for name, data in cases.items():
+        data.to_parquet(tmp_path / f"{name}.parquet", index=False)
+        with pytest.raises(DesignError) as mem:
+            did(data, **KW)
+        with pytest.raises(DesignError) as ooc:
+            did(tmp_path / f"{name}.parquet", **KW)
+        assert str(ooc.value) == str(mem.value), name
+    bad = frame.copy()
+    bad.loc[bad.index[11], "y"] = np.nan
+    bad.to_parquet(tmp_path / "bad.parquet", index=False)
+    with pytest.raises(DataError, match=r"(?s)column 'y': 1 missing value\(s\).*data rows 12"):
+        did(tmp_path / "bad.parquet", **KW)
+    path = tmp_path / "ok.parquet"
+    frame.assign(w=1.0, x=frame["t"] * 1.0).to_parquet(path, index=False)
+    for extra, words in (
+        (dict(covariates=["x"]), r"covariates \(\['x'\]\)"),
+        (dict(weights="w"), "weights='w'"),
+        (dict(inference="wild"), "inference='wild'"),
+    ):
+        with pytest.raises(NotImplementedError, match=rf"out of core .*{words}.* pandas DataFrame"):
+            did(path, **extra, **KW)
+    with pytest.raises(ValueError, match="inference='both'"):
+        did(path, inference="both", **KW)
+
+
+def test_a_validated_panel_source(tmp_path) -> None:
+    """load_panel's PanelSource (units it drops left out as the rows are read), as the report passes it."""
+    from evaluator.data.load import load_panel
+
+    frame = _panel(1_000, n_periods=8, seed=65)
+    frame.to_parquet(tmp_path / "p.parquet", index=False)
+    roles = {"unit": "id", "time": "t", "outcome": "y", "cohort": "g"}
+    source = load_panel(tmp_path / "p.parquet", columns=roles, out_of_core=True)
+    mem = load_panel(frame, columns=roles)
+    _same(did(mem, cluster="cl", **KW), did(source, cluster="cl", **KW))
