@@ -63,6 +63,8 @@ class PanelSource:
     aggregates: PanelAggregates
     excluded: list[Any] = field(default_factory=list)
     left_out: tuple[Any, ...] = ()
+    #: the placebo of :meth:`placebo_start`: (the first cohort, its pretended start)
+    placebo: tuple[float, float] | None = None
 
     def to_dataset(self) -> tuple[Any, str]:
         """The ``pyarrow.dataset.Dataset`` of the rows (dropped units and left-out cohorts filtered out) and the
@@ -75,12 +77,28 @@ class PanelSource:
         cohort = pc.field(self.columns["cohort"])
         for g in self.left_out:  # a missing cohort (never treated) is kept: null != g is null, not true
             dataset = dataset.filter((cohort != g) | cohort.is_null())
+        if self.placebo is not None:
+            before = dataset.filter(pc.field(self.columns["time"]) < self.placebo[0])
+            dataset = _PlaceboCohorts(before, self.columns["cohort"], *self.placebo)
         return dataset, label
 
     @property
     def filters_rows(self) -> bool:
         """Whether reading the rows filters some out (the passes then run in this process)."""
-        return bool(self.excluded or self.left_out)
+        return bool(self.excluded or self.left_out or self.placebo)
+
+    def placebo_start(self, first: float, k: int) -> PanelSource:
+        """The placebo of the robustness chapter: the rows before ``first`` (the first cohort's start), that cohort
+        pretending to start ``k`` periods earlier and every other unit never treated (as the in-memory
+        ``pre.assign(cohort=np.where(pre[cohort] == first, first - k, 0))``), recoded as the rows are read.
+
+        Examples
+        --------
+        >>> src = PanelSource("p.parquet", {"unit": "id", "time": "t", "cohort": "g"}, {}, None)
+        >>> src.placebo_start(5, 2).placebo, src.placebo_start(5, 2).filters_rows
+        ((5.0, 3.0), True)
+        """
+        return replace(self, placebo=(float(first), float(first - k)))
 
     def without_cohort(self, cohort: Any) -> PanelSource:
         """The same panel without the units of ``cohort`` (as ``panel.loc[panel[cohort] != g]`` in memory).
@@ -104,6 +122,32 @@ class PanelSource:
     def __repr__(self) -> str:
         b = self.attrs["evaluator"]["balance"]
         return f"PanelSource({self.rows:,} rows, {b['units']:,} units, {b['periods']} periods, out of core)"
+
+
+class _PlaceboCohorts:
+    """A pyarrow Dataset whose cohort column is recoded in every record batch read (:meth:`PanelSource.placebo_start`):
+    ``start`` where it equals ``first``, else 0 (never treated; missing values too, as NaN in memory). It answers
+    what the passes in this process ask of a Dataset (``schema``, ``to_batches``)."""
+
+    def __init__(self, dataset: Any, column: str, first: float, start: float) -> None:
+        self.dataset, self.column, self.first, self.start = dataset, column, first, start
+
+    @property
+    def schema(self) -> Any:
+        return self.dataset.schema
+
+    def to_batches(self, *, columns: list[str], **kw: Any) -> Any:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        for batch in self.dataset.to_batches(columns=columns, **kw):
+            if self.column in batch.schema.names:
+                i = batch.schema.get_field_index(self.column)
+                g = batch.column(i)
+                hit = pc.fill_null(pc.equal(g, pa.scalar(self.first).cast(g.type)), False)
+                recoded = pc.if_else(hit, pa.scalar(self.start).cast(g.type), pa.scalar(0).cast(g.type))
+                batch = batch.set_column(i, self.column, recoded)
+            yield batch
 
 
 def is_out_of_core_source(source: Any) -> bool:

@@ -13,7 +13,6 @@ from evaluator.i18n import N_, language, ngettext
 from evaluator.i18n import gettext as _
 from evaluator.reporting.html import Html, figure_html, figure_theme, labels, render_macro, table_html
 from evaluator.reporting.pipeline import (
-    OUT_OF_CORE_NOTE,
     DidFit,
     MatchedFit,
     collect_warnings,
@@ -169,19 +168,50 @@ def _main_row(fit: DidFit | MatchedFit, label: str) -> dict[str, Any]:
     }
 
 
+def _placebo_shift(periods: int, shift: int | None) -> int | None:
+    """How many periods early the placebo pretends the first cohort started, given the ``periods`` before its real
+    start (half of them by default); None when there are too few for a placebo."""
+    if periods < 3:
+        return None
+    k = shift if shift is not None else max(1, periods // 2)
+    return k if 1 <= k < periods else None
+
+
 def _placebo_panel(panel: pd.DataFrame, s: DidSettings, shift: int | None) -> tuple[pd.DataFrame, int] | None:
     """Pre-period data only, with the first cohort's start moved ``shift`` periods earlier."""
     g = panel[s.cohort]
     first = int(g[g != 0].min())
     pre = panel.loc[panel[s.time] < first]
-    periods = int(pre[s.time].nunique())
-    if periods < 3:
-        return None
-    k = shift if shift is not None else max(1, periods // 2)
-    if not 1 <= k < periods:
+    k = _placebo_shift(int(pre[s.time].nunique()), shift)
+    if k is None:
         return None
     fake_g = np.where(pre[s.cohort] == first, first - k, 0)
     return pre.assign(**{s.cohort: fake_g}), k
+
+
+def _placebo_row(placebo: tuple[Any, int] | None, s: DidSettings) -> dict[str, Any]:
+    """The placebo's row: estimated on the placebo data (a frame, or a PanelSource recoding its rows as read), or
+    missing numbers saying there are too few periods before the first start."""
+    if placebo is None:
+        return {
+            # TRANSLATORS: a robustness row: the placebo (a pretended earlier start), when it cannot be run.
+            "specification": _Words(N_("Placebo start")),
+            "estimate": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "p_value": np.nan,
+            "note": _Words(N_("too few periods before the first start for a placebo")),
+            "kind": "placebo",
+        }
+    pp, k = placebo
+    fast = "analytic" if s.estimator == "callaway_santanna" else "cluster"
+    return _row(
+        "placebo",
+        _PlaceboName(k=k),
+        lambda: estimate_did(pp, s, inference=fast),
+        # TRANSLATORS: the note of the placebo row: its estimate should be close to zero.
+        _Words(N_("should be close to zero")),
+    )
 
 
 def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataFrame:
@@ -222,7 +252,13 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
     # absorb them.
     twfe_note = _Words(N_("without the covariates (absorbed by unit effects)")) if s.covariates else ""
     if fit.aggregates is not None:  # out of core: only what Callaway-Sant'Anna computes in passes
-        return _frame(rows + _out_of_core_rows(fit, est_name, twfe))
+        twfe_row = _row(
+            "estimator",
+            twfe,
+            lambda: estimate_did(panel, s, estimator=tw, inference="cluster", covariates=twfe_covs),
+            twfe_note,
+        )
+        return _frame(rows + _out_of_core_rows(fit, est_name, twfe_row, placebo_shift))
     if s.estimator == cs:
         other = "not_yet" if s.control_group == "never" else "never"
         rows.append(
@@ -278,39 +314,17 @@ def robustness_did(fit: DidFit, *, placebo_shift: int | None = None) -> pd.DataF
                     lambda sub=sub: estimate_did(sub, s, inference=fast[s.estimator]),
                 )
             )
-    placebo = _placebo_panel(panel, s, placebo_shift)
-    if placebo is None:
-        rows.append(
-            {
-                # TRANSLATORS: a robustness row: the placebo (a pretended earlier start), when it cannot be run.
-                "specification": _Words(N_("Placebo start")),
-                "estimate": np.nan,
-                "ci_low": np.nan,
-                "ci_high": np.nan,
-                "p_value": np.nan,
-                "note": _Words(N_("too few periods before the first start for a placebo")),
-                "kind": "placebo",
-            }
-        )
-    else:
-        pp, k = placebo
-        rows.append(
-            _row(
-                "placebo",
-                _PlaceboName(k=k),
-                lambda: estimate_did(pp, s, inference=fast[s.estimator]),
-                # TRANSLATORS: the note of the placebo row: its estimate should be close to zero.
-                _Words(N_("should be close to zero")),
-            )
-        )
+    rows.append(_placebo_row(_placebo_panel(panel, s, placebo_shift), s))
     return _frame(rows)
 
 
-def _out_of_core_rows(fit: DidFit, est_name: str, twfe: _Words) -> list[dict[str, Any]]:
-    """The robustness rows of a panel read out of core: the other comparison group, the other interval method,
-    with covariates none, and each cohort left out (its rows filtered as they are read); the rows that need the
-    data in memory (two-way fixed effects, the placebo's shifted cohorts) are listed with missing numbers and say
-    so."""
+def _out_of_core_rows(
+    fit: DidFit, est_name: str, twfe_row: dict[str, Any], placebo_shift: int | None
+) -> list[dict[str, Any]]:
+    """The robustness rows of a panel read out of core after the main one, in the in-memory order, each estimated
+    in passes over the rows: the other comparison group, two-way fixed effects (``twfe_row``), the other interval
+    method, with covariates none, each cohort left out (its rows filtered as they are read) and the placebo (the
+    rows before the first start, that cohort's recoded as they are read)."""
     s, panel = fit.settings, fit.panel
     other = "not_yet" if s.control_group == "never" else "never"
     names = {
@@ -320,6 +334,7 @@ def _out_of_core_rows(fit: DidFit, est_name: str, twfe: _Words) -> list[dict[str
     alt_inf = "analytic" if s.inference == "bootstrap" else "bootstrap"
     rows = [
         _row("comparison", _Words(names[other]), lambda: estimate_did(panel, s, control=other, inference="analytic")),
+        twfe_row,
         _row("inference", _with_inference(est_name, alt_inf), lambda: estimate_did(panel, s, inference=alt_inf)),
     ]
     if s.covariates:
@@ -343,20 +358,14 @@ def _out_of_core_rows(fit: DidFit, est_name: str, twfe: _Words) -> list[dict[str
                         lambda g=g: estimate_did(panel.without_cohort(g), s, inference="analytic"),
                     )
                 )
-    why = _Words(OUT_OF_CORE_NOTE)
-    skipped = [("estimator", twfe), ("placebo", _Words(N_("Placebo start")))]
-    return rows + [
-        {
-            "specification": spec,
-            "estimate": np.nan,
-            "ci_low": np.nan,
-            "ci_high": np.nan,
-            "p_value": np.nan,
-            "note": why,
-            "kind": kind,
-        }
-        for kind, spec in skipped
-    ]
+    # the placebo: the rows before the first start, that cohort's recoded as they are read
+    first = min((g for g in cohorts), default=None)
+    placebo = None
+    if first is not None and fit.aggregates is not None:
+        k = _placebo_shift(int((fit.aggregates.periods < first).sum()), placebo_shift)
+        placebo = None if k is None else (panel.placebo_start(first, k), k)
+    rows.append(_placebo_row(placebo, s))
+    return rows
 
 
 def robustness_matched(fit: MatchedFit) -> pd.DataFrame:
