@@ -307,8 +307,8 @@ def test_refused_options_say_what_to_do(tmp_path) -> None:
             staggered_did(source, covariates=["x"], allow_unbalanced_panel=True, **KW)
     with pytest.raises(DesignError, match=r"covariates \['x'\] are constant"):  # as in memory
         staggered_did(path, covariates=["x"], **KW)
-    with pytest.raises(NotImplementedError, match="panel=False"):
-        staggered_did(path, panel=False, **KW)
+    with pytest.raises(NotImplementedError, match=r"panel=False, unit='id': .* leave unit out"):
+        staggered_did(path, panel=False, **KW)  # repeated cross-sections are read without a unit column
     with pytest.raises(DataError, match=r"column 'nope': column not found \(cohort='nope'\)"):
         staggered_did(path, **{**KW, "cohort": "nope"})
     with pytest.raises(DataError, match="file not found"):

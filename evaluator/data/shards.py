@@ -50,6 +50,7 @@ from evaluator.data.validate import infinite_problem, missing_problem
 from evaluator.errors import DataError, Problem, format_examples
 
 __all__ = [
+    "ROW_NUMBER",
     "BlockPasses",
     "DaskFrame",
     "PanelChecks",
@@ -58,6 +59,7 @@ __all__ = [
     "check_block",
     "check_block_rows",
     "RowLayout",
+    "RowNumbered",
     "dask_client",
     "is_dataset_source",
     "map_unit_blocks",
@@ -152,6 +154,37 @@ def open_dataset(source: Any) -> tuple[Any, str]:
             ],
             source=label,
         ) from None
+
+
+#: The column :class:`RowNumbered` adds: each row's position in the data (0-based), a unit id of its own.
+ROW_NUMBER = "__evaluator_row__"
+
+
+class RowNumbered:
+    """A pyarrow Dataset read with each row's position added as :data:`ROW_NUMBER`: repeated cross-sections out of
+    core, where every row is its own observation, are read as a panel of one-row units (ids increasing, so sorted).
+
+    It answers what the passes in this process ask of a Dataset (``schema``, ``to_batches`` in order); the positions
+    are those of the rows in the order read, as ``numpy.arange`` numbers a frame's rows in memory.
+    """
+
+    def __init__(self, dataset: Any) -> None:
+        import pyarrow as pa
+
+        self.dataset = dataset
+        self.schema = dataset.schema.append(pa.field(ROW_NUMBER, pa.int64()))
+
+    def to_batches(self, *, columns: list[str], **kw: Any) -> Iterator[Any]:
+        import pyarrow as pa
+
+        want = [c for c in columns if c != ROW_NUMBER]
+        offset = 0
+        for batch in self.dataset.to_batches(columns=want, **kw):
+            if ROW_NUMBER in columns:
+                numbers = pa.array(np.arange(offset, offset + batch.num_rows, dtype=np.int64))
+                batch = batch.append_column(ROW_NUMBER, numbers).select(columns)
+            offset += batch.num_rows
+            yield batch
 
 
 def check_columns(

@@ -1015,7 +1015,8 @@ def staggered_did(
         per observation. A path to a Parquet file or a folder of them, a
         ``pyarrow.dataset.Dataset`` or a Dask DataFrame is read out of core, in passes over shards of units
         sorted by unit then period (:mod:`evaluator.estimators.staggered_ooc`; covariates must
-        be time-invariant there, and no ``panel=False`` yet). The numbers, bootstrap
+        be time-invariant there, and ``panel=False`` reads every row as its own observation, without a
+        ``unit`` column). The numbers, bootstrap
         included, are those of the same rows in memory.
     outcome, unit, time, cohort : str
         Columns. ``cohort`` is the first treated period; never-treated units have

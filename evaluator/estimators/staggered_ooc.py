@@ -63,7 +63,10 @@ Covariates with ``allow_unbalanced_panel=True`` (each cell DRDID's repeated cros
 of its two periods, as in memory) are :mod:`evaluator.estimators.staggered_ooc_rc`'s: the in-memory per-row
 formulas run on each block's rows and their sums are added, in a few passes more.
 
-Not yet: repeated cross-sections (``panel=False``); they raise :class:`NotImplementedError` saying so.
+Repeated cross-sections (``panel=False``, no ``unit``) are read as a panel of one-row units, each row numbered as
+it is read (:class:`evaluator.data.shards.RowNumbered`: the positions the in-memory estimator keys its bootstrap
+to), so every cell is the unbalanced panel's above, covariates each row's own; in this process only, and a
+``unit`` column (whose checks need the frame) raises :class:`NotImplementedError` saying so.
 
 Bootstrap draws are keyed (:mod:`evaluator.inference.keyed_draws`): unit ``i``'s sign in draw ``b``
 is a hash of its id, the seed and ``b``, so each block adds its units' signed sums and the draws
@@ -90,10 +93,12 @@ from scipy import sparse
 
 from evaluator.data.shards import (
     BATCH_ROWS,
+    ROW_NUMBER,
     BlockPasses,
     DaskFrame,
     PanelChecks,
     RowLayout,
+    RowNumbered,
     UnitBlock,
     check_block,
     check_block_rows,
@@ -379,16 +384,19 @@ def _block_reduce(block: UnitBlock, *, weights: str | None, **kw: Any) -> tuple[
 
 
 # -- the estimator -----------------------------------------------------------------------------------------------------
-def _refuse(*, covariates: list[str], panel: bool, allow_unbalanced_panel: bool = False) -> None:
-    """Raise what the passes do not compute yet, saying what to do instead."""
-    options = []
-    if not panel:
-        options.append("panel=False (repeated cross-sections)")
-    if options:
+def _cross_sections(source: Any, *, unit: str | None, executor: Any) -> None:
+    """Raise what repeated cross-sections out of core (``panel=False``) do not do yet, saying what to do instead."""
+    why = None
+    if unit is not None:
+        why = (
+            f"unit={unit!r}: the checks of a unit column (ids repeating within a period, or across periods) need the "
+            "frame; leave unit out, every row is its own observation"
+        )
+    elif executor is not None or is_dask_frame(source):
+        why = "repeated cross-sections are read in this process: pass a Parquet path or pyarrow Dataset, executor=None"
+    if why is not None:
         raise NotImplementedError(
-            "out of core (a Parquet path or pyarrow Dataset), staggered_did does not support "
-            + "; ".join(options)
-            + " yet: read the data into a pandas DataFrame (pandas.read_parquet(path)) for that"
+            f"out of core with panel=False, {why}; or read the data into a pandas DataFrame (pandas.read_parquet(path))"
         )
 
 
@@ -396,7 +404,7 @@ def staggered_did_ooc(
     source: str | os.PathLike[str] | Any,
     *,
     outcome: str,
-    unit: str,
+    unit: str | None = None,
     time: str,
     cohort: str,
     control: str = "never",
@@ -451,11 +459,16 @@ def staggered_did_ooc(
     choice("control", control, ("never", "not_yet"))
     choice("base_period", base_period, ("varying", "universal"))
     covs = [covariates] if isinstance(covariates, str) else list(covariates or [])
-    _refuse(covariates=covs, panel=panel, allow_unbalanced_panel=allow_unbalanced_panel)
+    cross = not panel
+    if cross:  # repeated cross-sections: a panel of one-row units, each row numbered as it is read
+        _cross_sections(source, unit=unit, executor=executor)
+        allow_unbalanced_panel = True
     est_method = method if covs else "unconditional"
     threads = min(4, os.cpu_count() or 1) if threads is None else int(threads)
 
     dataset, label = open_dask_frame(source) if is_dask_frame(source) else open_dataset(source)
+    if cross:
+        dataset, unit = RowNumbered(dataset), ROW_NUMBER
     roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
     if cluster is not None:
         roles["cluster"] = cluster
@@ -524,6 +537,8 @@ def staggered_did_ooc(
             raise DataError(problems, source=label)
         if weights is not None:
             w_found.raise_problems(weights, unit, rows=checks.rows, units=checks.units, label=label)
+        if cross and not checks.unbalanced.count:  # a single period
+            raise DesignError("fewer than two periods remain; nothing to compare")
         if checks.unbalanced.count:
 
             def pair_counts(pairs: np.ndarray) -> _ClusterSums:
@@ -582,6 +597,7 @@ def staggered_did_ooc(
                 pair_counts=pair_counts if cluster is not None and n_boot > 0 else None,
                 cov_cells=cov_cells if covs else None,
                 method=est_method,
+                cross=cross,
                 source={
                     "source": label,
                     "rows": checks.rows,
@@ -1378,6 +1394,7 @@ def _unbalanced(
     pair_counts: Any = None,
     cov_cells: Any = None,
     method: str = "unconditional",
+    cross: bool = False,
 ) -> StaggeredResult:
     """An unbalanced panel used whole, as :func:`evaluator.estimators.staggered_rc.staggered_did_rc` (panel=True).
 
@@ -1389,7 +1406,8 @@ def _unbalanced(
     clusters and the bootstrap) runs the pass of :func:`_pair_counts` for the restricted wild cluster bootstrap.
 
     With covariates ``cov_cells`` runs their passes (:func:`evaluator.estimators.staggered_ooc_rc.rc_covariate_cells`,
-    given the cells planned here) for the estimates and their covariance, by ``method``.
+    given the cells planned here) for the estimates and their covariance, by ``method``. With ``cross`` the units
+    are the rows of repeated cross-sections (``panel=False``), and the words say "observations".
     """
     from evaluator.estimators.staggered_rc import _finish, rc_weights_note  # here: staggered_rc imports staggered
 
@@ -1404,10 +1422,11 @@ def _unbalanced(
         d = np.diag(patterns[h].Q)[T0 : 2 * T0]
         return float(d.sum() if keep is None else d[keep].sum())
 
+    what = "observations" if cross else "units"
     late = [h for h in patterns if np.isfinite(h) and h > times[-1] + anticipation]
     if late:
         notes.append(
-            f"{sum(units(h) for h in late)} units first treated after the last period are used as never treated"
+            f"{sum(units(h) for h in late)} {what} first treated after the last period are used as never treated"
         )
         for h in late:
             pat = patterns.pop(h)
@@ -1423,9 +1442,11 @@ def _unbalanced(
     early = sorted(h for h in patterns if np.isfinite(h) and h <= times[0] + anticipation)
     if early:
         gs = [_num(v) for v in early]
-        msg = (
-            f"dropped {sum(units(h) for h in early)} units ({int(sum(rows_of(h) for h in early))} rows) of cohorts {gs}"
-        )
+        if cross:
+            msg = f"dropped {sum(units(h) for h in early)} observations of cohorts {gs}"
+        else:
+            n_rows = int(sum(rows_of(h) for h in early))
+            msg = f"dropped {sum(units(h) for h in early)} units ({n_rows} rows) of cohorts {gs}"
         warnings.warn(
             f"{msg}: treated in or before the first period {_num(times[0])} (+ anticipation {anticipation}), they "
             "have no pre-treatment period",
@@ -1498,7 +1519,7 @@ def _unbalanced(
         fw = [patterns[h].first_w for h in classes]
         assert all(f is not None for f in fw)
         w_kept = np.array([f[0][keep].sum() for f in fw])  # units with a row kept: their first period is kept
-        notes.append(rc_weights_note(weights, "units"))
+        notes.append(rc_weights_note(weights, what))
         _check_cohort_weights(
             w_kept, np.array(classes), glist, ~np.isfinite(classes) if control == "never" else None, weights
         )
@@ -1731,8 +1752,8 @@ def _unbalanced(
         alpha=alpha,
         notes=notes,
         info_extra={
-            "panel": True,
-            "allow_unbalanced_panel": True,
+            "panel": not cross,
+            "allow_unbalanced_panel": not cross,
             "n_obs": int(total_rows),
             **(
                 {"weights": weights, "cohort_weights": {_num(gv): float(p) for gv, p in zip(glist, pg, strict=True)}}
@@ -1752,8 +1773,8 @@ def _unbalanced(
         sizes=sizes,
         n_treated=n - n_never,
         n_never=n_never,
-        what="units",
-        panel=True,
+        what=what,
+        panel=not cross,
         draws=draws,
         wcr_sums=wcr_sums,
     )
