@@ -419,3 +419,18 @@ def test_a_list_where_one_column_is_expected_is_named_in_the_error():
             estimator(sim.data, **kw)
     with pytest.raises(TypeError, match=r"outcome=.* is a list.*; unit=\['employee'\] is a list.*one column"):
         did(sim.data, **{**kw, "unit": ["employee"]})
+
+
+def test_fixed_effects_rank_does_not_depend_on_rounding() -> None:
+    """1M units missing 15% of 10 periods: the period system's null eigenvalue is rounding, and must stay below the
+    rank tolerance (built as diag(W_b) - S it was 3e-6 against a tolerance of 2e-8: K one too many, found by the
+    out-of-core estimator, whose sums round differently)."""
+    from evaluator.estimators.twfe import _absorb_two_way
+
+    rng = np.random.default_rng(0)
+    na, nb = 1_000_000, 10
+    a, b = np.repeat(np.arange(na), nb), np.tile(np.arange(nb), na)
+    keep = rng.random(len(a)) > 0.15
+    a, b = np.unique(a[keep], return_inverse=True)[1], b[keep]
+    _, rank = _absorb_two_way(np.ones((len(a), 1)), a, b, int(a.max()) + 1, nb, None)
+    assert rank == int(a.max()) + 1 + nb - 1  # connected: one effect less than units plus periods

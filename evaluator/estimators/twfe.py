@@ -177,26 +177,45 @@ def _absorb_two_way(
 
     The a-effects are swept out by weighted means; the b-effects solve
     ``(diag(W_b) - C' diag(1/W_a) C) gamma = T'W M - C' mean_a(M)`` with ``C`` the
-    a-by-b table of weights. Exact for any pattern of missing cells.
+    a-by-b table of weights (formed as a Laplacian: :func:`solve_b_effects`). Exact for any pattern of missing cells.
     """
     if nb > na:
         a, b, na, nb = b, a, nb, na
     wt = np.ones(len(a)) if w is None else w
     Wa = np.bincount(a, weights=wt, minlength=na)
-    Wb = np.bincount(b, weights=wt, minlength=nb)
     C = sparse.csr_matrix((wt, (a, b)), shape=(na, nb))
     S = (C.T @ sparse.diags(1.0 / Wa) @ C).toarray()
-    Amat = np.diag(Wb) - S
     WM = M * wt[:, None]
     abar = group_sums(WM, a, na) / Wa[:, None]
     rhs = group_sums(WM, b, nb) - C.T @ abar
+    gamma, rank_b = solve_b_effects(S, rhs)
+    alpha = abar - (C @ gamma) / Wa[:, None]
+    out = M - alpha[a] - gamma[b]
+    return out, na + rank_b
+
+
+def solve_b_effects(S: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, int]:
+    """The b-effects of :func:`_absorb_two_way` (its ``gamma``, least norm) and their rank, from ``S = C' diag(1/W_a)
+    C`` and the right-hand side; out of core (:mod:`evaluator.estimators.twfe_ooc`) the same sums over units.
+
+    The system's matrix is formed as the Laplacian ``diag(S 1) - S`` (``S 1 = W_b`` in exact arithmetic): so each
+    connected component's indicator is a null vector to rounding, and the rank test below does not depend on how
+    the sums were rounded (with ``diag(W_b)`` the null eigenvalue of a panel of 8.5 million rows rose above the
+    tolerance, counting one parameter too many in K).
+
+    Examples
+    --------
+    >>> S = np.array([[1.0, 1.0], [1.0, 1.0]])  # two units, each in both periods
+    >>> solve_b_effects(S, np.array([[0.5], [-0.5]]))[1]
+    1
+    """
+    nb = S.shape[0]
+    Amat = np.diag(S.sum(axis=1)) - S
     evals, evecs = np.linalg.eigh(Amat)
     tol = evals.max(initial=0.0) * nb * np.finfo(float).eps * 10
     pos = evals > tol
     gamma = evecs[:, pos] @ ((evecs[:, pos].T @ rhs) / evals[pos][:, None])
-    alpha = abar - (C @ gamma) / Wa[:, None]
-    out = M - alpha[a] - gamma[b]
-    return out, na + int(pos.sum())
+    return gamma, int(pos.sum())
 
 
 def _unit_demean(M: np.ndarray, u: np.ndarray, nu: int, w: np.ndarray | None) -> np.ndarray:

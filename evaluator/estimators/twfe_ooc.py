@@ -6,8 +6,8 @@ effects are swept out by unit means and the period effects solve a ``T x T`` sys
 (:func:`~evaluator.estimators.twfe._absorb_two_way`); that system is a sum over units, so:
 
 1. a pass checks the panel rules (:func:`~evaluator.data.shards.check_block_rows`: every unit, balanced or
-   not) and sums, per unit ``i`` with observed periods ``O_i`` and ``n_i`` rows, ``O_i`` (the periods' rows),
-   ``O_i O_i' / n_i`` and, for ``M = (y, D)``, the periods' sums of ``M`` and ``O_i mean_i(M)``: the period effects
+   not) and sums, per unit ``i`` with observed periods ``O_i`` and ``n_i`` rows, ``O_i O_i' / n_i`` and, for
+   ``M = (y, D)``, the periods' sums of ``M`` and ``O_i mean_i(M)``: the period effects
    ``gamma`` follow, and the fixed effects' rank;
 2. a pass forms each row's residuals ``M - alpha_i - gamma_t`` (``alpha_i = mean_i(M) - O_i'gamma / n_i``) and
    sums ``D~ y~`` and ``D~^2``: the coefficient;
@@ -45,7 +45,7 @@ from evaluator.data.shards import (
 )
 from evaluator.errors import DataError, DesignError, FewClustersWarning, Problem
 from evaluator.estimators.design import choice
-from evaluator.estimators.twfe import absorbed_error, check_treated, staggered_note
+from evaluator.estimators.twfe import absorbed_error, check_treated, solve_b_effects, staggered_note
 from evaluator.inference.sandwich import cr1_from_scores, hc1_from_meat
 from evaluator.policy import FEW_CLUSTERS
 from evaluator.results.base import Result, tidy_table
@@ -161,7 +161,6 @@ def did_ooc(
         g_units = np.where(np.isnan(g_units) | (g_units == 0), np.inf, g_units)
         cohorts = np.unique(g_units[np.isfinite(g_units)])
         sums = {
-            "Wb": O.sum(axis=0),
             "S": (O / n_i[:, None]).T @ O,
             "rhs": by_t - O.T @ mean_i,
             "rows": float(len(M)),
@@ -189,13 +188,9 @@ def did_ooc(
         raise DataError([Problem("no unit has a complete, valid set of rows")], source=label)
     N, n_units = int(total["rows"]), int(total["units"])
     check_treated(total["d"] > 0, total["d"] == N, time=time, cohort=cohort)
-    # the period effects, as _absorb_two_way solves them (its eigen-decomposition and tolerance)
-    A_mat = np.diag(total["Wb"]) - total["S"]
-    evals, evecs = np.linalg.eigh(A_mat)
-    tol = evals.max(initial=0.0) * T * np.finfo(float).eps * 10
-    pos = evals > tol
-    gamma = evecs[:, pos] @ ((evecs[:, pos].T @ total["rhs"]) / evals[pos][:, None])
-    fe_rank = n_units + int(pos.sum())
+    # the period effects, as _absorb_two_way solves them (the same function: rank test and least-norm solution)
+    gamma, rank_t = solve_b_effects(total["S"], total["rhs"])
+    fe_rank = n_units + rank_t
 
     def residuals(block: UnitBlock) -> tuple[Any, np.ndarray] | None:
         _, layout, nu, M = _rows(block, roles, times)
