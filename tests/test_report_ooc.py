@@ -154,6 +154,31 @@ def test_covariates_on_an_unbalanced_panel_used_whole(data, monkeypatch, tmp_pat
         np.testing.assert_allclose(b.to_frame()[col], a.to_frame()[col], rtol=1e-10, atol=1e-12, err_msg=col)
 
 
+def test_sampling_weights_out_of_core(data, monkeypatch, tmp_path) -> None:
+    """Sampling weights (one per unit): the estimate and every robustness row as in memory."""
+    file, _ = data
+    frame = pd.read_parquet(file)
+    w = np.random.default_rng(8).uniform(0.5, 2.0, frame["employee"].nunique())
+    frame = frame.assign(w=w[pd.factorize(frame["employee"])[0]])
+    frame.to_parquet(tmp_path / "weighted.parquet", index=False)
+    folder = tmp_path / "weighted"
+    folder.mkdir()
+    frame.iloc[: len(frame) // 2 + 5].to_parquet(folder / "part-0.parquet", index=False)
+    frame.iloc[len(frame) // 2 + 5 :].to_parquet(folder / "part-1.parquet", index=False)
+    mem = _cells(tmp_path / "weighted.parquet", weights="w", inference="analytic")
+    _no_whole_reads(monkeypatch)
+    ooc = _cells(folder, weights="w", inference="analytic")
+    a, b = mem["fit"].result, ooc["fit"].result
+    assert b.info["weights"] == "w"
+    np.testing.assert_allclose(b.to_frame()["estimate"], a.to_frame()["estimate"], rtol=1e-10)
+    np.testing.assert_allclose(b.to_frame()["std_error"], a.to_frame()["std_error"], rtol=1e-10)
+    rob, rob_mem = ooc["robustness"].set_index("kind"), mem["robustness"].set_index("kind")
+    assert rob.index.tolist() == rob_mem.index.tolist()
+    for col in ("estimate", "ci_low", "ci_high", "p_value"):
+        np.testing.assert_allclose(rob[col].to_numpy(float), rob_mem[col].to_numpy(float), rtol=1e-10, atol=1e-12)
+    assert rob[["estimate"]].notna().all().all()
+
+
 def test_a_contract_settles_on_the_same_numbers(data, monkeypatch) -> None:
     """The pre/post contract pays on the treated units' windows: one more pass, by unit, out of core."""
     file, folder = data
@@ -217,10 +242,10 @@ def test_settings_out_of_core_refuse_what_the_passes_do_not_compute(data, tmp_pa
             outcome_label="d",
             estimator="twfe",
             inference="cluster",
-            weights="age",
+            panel=False,
         )
     text = str(err.value)
-    assert "estimator='twfe': out of core" in text and "weights='age': out of core" in text
+    assert "estimator='twfe': out of core" in text and "panel=False: out of core" in text
     # covariates with allow_unbalanced_panel=True are estimated out of core too (tests/test_staggered_ooc_unbalanced_
     # covariates.py): accepted
     accepted = reporting.did_settings(

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluator.errors import DataError, DesignError, FewClustersWarning
+from evaluator.errors import DataError, DesignError, FewClustersWarning, WeightsError
 from evaluator.estimators.twfe import did
 from evaluator.estimators.twfe_ooc import did_ooc
 from tests.test_staggered_ooc import _panel
@@ -120,7 +120,6 @@ def test_bad_input_raises_the_in_memory_errors(tmp_path) -> None:
     frame.assign(w=1.0, x=frame["t"] * 1.0).to_parquet(path, index=False)
     for extra, words in (
         (dict(covariates=["x"]), r"covariates \(\['x'\]\)"),
-        (dict(weights="w"), "weights='w'"),
         (dict(inference="wild"), "inference='wild'"),
     ):
         with pytest.raises(NotImplementedError, match=rf"out of core .*{words}.* pandas DataFrame"):
@@ -139,3 +138,33 @@ def test_a_validated_panel_source(tmp_path) -> None:
     source = load_panel(tmp_path / "p.parquet", columns=roles, out_of_core=True)
     mem = load_panel(frame, columns=roles)
     _same(did(mem, cluster="cl", **KW), did(source, cluster="cl", **KW))
+
+
+@pytest.mark.parametrize("inference", ["cluster", "hc1"])
+def test_regression_weights_as_in_memory(tmp_path, inference) -> None:
+    """Weights varying by row, some 0 (those rows dropped with the in-memory warning), on an unbalanced panel."""
+    frame = _panel(5_000, n_periods=8, seed=66)
+    frame = frame[np.random.default_rng(2).random(len(frame)) > 0.15].reset_index(drop=True)
+    w = np.random.default_rng(3).uniform(0.2, 3.0, len(frame))
+    frame = frame.assign(w=np.where(np.arange(len(frame)) % 97 == 0, 0.0, w))
+    path = tmp_path / "weighted.parquet"
+    frame.to_parquet(path, index=False, row_group_size=7_001)
+    kw = dict(KW, cluster="cl", weights="w", inference=inference)
+    with warnings.catch_warnings(record=True) as w_mem:
+        warnings.simplefilter("always")
+        mem = did(frame, **kw)
+    with warnings.catch_warnings(record=True) as w_ooc:
+        warnings.simplefilter("always")
+        ooc = did_ooc(path, batch_rows=999, **kw)
+    assert [str(x.message) for x in w_ooc] == [str(x.message) for x in w_mem]
+    assert any("rows with weight 0 in 'w' were dropped" in str(x.message) for x in w_ooc)
+    _same(mem, ooc)
+    assert not np.isclose(ooc.estimate, did(path, **{**kw, "weights": None}).estimate, rtol=1e-6)  # weights matter
+    bad = frame.assign(w=np.where(np.arange(len(frame)) == 5, -1.0, frame["w"]))
+    bad.to_parquet(tmp_path / "bad.parquet", index=False)
+    messages = []
+    for source in (bad, tmp_path / "bad.parquet"):
+        with pytest.raises(WeightsError, match=r"(?s)column 'w': 1 negative weight.*data rows 6") as err:
+            did(source, **kw)
+        messages.append(str(err.value).split("\n", 1)[1])
+    assert messages[0] == messages[1]

@@ -15,10 +15,11 @@ effects are swept out by unit means and the period effects solve a ``T x T`` sys
    coefficient known, so the CR1 (or HC1) covariance is formed as in memory
    (:func:`~evaluator.inference.sandwich.cr1_from_scores`).
 
-Covered: the treatment indicator alone (no covariates, no weights), CR1 by unit or a cluster column, HC1,
-balanced and unbalanced panels; the rows must be sorted by unit, then period, and a cluster must contain whole
-units (the passes check both). Not yet: covariates, weights and the wild cluster bootstrap
-(:class:`NotImplementedError` saying so).
+Covered: the treatment indicator alone (no covariates), regression weights (``weights=``, one per row, checked
+with the in-memory words; rows of weight 0 left out with the same warning; every sum weighted, the scores
+``w D~ e``), CR1 by unit or a cluster column, HC1, balanced and unbalanced panels; the rows must be sorted by unit,
+then period, and a cluster must contain whole units (the passes check both). Not yet: covariates and the wild
+cluster bootstrap (:class:`NotImplementedError` saying so).
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ from evaluator.data.shards import (
     open_dataset,
     periods,
 )
-from evaluator.errors import DataError, DesignError, FewClustersWarning, Problem
+from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, FewClustersWarning, Problem, WeightsError
 from evaluator.estimators.design import choice
+from evaluator.estimators.staggered_ooc import _weight_findings, _WeightFindings
 from evaluator.estimators.twfe import absorbed_error, check_treated, solve_b_effects, staggered_note
 from evaluator.inference.sandwich import cr1_from_scores, hc1_from_meat
 from evaluator.policy import FEW_CLUSTERS
@@ -53,12 +55,10 @@ from evaluator.results.base import Result, tidy_table
 __all__ = ["did_ooc"]
 
 
-def _refuse(*, covariates: Any, weights: str | None, inference: str) -> None:
+def _refuse(*, covariates: Any, inference: str) -> None:
     options = []
     if covariates:
         options.append(f"covariates ({list(covariates)})")
-    if weights is not None:
-        options.append(f"weights={weights!r}")
     if inference == "wild":
         options.append("inference='wild'")
     if options:
@@ -69,23 +69,39 @@ def _refuse(*, covariates: Any, weights: str | None, inference: str) -> None:
         )
 
 
-def _rows(block: UnitBlock, roles: dict[str, str], times: np.ndarray) -> tuple[Any, ...]:
-    """A block's valid units: checks, and per row its unit, period, outcome and treatment indicator."""
+def _rows(block: UnitBlock, roles: dict[str, str], times: np.ndarray, weights: str | None) -> tuple[Any, ...]:
+    """A block's valid rows (of positive weight): checks, the weights' faults, the rows' positions in the block,
+    units (indices), periods, ``M = (y, D)``, weights (None without), and the rows of weight 0 left out."""
     found, layout = check_block_rows(block, roles, times)
-    nu = len(layout.units)
-    y = np.asarray(block.columns[roles["outcome"]], dtype=np.float64)[layout.rows]
-    g = np.asarray(block.columns[roles["cohort"]], dtype=np.float64)[layout.rows]
+    rows, unit, period = layout.rows, layout.unit, layout.period
+    w = w_found = None
+    zero = 0
+    if weights is not None:
+        w_found = _weight_findings(block, roles["unit"], weights)
+        w_found.varies = type(w_found.varies)()  # regression weights may vary within a unit (as in memory)
+        w = np.asarray(block.columns[weights], dtype=np.float64)[rows]
+        keep = w > 0
+        zero = int((w == 0).sum())
+        rows, unit, period, w = rows[keep], unit[keep], period[keep], w[keep]
+        unit = np.unique(unit, return_inverse=True)[1] if len(unit) else unit
+    y = np.asarray(block.columns[roles["outcome"]], dtype=np.float64)[rows]
+    g = np.asarray(block.columns[roles["cohort"]], dtype=np.float64)[rows]
     g = np.where(np.isnan(g) | (g == 0), np.inf, g)
-    d = (times[layout.period] >= g).astype(np.float64)
-    return found, layout, nu, np.column_stack([y, d])
+    d = (times[period] >= g).astype(np.float64)
+    nu = int(unit.max()) + 1 if len(unit) else 0
+    return found, w_found, zero, rows, unit, period, np.column_stack([y, d]), w, nu
 
 
-def _unit_parts(layout: Any, nu: int, M: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per unit: observed periods (nu x T), rows, and the mean of each column of ``M``."""
+def _unit_parts(
+    unit: np.ndarray, period: np.ndarray, nu: int, M: np.ndarray, w: np.ndarray | None, T: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per unit: the weights of its periods (nu x T; 1 where observed without weights), their sum, and the
+    (weighted) mean of each column of ``M``."""
+    wt = np.ones(len(unit)) if w is None else w
     O = np.zeros((nu, T))
-    O[layout.unit, layout.period] = 1.0
+    O[unit, period] = wt
     n_i = O.sum(axis=1)
-    means = np.stack([np.bincount(layout.unit, weights=M[:, c], minlength=nu) for c in range(M.shape[1])], axis=1)
+    means = np.stack([np.bincount(unit, weights=wt * M[:, c], minlength=nu) for c in range(M.shape[1])], axis=1)
     return O, n_i, means / n_i[:, None]
 
 
@@ -129,7 +145,7 @@ def did_ooc(
     choice("inference", inference, ("cluster", "hc1", "wild"))
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha} must be between 0 and 1")
-    _refuse(covariates=covariates, weights=weights, inference=inference)
+    _refuse(covariates=covariates, inference=inference)
     dask_client(executor)
     if executor is not None and getattr(source, "filters_rows", False):
         raise NotImplementedError(
@@ -140,7 +156,14 @@ def did_ooc(
     roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
     if cluster is not None:
         roles["cluster"] = cluster
+    if weights is not None:
+        roles["weights"] = weights
     check_columns(dataset, roles, numeric=[outcome, time, cohort], label=label)
+    if weights is not None:
+        try:  # as in memory, weights that are not numbers are a WeightsError
+            check_columns(dataset, {}, numeric=[weights], label=label)
+        except DataError as exc:
+            raise WeightsError(exc.problems, source=label) from None
     if is_dask_frame(source):
         dataset = dataset.project(roles.values())
     times = periods(dataset, time, executor=executor)
@@ -151,31 +174,38 @@ def did_ooc(
 
     # -- pass 1: the checks, and the sums of the period effects' system
     def system(block: UnitBlock) -> tuple[Any, ...]:
-        found, layout, nu, M = _rows(block, roles, times)
+        found, w_found, zero, rows, unit_i, period, M, w, nu = _rows(block, roles, times, weights)
         if nu == 0:
-            return found, None
-        O, n_i, mean_i = _unit_parts(layout, nu, M, T)
-        by_t = np.stack([np.bincount(layout.period, weights=M[:, c], minlength=T) for c in range(2)], axis=1)
-        starts = np.flatnonzero(np.concatenate([[True], layout.unit[1:] != layout.unit[:-1]]))
-        g_units = np.asarray(block.columns[cohort], dtype=np.float64)[layout.rows[starts]]
+            return found, w_found, zero, None
+        O, n_i, mean_i = _unit_parts(unit_i, period, nu, M, w, T)
+        wt = np.ones(len(M)) if w is None else w
+        by_t = np.stack([np.bincount(period, weights=wt * M[:, c], minlength=T) for c in range(2)], axis=1)
+        starts = np.flatnonzero(np.concatenate([[True], unit_i[1:] != unit_i[:-1]]))
+        g_units = np.asarray(block.columns[cohort], dtype=np.float64)[rows[starts]]
         g_units = np.where(np.isnan(g_units) | (g_units == 0), np.inf, g_units)
-        cohorts = np.unique(g_units[np.isfinite(g_units)])
         sums = {
             "S": (O / n_i[:, None]).T @ O,
             "rhs": by_t - O.T @ mean_i,
             "rows": float(len(M)),
+            "w": float(wt.sum()),
+            "wd": float(wt @ M[:, 1]),
             "d": float(M[:, 1].sum()),
             "units": float(nu),
             "treated": float(np.isfinite(g_units).sum()),
         }
-        return found, (sums, cohorts)
+        return found, w_found, zero, (sums, np.unique(g_units[np.isfinite(g_units)]))
 
     checks = PanelChecks(roles)
     missing_units: list[int] = []
     total: dict[str, Any] = {}
     cohorts_seen: set[float] = set()
-    for found, part in over.map(system, missing_units=missing_units):
+    w_all = None if weights is None else _WeightFindings()
+    zero_rows = 0
+    for found, w_found, zero, part in over.map(system, missing_units=missing_units):
         checks.add(found)
+        zero_rows += zero
+        if w_all is not None and w_found is not None:
+            w_all.merge(w_found)
         if part is None:
             continue
         sums, cohorts = part
@@ -184,6 +214,10 @@ def did_ooc(
             total[key] = v if key not in total else total[key] + v
     checks.add_missing_units(missing_units)
     checks.raise_problems(label)
+    if w_all is not None and weights is not None:
+        w_all.raise_problems(weights, unit, rows=checks.rows, units=checks.units, label=label)
+    if zero_rows:
+        warnings.warn(f"{zero_rows} rows with weight 0 in '{weights}' were dropped", DroppedUnitsWarning, stacklevel=3)
     if not total:
         raise DataError([Problem("no unit has a complete, valid set of rows")], source=label)
     N, n_units = int(total["rows"]), int(total["units"])
@@ -192,24 +226,25 @@ def did_ooc(
     gamma, rank_t = solve_b_effects(total["S"], total["rhs"])
     fe_rank = n_units + rank_t
 
-    def residuals(block: UnitBlock) -> tuple[Any, np.ndarray] | None:
-        _, layout, nu, M = _rows(block, roles, times)
+    def residuals(block: UnitBlock) -> tuple[Any, ...] | None:
+        _, _, _, rows, unit_i, period, M, w, nu = _rows(block, roles, times, weights)
         if nu == 0:
             return None
-        O, n_i, mean_i = _unit_parts(layout, nu, M, T)
+        O, n_i, mean_i = _unit_parts(unit_i, period, nu, M, w, T)
         alpha_i = mean_i - (O @ gamma) / n_i[:, None]
-        return layout, M - alpha_i[layout.unit] - gamma[layout.period]
+        return rows, M - alpha_i[unit_i] - gamma[period], np.ones(len(M)) if w is None else w
 
     # -- pass 2: the coefficient
     def moments(block: UnitBlock) -> np.ndarray:
         res = residuals(block)
         if res is None:
             return np.zeros(2)
-        Mt = res[1]
-        return np.array([Mt[:, 1] @ Mt[:, 0], Mt[:, 1] @ Mt[:, 1]])
+        _, Mt, wt = res
+        wd = wt * Mt[:, 1]
+        return np.array([wd @ Mt[:, 0], wd @ Mt[:, 1]])
 
     dy, dd = sum(over.map(moments), np.zeros(2))
-    scale = total["d"] - total["d"] ** 2 / N  # sum (D - mean D)^2 of a 0/1 indicator
+    scale = total["wd"] - total["wd"] ** 2 / total["w"]  # sum w (D - weighted mean D)^2 of a 0/1 indicator
     if scale == 0 or dd <= 1e-10 * scale:
         raise absorbed_error(["att"], [])
     bread = np.array([[1.0 / dd]])
@@ -220,9 +255,9 @@ def did_ooc(
         res = residuals(block)
         if res is None:
             return np.empty(0), np.empty(0), 0.0
-        layout, Mt = res
-        s = Mt[:, 1] * (Mt[:, 0] - beta * Mt[:, 1])
-        labels = block.columns[roles["cluster"] if cluster is not None else unit][layout.rows]
+        rows, Mt, wt = res
+        s = wt * Mt[:, 1] * (Mt[:, 0] - beta * Mt[:, 1])  # sqrt(w) D~ times sqrt(w) e, as in memory
+        labels = block.columns[roles["cluster"] if cluster is not None else unit][rows]
         values, inv = np.unique(labels, return_inverse=True)
         return values, np.bincount(inv, weights=s, minlength=len(values)), float(s @ s)
 

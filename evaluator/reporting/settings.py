@@ -378,14 +378,12 @@ def did_settings(
 
 
 def _out_of_core_rules(problems: list[str], **given: Any) -> None:
-    """What a report on data read out of core can estimate: Callaway-Sant'Anna on a panel, without sampling weights
-    (what the report's passes do not compute yet)."""
+    """What a report on data read out of core can estimate: Callaway-Sant'Anna on a panel (what the report's passes
+    compute)."""
     why = "out of core (a folder of Parquet files, or out_of_core=True)"
     g = given
     if g["estimator"] != "callaway_santanna":
         problems.append(f"estimator={g['estimator']!r}: {why} the report estimates with 'callaway_santanna' only")
-    if g["weights"]:
-        problems.append(f"weights={g['weights']!r}: {why} sampling weights are not supported yet; leave weights empty")
     if g["panel"] is False:
         problems.append(f"panel=False: {why} the data must be a panel of units")
     data = g["data_path"]
