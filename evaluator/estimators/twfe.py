@@ -228,17 +228,21 @@ def _unit_demean(M: np.ndarray, u: np.ndarray, nu: int, w: np.ndarray | None) ->
 def _check_regressors(Xt: np.ndarray, X: np.ndarray, names: list[str], w: np.ndarray | None, treat: list[str]) -> None:
     """DesignError naming regressors absorbed by the fixed effects or collinear with others."""
     wt = np.ones(len(X)) if w is None else w
-    absorbed = []
-    for j, name in enumerate(names):
-        x = X[:, j]
-        scale = np.sum(wt * (x - np.average(x, weights=wt)) ** 2)
-        if scale == 0 or np.sum(wt * Xt[:, j] ** 2) <= 1e-10 * scale:
-            absorbed.append(name)
+    scales = np.array([np.sum(wt * (X[:, j] - np.average(X[:, j], weights=wt)) ** 2) for j in range(len(names))])
+    check_regressors((Xt * wt[:, None]).T @ Xt, scales, names, treat)
+
+
+def check_regressors(xtx: np.ndarray, scales: np.ndarray, names: list[str], treat: list[str]) -> None:
+    """The rule of :func:`_check_regressors` from sums (out of core, in passes): ``xtx`` the weighted cross-products
+    of the regressors after the fixed effects, ``scales`` each regressor's weighted sum of squares about its mean
+    before them. A regressor keeping at most 1e-10 of its variation is absorbed; one whose normalised Gram matrix
+    with the earlier ones has an eigenvalue below 1e-10 is collinear."""
+    diag = np.diag(xtx)
+    absorbed = [name for j, name in enumerate(names) if scales[j] == 0 or diag[j] <= 1e-10 * scales[j]]
     if absorbed:
         raise absorbed_error([n for n in absorbed if n in treat], [n for n in absorbed if n not in treat])
-    Z = Xt * np.sqrt(wt)[:, None]
-    Z = Z / np.sqrt((Z**2).sum(axis=0))
-    gram = Z.T @ Z
+    norm = np.sqrt(diag)
+    gram = xtx / np.outer(norm, norm)
     for j in range(1, len(names)):
         sub = gram[: j + 1, : j + 1]
         if np.linalg.eigvalsh(sub).min() < 1e-10:
@@ -443,8 +447,8 @@ def did(
         A panel, one row per unit and period. A path to a Parquet file or a folder of them, a
         ``pyarrow.dataset.Dataset``, a Dask DataFrame or a validated ``PanelSource`` is read out of
         core, in passes over units sorted by unit then period (:mod:`evaluator.estimators.twfe_ooc`:
-        the treatment indicator alone, CR1 or HC1, clusters containing whole units), with the
-        numbers of the same rows in memory.
+        covariates, weights, CR1 or HC1, clusters containing whole units; not yet the wild
+        bootstrap), with the numbers of the same rows in memory.
     outcome, unit, time : str
         Columns of the outcome, the unit identifier and the (numeric) period.
     cohort : str

@@ -15,10 +15,12 @@ effects are swept out by unit means and the period effects solve a ``T x T`` sys
    coefficient known, so the CR1 (or HC1) covariance is formed as in memory
    (:func:`~evaluator.inference.sandwich.cr1_from_scores`).
 
-Covered: the treatment indicator alone (no covariates), regression weights (``weights=``, one per row, checked
-with the in-memory words; rows of weight 0 left out with the same warning; every sum weighted, the scores
-``w D~ e``), CR1 by unit or a cluster column, HC1, balanced and unbalanced panels; the rows must be sorted by unit,
-then period, and a cluster must contain whole units (the passes check both). Not yet: covariates and the wild
+Covered: the treatment indicator and covariates (time-varying, each row its own values: ``M`` holds them too,
+the coefficients come from ``X~'W[X~ | y~]`` and the absorbed and collinear checks from those sums and the
+regressors' spread, :func:`~evaluator.estimators.twfe.check_regressors`), regression weights (``weights=``, by
+row, checked with the in-memory words; rows of weight 0 left out with the same warning; every sum weighted, the
+scores ``w X~ e``), CR1 by unit or a cluster column, HC1, balanced and unbalanced panels. The rows must be
+sorted by unit, then period, and a cluster must contain whole units (the passes check both). Not yet: the wild
 cluster bootstrap (:class:`NotImplementedError` saying so).
 """
 
@@ -46,8 +48,15 @@ from evaluator.data.shards import (
 )
 from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, FewClustersWarning, Problem, WeightsError
 from evaluator.estimators.design import choice
-from evaluator.estimators.staggered_ooc import _weight_findings, _WeightFindings
-from evaluator.estimators.twfe import absorbed_error, check_treated, solve_b_effects, staggered_note
+from evaluator.estimators.staggered_ooc import (
+    _covariates_of,
+    _CovFindings,
+    _Moments,
+    _weight_findings,
+    _weighted_moments,
+    _WeightFindings,
+)
+from evaluator.estimators.twfe import check_regressors, check_treated, solve_b_effects, staggered_note
 from evaluator.inference.sandwich import cr1_from_scores, hc1_from_meat
 from evaluator.policy import FEW_CLUSTERS
 from evaluator.results.base import Result, tidy_table
@@ -55,10 +64,8 @@ from evaluator.results.base import Result, tidy_table
 __all__ = ["did_ooc"]
 
 
-def _refuse(*, covariates: Any, inference: str) -> None:
+def _refuse(*, inference: str) -> None:
     options = []
-    if covariates:
-        options.append(f"covariates ({list(covariates)})")
     if inference == "wild":
         options.append("inference='wild'")
     if options:
@@ -69,10 +76,17 @@ def _refuse(*, covariates: Any, inference: str) -> None:
         )
 
 
-def _rows(block: UnitBlock, roles: dict[str, str], times: np.ndarray, weights: str | None) -> tuple[Any, ...]:
-    """A block's valid rows (of positive weight): checks, the weights' faults, the rows' positions in the block,
-    units (indices), periods, ``M = (y, D)``, weights (None without), and the rows of weight 0 left out."""
+def _rows(
+    block: UnitBlock, roles: dict[str, str], times: np.ndarray, weights: str | None, covariates: list[str]
+) -> tuple[Any, ...]:
+    """A block's valid rows (of positive weight): checks, the weights' and covariates' faults, the rows' positions
+    in the block, units (indices), periods, ``M = (y, D, X)``, weights (None without), and the rows of weight 0
+    left out."""
     found, layout = check_block_rows(block, roles, times)
+    cov_found = None
+    if covariates:  # missing and infinite values by data row, as in memory (time-varying covariates are fine here)
+        cov_found = _covariates_of(block, layout, covariates, len(times))[1]
+        cov_found.varies = {}
     rows, unit, period = layout.rows, layout.unit, layout.period
     w = w_found = None
     zero = 0
@@ -88,8 +102,9 @@ def _rows(block: UnitBlock, roles: dict[str, str], times: np.ndarray, weights: s
     g = np.asarray(block.columns[roles["cohort"]], dtype=np.float64)[rows]
     g = np.where(np.isnan(g) | (g == 0), np.inf, g)
     d = (times[period] >= g).astype(np.float64)
+    X = [np.asarray(block.columns[c], dtype=np.float64)[rows] for c in covariates]
     nu = int(unit.max()) + 1 if len(unit) else 0
-    return found, w_found, zero, rows, unit, period, np.column_stack([y, d]), w, nu
+    return (found, w_found, cov_found), zero, rows, unit, period, np.column_stack([y, d, *X]), w, nu
 
 
 def _unit_parts(
@@ -145,7 +160,10 @@ def did_ooc(
     choice("inference", inference, ("cluster", "hc1", "wild"))
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha} must be between 0 and 1")
-    _refuse(covariates=covariates, inference=inference)
+    _refuse(inference=inference)
+    covs = [covariates] if isinstance(covariates, str) else list(covariates or [])
+    names = ["att", *covs]
+    k = len(names)
     dask_client(executor)
     if executor is not None and getattr(source, "filters_rows", False):
         raise NotImplementedError(
@@ -158,7 +176,9 @@ def did_ooc(
         roles["cluster"] = cluster
     if weights is not None:
         roles["weights"] = weights
-    check_columns(dataset, roles, numeric=[outcome, time, cohort], label=label)
+    for c in covs:
+        roles[f"covariate {c!r}"] = c
+    check_columns(dataset, roles, numeric=[outcome, time, cohort, *covs], label=label)
     if weights is not None:
         try:  # as in memory, weights that are not numbers are a WeightsError
             check_columns(dataset, {}, numeric=[weights], label=label)
@@ -174,12 +194,12 @@ def did_ooc(
 
     # -- pass 1: the checks, and the sums of the period effects' system
     def system(block: UnitBlock) -> tuple[Any, ...]:
-        found, w_found, zero, rows, unit_i, period, M, w, nu = _rows(block, roles, times, weights)
+        faults, zero, rows, unit_i, period, M, w, nu = _rows(block, roles, times, weights, covs)
         if nu == 0:
-            return found, w_found, zero, None
+            return faults, zero, None
         O, n_i, mean_i = _unit_parts(unit_i, period, nu, M, w, T)
         wt = np.ones(len(M)) if w is None else w
-        by_t = np.stack([np.bincount(period, weights=wt * M[:, c], minlength=T) for c in range(2)], axis=1)
+        by_t = np.stack([np.bincount(period, weights=wt * M[:, c], minlength=T) for c in range(k + 1)], axis=1)
         starts = np.flatnonzero(np.concatenate([[True], unit_i[1:] != unit_i[:-1]]))
         g_units = np.asarray(block.columns[cohort], dtype=np.float64)[rows[starts]]
         g_units = np.where(np.isnan(g_units) | (g_units == 0), np.inf, g_units)
@@ -187,33 +207,40 @@ def did_ooc(
             "S": (O / n_i[:, None]).T @ O,
             "rhs": by_t - O.T @ mean_i,
             "rows": float(len(M)),
-            "w": float(wt.sum()),
-            "wd": float(wt @ M[:, 1]),
             "d": float(M[:, 1].sum()),
             "units": float(nu),
             "treated": float(np.isfinite(g_units).sum()),
         }
-        return found, w_found, zero, (sums, np.unique(g_units[np.isfinite(g_units)]))
+        # the regressors' weighted spread about their means before the fixed effects (Chan's update: stable)
+        spread = _weighted_moments(M[:, 1:], wt)
+        return faults, zero, (sums, np.unique(g_units[np.isfinite(g_units)]), spread)
 
     checks = PanelChecks(roles)
     missing_units: list[int] = []
     total: dict[str, Any] = {}
     cohorts_seen: set[float] = set()
     w_all = None if weights is None else _WeightFindings()
+    cov_all = _CovFindings(covs)
     zero_rows = 0
-    for found, w_found, zero, part in over.map(system, missing_units=missing_units):
+    spread: _Moments | None = None
+    for (found, w_found, cov_found), zero, part in over.map(system, missing_units=missing_units):
         checks.add(found)
         zero_rows += zero
         if w_all is not None and w_found is not None:
             w_all.merge(w_found)
+        if cov_found is not None:
+            cov_all.merge(cov_found)
         if part is None:
             continue
-        sums, cohorts = part
+        sums, cohorts, block_spread = part
         cohorts_seen.update(cohorts.tolist())
+        spread = block_spread if spread is None else spread.combine(block_spread)
         for key, v in sums.items():
             total[key] = v if key not in total else total[key] + v
     checks.add_missing_units(missing_units)
-    checks.raise_problems(label)
+    problems = checks.problems() + cov_all.problems(checks.rows)
+    if problems:
+        raise DataError(problems, source=label)
     if w_all is not None and weights is not None:
         w_all.raise_problems(weights, unit, rows=checks.rows, units=checks.units, label=label)
     if zero_rows:
@@ -227,52 +254,53 @@ def did_ooc(
     fe_rank = n_units + rank_t
 
     def residuals(block: UnitBlock) -> tuple[Any, ...] | None:
-        _, _, _, rows, unit_i, period, M, w, nu = _rows(block, roles, times, weights)
+        _, _, rows, unit_i, period, M, w, nu = _rows(block, roles, times, weights, covs)
         if nu == 0:
             return None
         O, n_i, mean_i = _unit_parts(unit_i, period, nu, M, w, T)
         alpha_i = mean_i - (O @ gamma) / n_i[:, None]
         return rows, M - alpha_i[unit_i] - gamma[period], np.ones(len(M)) if w is None else w
 
-    # -- pass 2: the coefficient
+    # -- pass 2: the coefficients, from the regressors' cross-products after the fixed effects
     def moments(block: UnitBlock) -> np.ndarray:
         res = residuals(block)
         if res is None:
-            return np.zeros(2)
+            return np.zeros((k, k + 1))
         _, Mt, wt = res
-        wd = wt * Mt[:, 1]
-        return np.array([wd @ Mt[:, 0], wd @ Mt[:, 1]])
+        return (Mt[:, 1:] * wt[:, None]).T @ np.column_stack([Mt[:, 1:], Mt[:, 0]])
 
-    dy, dd = sum(over.map(moments), np.zeros(2))
-    scale = total["wd"] - total["wd"] ** 2 / total["w"]  # sum w (D - weighted mean D)^2 of a 0/1 indicator
-    if scale == 0 or dd <= 1e-10 * scale:
-        raise absorbed_error(["att"], [])
-    bread = np.array([[1.0 / dd]])
-    beta = dy / dd
+    xtx_y = sum(over.map(moments), np.zeros((k, k + 1)))
+    xtx, xty = xtx_y[:, :k], xtx_y[:, k]
+    assert spread is not None  # some unit has rows (checked above)
+    check_regressors(xtx, np.diag(spread.comoment), names, ["att"])
+    bread = np.linalg.inv(xtx)
+    beta = bread @ xty
 
     # -- pass 3: the scores, by cluster (or unit), with the coefficient known
-    def scores(block: UnitBlock) -> tuple[np.ndarray, np.ndarray, float]:
+    def scores(block: UnitBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         res = residuals(block)
         if res is None:
-            return np.empty(0), np.empty(0), 0.0
+            return np.empty(0), np.empty((0, k)), np.zeros((k, k))
         rows, Mt, wt = res
-        s = wt * Mt[:, 1] * (Mt[:, 0] - beta * Mt[:, 1])  # sqrt(w) D~ times sqrt(w) e, as in memory
+        Xt = Mt[:, 1:]
+        sc = Xt * (wt * (Mt[:, 0] - Xt @ beta))[:, None]  # sqrt(w) X~ times sqrt(w) e, as in memory
         labels = block.columns[roles["cluster"] if cluster is not None else unit][rows]
         values, inv = np.unique(labels, return_inverse=True)
-        return values, np.bincount(inv, weights=s, minlength=len(values)), float(s @ s)
+        by = np.stack([np.bincount(inv, weights=sc[:, j], minlength=len(values)) for j in range(k)], axis=1)
+        return values, by, sc.T @ sc
 
-    per_cluster: dict[Any, float] = {}
-    hc_meat = 0.0
+    per_cluster: dict[Any, np.ndarray] = {}
+    hc_meat = np.zeros((k, k))
     for values, sums_g, sq in over.map(scores):
         hc_meat += sq
-        for v, x in zip(values.tolist(), sums_g.tolist(), strict=True):
-            per_cluster[v] = per_cluster.get(v, 0.0) + x
+        for v, x in zip(values.tolist(), sums_g, strict=True):
+            per_cluster[v] = per_cluster[v] + x if v in per_cluster else x.copy()
     G = len(per_cluster)
     cname = cluster if cluster is not None else unit
     notes: list[str] = []
     if inference == "hc1":
-        K = 1 + fe_rank
-        vcov = hc1_from_meat(np.array([[hc_meat]]), bread, n_obs=N, n_params=K)
+        K = k + fe_rank
+        vcov = hc1_from_meat(hc_meat, bread, n_obs=N, n_params=K)
         df = None
         label_inf = f"HC1 heteroskedasticity-robust (factor N/(N-K), K={K} incl. fixed effects); normal critical values"
         notes.append(
@@ -285,8 +313,8 @@ def did_ooc(
                 f"all rows are in a single cluster of '{cname}'; cluster-robust inference needs at least 2 clusters "
                 "(cluster by a finer variable, or use inference='hc1' if errors are independent)"
             )
-        K = 1 + (fe_rank - n_units + 1)  # units nested in clusters (the passes check it): their effects not in K
-        S = np.array([per_cluster[v] for v in sorted(per_cluster, key=str)])[:, None]
+        K = k + (fe_rank - n_units + 1)  # units nested in clusters (the passes check it): their effects not in K
+        S = np.array([per_cluster[v] for v in sorted(per_cluster, key=str)])
         vcov = cr1_from_scores(S, bread, n_obs=N, n_params=K)
         df = G - 1
         label_inf = (
@@ -301,7 +329,7 @@ def did_ooc(
             notes.append(msg)
     n_cohorts = len(cohorts_seen)
     notes += staggered_note(n_cohorts)
-    table = tidy_table(["att"], np.array([beta]), np.sqrt(np.diag(vcov)), alpha=alpha, df=df)
+    table = tidy_table(names, beta, np.sqrt(np.diag(vcov)), alpha=alpha, df=df)
     info = {
         "n_units": n_units,
         "n_treated": int(total["treated"]),
@@ -313,10 +341,10 @@ def did_ooc(
         "n_params": K,
         "fe_rank": fe_rank,
         "df": df,
-        "vcov": pd.DataFrame(vcov, index=["att"], columns=["att"]),
+        "vcov": pd.DataFrame(vcov, index=names, columns=names),
         "out_of_core": {"source": label, "rows": N, "passes": 3, **over.describe()},
     }
-    two_by_two = T == 2 and n_cohorts == 1
+    two_by_two = T == 2 and n_cohorts == 1 and not covs
     name = "Difference-in-differences (2x2)" if two_by_two else "Difference-in-differences (two-way fixed effects)"
     return Result(
         name,
