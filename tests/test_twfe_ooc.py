@@ -118,8 +118,6 @@ def test_bad_input_raises_the_in_memory_errors(tmp_path) -> None:
         did(tmp_path / "bad.parquet", **KW)
     path = tmp_path / "ok.parquet"
     frame.assign(w=1.0, x=frame["t"] * 1.0).to_parquet(path, index=False)
-    with pytest.raises(NotImplementedError, match=r"out of core .*inference='wild'.* pandas DataFrame"):
-        did(path, inference="wild", **KW)
     with pytest.raises(ValueError, match="inference='both'"):
         did(path, inference="both", **KW)
 
@@ -192,3 +190,34 @@ def test_time_varying_covariates_as_in_memory(tmp_path) -> None:
     gap.to_parquet(tmp_path / "gap.parquet", index=False)
     with pytest.raises(DataError, match=r"(?s)column 'x1': 1 missing value\(s\).*data rows 31"):
         did(tmp_path / "gap.parquet", covariates=["x1"], **KW)
+
+
+def test_wild_cluster_bootstrap_as_in_memory(tmp_path, monkeypatch) -> None:
+    """The restricted wild cluster bootstrap from two passes more (the swept regressors with the period dummies, then
+    each cluster's scores and cross-products, clusters in the order the rows first show them): the same draws, so
+    the same p-values and test-inversion intervals for the same seed; few clusters (Webb weights), with weights and
+    a covariate, and by unit (Rademacher)."""
+    frame = _panel(3_000, n_periods=7, seed=68, n_clusters=9)
+    frame = frame[np.random.default_rng(6).random(len(frame)) > 0.15].reset_index(drop=True)
+    rng = np.random.default_rng(7)
+    frame = frame.assign(w=rng.uniform(0.5, 2.0, len(frame)), x=rng.normal(size=len(frame)))
+    path = tmp_path / "wild.parquet"
+    frame.to_parquet(path, index=False, row_group_size=2_001)
+    for extra in (dict(cluster="cl"), dict(cluster="cl", weights="w", covariates=["x"]), {}):
+        kw = dict(KW, inference="wild", n_boot=199, seed=5, **extra)
+        mem, ooc = did(frame, **kw), did_ooc(path, batch_rows=777, **kw)
+        assert ooc.info["n_boot"] == mem.info["n_boot"] and ooc.info["boot_weights"] == mem.info["boot_weights"]
+        assert ooc.info["out_of_core"]["passes"] == 5
+        _same(mem, ooc)
+    assert (
+        mem.info["boot_weights"] == "rademacher" and did(path, **{**kw, "cluster": "cl"}).info["boot_weights"] == "webb"
+    )
+    other = did_ooc(path, **{**kw, "seed": 6})
+    assert other.to_frame()["ci_low"][0] != ooc.to_frame()["ci_low"][0]  # another seed, other draws
+    import evaluator.estimators.twfe_ooc as twfe_ooc
+
+    monkeypatch.setattr(twfe_ooc, "WILD_MAX_CLUSTERS", 100)
+    with pytest.raises(NotImplementedError, match=r"inference='wild' keeps each cluster's cross-products: at most 100"):
+        did(path, **kw)
+    with pytest.raises(ValueError, match="n_boot=0 must be a positive number"):
+        did(path, **{**kw, "n_boot": 0})

@@ -344,12 +344,7 @@ def _fit(
         R = np.vstack([R0, np.zeros((Td.shape[1], R0.shape[1]))])
         boot = wild_cluster_bootstrap(Xb, yb, panel.g, R, n_boot=n_boot, alpha=alpha, seed=seed, n_params=K)
         fit.boot = boot
-        fit.inference = (
-            f"wild cluster bootstrap (restricted, {boot.weights} weights, "
-            f"{'all ' + str(boot.n_boot) + ' draws enumerated' if boot.enumerated else f'B={boot.n_boot}'}) "
-            f"by '{panel.cluster_name}' (G={G}); p-values and intervals by test inversion; standard errors CR1 "
-            f"(K={K})"
-        )
+        fit.inference = wild_label(boot, panel.cluster_name, G, K)
         if band_coefs:
             fit.sup_t = wild_sup_t_critical_value(
                 Xb, yb, panel.g, band_coefs, n_boot=n_boot, alpha=alpha, seed=None if seed is None else _child(seed)
@@ -392,6 +387,15 @@ def staggered_note(n_cohorts: int) -> list[str]:
             "compare with a heterogeneity-robust estimator (e.g. Callaway-Sant'Anna)"
         ]
     return []
+
+
+def wild_label(boot: Any, cluster_name: str, G: int, K: int) -> str:
+    """The inference words of a two-way fixed-effects fit with the restricted wild cluster bootstrap."""
+    draws = f"all {boot.n_boot} draws enumerated" if boot.enumerated else f"B={boot.n_boot}"
+    return (
+        f"wild cluster bootstrap (restricted, {boot.weights} weights, {draws}) by '{cluster_name}' (G={G}); "
+        f"p-values and intervals by test inversion; standard errors CR1 (K={K})"
+    )
 
 
 def check_treated(any_treated: bool, all_treated: bool, *, time: str, cohort: str) -> None:
@@ -447,8 +451,8 @@ def did(
         A panel, one row per unit and period. A path to a Parquet file or a folder of them, a
         ``pyarrow.dataset.Dataset``, a Dask DataFrame or a validated ``PanelSource`` is read out of
         core, in passes over units sorted by unit then period (:mod:`evaluator.estimators.twfe_ooc`:
-        covariates, weights, CR1 or HC1, clusters containing whole units; not yet the wild
-        bootstrap), with the numbers of the same rows in memory.
+        covariates, weights, CR1, HC1 or the wild bootstrap, clusters containing whole units),
+        with the numbers of the same rows in memory.
     outcome, unit, time : str
         Columns of the outcome, the unit identifier and the (numeric) period.
     cohort : str

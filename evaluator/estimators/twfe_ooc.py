@@ -19,9 +19,9 @@ Covered: the treatment indicator and covariates (time-varying, each row its own 
 the coefficients come from ``X~'W[X~ | y~]`` and the absorbed and collinear checks from those sums and the
 regressors' spread, :func:`~evaluator.estimators.twfe.check_regressors`), regression weights (``weights=``, by
 row, checked with the in-memory words; rows of weight 0 left out with the same warning; every sum weighted, the
-scores ``w X~ e``), CR1 by unit or a cluster column, HC1, balanced and unbalanced panels. The rows must be
-sorted by unit, then period, and a cluster must contain whole units (the passes check both). Not yet: the wild
-cluster bootstrap (:class:`NotImplementedError` saying so).
+scores ``w X~ e``), CR1 by unit or a cluster column, HC1, the restricted wild cluster bootstrap (two passes more,
+:func:`_wild`; at most :data:`WILD_MAX_CLUSTERS` clusters), balanced and unbalanced panels. The rows must be
+sorted by unit, then period, and a cluster must contain whole units (the passes check both).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from evaluator.data.shards import (
     BATCH_ROWS,
@@ -56,7 +57,8 @@ from evaluator.estimators.staggered_ooc import (
     _weighted_moments,
     _WeightFindings,
 )
-from evaluator.estimators.twfe import check_regressors, check_treated, solve_b_effects, staggered_note
+from evaluator.estimators.twfe import check_regressors, check_treated, solve_b_effects, staggered_note, wild_label
+from evaluator.inference.bootstrap import wild_from_sums
 from evaluator.inference.sandwich import cr1_from_scores, hc1_from_meat
 from evaluator.policy import FEW_CLUSTERS
 from evaluator.results.base import Result, tidy_table
@@ -64,16 +66,105 @@ from evaluator.results.base import Result, tidy_table
 __all__ = ["did_ooc"]
 
 
-def _refuse(*, inference: str) -> None:
-    options = []
-    if inference == "wild":
-        options.append("inference='wild'")
-    if options:
+#: Most clusters the wild bootstrap keeps the cross-products of out of core (each ``(k + T - 1)^2`` numbers).
+WILD_MAX_CLUSTERS = 100_000
+
+
+def _wild(
+    over: BlockPasses,
+    roles: dict[str, str],
+    times: np.ndarray,
+    weights: str | None,
+    covs: list[str],
+    cname: str,
+    *,
+    G: int,
+    K: int,
+    N: int,
+    k: int,
+    n_boot: int,
+    seed: Any,
+    alpha: float,
+) -> Any:
+    """The restricted wild cluster bootstrap of the in-memory ``_fit``, from two passes more: the regressors and the
+    period dummies with the unit effects swept out (``sqrt(w)`` times), their cross-products, then each cluster's
+    scores and ``X_g'X_g`` (clusters in the order the rows first show them, as in memory), into
+    :func:`~evaluator.inference.bootstrap.wild_from_sums`."""
+    if G > WILD_MAX_CLUSTERS:
         raise NotImplementedError(
-            "out of core (a Parquet path, pyarrow Dataset or Dask DataFrame), did does not support "
-            + ", ".join(options)
-            + " yet: read the data into a pandas DataFrame (pandas.read_parquet(path)) for that"
+            f"out of core, inference='wild' keeps each cluster's cross-products: at most {WILD_MAX_CLUSTERS:,} "
+            f"clusters, and '{cname}' has {G:,}; cluster by a coarser column, or use inference='cluster'"
         )
+    T = len(times)
+    label_col = roles.get("cluster", roles["unit"])
+
+    def swept(block: UnitBlock) -> tuple[Any, np.ndarray] | None:
+        _, _, rows, unit_i, period, M, w, nu = _rows(block, roles, times, weights, covs)
+        if nu == 0:
+            return None
+        Td = np.zeros((len(M), T - 1))
+        later = np.flatnonzero(period > 0)
+        Td[later, period[later] - 1] = 1.0
+        F = np.column_stack([M, Td])
+        wt = np.ones(len(M)) if w is None else w
+        sums = np.stack([np.bincount(unit_i, weights=wt * F[:, c], minlength=nu) for c in range(F.shape[1])], 1)
+        Fb = (F - (sums / np.bincount(unit_i, weights=wt, minlength=nu)[:, None])[unit_i]) * np.sqrt(wt)[:, None]
+        return block.columns[label_col][rows], Fb
+
+    def cross(block: UnitBlock) -> np.ndarray:
+        res = swept(block)
+        q = k + T - 1
+        if res is None:
+            return np.zeros((q, q + 1))
+        Fb = res[1]
+        return Fb[:, 1:].T @ np.column_stack([Fb[:, 1:], Fb[:, 0]])
+
+    q = k + T - 1
+    xx = sum(over.map(cross), np.zeros((q, q + 1)))
+    A = np.linalg.inv(xx[:, :q])
+    beta = A @ xx[:, q]
+
+    def by_cluster(block: UnitBlock) -> tuple[list[Any], np.ndarray, np.ndarray]:
+        res = swept(block)
+        if res is None:
+            return [], np.empty((0, q)), np.empty((0, q, q))
+        labels, Fb = res
+        Xb = Fb[:, 1:]
+        sc = Xb * (Fb[:, 0] - Xb @ beta)[:, None]
+        codes, values = pd.factorize(labels, sort=False)  # the order the rows first show the clusters
+        S = np.stack([np.bincount(codes, weights=sc[:, j], minlength=len(values)) for j in range(q)], axis=1)
+        onehot = sparse.csr_matrix(
+            (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(len(values), len(codes))
+        )
+        outer = (Xb[:, :, None] * Xb[:, None, :]).reshape(len(Xb), q * q)  # each row's x x'
+        return list(values), S, np.asarray(onehot @ outer).reshape(len(values), q, q)
+
+    order: dict[Any, int] = {}
+    S_all: list[np.ndarray] = []
+    H_all: list[np.ndarray] = []
+    for values, S, H in over.map(by_cluster):
+        for i, v in enumerate(values):
+            if v in order:  # a cluster seen in an earlier block
+                S_all[order[v]] += S[i]
+                H_all[order[v]] += H[i]
+            else:
+                order[v] = len(S_all)
+                S_all.append(S[i].copy())
+                H_all.append(H[i].copy())
+    Hs = np.stack(H_all)
+    R = np.vstack([np.eye(k), np.zeros((T - 1, k))])
+    return wild_from_sums(
+        A,
+        beta,
+        np.stack(S_all),
+        lambda a: Hs @ a,
+        n_obs=N,
+        contrasts=R,
+        n_boot=n_boot,
+        alpha=alpha,
+        seed=seed,
+        n_params=K,
+    )
 
 
 def _rows(
@@ -160,7 +251,8 @@ def did_ooc(
     choice("inference", inference, ("cluster", "hc1", "wild"))
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha} must be between 0 and 1")
-    _refuse(inference=inference)
+    if inference == "wild" and int(n_boot) < 1:
+        raise ValueError(f"n_boot={n_boot} must be a positive number of bootstrap draws (999 or more is usual)")
     covs = [covariates] if isinstance(covariates, str) else list(covariates or [])
     names = ["att", *covs]
     k = len(names)
@@ -320,13 +412,19 @@ def did_ooc(
         label_inf = (
             f"CR1 cluster-robust by '{cname}' (G={G}; factor G/(G-1)*(N-1)/(N-K), K={K}); t({G - 1}) critical values"
         )
-        if G < FEW_CLUSTERS:
+        if inference == "cluster" and G < FEW_CLUSTERS:
             msg = (
                 f"only {G} clusters of '{cname}': with {G} clusters analytic cluster-robust intervals "
                 "under-cover; use inference='wild'"
             )
             warnings.warn(msg, FewClustersWarning, stacklevel=3)
             notes.append(msg)
+    boot = None
+    if inference == "wild":
+        boot = _wild(
+            over, roles, times, weights, covs, cname, G=G, K=K, N=N, k=k, n_boot=n_boot, seed=seed, alpha=alpha
+        )
+        label_inf = wild_label(boot, cname, G, K)
     n_cohorts = len(cohorts_seen)
     notes += staggered_note(n_cohorts)
     table = tidy_table(names, beta, np.sqrt(np.diag(vcov)), alpha=alpha, df=df)
@@ -342,8 +440,13 @@ def did_ooc(
         "fe_rank": fe_rank,
         "df": df,
         "vcov": pd.DataFrame(vcov, index=names, columns=names),
-        "out_of_core": {"source": label, "rows": N, "passes": 3, **over.describe()},
+        "out_of_core": {"source": label, "rows": N, "passes": 3 if boot is None else 5, **over.describe()},
     }
+    if boot is not None:
+        table["p_value"] = boot.p_value
+        table["ci_low"] = boot.ci_low
+        table["ci_high"] = boot.ci_high
+        info.update(n_boot=boot.n_boot, boot_weights=boot.weights, enumerated=boot.enumerated)
     two_by_two = T == 2 and n_cohorts == 1 and not covs
     name = "Difference-in-differences (2x2)" if two_by_two else "Difference-in-differences (two-way fixed effects)"
     return Result(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "wild_cluster_bootstrap",
     "wild_cluster_bootstrap_cell_sums",
     "wild_cluster_bootstrap_cells",
+    "wild_from_sums",
     "wild_sup_t_critical_value",
 ]
 
@@ -223,6 +225,70 @@ def wild_cluster_bootstrap(
     codes, G = _codes(cluster)
     if G < 2:
         raise DesignError(f"the wild cluster bootstrap needs at least 2 clusters; found {G}")
+    A = _bread(X)
+    beta = A @ (X.T @ y)
+    e = y - X @ beta
+    scores = group_sums(X * e[:, None], codes, G)  # G x k
+    indicator = sparse.csr_matrix((np.ones(N), (codes, np.arange(N))), shape=(G, N))
+
+    def cluster_h(a: np.ndarray) -> np.ndarray:
+        return np.asarray(indicator @ (X * (X @ a)[:, None]))  # rows H_g a
+
+    return wild_from_sums(
+        A,
+        beta,
+        scores,
+        cluster_h,
+        n_obs=N,
+        contrasts=contrasts,
+        null=null,
+        n_boot=n_boot,
+        weights=weights,
+        alpha=alpha,
+        seed=seed,
+        n_params=n_params,
+        ci=ci,
+    )
+
+
+def wild_from_sums(
+    A: np.ndarray,
+    beta: np.ndarray,
+    scores: np.ndarray,
+    cluster_h: Callable[[np.ndarray], np.ndarray],
+    *,
+    n_obs: int,
+    contrasts: np.ndarray | int | list[int],
+    null: float | np.ndarray = 0.0,
+    n_boot: int = 999,
+    weights: Literal["auto", "rademacher", "mammen", "webb"] = "auto",
+    alpha: float = 0.05,
+    seed: int | np.random.Generator | None = None,
+    n_params: int | None = None,
+    ci: bool = True,
+) -> WildBootstrapTest:
+    """:func:`wild_cluster_bootstrap` from sums formed elsewhere (out of core, in passes over the rows).
+
+    ``A`` is ``(X'X)^{-1}``, ``beta`` the coefficients, ``scores`` the clusters' ``X_g'e_g`` (G x k, clusters in
+    the order their weights are drawn) and ``cluster_h(a)`` the rows ``H_g a`` with ``H_g = X_g'X_g``; ``n_obs`` is
+    N. The other arguments are :func:`wild_cluster_bootstrap`'s, with the same draws for the same seed.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(30), 10)
+    >>> X = np.column_stack([np.ones(300), rng.normal(size=300)])
+    >>> y = X @ [1.0, 0.5] + rng.normal(size=300) + rng.normal(size=30)[g]
+    >>> A = np.linalg.inv(X.T @ X); b = A @ X.T @ y
+    >>> S = np.stack([np.bincount(g, weights=X[:, j] * (y - X @ b)) for j in range(2)], axis=1)
+    >>> H = np.stack([X[g == c].T @ X[g == c] for c in range(30)])
+    >>> out = wild_from_sums(A, b, S, lambda a: H @ a, n_obs=300, contrasts=1, seed=0)
+    >>> bool(np.isclose(out.p_value[0], wild_cluster_bootstrap(X, y, g, 1, seed=0).p_value[0]))
+    True
+    """
+    N, (G, k) = n_obs, scores.shape
+    if G < 2:
+        raise DesignError(f"the wild cluster bootstrap needs at least 2 clusters; found {G}")
     R = np.asarray(contrasts)
     if R.dtype.kind in "iu" or (R.ndim <= 1 and R.size != k):
         idx = np.atleast_1d(R).astype(int)
@@ -236,14 +302,9 @@ def wild_cluster_bootstrap(
     K = k if n_params is None else n_params
     c = cr1_factor(N, K, G)
 
-    A = _bread(X)
-    beta = A @ (X.T @ y)
-    e = y - X @ beta
     a = A @ R  # k x m
     est = R.T @ beta
     den = np.einsum("km,km->m", R, a)  # R'AR
-    Z = X @ a  # N x m
-    scores = group_sums(X * e[:, None], codes, G)  # G x k
     se = np.sqrt(c * ((scores @ a) ** 2).sum(axis=0))
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = (est - r0) / se
@@ -253,9 +314,8 @@ def wild_cluster_bootstrap(
     # so each draw needs one product of a (4k+2) x G matrix with the G weights.
     kind, enumerated, B = _weight_plan(G, n_boot, weights)
     feats, sqs, QtQs = [], [], []
-    indicator = sparse.csr_matrix((np.ones(N), (codes, np.arange(N))), shape=(G, N))
     for j in range(m):
-        Hz = np.asarray(indicator @ (X * Z[:, j : j + 1]))  # rows H_g a
+        Hz = cluster_h(a[:, j])  # rows H_g a
         S0 = scores + est[j] / den[j] * Hz  # X_g' u0_g with u0 = e + est/den z
         S1 = Hz / den[j]
         Q = Hz @ A  # rows (A H_g a)'
