@@ -140,10 +140,7 @@ def _prepare(
         gcodes, glabels = pd.factorize(gcol, sort=False)
         G, cname = len(glabels), cluster
     if G < 2:
-        raise DesignError(
-            f"all rows are in a single cluster of '{cname}'; cluster-robust inference needs at least 2 clusters "
-            "(cluster by a finer variable, or use inference='hc1' if errors are independent)"
-        )
+        raise single_cluster_error(cname)
     gfirst = np.empty(nu, dtype=np.int64)
     gfirst[ucodes] = gcodes
     nested = bool((gfirst[ucodes] == gcodes).all())
@@ -304,27 +301,12 @@ def _fit(
         K = k + fe_rank
         vcov = hc1_vcov(Xt, e, n_params=K, bread=A)
         df = None
-        label = f"HC1 heteroskedasticity-robust (factor N/(N-K), K={K} incl. fixed effects); normal critical values"
-        notes.append(
-            "HC1 standard errors ignore serial correlation within units; cluster-robust errors are the default "
-            "for panels"
-        )
     else:
         # Fixed effects nested within clusters do not count in K (Stata xtreg/reghdfe, fixest 'nested').
         K = k + (fe_rank - panel.n_units + 1 if panel.units_nested else fe_rank)
         vcov = cr1_vcov(Xt, e, panel.g, n_params=K, bread=A, n_clusters=G)
         df = G - 1
-        label = (
-            f"CR1 cluster-robust by '{panel.cluster_name}' (G={G}; factor G/(G-1)*(N-1)/(N-K), K={K}); "
-            f"t({G - 1}) critical values"
-        )
-        if inference == "cluster" and G < FEW_CLUSTERS:
-            msg = (
-                f"only {G} clusters of '{panel.cluster_name}': with {G} clusters analytic cluster-robust intervals "
-                "under-cover; use inference='wild'"
-            )
-            warnings.warn(msg, FewClustersWarning, stacklevel=3)
-            notes.append(msg)
+    label, notes = vcov_words(inference, K=K, G=G, cluster_name=panel.cluster_name, stacklevel=4)
     fit = _Fit(beta, vcov, names, df, K, N, fe_rank, label, notes)
     if inference == "wild":
         if not panel.units_nested:
@@ -387,6 +369,35 @@ def staggered_note(n_cohorts: int) -> list[str]:
             "compare with a heterogeneity-robust estimator (e.g. Callaway-Sant'Anna)"
         ]
     return []
+
+
+def single_cluster_error(cluster_name: str) -> DesignError:
+    """The DesignError of rows that all lie in one cluster."""
+    return DesignError(
+        f"all rows are in a single cluster of '{cluster_name}'; cluster-robust inference needs at least 2 clusters "
+        "(cluster by a finer variable, or use inference='hc1' if errors are independent)"
+    )
+
+
+def vcov_words(inference: str, *, K: int, G: int, cluster_name: str, stacklevel: int) -> tuple[str, list[str]]:
+    """The inference words and notes of a CR1 or HC1 fit (in memory and out of core), warning when there are few
+    clusters for analytic cluster-robust intervals (``stacklevel`` of that warning, counted from here)."""
+    if inference == "hc1":
+        label = f"HC1 heteroskedasticity-robust (factor N/(N-K), K={K} incl. fixed effects); normal critical values"
+        note = "HC1 standard errors ignore serial correlation within units; cluster-robust errors are the default "
+        return label, [note + "for panels"]
+    label = (
+        f"CR1 cluster-robust by '{cluster_name}' (G={G}; factor G/(G-1)*(N-1)/(N-K), K={K}); t({G - 1}) critical values"
+    )
+    notes = []
+    if inference == "cluster" and G < FEW_CLUSTERS:
+        msg = (
+            f"only {G} clusters of '{cluster_name}': with {G} clusters analytic cluster-robust intervals under-cover; "
+            "use inference='wild'"
+        )
+        warnings.warn(msg, FewClustersWarning, stacklevel=stacklevel)
+        notes.append(msg)
+    return label, notes
 
 
 def wild_label(boot: Any, cluster_name: str, G: int, K: int) -> str:

@@ -47,9 +47,10 @@ from evaluator.data.shards import (
     open_dataset,
     periods,
 )
-from evaluator.errors import DataError, DesignError, DroppedUnitsWarning, FewClustersWarning, Problem, WeightsError
+from evaluator.errors import DataError, DroppedUnitsWarning, Problem, WeightsError
 from evaluator.estimators.design import choice
 from evaluator.estimators.staggered_ooc import (
+    _ClusterSums,
     _covariates_of,
     _CovFindings,
     _Moments,
@@ -57,10 +58,17 @@ from evaluator.estimators.staggered_ooc import (
     _weighted_moments,
     _WeightFindings,
 )
-from evaluator.estimators.twfe import check_regressors, check_treated, solve_b_effects, staggered_note, wild_label
+from evaluator.estimators.twfe import (
+    check_regressors,
+    check_treated,
+    single_cluster_error,
+    solve_b_effects,
+    staggered_note,
+    vcov_words,
+    wild_label,
+)
 from evaluator.inference.bootstrap import wild_from_sums
 from evaluator.inference.sandwich import cr1_from_scores, hc1_from_meat
-from evaluator.policy import FEW_CLUSTERS
 from evaluator.results.base import Result, tidy_table
 
 __all__ = ["did_ooc"]
@@ -124,10 +132,11 @@ def _wild(
     A = np.linalg.inv(xx[:, :q])
     beta = A @ xx[:, q]
 
-    def by_cluster(block: UnitBlock) -> tuple[list[Any], np.ndarray, np.ndarray]:
+    def by_cluster(block: UnitBlock) -> tuple[np.ndarray, ...] | None:
+        """The block's clusters in the order its rows first show them, their rows, and their scores and X_g'X_g."""
         res = swept(block)
         if res is None:
-            return [], np.empty((0, q)), np.empty((0, q, q))
+            return None
         labels, Fb = res
         Xb = Fb[:, 1:]
         sc = Xb * (Fb[:, 0] - Xb @ beta)[:, None]
@@ -137,26 +146,21 @@ def _wild(
             (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(len(values), len(codes))
         )
         outer = (Xb[:, :, None] * Xb[:, None, :]).reshape(len(Xb), q * q)  # each row's x x'
-        return list(values), S, np.asarray(onehot @ outer).reshape(len(values), q, q)
+        counts = np.bincount(codes, minlength=len(values)).astype(np.float64)[:, None]
+        return np.asarray(values), np.array([0.0]), counts, np.hstack([S, onehot @ outer])[:, None, :]
 
-    order: dict[Any, int] = {}
-    S_all: list[np.ndarray] = []
-    H_all: list[np.ndarray] = []
-    for values, S, H in over.map(by_cluster):
-        for i, v in enumerate(values):
-            if v in order:  # a cluster seen in an earlier block
-                S_all[order[v]] += S[i]
-                H_all[order[v]] += H[i]
-            else:
-                order[v] = len(S_all)
-                S_all.append(S[i].copy())
-                H_all.append(H[i].copy())
-    Hs = np.stack(H_all)
+    # per cluster, combined over blocks in the order the clusters are first met (the in-memory codes)
+    sums = _ClusterSums(q + q * q)
+    for part in over.map(by_cluster):
+        if part is not None:
+            sums.add(*part)
+    SH = sums.sums[0.0][: len(sums.codes)]
+    Hs = SH[:, q:].reshape(-1, q, q)
     R = np.vstack([np.eye(k), np.zeros((T - 1, k))])
     return wild_from_sums(
         A,
         beta,
-        np.stack(S_all),
+        SH[:, :q],
         lambda a: Hs @ a,
         n_obs=N,
         contrasts=R,
@@ -372,53 +376,34 @@ def did_ooc(
     def scores(block: UnitBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         res = residuals(block)
         if res is None:
-            return np.empty(0), np.empty((0, k)), np.zeros((k, k))
+            return (np.empty(0), np.array([0.0]), np.empty((0, 1)), np.empty((0, 1, k))), np.zeros((k, k))
         rows, Mt, wt = res
         Xt = Mt[:, 1:]
         sc = Xt * (wt * (Mt[:, 0] - Xt @ beta))[:, None]  # sqrt(w) X~ times sqrt(w) e, as in memory
         labels = block.columns[roles["cluster"] if cluster is not None else unit][rows]
         values, inv = np.unique(labels, return_inverse=True)
         by = np.stack([np.bincount(inv, weights=sc[:, j], minlength=len(values)) for j in range(k)], axis=1)
-        return values, by, sc.T @ sc
+        counts = np.bincount(inv, minlength=len(values)).astype(np.float64)[:, None]
+        return (values, np.array([0.0]), counts, by[:, None, :]), sc.T @ sc
 
-    per_cluster: dict[Any, np.ndarray] = {}
+    per_cluster = _ClusterSums(k)  # the clusters' scores, combined over blocks
     hc_meat = np.zeros((k, k))
-    for values, sums_g, sq in over.map(scores):
+    for by_cluster, sq in over.map(scores):
         hc_meat += sq
-        for v, x in zip(values.tolist(), sums_g, strict=True):
-            per_cluster[v] = per_cluster[v] + x if v in per_cluster else x.copy()
-    G = len(per_cluster)
+        per_cluster.add(*by_cluster)
+    G = len(per_cluster.codes)
     cname = cluster if cluster is not None else unit
-    notes: list[str] = []
     if inference == "hc1":
         K = k + fe_rank
         vcov = hc1_from_meat(hc_meat, bread, n_obs=N, n_params=K)
         df = None
-        label_inf = f"HC1 heteroskedasticity-robust (factor N/(N-K), K={K} incl. fixed effects); normal critical values"
-        notes.append(
-            "HC1 standard errors ignore serial correlation within units; cluster-robust errors are the default "
-            "for panels"
-        )
     else:
         if G < 2:
-            raise DesignError(
-                f"all rows are in a single cluster of '{cname}'; cluster-robust inference needs at least 2 clusters "
-                "(cluster by a finer variable, or use inference='hc1' if errors are independent)"
-            )
+            raise single_cluster_error(cname)
         K = k + (fe_rank - n_units + 1)  # units nested in clusters (the passes check it): their effects not in K
-        S = np.array([per_cluster[v] for v in sorted(per_cluster, key=str)])
-        vcov = cr1_from_scores(S, bread, n_obs=N, n_params=K)
+        vcov = cr1_from_scores(per_cluster.sums[0.0][:G], bread, n_obs=N, n_params=K)
         df = G - 1
-        label_inf = (
-            f"CR1 cluster-robust by '{cname}' (G={G}; factor G/(G-1)*(N-1)/(N-K), K={K}); t({G - 1}) critical values"
-        )
-        if inference == "cluster" and G < FEW_CLUSTERS:
-            msg = (
-                f"only {G} clusters of '{cname}': with {G} clusters analytic cluster-robust intervals "
-                "under-cover; use inference='wild'"
-            )
-            warnings.warn(msg, FewClustersWarning, stacklevel=3)
-            notes.append(msg)
+    label_inf, notes = vcov_words(inference, K=K, G=G, cluster_name=cname, stacklevel=4)
     boot = None
     if inference == "wild":
         boot = _wild(
