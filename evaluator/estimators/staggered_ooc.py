@@ -384,6 +384,53 @@ def _block_reduce(block: UnitBlock, *, weights: str | None, **kw: Any) -> tuple[
 
 
 # -- the estimator -----------------------------------------------------------------------------------------------------
+def panel_roles(
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    cohort: str,
+    cluster: str | None,
+    weights: str | None,
+    covariates: list[str],
+) -> dict[str, str]:
+    """Role -> column of a panel read out of core (the names its messages use for each column)."""
+    roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
+    if cluster is not None:
+        roles["cluster"] = cluster
+    for c in covariates:
+        roles[f"covariate {c!r}"] = c
+    if weights is not None:
+        roles["weights"] = weights
+    return roles
+
+
+def open_panel(
+    source: Any, roles: dict[str, str], *, executor: Any, row_numbers: bool = False
+) -> tuple[Any, str, np.ndarray]:
+    """The Dataset of ``source`` (a Dask DataFrame projected on the roles' columns; with ``row_numbers`` each row
+    numbered as read, :class:`~evaluator.data.shards.RowNumbered`), the label naming it and its periods.
+
+    A missing or non-numeric column raises one DataError naming the role (a WeightsError for the weights, as in
+    memory); so do data without any period."""
+    dataset, label = open_dask_frame(source) if is_dask_frame(source) else open_dataset(source)
+    if row_numbers:
+        dataset = RowNumbered(dataset)
+    numeric = [c for r, c in roles.items() if r in ("outcome", "time", "cohort") or r.startswith("covariate ")]
+    check_columns(dataset, roles, numeric=numeric, label=label)
+    if "weights" in roles:
+        try:  # as in memory, weights that are not numbers are a WeightsError
+            check_columns(dataset, {}, numeric=[roles["weights"]], label=label)
+        except DataError as exc:
+            raise WeightsError(exc.problems, source=label) from None
+    if isinstance(dataset, DaskFrame):
+        dataset = dataset.project(roles.values())
+    times = periods(dataset, roles["time"], executor=executor)
+    if not len(times):
+        raise DataError([Problem("the data have no rows with a period", column=roles["time"])], source=label)
+    return dataset, label, times
+
+
 def _cross_sections(source: Any, *, unit: str | None, executor: Any) -> None:
     """Raise what repeated cross-sections out of core (``panel=False``) do not do yet, saying what to do instead."""
     why = None
@@ -466,28 +513,13 @@ def staggered_did_ooc(
     est_method = method if covs else "unconditional"
     threads = min(4, os.cpu_count() or 1) if threads is None else int(threads)
 
-    dataset, label = open_dask_frame(source) if is_dask_frame(source) else open_dataset(source)
     if cross:
-        dataset, unit = RowNumbered(dataset), ROW_NUMBER
-    roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
-    if cluster is not None:
-        roles["cluster"] = cluster
-    for c in covs:
-        roles[f"covariate {c!r}"] = c
-    if weights is not None:
-        roles["weights"] = weights
-    check_columns(dataset, roles, numeric=[outcome, time, cohort, *covs], label=label)
-    if weights is not None:
-        try:  # as in memory, weights that are not numbers are a WeightsError
-            check_columns(dataset, {}, numeric=[weights], label=label)
-        except DataError as exc:
-            raise WeightsError(exc.problems, source=label) from None
-    if isinstance(dataset, DaskFrame):
-        dataset = dataset.project(roles.values())
-    times = periods(dataset, time, executor=executor)
+        unit = ROW_NUMBER
+    roles = panel_roles(
+        outcome=outcome, unit=unit, time=time, cohort=cohort, cluster=cluster, weights=weights, covariates=covs
+    )
+    dataset, label, times = open_panel(source, roles, executor=executor, row_numbers=cross)
     times_all = times
-    if not len(times):
-        raise DataError([Problem("the data have no rows with a period", column=time)], source=label)
     T0 = len(times)
 
     # -- the pass: checks and sufficient statistics, block by block, combined in order
@@ -2009,15 +2041,36 @@ def _covariate_units(
     X1[:, 0] = 1.0
     for j, c in enumerate(covariates):
         X1[:, j + 1] = np.asarray(block.columns[c], dtype=np.float64)[first]
+    hidx, keep, cl, keys, w = unit_classes(
+        block, roles, first, class_of, clustered=clustered, keyed=keyed, weights=weights, wscale=wscale
+    )
+    return hidx, X1[keep], Y[keep], cl, keys, w
+
+
+def unit_classes(
+    block: UnitBlock,
+    roles: dict[str, str],
+    first: np.ndarray,
+    class_of: dict[float, int],
+    *,
+    clustered: bool,
+    keyed: bool,
+    weights: str | None,
+    wscale: float,
+    observed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """What the later passes know of a block's units (``first``: each unit's first row): the class index of those
+    estimated (``class_of``; early cohorts have none and are left out, as are units not ``observed``), which units
+    those are, and theirs clusters, bootstrap keys (with ``keyed``) and weights times ``wscale``."""
     g = np.asarray(block.columns[roles["cohort"]][first], dtype=np.float64)
     g = np.where(np.isnan(g) | (g == 0), np.inf, g)
     vals, inv = np.unique(g, return_inverse=True)
     hidx = np.array([class_of.get(v, -1) for v in vals.tolist()], dtype=np.int64)[inv]
-    keep = hidx >= 0  # early cohorts are dropped
+    keep = hidx >= 0 if observed is None else (hidx >= 0) & observed
     cl = block.columns[roles["cluster"]][first][keep] if clustered else None
     keys = bootstrap_keys(block.columns[roles["unit"]][first][keep]) if keyed else None
     w = None if weights is None else wscale * _unit_weights(block, weights, first)[keep]
-    return hidx[keep], X1[keep], Y[keep], cl, keys, w
+    return hidx[keep], keep, cl, keys, w
 
 
 def _class_passes(over: BlockPasses, reader: Any, *, classes: list[float], late: list[float], **kw: Any) -> Any:

@@ -38,10 +38,10 @@ from evaluator.estimators.staggered_ooc import (
     _logit_eval,
     _Moments,
     _ps,
-    _unit_weights,
     _weighted_moments,
     influence_totals,
     psi_totals,
+    unit_classes,
 )
 from evaluator.estimators.staggered_rc import (
     RcScoreSums,
@@ -52,7 +52,6 @@ from evaluator.estimators.staggered_rc import (
     rc_score_sums,
 )
 from evaluator.inference.bootstrap import CellClusterSums
-from evaluator.inference.keyed_draws import bootstrap_keys
 
 __all__ = ["rc_covariate_cells", "rc_units"]
 
@@ -106,15 +105,18 @@ def rc_units(
     X1 = np.ones((nu, q))
     for j, c in enumerate(covariates):
         X1[:, j + 1] = np.asarray(block.columns[c], dtype=np.float64)[first]
-    g = np.asarray(block.columns[roles["cohort"]][first], dtype=np.float64)
-    g = np.where(np.isnan(g) | (g == 0), np.inf, g)
-    vals, inv = np.unique(g, return_inverse=True)
-    hidx = np.array([class_of.get(v, -1) for v in vals.tolist()], dtype=np.int64)[inv]
-    keep = (hidx >= 0) & O.any(axis=1)
-    cl = block.columns[roles["cluster"]][first][keep] if clustered else None
-    keys = bootstrap_keys(block.columns[roles["unit"]][first][keep]) if keyed else None
-    w = None if weights is None else wscale * _unit_weights(block, weights, first)[keep]
-    return hidx[keep], X1[keep], Y[keep], O[keep], cl, keys, w
+    hidx, keep, cl, keys, w = unit_classes(
+        block,
+        roles,
+        first,
+        class_of,
+        clustered=clustered,
+        keyed=keyed,
+        weights=weights,
+        wscale=wscale,
+        observed=O.any(axis=1),
+    )
+    return hidx, X1[keep], Y[keep], O[keep], cl, keys, w
 
 
 def _cell_rows(

@@ -40,14 +40,9 @@ from evaluator.data.shards import (
     PanelChecks,
     UnitBlock,
     check_block_rows,
-    check_columns,
     dask_client,
-    is_dask_frame,
-    open_dask_frame,
-    open_dataset,
-    periods,
 )
-from evaluator.errors import DataError, DroppedUnitsWarning, Problem, WeightsError
+from evaluator.errors import DataError, DroppedUnitsWarning, Problem
 from evaluator.estimators.design import choice
 from evaluator.estimators.staggered_ooc import (
     _ClusterSums,
@@ -57,6 +52,8 @@ from evaluator.estimators.staggered_ooc import (
     _weight_findings,
     _weighted_moments,
     _WeightFindings,
+    open_panel,
+    panel_roles,
 )
 from evaluator.estimators.twfe import (
     check_regressors,
@@ -266,26 +263,11 @@ def did_ooc(
             "a PanelSource that leaves out units or cohorts is read in this process: pass executor=None"
         )
     threads = min(4, os.cpu_count() or 1) if threads is None else int(threads)
-    dataset, label = open_dask_frame(source) if is_dask_frame(source) else open_dataset(source)
-    roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort}
-    if cluster is not None:
-        roles["cluster"] = cluster
-    if weights is not None:
-        roles["weights"] = weights
-    for c in covs:
-        roles[f"covariate {c!r}"] = c
-    check_columns(dataset, roles, numeric=[outcome, time, cohort, *covs], label=label)
-    if weights is not None:
-        try:  # as in memory, weights that are not numbers are a WeightsError
-            check_columns(dataset, {}, numeric=[weights], label=label)
-        except DataError as exc:
-            raise WeightsError(exc.problems, source=label) from None
-    if is_dask_frame(source):
-        dataset = dataset.project(roles.values())
-    times = periods(dataset, time, executor=executor)
+    roles = panel_roles(
+        outcome=outcome, unit=unit, time=time, cohort=cohort, cluster=cluster, weights=weights, covariates=covs
+    )
+    dataset, label, times = open_panel(source, roles, executor=executor)
     T = len(times)
-    if not T:
-        raise DataError([Problem("the data have no rows with a period", column=time)], source=label)
     over = BlockPasses(dataset, roles, batch_rows=batch_rows, threads=threads, executor=executor, label=label)
 
     # -- pass 1: the checks, and the sums of the period effects' system
